@@ -1,0 +1,3 @@
+from sproutgate.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""Request-scoped dependencies shared by every face: the services, the caller's address and
+language, and the bearer-token principal."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from fastapi import Depends, Request
+
+from sproutgate.api.problems import lang_of
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import NotAuthenticated
+from sproutgate.domain.sessions import Principal
+from sproutgate.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+@lru_cache(maxsize=64)
+def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    nets = []
+    for p in proxies:
+        try:
+            nets.append(ipaddress.ip_network(p, strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
+
+
+def _trusted(ip: str, proxies: tuple[str, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in _networks(proxies))
+
+
+def client_ip(request: Request) -> str:
+    """The socket peer, unless it is a trusted proxy: then the right-most X-Forwarded-For
+    entry that is not itself a trusted proxy."""
+    peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104
+    proxies = tuple(request.app.state.settings.trusted_proxies)
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer
+    return hops[0] if hops else peer
+
+
+def caller_context(request: Request) -> CallerContext:
+    return CallerContext(
+        ip=client_ip(request), lang=lang_of(request), user_agent=request.headers.get("user-agent")
+    )
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def current_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
+    """The signed-in caller; 401 problem when the token is missing, bad, expired or revoked."""
+    token = bearer_token(request)
+    if token is None:
+        cookie_principal = getattr(request.state, "principal", None)
+        if cookie_principal is not None:
+            return cookie_principal
+        raise NotAuthenticated()
+    principal = await services.sessions.authenticate(token)
+    request.state.principal = principal
+    return principal

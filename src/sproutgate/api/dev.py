@@ -1,0 +1,66 @@
+"""The dev mailbox: mail that would have gone out, readable while no SMTP host is configured.
+Loopback clients only."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from sproutgate.api.deps import get_services
+from sproutgate.domain.errors import NotFound
+from sproutgate.services import Services
+from sproutgate.storage.models import OutboxMessage
+from sproutgate.storage.repositories import OutboxRepository
+
+router = APIRouter()
+
+
+def is_loopback_peer(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("testclient", "localhost")
+
+
+async def mailbox_messages(
+    services: Services, to: str | None = None, limit: int = 100
+) -> list[OutboxMessage]:
+    async with services.db.read() as s:
+        rows = await OutboxRepository(s).latest(limit=500)
+    if to:
+        rows = [r for r in rows if r.to_addr == to.lower()]
+    return rows[:limit]
+
+
+def require_dev_mailbox(request: Request, services: Services) -> None:
+    if not services.settings.dev_mailbox_enabled or not is_loopback_peer(request):
+        raise NotFound("route_not_found")
+
+
+@router.get("/dev/mailbox", include_in_schema=False)
+async def dev_mailbox(request: Request, to: str | None = None, services: Services = Depends(get_services)):  # type: ignore[no-untyped-def]
+    """Messages the dev mailbox holds, newest first (JSON)."""
+    require_dev_mailbox(request, services)
+    rows = await mailbox_messages(services, to)
+    renderer = services.extras.get("mailbox_html")
+    if renderer is not None and "text/html" in request.headers.get("accept", ""):
+        return await renderer(request, rows)
+    return JSONResponse(
+        [
+            {
+                "id": r.id,
+                "message_id": r.message_id,
+                "to": r.to_addr,
+                "subject": r.subject,
+                "text": r.text_body,
+                "kind": r.kind,
+                "status": r.status,
+                "time": r.created_at.isoformat().replace("+00:00", "Z"),
+            }
+            for r in rows
+        ],
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,333 @@
+"""The SproutGate API (/api/auth, /api/admin): a thin translation of the same domain services
+to sproutgate-api.md. Tokens are the runtime API's access tokens with a longer lifetime."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from sproutgate.api.deps import bearer_token, caller_context, client_ip, current_principal, get_services
+from sproutgate.api.gate import schemas as S
+from sproutgate.api.v1.schemas import Problem
+from sproutgate.domain.accounts import UNSET, ProfileChanges
+from sproutgate.domain.admin import UserFields, UserView
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import DomainError, InvalidInput, NotAuthenticated
+from sproutgate.domain.sessions import Principal
+from sproutgate.services import Services
+
+router = APIRouter(prefix="/api")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        c: {"model": Problem, "content": {"application/problem+json": {}}, "description": str(c)}
+        for c in codes
+    }
+
+
+async def _view(services: Services, user) -> UserView:  # type: ignore[no-untyped-def]
+    return UserView(user, await services.accounts.secondary_emails(user.id))
+
+
+@router.post(
+    "/auth/login", response_model=S.LoginOut, responses=_errors(401, 403, 422, 429), tags=["sproutgate"]
+)
+async def login(
+    body: S.LoginIn,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.LoginOut:
+    """Sign in with an account name or email; answers the unified token."""
+    issued = await services.accounts.login(
+        body.account,
+        body.password,
+        ctx,
+        session_kind="gate",
+        with_refresh=False,
+        ttl_seconds=services.settings.gate_token_ttl_seconds,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return S.LoginOut(
+        token=issued.access_token,
+        expiresAt=S.iso(datetime.fromtimestamp(issued.access_expires_at, UTC)),
+        user=S.gate_user(await _view(services, issued.user)),
+    )
+
+
+@router.post("/auth/verify", response_model=S.VerifyOut, responses=_errors(422), tags=["sproutgate"])
+async def verify_token(body: S.TokenIn, services: Services = Depends(get_services)) -> S.VerifyOut:
+    """Check a token: valid only while its signature, expiry and session are all good."""
+    try:
+        principal = await services.sessions.authenticate(body.token)
+    except DomainError:
+        return S.VerifyOut(valid=False)
+    return S.VerifyOut(valid=True, user=S.gate_user(await _view(services, principal.user)))
+
+
+@router.post("/auth/logout", response_model=S.LogoutOut, responses=_errors(401), tags=["sproutgate"])
+async def logout(
+    principal: Principal = Depends(current_principal), services: Services = Depends(get_services)
+) -> S.LogoutOut:
+    """Revoke the token's session (an addition to the SproutGate document)."""
+    await services.sessions.revoke(principal.session_id)
+    return S.LogoutOut(loggedOut=True)
+
+
+@router.get("/auth/me", response_model=S.UserOut, responses=_errors(401), tags=["sproutgate"])
+async def me(
+    principal: Principal = Depends(current_principal), services: Services = Depends(get_services)
+) -> S.UserOut:
+    """The signed-in user (never the password)."""
+    return S.UserOut(user=S.gate_user(await _view(services, principal.user)))
+
+
+@router.put("/auth/profile", response_model=S.UserOut, responses=_errors(401, 403, 422), tags=["sproutgate"])
+async def update_profile(
+    body: S.ProfileIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> S.UserOut:
+    """Update password, username, phone, avatarUrl or bio."""
+    sent = body.model_fields_set
+    if "username" in sent and body.username is None:
+        raise InvalidInput({"username": "invalid_length"})
+    changes = ProfileChanges(
+        username=body.username if "username" in sent else UNSET,
+        avatar_url=body.avatarUrl if "avatarUrl" in sent else UNSET,
+        bio=body.bio if "bio" in sent else UNSET,
+        phone=body.phone if "phone" in sent else UNSET,
+    )
+    services.accounts.validate_profile(changes)
+    if body.password is not None:
+        services.accounts.policy.require(body.password)
+    user = await services.accounts.update_profile(principal.user.id, changes)
+    if body.password is not None:
+        user = await services.accounts.change_password(principal, body.password, ctx, body.currentPassword)
+    return S.UserOut(user=S.gate_user(await _view(services, user)))
+
+
+@router.post(
+    "/auth/register", response_model=S.SentOut, responses=_errors(409, 422, 429), tags=["sproutgate"]
+)
+async def register(
+    body: S.RegisterIn,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.SentOut:
+    """Start a registration and mail a code (a taken account name answers 409)."""
+    expires = await services.accounts.start_signup(
+        body.email,
+        body.password,
+        body.username or body.account,
+        ctx,
+        account=body.account,
+        redirect_to=body.redirectTo,
+    )
+    return S.SentOut(sent=True, expiresAt=S.iso(expires))
+
+
+@router.post(
+    "/auth/verify-email",
+    response_model=S.CreatedOut,
+    responses=_errors(401, 409, 422, 429),
+    tags=["sproutgate"],
+)
+async def verify_email(
+    body: S.VerifyEmailIn,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.CreatedOut:
+    """Check the registration code and create the account."""
+    user, _, _ = await services.accounts.complete_signup(
+        body.code, ctx, account=body.account, open_session=False
+    )
+    return S.CreatedOut(created=True, user=S.gate_user(UserView(user, [])))
+
+
+@router.post(
+    "/auth/forgot-password", response_model=S.SentOut, responses=_errors(422, 429), tags=["sproutgate"]
+)
+async def forgot_password(
+    body: S.ForgotIn, ctx: CallerContext = Depends(caller_context), services: Services = Depends(get_services)
+) -> S.SentOut:
+    """Mail a reset code (same answer whether or not account and email match)."""
+    expires = await services.accounts.request_password_reset(body.email, ctx, account=body.account)
+    return S.SentOut(sent=True, expiresAt=S.iso(expires))
+
+
+@router.post(
+    "/auth/reset-password", response_model=S.ResetOut, responses=_errors(401, 422, 429), tags=["sproutgate"]
+)
+async def reset_password(
+    body: S.ResetIn, ctx: CallerContext = Depends(caller_context), services: Services = Depends(get_services)
+) -> S.ResetOut:
+    """Check the reset code and set the new password; every session ends."""
+    await services.accounts.confirm_password_reset(body.code, body.newPassword, ctx, account=body.account)
+    return S.ResetOut(reset=True)
+
+
+@router.post(
+    "/auth/secondary-email/request",
+    response_model=S.SentOut,
+    responses=_errors(401, 422, 429),
+    tags=["sproutgate"],
+)
+async def secondary_request(
+    body: S.SecondaryRequestIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> S.SentOut:
+    """Mail a code to an address the caller wants to add."""
+    expires = await services.accounts.request_secondary_email(principal, body.email, ctx)
+    return S.SentOut(sent=True, expiresAt=S.iso(expires))
+
+
+@router.post(
+    "/auth/secondary-email/verify",
+    response_model=S.VerifiedOut,
+    responses=_errors(401, 409, 422, 429),
+    tags=["sproutgate"],
+)
+async def secondary_verify(
+    body: S.SecondaryVerifyIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> S.VerifiedOut:
+    """Check the code and attach the address as a verified secondary email."""
+    user = await services.accounts.verify_secondary_email(principal, body.email, body.code, ctx)
+    return S.VerifiedOut(verified=True, user=S.gate_user(await _view(services, user)))
+
+
+# -- admin ------------------------------------------------------------------------------------
+async def admin_actor(request: Request, services: Services = Depends(get_services)) -> str:
+    """The admin token (query ``token``, ``X-Admin-Token`` or bearer) or an admin-role user's
+    access token. Failures are throttled per IP; answers 401 otherwise."""
+    ip = client_ip(request)
+    await services.limiter.check("admin_auth_fail_ip", ip)
+    candidates = [
+        request.query_params.get("token"),
+        request.headers.get("x-admin-token"),
+        bearer_token(request),
+    ]
+    for candidate in candidates:
+        if candidate and services.admin_guard.matches(candidate):
+            return "admin-token"
+    bearer = bearer_token(request)
+    if bearer:
+        try:
+            principal = await services.sessions.authenticate(bearer)
+        except DomainError:
+            principal = None
+        if principal is not None and principal.user.role == "admin":
+            return f"user:{principal.user.account}"
+    await services.limiter.hit("admin_auth_fail_ip", ip)
+    raise NotAuthenticated("admin_token_required")
+
+
+ADMIN_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def _fields(body: S.AdminUserIn) -> UserFields:
+    sent = body.model_fields_set
+    mapping = {
+        "account": "account",
+        "password": "password",
+        "username": "username",
+        "email": "email",
+        "level": "level",
+        "sproutCoins": "sprout_coins",
+        "secondaryEmails": "secondary_emails",
+        "phone": "phone",
+        "avatarUrl": "avatar_url",
+        "bio": "bio",
+        "disabled": "disabled",
+        "role": "role",
+    }
+    f = UserFields()
+    for wire, name in mapping.items():
+        if wire in sent:
+            setattr(f, name, getattr(body, wire))
+    return f
+
+
+@router.get(
+    "/admin/users", response_model=S.AdminUserList, responses=_errors(401, 422), tags=["sproutgate-admin"]
+)
+async def admin_list_users(
+    response: Response,
+    q: str | None = Query(default=None, max_length=200),
+    page: int = Query(default=1, ge=1, le=1_000_000),
+    pageSize: int = Query(default=50, ge=1, le=500),  # noqa: N803 - the document's name
+    actor: str = Depends(admin_actor),
+    services: Services = Depends(get_services),
+) -> S.AdminUserList:
+    """List users, optionally filtered by ``q`` (account, username or email contains)."""
+    total, views = await services.admin.list_users(q, page, pageSize)
+    response.headers.update(ADMIN_HEADERS)
+    return S.AdminUserList(total=total, users=[S.admin_gate_user(v) for v in views])
+
+
+@router.post(
+    "/admin/users",
+    status_code=201,
+    response_model=S.AdminUserOut,
+    responses=_errors(401, 409, 422),
+    tags=["sproutgate-admin"],
+)
+async def admin_create_user(
+    body: S.AdminUserIn,
+    request: Request,
+    response: Response,
+    actor: str = Depends(admin_actor),
+    services: Services = Depends(get_services),
+) -> S.AdminUserOut:
+    """Create a user with any fields (the password is hashed)."""
+    view = await services.admin.create_user(_fields(body), actor, client_ip(request))
+    response.headers.update(ADMIN_HEADERS)
+    return S.AdminUserOut(user=S.admin_gate_user(view))
+
+
+@router.put(
+    "/admin/users/{account}",
+    response_model=S.AdminUserOut,
+    responses=_errors(401, 404, 409, 422),
+    tags=["sproutgate-admin"],
+)
+async def admin_update_user(
+    account: str,
+    body: S.AdminUserIn,
+    request: Request,
+    response: Response,
+    actor: str = Depends(admin_actor),
+    services: Services = Depends(get_services),
+) -> S.AdminUserOut:
+    """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled."""
+    view = await services.admin.update_user(account, _fields(body), actor, client_ip(request))
+    response.headers.update(ADMIN_HEADERS)
+    return S.AdminUserOut(user=S.admin_gate_user(view))
+
+
+@router.delete(
+    "/admin/users/{account}",
+    response_model=S.DeletedOut,
+    responses=_errors(401, 404),
+    tags=["sproutgate-admin"],
+)
+async def admin_delete_user(
+    account: str,
+    request: Request,
+    response: Response,
+    actor: str = Depends(admin_actor),
+    services: Services = Depends(get_services),
+) -> S.DeletedOut:
+    """Delete a user and end their sessions."""
+    await services.admin.delete_user(account, actor, client_ip(request))
+    response.headers.update(ADMIN_HEADERS)
+    return S.DeletedOut(deleted=True)

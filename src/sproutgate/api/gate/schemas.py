@@ -1,0 +1,178 @@
+"""Wire schemas of the SproutGate API (camelCase, as in sproutgate-api.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from sproutgate.domain.admin import UserView
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class GateUser(BaseModel):
+    account: str
+    username: str
+    email: str
+    level: int
+    sproutCoins: int
+    secondaryEmails: list[str]
+    phone: str | None = None
+    avatarUrl: str | None = None
+    bio: str | None = None
+    createdAt: datetime
+    updatedAt: datetime
+
+    @field_serializer("createdAt", "updatedAt")
+    def _iso(self, dt: datetime) -> str:
+        return iso(dt)
+
+
+class AdminGateUser(GateUser):
+    disabled: bool
+    role: str
+
+
+def gate_user(view: UserView) -> GateUser:
+    u = view.user
+    return GateUser(
+        account=u.account,
+        username=u.username,
+        email=u.email,
+        level=u.level,
+        sproutCoins=u.sprout_coins,
+        secondaryEmails=view.secondary_emails,
+        phone=u.phone,
+        avatarUrl=u.avatar_url,
+        bio=u.bio,
+        createdAt=u.created_at,
+        updatedAt=u.updated_at,
+    )
+
+
+def admin_gate_user(view: UserView) -> AdminGateUser:
+    return AdminGateUser(**gate_user(view).model_dump(), disabled=view.user.disabled, role=view.user.role)
+
+
+class LoginIn(_In):
+    account: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginOut(BaseModel):
+    token: str
+    expiresAt: str
+    user: GateUser
+
+
+class TokenIn(_In):
+    token: str = Field(max_length=8192)
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    user: GateUser | None = None
+
+
+class UserOut(BaseModel):
+    user: GateUser
+
+
+class ProfileIn(_In):
+    password: str | None = Field(default=None, max_length=1024)
+    currentPassword: str | None = Field(default=None, max_length=1024)
+    username: str | None = Field(default=None, max_length=30)
+    phone: str | None = Field(default=None, max_length=20)
+    avatarUrl: str | None = Field(default=None, max_length=2048)
+    bio: str | None = Field(default=None, max_length=2000)
+
+
+class RegisterIn(_In):
+    account: str = Field(max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    username: str | None = Field(default=None, max_length=30)
+    email: str = Field(max_length=320)
+    redirectTo: str | None = Field(default=None, max_length=2048)
+
+
+class SentOut(BaseModel):
+    sent: bool
+    expiresAt: str
+
+
+class VerifyEmailIn(_In):
+    account: str = Field(max_length=64)
+    code: str = Field(max_length=16)
+
+
+class CreatedOut(BaseModel):
+    created: bool
+    user: GateUser
+
+
+class ForgotIn(_In):
+    account: str = Field(max_length=64)
+    email: str = Field(max_length=320)
+
+
+class ResetIn(_In):
+    account: str = Field(max_length=64)
+    code: str = Field(max_length=16)
+    newPassword: str = Field(min_length=1, max_length=1024)
+
+
+class ResetOut(BaseModel):
+    reset: bool
+
+
+class SecondaryRequestIn(_In):
+    email: str = Field(max_length=320)
+
+
+class SecondaryVerifyIn(_In):
+    email: str = Field(max_length=320)
+    code: str = Field(max_length=16)
+
+
+class VerifiedOut(BaseModel):
+    verified: bool
+    user: GateUser
+
+
+class LogoutOut(BaseModel):
+    loggedOut: bool
+
+
+class AdminUserIn(_In):
+    account: str | None = Field(default=None, max_length=64)
+    password: str | None = Field(default=None, max_length=1024)
+    username: str | None = Field(default=None, max_length=30)
+    email: str | None = Field(default=None, max_length=320)
+    level: int | None = Field(default=None, ge=0, le=1_000_000)
+    sproutCoins: int | None = Field(default=None, ge=0, le=10**15)
+    secondaryEmails: list[str] | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=20)
+    avatarUrl: str | None = Field(default=None, max_length=2048)
+    bio: str | None = Field(default=None, max_length=2000)
+    disabled: bool | None = None
+    role: str | None = Field(default=None, pattern="^(user|admin)$")
+
+
+class AdminUserList(BaseModel):
+    total: int
+    users: list[AdminGateUser]
+
+
+class AdminUserOut(BaseModel):
+    user: AdminGateUser
+
+
+class DeletedOut(BaseModel):
+    deleted: bool

@@ -1,0 +1,206 @@
+"""RFC 7807 problem responses, shared by both API faces and the JSON side of the pages.
+
+Every error leaves the process as ``application/problem+json`` with ``type``, ``title``,
+``status``, ``detail`` (in the caller's language), ``instance`` and a stable ``code``; 422s add
+``errors`` listing the offending fields; 429s carry ``Retry-After``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sproutgate import i18n
+from sproutgate.domain import errors as E
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: list[tuple[type[E.DomainError], int]] = [
+    (E.InvalidInput, 422),
+    (E.InvalidCredentials, 401),
+    (E.InvalidCode, 401),
+    (E.InvalidRefreshToken, 401),
+    (E.NotAuthenticated, 401),
+    (E.AccountDisabled, 403),
+    (E.Forbidden, 403),
+    (E.NotFound, 404),
+    (E.Conflict, 409),
+    (E.RateLimited, 429),
+    (E.ServiceUnavailable, 503),
+]
+
+# Field names as each face spells them on the wire.
+CAMEL = {
+    "avatar_url": "avatarUrl",
+    "new_password": "newPassword",
+    "sprout_coins": "sproutCoins",
+    "secondary_emails": "secondaryEmails",
+    "current_password": "currentPassword",
+    "page_size": "pageSize",
+}
+
+
+def lang_of(request: Request) -> str:
+    lang = getattr(request.state, "lang", None)
+    if lang:
+        return lang
+    return i18n.negotiate(request.headers.get("accept-language"))
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    *,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    lang = lang_of(request)
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": i18n.TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail or i18n.t(code, lang, **extra.pop("params", {})),
+        "instance": request.url.path,
+        "code": code,
+    }
+    body.update(extra)
+    hdrs = {"Content-Language": lang, "Cache-Control": "no-store"}
+    hdrs.update(headers or {})
+    return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
+
+
+def _wire_field(request: Request, name: str) -> str:
+    if request.url.path.startswith("/api/v1") or not request.url.path.startswith("/api/"):
+        return name
+    return CAMEL.get(name, name)
+
+
+def field_errors(
+    request: Request, fields: dict[str, str], params: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, str]]:
+    lang = lang_of(request)
+    settings = getattr(request.app.state, "settings", None)
+    base = {
+        "min": getattr(settings, "password_min_length", 6),
+        "max": getattr(settings, "password_max_length", 128),
+    }
+    out = []
+    for name, code in fields.items():
+        p = dict(base)
+        p.update((params or {}).get(name, {}))
+        out.append({"field": _wire_field(request, name), "code": code, "message": i18n.t(code, lang, **p)})
+    return out
+
+
+def domain_error_response(request: Request, exc: E.DomainError) -> JSONResponse:
+    status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if isinstance(exc, E.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+        extra["params"] = {"retry_after": exc.retry_after}
+    if isinstance(exc, E.NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, E.InvalidInput):
+        errors = field_errors(request, exc.fields)
+        detail = i18n.t("invalid_input", lang_of(request))
+        if errors:
+            detail = f"{detail}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(request, 422, exc.code, detail=detail, errors=errors)
+    return problem(request, status, exc.code, headers=headers, **extra)
+
+
+_PYDANTIC_CODES = {
+    "missing": "field_required",
+    "string_too_short": "invalid_length",
+    "string_too_long": "too_long",
+    "too_short": "invalid_length",
+    "too_long": "too_long",
+    "uuid_parsing": "invalid_uuid",
+    "uuid_type": "invalid_uuid",
+    "string_type": "invalid_type",
+    "int_type": "invalid_type",
+    "int_parsing": "invalid_type",
+    "bool_type": "invalid_type",
+    "bool_parsing": "invalid_type",
+    "list_type": "invalid_type",
+    "dict_type": "invalid_type",
+    "model_type": "invalid_type",
+    "url_parsing": "invalid_url",
+    "url_scheme": "invalid_url",
+    "url_type": "invalid_url",
+    "value_error": "invalid_value",
+    "string_pattern_mismatch": "invalid_value",
+}
+
+
+def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errs = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errs):
+        return problem(request, 422, "malformed_json", errors=[])
+    fields: dict[str, str] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for e in errs:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        name = ".".join(loc) or "body"
+        code = _PYDANTIC_CODES.get(e.get("type", ""), "invalid_value")
+        ctx = e.get("ctx") or {}
+        if code == "invalid_length":
+            params[name] = {"min": ctx.get("min_length", 0), "max": ctx.get("max_length", "")}
+        if code == "too_long":
+            params[name] = {"max": ctx.get("max_length", "")}
+        msg = str(ctx.get("error", "")) if e.get("type") == "value_error" else ""
+        if msg in i18n.MESSAGES:
+            code = msg
+        fields.setdefault(name, code)
+    errors = field_errors(request, fields, params)
+    detail = (
+        i18n.t("invalid_input", lang_of(request))
+        + ": "
+        + "; ".join(f"{x['field']}: {x['message']}" for x in errors)
+    )
+    return problem(request, 422, "invalid_input", detail=detail, errors=errors)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(E.DomainError)
+    async def _domain(request: Request, exc: E.DomainError) -> JSONResponse:
+        return domain_error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "invalid_input"
+        )
+        headers = dict(exc.headers or {})
+        return problem(request, exc.status_code, code, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
+        return problem(request, 503, "database_unavailable", headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(request, 500, "internal_error")

@@ -1,0 +1,218 @@
+"""The runtime API (/api/v1): a thin translation of domain services to runtime-api-v1.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from sproutgate.api import health as health_checks
+from sproutgate.api.deps import caller_context, current_principal, get_services
+from sproutgate.api.v1 import schemas as S
+from sproutgate.domain.accounts import UNSET, ProfileChanges
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import InvalidInput
+from sproutgate.domain.sessions import IssuedSession, Principal
+from sproutgate.services import Services
+from sproutgate.storage.models import User
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        c: {"model": S.Problem, "content": {"application/problem+json": {}}, "description": str(c)}
+        for c in codes
+    }
+
+
+def session_out(issued: IssuedSession) -> S.SessionOut:
+    assert issued.refresh_token is not None
+    return S.SessionOut(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_in=issued.expires_in,
+        token_type="bearer",
+        user=S.SessionUser(id=issued.user.id, email=issued.user.email),
+    )
+
+
+def profile_out(user: User) -> S.ProfileOut:
+    return S.ProfileOut(id=user.id, username=user.username, avatar_url=user.avatar_url, bio=user.bio)
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.post(
+    "/auth/verifications",
+    status_code=202,
+    response_model=S.VerificationAccepted,
+    responses=_errors(422, 429),
+    tags=["auth"],
+)
+async def create_verification(
+    body: S.VerificationCreate,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.VerificationAccepted:
+    """Start a sign-up: store it pending and mail a 6-digit code."""
+    await services.accounts.start_signup(
+        body.email, body.password, body.username, ctx, redirect_to=body.redirect_to
+    )
+    return S.VerificationAccepted(email=body.email.strip().lower())
+
+
+@router.post("/auth/verifications/resend", status_code=204, responses=_errors(422, 429), tags=["auth"])
+async def resend_verification(
+    body: S.EmailOnly,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> Response:
+    """Mail a new sign-up code, replacing the previous one."""
+    await services.accounts.resend_signup_code(body.email, ctx)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/verifications/verify", response_model=S.SessionOut, responses=_errors(401, 422, 429), tags=["auth"]
+)
+async def verify_verification(
+    body: S.VerificationVerify,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.SessionOut:
+    """Check the sign-up code, create the user and open a session."""
+    _, issued, _ = await services.accounts.complete_signup(body.token, ctx, email=body.email)
+    assert issued is not None
+    response.headers.update(NO_STORE)
+    return session_out(issued)
+
+
+@router.post(
+    "/auth/sessions", response_model=S.SessionOut, responses=_errors(401, 403, 422, 429), tags=["auth"]
+)
+async def create_session(
+    body: S.SessionCreate,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.SessionOut:
+    """Sign in with email and password."""
+    issued = await services.accounts.login(body.email, body.password, ctx)
+    response.headers.update(NO_STORE)
+    return session_out(issued)
+
+
+@router.post(
+    "/auth/sessions/refresh", response_model=S.SessionOut, responses=_errors(401, 422, 429), tags=["auth"]
+)
+async def refresh_session(
+    body: S.RefreshRequest,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> S.SessionOut:
+    """Trade a refresh token for a new pair (rotation with reuse detection)."""
+    await services.limiter.hit("refresh_ip", ctx.ip)
+    issued = await services.sessions.rotate_refresh_token(body.refresh_token)
+    response.headers.update(NO_STORE)
+    return session_out(issued)
+
+
+@router.delete("/auth/sessions", status_code=204, responses=_errors(422), tags=["auth"])
+async def delete_session(body: S.RefreshRequest, services: Services = Depends(get_services)) -> Response:
+    """Sign out: revoke the refresh token's session (204 even when it is unknown)."""
+    await services.sessions.revoke_by_refresh_token(body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/auth/password-reset", status_code=204, responses=_errors(422, 429), tags=["auth"])
+async def request_password_reset(
+    body: S.PasswordResetRequest,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> Response:
+    """Mail a password reset code (same answer whether or not the address is registered)."""
+    await services.accounts.request_password_reset(body.email, ctx, redirect_to=body.redirect_to)
+    return Response(status_code=204)
+
+
+@router.post("/auth/password-reset/confirm", status_code=204, responses=_errors(401, 422, 429), tags=["auth"])
+async def confirm_password_reset(
+    body: S.PasswordResetConfirm,
+    ctx: CallerContext = Depends(caller_context),
+    services: Services = Depends(get_services),
+) -> Response:
+    """Check the reset code and set the new password; signs out every session."""
+    await services.accounts.confirm_password_reset(body.token, body.new_password, ctx, email=body.email)
+    return Response(status_code=204)
+
+
+@router.get("/auth/users", response_model=S.AuthUserOut, responses=_errors(401, 403, 404, 422), tags=["auth"])
+async def get_user_by_email(
+    email: str = Query(max_length=320),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> S.AuthUserOut:
+    """Look a user up by email (administrators only)."""
+    user = await services.accounts.user_by_email_for_admin(principal, email)
+    return S.AuthUserOut(
+        id=user.id, email=user.email, created_at=user.created_at, email_confirmed_at=user.email_confirmed_at
+    )
+
+
+@router.get("/users/me", response_model=S.ProfileOut, responses=_errors(401), tags=["users"])
+async def get_me(principal: Principal = Depends(current_principal)) -> S.ProfileOut:
+    """The signed-in user's profile."""
+    return profile_out(principal.user)
+
+
+@router.patch("/users/me", response_model=S.ProfileOut, responses=_errors(401, 422), tags=["users"])
+async def patch_me(
+    body: S.ProfilePatch,
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> S.ProfileOut:
+    """Update the signed-in user's username, avatar or bio."""
+    sent = body.model_fields_set
+    if "username" in sent and body.username is None:
+        raise InvalidInput({"username": "invalid_length"})
+    changes = ProfileChanges(
+        username=body.username if "username" in sent else UNSET,
+        avatar_url=body.avatar_url if "avatar_url" in sent else UNSET,
+        bio=body.bio if "bio" in sent else UNSET,
+    )
+    user = await services.accounts.update_profile(principal.user.id, changes, bio_max=200, username_min=3)
+    return profile_out(user)
+
+
+@router.post(
+    "/users/search", response_model=list[S.ProfileOut], responses=_errors(401, 422, 429, 503), tags=["users"]
+)
+async def search_users(
+    body: S.SearchRequest,
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> list[S.ProfileOut]:
+    """Search users: an address matches one email exactly, anything else display names."""
+    return [profile_out(u) for u in await services.accounts.search(principal, body.query)]
+
+
+@router.get("/infra/health", response_model=S.InfraHealth, tags=["infra"])
+async def infra_health(request: Request, services: Services = Depends(get_services)) -> JSONResponse:
+    """Health of every backing service, with latency."""
+    result = await health_checks.check(services)
+    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
+
+health_router = APIRouter()
+
+
+@health_router.get("/health", response_model=S.Health, tags=["infra"])
+@router.get("/health", response_model=S.Health, tags=["infra"])
+async def health() -> S.Health:
+    """Liveness: the process answers."""
+    return S.Health(status="ok")

@@ -1,0 +1,114 @@
+"""Wire schemas of the runtime API (snake_case, as in runtime-api-v1.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+class VerificationCreate(_In):
+    username: str = Field(min_length=3, max_length=30)
+    email: str = Field(max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    redirect_to: str | None = Field(default=None, max_length=2048)
+
+
+class VerificationAccepted(BaseModel):
+    email: str
+
+
+class EmailOnly(_In):
+    email: str = Field(max_length=320)
+
+
+class VerificationVerify(_In):
+    email: str = Field(max_length=320)
+    token: str = Field(min_length=1, max_length=16)
+
+
+class SessionCreate(_In):
+    email: str = Field(max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(_In):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class PasswordResetRequest(_In):
+    email: str = Field(max_length=320)
+    redirect_to: str | None = Field(default=None, max_length=2048)
+
+
+class PasswordResetConfirm(_In):
+    email: str = Field(max_length=320)
+    token: str = Field(min_length=1, max_length=16)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionUser(BaseModel):
+    id: str
+    email: str
+
+
+class SessionOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+    user: SessionUser
+
+
+class AuthUserOut(BaseModel):
+    id: str
+    email: str
+    created_at: datetime
+    email_confirmed_at: datetime | None = None
+
+
+class ProfileOut(BaseModel):
+    id: str
+    username: str
+    avatar_url: str | None = None
+    bio: str | None = None
+
+
+class ProfilePatch(_In):
+    username: str | None = Field(default=None, min_length=3, max_length=30)
+    avatar_url: str | None = Field(default=None, max_length=2048)
+    bio: str | None = Field(default=None, max_length=200)
+
+
+class SearchRequest(_In):
+    query: str = Field(min_length=1, max_length=100)
+
+
+class ServiceHealth(BaseModel):
+    status: str
+    latency_ms: float
+
+
+class InfraHealth(BaseModel):
+    status: str
+    services: dict[str, ServiceHealth]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Problem(BaseModel):
+    """RFC 7807 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str | None = None
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,119 @@
+"""create_app(settings): middleware, routers, error handlers. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from sproutgate import i18n
+from sproutgate.api import dev
+from sproutgate.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from sproutgate.api.problems import install_problem_handlers
+from sproutgate.api.v1.routes import health_router
+from sproutgate.api.v1.routes import router as v1_router
+from sproutgate.config import Settings
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.housekeeping import purge_forever
+from sproutgate.services import Services, build_services
+
+log = logging.getLogger("sproutgate")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    clock: Clock | None = None,
+    run_background: bool = True,
+) -> FastAPI:
+    settings = settings or (services.settings if services else Settings.load())
+    services = services or build_services(settings, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            from sproutgate.storage.migrate import upgrade_async
+
+            await upgrade_async(settings)
+        if services.admin_guard.generated:
+            # Printed once, on the run that generated it; never logged afterwards.
+            print(  # noqa: T201
+                f"SproutGate admin token (saved to {settings.config_dir / 'admin.json'}, shown once): "
+                f"{services.admin_guard.token}",
+                flush=True,
+            )
+            services.admin_guard.generated = False
+        tasks: list[asyncio.Task[Any]] = []
+        if run_background:
+            services.mail_worker.start()
+            tasks.append(
+                asyncio.create_task(
+                    purge_forever(services.db, services.clock, settings.purge_interval_seconds)
+                )
+            )
+        for hook in services.extras.get("startup", []):
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in services.extras.get("shutdown", []):
+                await hook(app)
+            await services.mail_worker.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="SproutGate",
+        version="0.1.0",
+        description="Self-hosted account and authentication center: the runtime API (/api/v1) and "
+        "the SproutGate API (/api) over one user store.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def _language(request: Request, call_next):  # type: ignore[no-untyped-def]
+        request.state.lang = i18n.negotiate(request.headers.get("accept-language"))
+        return await call_next(request)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Admin-Token"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    app.include_router(v1_router)
+    app.include_router(health_router)
+    app.include_router(dev.router)
+    _include_optional_faces(app, services)
+
+    @app.get("/.well-known/jwks.json", tags=["infra"])
+    async def jwks() -> JSONResponse:
+        """Public keys that verify SproutGate access tokens."""
+        return JSONResponse(services.signer.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    return app
+
+
+def _include_optional_faces(app: FastAPI, services: Services) -> None:
+    """The SproutGate face, the agent and the pages register themselves here."""
+    from sproutgate.api.gate.routes import router as gate_router
+
+    app.include_router(gate_router)

@@ -1,0 +1,214 @@
+"""The ``sproutgate`` command. Commands call services; none of them writes SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import typer
+
+from sproutgate.config import Settings
+
+app = typer.Typer(
+    help="SproutGate: a self-hosted account and authentication center.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to bind (default SPROUTGATE_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default SPROUTGATE_PORT or 8080)."),
+    workers: int = typer.Option(1, help="Worker processes (use Redis when more than one)."),
+    log_level: str = typer.Option("info", help="Log level."),
+) -> None:
+    """Serve the API and pages (applies pending migrations first)."""
+    import uvicorn
+
+    settings = Settings.load()
+    host = host or settings.host
+    port = port or settings.port
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from sproutgate.storage.migrate import upgrade
+
+    upgrade(settings)
+    if settings.dev_mailbox_enabled:
+        typer.echo(f"Dev mailbox (no SMTP configured): http://{host}:{port}/dev/mailbox")
+        if not _is_loopback(host):
+            typer.secho(
+                "WARNING: serving on a non-loopback address without SMTP: no mail leaves this machine and "
+                "users cannot receive codes. Set SPROUTGATE_SMTP_HOST.",
+                fg=typer.colors.RED,
+                bold=True,
+                err=True,
+            )
+    if workers > 1 and not settings.redis_url:
+        typer.secho(
+            "WARNING: several workers without SPROUTGATE_REDIS_URL: rate limits are counted per process.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    typer.echo(
+        f"SproutGate on http://{host}:{port} (database: {settings.resolved_database_url.split('://')[0]})"
+    )
+    uvicorn.run(
+        "sproutgate.asgi:app" if workers > 1 else _factory(settings),
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        access_log=False,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def _factory(settings: Settings) -> Any:
+    from sproutgate.app import create_app
+
+    return create_app(settings)
+
+
+@app.command()
+def migrate(revision: str = typer.Argument("head")) -> None:
+    """Apply database migrations (Alembic upgrade)."""
+    from sproutgate.storage.migrate import upgrade
+
+    upgrade(Settings.load(), revision)
+    typer.echo(f"database at {revision}")
+
+
+def _services():  # type: ignore[no-untyped-def]
+    from sproutgate.services import build_services
+    from sproutgate.storage.migrate import upgrade
+
+    settings = Settings.load()
+    upgrade(settings)
+    return build_services(settings)
+
+
+@user_app.command("promote")
+def user_promote(email: str) -> None:
+    """Grant the admin role to the user with this email (or account name)."""
+    _set_role(email, "admin")
+
+
+@user_app.command("demote")
+def user_demote(email: str) -> None:
+    """Take the admin role away."""
+    _set_role(email, "user")
+
+
+def _set_role(who: str, role: str) -> None:
+    from sproutgate.domain.errors import NotFound
+
+    async def run() -> None:
+        services = _services()
+        try:
+            user = await services.admin.set_role(who, role, actor="cli")
+            typer.echo(f"{user.account} <{user.email}> is now {role}")
+        except NotFound:
+            typer.secho(f"no user {who}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        finally:
+            await services.db.dispose()
+
+    asyncio.run(run())
+
+
+@app.command("admin-token")
+def admin_token(
+    rotate: bool = typer.Option(False, "--rotate", help="Replace the token with a new one."),
+) -> None:
+    """Show (or replace) the admin token for /api/admin."""
+    from sproutgate.infra import admin_token as tokens
+
+    settings = Settings.load()
+    if settings.admin_token:
+        if rotate:
+            typer.secho("SPROUTGATE_ADMIN_TOKEN is set; change it in the environment.", err=True)
+            raise typer.Exit(1)
+        typer.echo(settings.admin_token)
+        return
+    if rotate:
+        typer.echo(tokens.rotate(settings))
+        return
+    token, _ = tokens.load_or_create(settings)
+    typer.echo(token)
+
+
+@app.command()
+def audit(
+    limit: int = typer.Option(50, help="How many events."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines."),
+) -> None:
+    """List admin changes: who, what, when."""
+
+    async def run() -> None:
+        services = _services()
+        try:
+            events = await services.admin.audit_log(limit)
+        finally:
+            await services.db.dispose()
+        for e in events:
+            if as_json:
+                typer.echo(
+                    json.dumps(
+                        {
+                            "at": e.at.isoformat(),
+                            "actor": e.actor,
+                            "action": e.action,
+                            "target": e.target,
+                            "details": e.details,
+                            "ip": e.ip,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+            else:
+                typer.echo(
+                    f"{e.at.isoformat()}  {e.actor:<20} {e.action:<18} {e.target or '-'}  "
+                    f"{json.dumps(e.details, ensure_ascii=False) if e.details else ''}"
+                )
+
+    asyncio.run(run())
+
+
+@app.command()
+def purge() -> None:
+    """Remove expired codes, abandoned sign-ups and ended sessions now."""
+    from sproutgate.domain.housekeeping import purge_once
+
+    async def run() -> None:
+        services = _services()
+        try:
+            typer.echo(json.dumps(await purge_once(services.db, services.clock)))
+        finally:
+            await services.db.dispose()
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app(prog_name="sproutgate")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Administration of users (the SproutGate admin API, the admin pages and the CLI) and the
+audit trail of every change made that way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from sproutgate.domain.accounts import UNSET, AccountService, ProfileChanges
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
+from sproutgate.domain.policy import display_name_lower, normalize_email, require_account
+from sproutgate.storage.db import Database
+from sproutgate.storage.models import AuditEvent, User
+from sproutgate.storage.repositories import AuditRepository, SessionRepository, UserRepository
+
+
+@dataclass(slots=True)
+class UserFields:
+    """Admin-settable fields; ``UNSET`` leaves a field as it is."""
+
+    account: object = UNSET
+    email: object = UNSET
+    password: object = UNSET
+    username: object = UNSET
+    level: object = UNSET
+    sprout_coins: object = UNSET
+    secondary_emails: object = UNSET
+    phone: object = UNSET
+    avatar_url: object = UNSET
+    bio: object = UNSET
+    disabled: object = UNSET
+    role: object = UNSET
+    changed: list[str] = field(default_factory=list)
+
+    def set_fields(self) -> list[str]:
+        return [k for k in self.__slots__ if k != "changed" and getattr(self, k) is not UNSET]  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class UserView:
+    """A user with the secondary addresses the SproutGate user object lists."""
+
+    user: User
+    secondary_emails: list[str]
+
+
+class AdminService:
+    def __init__(self, db: Database, accounts: AccountService, clock: Clock) -> None:
+        self.db = db
+        self.accounts = accounts
+        self.clock = clock
+
+    def _audit(
+        self, s, actor: str, action: str, target: str | None, details: dict[str, Any] | None, ip: str | None
+    ) -> None:  # type: ignore[no-untyped-def]
+        AuditRepository(s).add(
+            AuditEvent(at=self.clock.now(), actor=actor, action=action, target=target, details=details, ip=ip)
+        )
+
+    async def list_users(self, q: str | None, page: int, page_size: int) -> tuple[int, list[UserView]]:
+        page = max(1, page)
+        page_size = max(1, min(500, page_size))
+        async with self.db.read() as s:
+            repo = UserRepository(s)
+            total, users = await repo.list_admin(q.strip() if q else None, (page - 1) * page_size, page_size)
+            extra = await repo.secondary_emails_for([u.id for u in users])
+        return total, [UserView(u, extra.get(u.id, [])) for u in users]
+
+    async def get_user(self, account: str) -> UserView:
+        async with self.db.read() as s:
+            repo = UserRepository(s)
+            user = await repo.by_account(account)
+            if user is None:
+                raise NotFound("user_not_found")
+            return UserView(user, await repo.secondary_emails(user.id))
+
+    def _validate(self, f: UserFields, creating: bool) -> dict[str, Any]:
+        errors: dict[str, str] = {}
+        clean: dict[str, Any] = {}
+        if f.account is not UNSET:
+            try:
+                clean["account"] = require_account(str(f.account))
+            except InvalidInput:
+                errors["account"] = "invalid_account"
+        if f.email is not UNSET:
+            try:
+                clean["email"] = normalize_email(str(f.email))
+            except InvalidInput:
+                errors["email"] = "invalid_email"
+        if f.password is not UNSET:
+            problem = self.accounts.policy.problems(str(f.password))
+            if problem:
+                errors["password"] = problem
+        if f.secondary_emails is not UNSET:
+            emails: list[str] = []
+            for e in f.secondary_emails or []:  # type: ignore[union-attr]
+                try:
+                    emails.append(normalize_email(str(e)))
+                except InvalidInput:
+                    errors["secondaryEmails"] = "invalid_email"
+            clean["secondary_emails"] = list(dict.fromkeys(emails))
+        for name in ("level", "sprout_coins"):
+            value = getattr(f, name)
+            if value is not UNSET and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                errors["sproutCoins" if name == "sprout_coins" else name] = "invalid_value"
+        if f.role is not UNSET and f.role not in ("user", "admin"):
+            errors["role"] = "invalid_value"
+        try:
+            self.accounts.validate_profile(
+                ProfileChanges(username=f.username, avatar_url=f.avatar_url, bio=f.bio, phone=f.phone)
+            )
+        except InvalidInput as exc:
+            errors.update({("avatarUrl" if k == "avatar_url" else k): v for k, v in exc.fields.items()})
+        if creating:
+            for required in ("account", "email", "password"):
+                if getattr(f, required) is UNSET and required not in errors:
+                    errors[required] = "field_required"
+        if errors:
+            raise InvalidInput(errors)
+        return clean
+
+    async def create_user(self, f: UserFields, actor: str, ip: str | None = None) -> UserView:
+        """Raises InvalidInput, Conflict(account_taken | email_taken)."""
+        clean = self._validate(f, creating=True)
+        password_hash = await self.accounts.hasher.hash(str(f.password))
+        username = str(f.username).strip() if f.username not in (UNSET, None) else clean["account"]
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            if await users.email_owner(clean["email"]) is not None:
+                raise Conflict("email_taken")
+            for e in clean.get("secondary_emails", []):
+                if await users.email_owner(e) is not None or e == clean["email"]:
+                    raise Conflict("email_taken")
+            extra: dict[str, Any] = {}
+            for name in ("level", "sprout_coins", "phone", "avatar_url", "bio", "disabled", "role"):
+                value = getattr(f, name)
+                if value is not UNSET and value is not None:
+                    extra[name] = value
+            user = await self.accounts._create_user(
+                s,
+                email=clean["email"],
+                account=clean["account"],
+                username=username,
+                password_hash=password_hash,
+                **extra,
+            )
+            for e in clean.get("secondary_emails", []):
+                await users.add_email(user.id, e, False, self.clock.now())
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise Conflict("email_taken") from exc
+            self._audit(s, actor, "user.create", user.account, {"fields": f.set_fields()}, ip)
+            secondary = clean.get("secondary_emails", [])
+        return UserView(user, secondary)
+
+    async def update_user(self, account: str, f: UserFields, actor: str, ip: str | None = None) -> UserView:
+        """Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
+        clean = self._validate(f, creating=False)
+        password_hash = await self.accounts.hasher.hash(str(f.password)) if f.password is not UNSET else None
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            user = await users.by_account(account)
+            if user is None:
+                raise NotFound("user_not_found")
+            now = self.clock.now()
+            if "account" in clean and clean["account"].lower() != user.account_lower:
+                if await users.account_taken(clean["account"].lower()):
+                    raise Conflict("account_taken")
+                user.account = clean["account"]
+                user.account_lower = clean["account"].lower()
+            elif "account" in clean:
+                user.account = clean["account"]
+            if "email" in clean and clean["email"] != user.email:
+                owner = await users.email_owner(clean["email"])
+                if owner is not None and owner != user.id:
+                    raise Conflict("email_taken")
+                if owner == user.id:  # promote one of their secondary addresses
+                    current = await users.secondary_emails(user.id)
+                    await users.replace_secondary_emails(
+                        user.id, [e for e in current if e != clean["email"]], now
+                    )
+                await users.set_primary_email(user, clean["email"], now)
+            if "secondary_emails" in clean:
+                for e in clean["secondary_emails"]:
+                    owner = await users.email_owner(e)
+                    if (owner is not None and owner != user.id) or e == user.email:
+                        raise Conflict("email_taken")
+                await users.replace_secondary_emails(user.id, clean["secondary_emails"], now)
+            if password_hash:
+                user.password_hash = password_hash
+                await SessionRepository(s).revoke_all(user.id, now, "admin_password")
+            if f.username is not UNSET and f.username is not None:
+                user.username = str(f.username).strip()
+                user.username_lower = display_name_lower(user.username)
+            for name in ("level", "sprout_coins", "role"):
+                value = getattr(f, name)
+                if value is not UNSET and value is not None:
+                    setattr(user, name, value)
+            for name in ("phone", "avatar_url", "bio"):
+                value = getattr(f, name)
+                if value is not UNSET:
+                    setattr(user, name, value or None)
+            if f.disabled is not UNSET and f.disabled is not None:
+                user.disabled = bool(f.disabled)
+                if user.disabled:
+                    await SessionRepository(s).revoke_all(user.id, now, "disabled")
+            user.updated_at = now
+            try:
+                await s.flush()
+            except IntegrityError as exc:
+                raise Conflict("email_taken") from exc
+            self._audit(s, actor, "user.update", user.account, {"fields": f.set_fields()}, ip)
+            secondary = await users.secondary_emails(user.id)
+        return UserView(user, secondary)
+
+    async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
+        """Delete a user and end their sessions. Raises NotFound."""
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            user = await users.by_account(account)
+            if user is None:
+                raise NotFound("user_not_found")
+            target = user.account
+            await users.delete(user)
+            self._audit(s, actor, "user.delete", target, None, ip)
+
+    async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            key = email_or_account.strip().lower()
+            user = await (users.by_email(key) if "@" in key else users.by_account(key))
+            if user is None:
+                raise NotFound("user_not_found")
+            user.role = role
+            user.updated_at = self.clock.now()
+            self._audit(s, actor, f"user.role.{role}", user.account, None, None)
+        return user
+
+    async def audit_log(self, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+        async with self.db.read() as s:
+            return await AuditRepository(s).latest(limit, offset)

@@ -1,0 +1,37 @@
+"""Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sproutgate.domain.clock import Clock
+from sproutgate.storage.db import Database
+from sproutgate.storage.repositories import CodeRepository, PendingSignupRepository, SessionRepository
+
+log = logging.getLogger(__name__)
+
+REVOKED_SESSION_RETENTION = timedelta(days=7)
+
+
+async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
+    now = clock.now()
+    async with db.write() as s:
+        codes = await CodeRepository(s).purge(now)
+        pending = await PendingSignupRepository(s).purge(now)
+        sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION)
+    return {"codes": codes, "pending_signups": pending, "sessions": sessions}
+
+
+async def purge_forever(db: Database, clock: Clock, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            counts = await purge_once(db, clock)
+            if any(counts.values()):
+                log.info("purged %s", counts)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried next interval
+            log.warning("purge failed: %s", exc)

@@ -1,0 +1,181 @@
+"""Sessions: a server-side row per sign-in, short-lived access JWTs bound to it (``sid``), and
+opaque refresh tokens rotated on every use with reuse detection."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sproutgate.config import Settings
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.errors import InvalidRefreshToken, NotAuthenticated
+from sproutgate.infra.tokens import InvalidToken, TokenSigner
+from sproutgate.storage.db import Database
+from sproutgate.storage.models import AuthSession, RefreshToken, User
+from sproutgate.storage.repositories import SessionRepository
+
+
+@dataclass(slots=True)
+class IssuedSession:
+    session_id: str
+    user: User
+    access_token: str
+    access_expires_at: int  # unix seconds
+    expires_in: int
+    refresh_token: str | None
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling: the user and the session their token is bound to."""
+
+    user: User
+    session_id: str
+    auth_time: datetime | None = None
+
+
+def hash_refresh_token(token: str) -> str:
+    # Refresh tokens carry 256 bits of entropy, so a fast unkeyed hash is enough to make a
+    # stolen database useless; lookups by hash are constant-time with respect to the secret.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionService:
+    def __init__(self, settings: Settings, db: Database, signer: TokenSigner, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.signer = signer
+        self.clock = clock
+
+    def _new_refresh(self, repo: SessionRepository, session_id: str, parent_id: str | None) -> str:
+        token = secrets.token_urlsafe(32)
+        repo.add_refresh(
+            RefreshToken(
+                session_id=session_id,
+                token_hash=hash_refresh_token(token),
+                parent_id=parent_id,
+                created_at=self.clock.now(),
+            )
+        )
+        return token
+
+    async def issue_session(
+        self,
+        s: AsyncSession,
+        user: User,
+        *,
+        kind: str = "runtime",
+        ip: str | None = None,
+        user_agent: str | None = None,
+        with_refresh: bool = True,
+        ttl_seconds: int | None = None,
+    ) -> IssuedSession:
+        """Open a session inside the caller's transaction and sign its first tokens."""
+        now = self.clock.now()
+        repo = SessionRepository(s)
+        access_ttl = ttl_seconds or self.settings.access_token_ttl_seconds
+        lifetime = self.settings.refresh_token_ttl_seconds if with_refresh else access_ttl
+        session = AuthSession(
+            user_id=user.id,
+            kind=kind,
+            created_at=now,
+            auth_time=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=max(lifetime, access_ttl)),
+            ip=ip,
+            user_agent=(user_agent or "")[:512] or None,
+        )
+        repo.add(session)
+        await s.flush()
+        refresh = self._new_refresh(repo, session.id, None) if with_refresh else None
+        token, exp = self.signer.issue(user.id, session.id, access_ttl)
+        return IssuedSession(session.id, user, token, exp, access_ttl, refresh)
+
+    async def rotate_refresh_token(self, presented: str) -> IssuedSession:
+        """Trade a refresh token for a new pair.
+
+        A token already rotated within ``refresh_grace_seconds`` still yields a new pair for
+        the same session (two tabs refreshing at once); outside the window it is a reuse, and
+        the whole session is revoked. Raises InvalidRefreshToken."""
+        now = self.clock.now()
+        reused = False
+        async with self.db.write() as s:
+            repo = SessionRepository(s)
+            row = await repo.refresh_by_hash(hash_refresh_token(presented))
+            if row is None:
+                raise InvalidRefreshToken()
+            session = await repo.get(row.session_id)
+            user = await s.get(User, session.user_id) if session else None
+            if (
+                session is None
+                or user is None
+                or user.disabled
+                or session.revoked_at is not None
+                or session.expires_at <= now
+            ):
+                raise InvalidRefreshToken()
+            grace = timedelta(seconds=self.settings.refresh_grace_seconds)
+            if row.rotated_at is None:
+                # The UPDATE is conditional: if a concurrent request won, we are within grace.
+                await repo.mark_rotated(row.id, now)
+            elif now - row.rotated_at > grace:
+                await repo.revoke(session.id, now, "refresh_token_reuse")
+                reused = True
+            if not reused:
+                refresh = self._new_refresh(repo, session.id, row.id)
+                session.last_seen_at = now
+                access_ttl = self.settings.access_token_ttl_seconds
+                token, exp = self.signer.issue(user.id, session.id, access_ttl)
+                issued = IssuedSession(session.id, user, token, exp, access_ttl, refresh)
+        if reused:
+            raise InvalidRefreshToken(reused=True)
+        return issued
+
+    async def revoke_by_refresh_token(self, presented: str) -> None:
+        """Sign out the session a refresh token belongs to; silent for unknown tokens."""
+        now = self.clock.now()
+        async with self.db.write() as s:
+            repo = SessionRepository(s)
+            row = await repo.refresh_by_hash(hash_refresh_token(presented))
+            if row is not None:
+                await repo.revoke(row.session_id, now, "logout")
+
+    async def revoke(self, session_id: str, reason: str = "logout") -> None:
+        async with self.db.write() as s:
+            await SessionRepository(s).revoke(session_id, self.clock.now(), reason)
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verify an access token and that its session is still active: signature check plus one
+        indexed query. Raises NotAuthenticated."""
+        try:
+            claims = self.signer.verify(token)
+        except InvalidToken as exc:
+            raise NotAuthenticated() from exc
+        async with self.db.read() as s:
+            user = await SessionRepository(s).active_user(claims.session_id, claims.user_id, self.clock.now())
+        if user is None:
+            raise NotAuthenticated()
+        return Principal(user=user, session_id=claims.session_id)
+
+    async def session_auth_time(self, session_id: str) -> datetime | None:
+        async with self.db.read() as s:
+            session = await SessionRepository(s).get(session_id)
+            return session.auth_time if session else None
+
+    async def list_active(self, user_id: str) -> list[AuthSession]:
+        async with self.db.read() as s:
+            return await SessionRepository(s).list_active(user_id, self.clock.now())
+
+    async def revoke_for_user(self, user_id: str, session_id: str) -> bool:
+        """Sign out one of the user's own sessions; False when it is not theirs."""
+        async with self.db.write() as s:
+            repo = SessionRepository(s)
+            session = await repo.get(session_id)
+            if session is None or session.user_id != user_id:
+                return False
+            await repo.revoke(session_id, self.clock.now(), "logout")
+            return True

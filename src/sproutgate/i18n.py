@@ -1,0 +1,189 @@
+"""Messages in zh-CN (the default) and en, chosen from ``Accept-Language``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("zh-CN", "en")
+DEFAULT_LANG = "zh-CN"
+
+
+def negotiate(accept_language: str | None) -> str:
+    """Pick zh-CN or en from an Accept-Language header, honouring q-values."""
+    if not accept_language:
+        return DEFAULT_LANG
+    choices: list[tuple[float, int, str]] = []
+    for i, part in enumerate(accept_language.split(",")):
+        bits = part.strip().split(";")
+        tag = bits[0].strip().lower()
+        q = 1.0
+        for b in bits[1:]:
+            b = b.strip()
+            if b.startswith("q="):
+                try:
+                    q = float(b[2:])
+                except ValueError:
+                    q = 0.0
+        if tag:
+            choices.append((-q, i, tag))
+    for neg_q, _, tag in sorted(choices):
+        if neg_q >= 0:
+            continue
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LANG
+
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "invalid_input": {"zh-CN": "请求参数无效", "en": "The request is invalid."},
+    "invalid_credentials": {"zh-CN": "账号或密码错误", "en": "Wrong account or password."},
+    "invalid_code": {"zh-CN": "验证码无效或已过期", "en": "The code is invalid or has expired."},
+    "invalid_refresh_token": {"zh-CN": "无效的 refresh token", "en": "The refresh token is invalid."},
+    "not_authenticated": {"zh-CN": "未认证", "en": "Authentication is required."},
+    "account_disabled": {"zh-CN": "账号已被停用", "en": "This account has been disabled."},
+    "forbidden": {"zh-CN": "无权限访问", "en": "You are not allowed to do this."},
+    "recent_auth_required": {
+        "zh-CN": "修改密码需要提供当前密码(currentPassword)",
+        "en": "Changing the password needs the current password (currentPassword).",
+    },
+    "not_found": {"zh-CN": "资源不存在", "en": "Not found."},
+    "user_not_found": {"zh-CN": "用户不存在", "en": "User not found."},
+    "chat_not_found": {"zh-CN": "会话不存在", "en": "Chat session not found."},
+    "route_not_found": {"zh-CN": "接口不存在", "en": "No such endpoint."},
+    "method_not_allowed": {"zh-CN": "不支持的请求方法", "en": "Method not allowed."},
+    "conflict": {"zh-CN": "资源冲突", "en": "Conflict."},
+    "account_taken": {"zh-CN": "账号名已被使用", "en": "This account name is taken."},
+    "email_taken": {"zh-CN": "该邮箱已被使用", "en": "This email address is already in use."},
+    "rate_limited": {
+        "zh-CN": "请求过于频繁,请 {retry_after} 秒后再试",
+        "en": "Too many requests. Try again in {retry_after} seconds.",
+    },
+    "service_unavailable": {"zh-CN": "服务暂不可用", "en": "The service is temporarily unavailable."},
+    "database_unavailable": {"zh-CN": "数据库暂不可用", "en": "The database is temporarily unavailable."},
+    "agent_not_configured": {
+        "zh-CN": "未配置 Agent 模型:请设置 SPROUTGATE_AGENT_MODEL、SPROUTGATE_AGENT_BASE_URL 和 SPROUTGATE_AGENT_API_KEY",
+        "en": "No agent model is configured: set SPROUTGATE_AGENT_MODEL, SPROUTGATE_AGENT_BASE_URL "
+        "and SPROUTGATE_AGENT_API_KEY.",
+    },
+    "payload_too_large": {"zh-CN": "请求体过大", "en": "The request body is too large."},
+    "malformed_json": {"zh-CN": "请求体不是合法的 JSON", "en": "The request body is not valid JSON."},
+    "admin_token_required": {"zh-CN": "需要有效的管理员 Token", "en": "A valid admin token is required."},
+    "internal_error": {"zh-CN": "服务器内部错误", "en": "Internal server error."},
+    # field-level codes
+    "field_required": {"zh-CN": "必填", "en": "required"},
+    "invalid_email": {"zh-CN": "邮箱格式无效", "en": "not a valid email address"},
+    "password_too_short": {"zh-CN": "密码至少 {min} 位", "en": "must be at least {min} characters"},
+    "password_too_long": {"zh-CN": "密码最多 {max} 位", "en": "must be at most {max} characters"},
+    "password_too_common": {"zh-CN": "密码过于常见,请换一个", "en": "is too common; choose another"},
+    "invalid_account": {
+        "zh-CN": "账号需为 3-32 位字母、数字、_、-、.",
+        "en": "must be 3-32 ASCII letters, digits, _, - or .",
+    },
+    "invalid_length": {"zh-CN": "长度应在 {min}-{max} 之间", "en": "length must be {min}-{max}"},
+    "too_long": {"zh-CN": "最多 {max} 个字符", "en": "must be at most {max} characters"},
+    "invalid_url": {"zh-CN": "必须是 http(s) 链接", "en": "must be an http(s) URL"},
+    "invalid_phone": {
+        "zh-CN": "电话最多 20 位,仅限数字、空格、+ 和 -",
+        "en": "at most 20 digits, spaces, + or -",
+    },
+    "invalid_code_format": {"zh-CN": "验证码为 6 位数字", "en": "must be 6 digits"},
+    "invalid_value": {"zh-CN": "取值无效", "en": "invalid value"},
+    "invalid_uuid": {"zh-CN": "必须是 UUID", "en": "must be a UUID"},
+    "invalid_type": {"zh-CN": "类型错误", "en": "wrong type"},
+}
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def t(code: str, lang: str, **params: Any) -> str:
+    entry = MESSAGES.get(code) or MESSAGES["invalid_value"]
+    text = entry.get(lang) or entry[DEFAULT_LANG]
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError):
+        return text
+
+
+MAIL: dict[str, dict[str, tuple[str, str]]] = {
+    # kind: lang: (subject, body)  - body placeholders: code, minutes, link, email, account
+    "signup_code": {
+        "zh-CN": (
+            "【SproutGate】注册验证码 {code}",
+            "你好!\n\n你的注册验证码是:{code}\n{minutes} 分钟内有效。\n\n也可以打开:{link}\n\n"
+            "如果不是你本人操作,请忽略这封邮件。",
+        ),
+        "en": (
+            "[SproutGate] Your sign-up code is {code}",
+            "Hello!\n\nYour sign-up code is: {code}\nIt is valid for {minutes} minutes.\n\n"
+            "Or open: {link}\n\nIf you did not ask for this, ignore this email.",
+        ),
+    },
+    "signup_existing": {
+        "zh-CN": (
+            "【SproutGate】有人尝试用你的邮箱注册",
+            "你好!\n\n有人尝试用这个邮箱({email})注册新账号,但它已经注册过了。\n"
+            "如果是你本人,请直接登录;忘记密码可在此重置:{link}\n\n如果不是你,请忽略这封邮件。",
+        ),
+        "en": (
+            "[SproutGate] Someone tried to sign up with your email",
+            "Hello!\n\nSomeone tried to create an account with this address ({email}), which is "
+            "already registered.\nIf it was you, just sign in; if you forgot your password, reset it "
+            "here: {link}\n\nIf it was not you, ignore this email.",
+        ),
+    },
+    "reset_code": {
+        "zh-CN": (
+            "【SproutGate】重置密码验证码 {code}",
+            "你好!\n\n你的重置密码验证码是:{code}\n{minutes} 分钟内有效。\n\n也可以打开:{link}\n\n"
+            "如果不是你本人操作,请忽略这封邮件,你的密码不会改变。",
+        ),
+        "en": (
+            "[SproutGate] Your password reset code is {code}",
+            "Hello!\n\nYour password reset code is: {code}\nIt is valid for {minutes} minutes.\n\n"
+            "Or open: {link}\n\nIf you did not ask for this, ignore this email; your password stays.",
+        ),
+    },
+    "password_changed": {
+        "zh-CN": (
+            "【SproutGate】你的密码已修改",
+            "你好 {account}!\n\n你的账号密码刚刚被修改,所有已登录的会话都已退出。\n"
+            "如果不是你本人操作,请立即重置密码:{link}",
+        ),
+        "en": (
+            "[SproutGate] Your password was changed",
+            "Hello {account}!\n\nThe password of your account was just changed and your other "
+            "sessions were signed out.\nIf this was not you, reset your password now: {link}",
+        ),
+    },
+    "secondary_code": {
+        "zh-CN": (
+            "【SproutGate】辅助邮箱验证码 {code}",
+            "你好!\n\n你正在为账号 {account} 添加辅助邮箱,验证码是:{code}\n{minutes} 分钟内有效。\n\n"
+            "如果不是你本人操作,请忽略这封邮件。",
+        ),
+        "en": (
+            "[SproutGate] Your secondary email code is {code}",
+            "Hello!\n\nYou are adding this address to the account {account}. Your code is: {code}\n"
+            "It is valid for {minutes} minutes.\n\nIf you did not ask for this, ignore this email.",
+        ),
+    },
+}
+
+
+def mail(kind: str, lang: str, **params: Any) -> tuple[str, str]:
+    entry = MAIL[kind].get(lang) or MAIL[kind][DEFAULT_LANG]
+    return entry[0].format(**params), entry[1].format(**params)

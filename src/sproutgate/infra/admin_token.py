@@ -1,0 +1,96 @@
+"""The SproutGate admin token: ``SPROUTGATE_ADMIN_TOKEN`` if set, else ``data/config/admin.json``
+(generated on first start, 256 bits, file mode 0600). Compared in constant time, never logged."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+from sproutgate.config import Settings
+
+
+def admin_file(settings: Settings) -> Path:
+    return settings.config_dir / "admin.json"
+
+
+def _write_private(path: Path, payload: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f)
+    os.replace(tmp, path)
+
+
+def read_admin_file(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict):
+        token = data.get("token") or data.get("adminToken")
+        if isinstance(token, str) and token:
+            return token
+    return None
+
+
+def load_or_create(settings: Settings) -> tuple[str, bool]:
+    """The admin token and whether it was generated just now (print it once, then never)."""
+    if settings.admin_token:
+        return settings.admin_token, False
+    path = admin_file(settings)
+    token = read_admin_file(path)
+    if token:
+        return token, False
+    token = secrets.token_urlsafe(32)
+    # O_EXCL-style: if another process created it meanwhile, use theirs.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        existing = read_admin_file(path)
+        if existing:
+            return existing, False
+        _write_private(path, {"token": token})
+        return token, True
+    with os.fdopen(fd, "w") as f:
+        json.dump({"token": token}, f)
+    return token, True
+
+
+def rotate(settings: Settings) -> str:
+    token = secrets.token_urlsafe(32)
+    _write_private(admin_file(settings), {"token": token})
+    return token
+
+
+class AdminTokenGuard:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._token, self.generated = load_or_create(settings)
+        self._path = admin_file(settings)
+        self._mtime = self._stat()
+
+    def _stat(self) -> float:
+        try:
+            return self._path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def matches(self, presented: str | None) -> bool:
+        if not presented:
+            return False
+        if not self.settings.admin_token:
+            # `sproutgate admin-token --rotate` rewrites the file; pick that up without a restart.
+            mtime = self._stat()
+            if mtime != self._mtime:
+                self._mtime = mtime
+                self._token = read_admin_file(self._path) or self._token
+        return hmac.compare_digest(presented.encode(), self._token.encode())
+
+    @property
+    def token(self) -> str:
+        return self._token

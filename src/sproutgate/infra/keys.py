@@ -1,0 +1,82 @@
+"""Key material kept in the data dir: JWT signing keys and the code-hashing key.
+
+Files are created with O_EXCL and mode 0600, so when several processes start at once the
+first writer wins and the others read what it wrote. Several instances on different hosts
+share the same ``data/keys`` (copy it or mount it) - see docs/deployment.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+
+def _write_exclusive(path: Path, data: bytes) -> bool:
+    """Write ``data`` to a new 0600 file; False when another process created it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # atomic, fails if the target exists
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def keys_dir(data_dir: Path) -> Path:
+    d = data_dir / "keys"
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    return d
+
+
+def load_or_create_secret(data_dir: Path, name: str, nbytes: int = 32) -> bytes:
+    path = keys_dir(data_dir) / name
+    if not path.exists():
+        _write_exclusive(path, secrets.token_bytes(nbytes).hex().encode())
+    return bytes.fromhex(path.read_text().strip())
+
+
+def generate_signing_key(data_dir: Path) -> str:
+    """Create a new ES256 key; returns its kid. The newest key signs, all keys verify."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    kid = f"{int(time.time()):010d}-{secrets.token_hex(4)}"
+    _write_exclusive(keys_dir(data_dir) / f"jwt-es256-{kid}.pem", pem)
+    return kid
+
+
+def load_signing_keys(data_dir: Path, create: bool = True) -> list[tuple[str, ec.EllipticCurvePrivateKey]]:
+    """All signing keys, oldest first. Creates the first one on first start."""
+    d = keys_dir(data_dir)
+    files = sorted(d.glob("jwt-es256-*.pem"))
+    if not files and create:
+        lock = d / ".first-key"
+        if _write_exclusive(lock, b"1"):
+            generate_signing_key(data_dir)
+        else:
+            for _ in range(100):  # another process is writing the first key
+                if list(d.glob("jwt-es256-*.pem")):
+                    break
+                time.sleep(0.05)
+        files = sorted(d.glob("jwt-es256-*.pem"))
+    keys = []
+    for f in files:
+        key = serialization.load_pem_private_key(f.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        keys.append((f.name.removeprefix("jwt-es256-").removesuffix(".pem"), key))
+    return keys

@@ -1,0 +1,107 @@
+"""Rate limits on the ``limits`` library: in-process memory by default, Redis when configured.
+
+Rules are named; their limits come from Settings (``SPROUTGATE_LIMIT_*``). When Redis is
+unreachable the limiter falls back to per-process memory counters (never unlimited) and
+reports itself degraded; see docs/security.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Protocol
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, Storage
+from limits.storage import storage_from_string
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from sproutgate.config import Settings
+from sproutgate.domain.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+RULES = {
+    "code_mail_address": "limit_code_mail_per_address",
+    "code_request_ip": "limit_code_requests_per_ip",
+    "verify_ip": "limit_verify_per_ip",
+    "login_fail_account_ip": "limit_login_fail_account_ip",
+    "login_fail_account": "limit_login_fail_account",
+    "login_fail_ip": "limit_login_fail_ip",
+    "refresh_ip": "limit_refresh_per_ip",
+    "search_user": "limit_search_per_user",
+    "admin_auth_fail_ip": "limit_admin_auth_fail_per_ip",
+    "agent_run_user": "limit_agent_runs_per_user",
+}
+
+
+class RateLimiter(Protocol):
+    async def hit(self, rule: str, *key: str) -> None:
+        """Count one event; raises RateLimited when the rule is exhausted."""
+        ...
+
+    async def check(self, rule: str, *key: str) -> None:
+        """Raise RateLimited if the rule is exhausted, without counting."""
+        ...
+
+    async def reset(self, rule: str, *key: str) -> None: ...
+
+
+class LimitsRateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limits_enabled
+        self._items: dict[str, list[RateLimitItem]] = {
+            rule: parse_many(str(getattr(settings, field)).replace(";", ",")) for rule, field in RULES.items()
+        }
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._redis: MovingWindowRateLimiter | None = None
+        self._redis_storage: Storage | None = None
+        if settings.redis_url:
+            url = settings.redis_url
+            if not url.startswith("async+"):
+                url = "async+" + url
+            self._redis_storage = storage_from_string(
+                url, socket_timeout=2, socket_connect_timeout=2, implementation="redispy"
+            )
+            self._redis = MovingWindowRateLimiter(self._redis_storage)
+        self.degraded_since: float | None = None
+
+    async def _call(self, method: str, *args):  # type: ignore[no-untyped-def]
+        if self._redis is not None:
+            try:
+                result = await getattr(self._redis, method)(*args)
+                if self.degraded_since is not None:
+                    log.warning("rate limiter: Redis is back, counters shared again")
+                    self.degraded_since = None
+                return result
+            except Exception as exc:  # noqa: BLE001 - any storage failure degrades to memory
+                if self.degraded_since is None:
+                    log.error("rate limiter: Redis unavailable (%s); using per-process limits", exc)
+                    self.degraded_since = time.time()
+        return await getattr(self._memory, method)(*args)
+
+    async def _retry_after(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
+        stats = await self._call("get_window_stats", item, *key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def hit(self, rule: str, *key: str) -> None:
+        if not self.enabled:
+            return
+        for item in self._items[rule]:
+            if not await self._call("hit", item, rule, *key):
+                raise RateLimited(await self._retry_after(item, (rule, *key)))
+
+    async def check(self, rule: str, *key: str) -> None:
+        if not self.enabled:
+            return
+        for item in self._items[rule]:
+            if not await self._call("test", item, rule, *key):
+                raise RateLimited(await self._retry_after(item, (rule, *key)))
+
+    async def reset(self, rule: str, *key: str) -> None:
+        for item in self._items[rule]:
+            try:
+                await self._call("clear", item, rule, *key)
+            except Exception:  # noqa: BLE001, S110
+                pass

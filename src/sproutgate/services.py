@@ -1,0 +1,73 @@
+"""Builds the object graph once per process: adapters first, then the domain services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sproutgate.config import Settings
+from sproutgate.domain.accounts import AccountService
+from sproutgate.domain.admin import AdminService
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.codes import CodeService
+from sproutgate.domain.sessions import SessionService
+from sproutgate.infra.admin_token import AdminTokenGuard
+from sproutgate.infra.hasher import Argon2Hasher
+from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
+from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, Outbox, OutboxWorker, SmtpTransport
+from sproutgate.infra.ratelimit import LimitsRateLimiter
+from sproutgate.infra.tokens import JwtSigner
+from sproutgate.storage.db import Database, make_engine
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    hasher: Argon2Hasher
+    signer: JwtSigner
+    limiter: LimitsRateLimiter
+    outbox: Outbox
+    mail_worker: OutboxWorker
+    codes: CodeService
+    sessions: SessionService
+    accounts: AccountService
+    admin: AdminService
+    admin_guard: AdminTokenGuard
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build_services(
+    settings: Settings, clock: Clock | None = None, transport: MailTransport | None = None
+) -> Services:
+    clock = clock or Clock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(make_engine(settings))
+    hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    signer = JwtSigner(load_signing_keys(settings.data_dir), settings.issuer)
+    limiter = LimitsRateLimiter(settings)
+    outbox = Outbox(settings)
+    if transport is None:
+        transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
+    worker = OutboxWorker(settings, db, outbox, transport)
+    codes = CodeService(settings, load_or_create_secret(settings.data_dir, "code-hmac.key"), clock)
+    sessions = SessionService(settings, db, signer, clock)
+    accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock)
+    admin = AdminService(db, accounts, clock)
+    guard = AdminTokenGuard(settings)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        hasher=hasher,
+        signer=signer,
+        limiter=limiter,
+        outbox=outbox,
+        mail_worker=worker,
+        codes=codes,
+        sessions=sessions,
+        accounts=accounts,
+        admin=admin,
+        admin_guard=guard,
+    )

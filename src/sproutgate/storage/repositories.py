@@ -1,0 +1,472 @@
+"""All SQL lives here. Repositories never commit: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sproutgate.storage.models import (
+    AuditEvent,
+    AuthSession,
+    OutboxMessage,
+    PendingSignup,
+    RefreshToken,
+    User,
+    UserEmail,
+    VerificationCode,
+)
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get(self, user_id: str) -> User | None:
+        return await self.s.get(User, user_id)
+
+    async def by_account(self, account: str) -> User | None:
+        return (
+            await self.s.execute(select(User).where(User.account_lower == account.lower()))
+        ).scalar_one_or_none()
+
+    async def by_email(self, email: str) -> User | None:
+        """Primary or verified secondary address."""
+        stmt = (
+            select(User)
+            .join(UserEmail, UserEmail.user_id == User.id)
+            .where(UserEmail.email == email.lower(), UserEmail.verified_at.is_not(None))
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def by_primary_email(self, email: str) -> User | None:
+        return (await self.s.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+
+    async def email_owner(self, email: str) -> str | None:
+        return (
+            await self.s.execute(select(UserEmail.user_id).where(UserEmail.email == email.lower()))
+        ).scalar_one_or_none()
+
+    async def account_taken(self, account_lower: str) -> bool:
+        stmt = select(func.count()).select_from(User).where(User.account_lower == account_lower)
+        return bool((await self.s.execute(stmt)).scalar_one())
+
+    async def accounts_like(self, prefix: str) -> set[str]:
+        stmt = select(User.account_lower).where(User.account_lower.like(f"{prefix}%"))
+        return set((await self.s.execute(stmt)).scalars())
+
+    def add(self, user: User) -> None:
+        self.s.add(user)
+
+    async def add_email(self, user_id: str, email: str, primary: bool, at: datetime) -> None:
+        self.s.add(
+            UserEmail(email=email.lower(), user_id=user_id, is_primary=primary, verified_at=at, created_at=at)
+        )
+
+    async def secondary_emails(self, user_id: str) -> list[str]:
+        stmt = (
+            select(UserEmail.email)
+            .where(UserEmail.user_id == user_id, UserEmail.is_primary.is_(False))
+            .order_by(UserEmail.created_at, UserEmail.email)
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def secondary_emails_for(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not user_ids:
+            return {}
+        stmt = (
+            select(UserEmail.user_id, UserEmail.email)
+            .where(UserEmail.user_id.in_(user_ids), UserEmail.is_primary.is_(False))
+            .order_by(UserEmail.created_at, UserEmail.email)
+        )
+        out: dict[str, list[str]] = {uid: [] for uid in user_ids}
+        for uid, email in await self.s.execute(stmt):
+            out[uid].append(email)
+        return out
+
+    async def replace_secondary_emails(self, user_id: str, emails: list[str], at: datetime) -> None:
+        await self.s.execute(
+            delete(UserEmail).where(UserEmail.user_id == user_id, UserEmail.is_primary.is_(False))
+        )
+        await self.s.flush()
+        for email in emails:
+            await self.add_email(user_id, email, False, at)
+
+    async def set_primary_email(self, user: User, email: str, at: datetime) -> None:
+        await self.s.execute(
+            delete(UserEmail).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
+        )
+        await self.s.flush()
+        user.email = email.lower()
+        await self.add_email(user.id, email, True, at)
+
+    async def delete(self, user: User) -> None:
+        await self.s.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
+        await self.s.execute(delete(VerificationCode).where(VerificationCode.user_id == user.id))
+        session_ids = select(AuthSession.id).where(AuthSession.user_id == user.id)
+        await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(session_ids)))
+        await self.s.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+        from sproutgate.storage.models import AgentChat
+
+        await self.s.execute(delete(AgentChat).where(AgentChat.user_id == user.id))
+        await self.s.delete(user)
+
+    async def list_admin(self, q: str | None, offset: int, limit: int) -> tuple[int, list[User]]:
+        cond = None
+        if q:
+            needle = f"%{q.lower()}%"
+            cond = or_(
+                User.account_lower.like(needle),
+                User.username_lower.like(needle),
+                User.email.like(needle),
+            )
+        count_stmt = select(func.count()).select_from(User)
+        list_stmt = select(User).order_by(User.created_at, User.account_lower).offset(offset).limit(limit)
+        if cond is not None:
+            count_stmt = count_stmt.where(cond)
+            list_stmt = list_stmt.where(cond)
+        total = (await self.s.execute(count_stmt)).scalar_one()
+        return int(total), list((await self.s.execute(list_stmt)).scalars())
+
+    async def count(self) -> int:
+        return int((await self.s.execute(select(func.count()).select_from(User))).scalar_one())
+
+    # -- search -----------------------------------------------------------------------------
+    async def search_by_username(self, q: str, limit: int) -> list[User]:
+        """Best first: exact, prefix, substring, then similar (shared trigrams)."""
+        q = q.lower()
+        dialect = self.s.bind.dialect.name
+        if len(q) < 3 or dialect not in ("sqlite", "postgresql"):
+            # prefix via the username_lower b-tree, then substring among a bounded scan
+            found = await self._prefix(q, limit)
+            if len(found) < limit:
+                seen = {u.id for u in found}
+                stmt = (
+                    select(User)
+                    .where(User.username_lower.contains(q, autoescape=True), User.disabled.is_(False))
+                    .order_by(func.length(User.username_lower), User.username_lower)
+                    .limit(limit * 2)
+                )
+                found += [u for u in (await self.s.execute(stmt)).scalars() if u.id not in seen]
+            return _rank(found, q)[:limit]
+        if dialect == "sqlite":
+            return await self._search_sqlite(q, limit)
+        return await self._search_postgres(q, limit)
+
+    async def _prefix(self, q: str, limit: int) -> list[User]:
+        stmt = (
+            select(User)
+            .where(User.username_lower >= q, User.username_lower < q + "\U0010ffff", User.disabled.is_(False))
+            .order_by(func.length(User.username_lower), User.username_lower)
+            .limit(limit)
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def _search_sqlite(self, q: str, limit: int) -> list[User]:
+        phrase = '"' + q.replace('"', '""') + '"'
+        sub = text(
+            "SELECT rowid FROM users_fts WHERE users_fts MATCH :m ORDER BY length(username_lower) LIMIT :n"
+        ).bindparams(m=phrase, n=limit * 5)
+        rowids = [r[0] for r in (await self.s.execute(sub))]
+        found = await self._by_rowids(rowids)
+        if len(found) < limit:
+            grams = {q[i : i + 3] for i in range(len(q) - 2)}
+            if len(grams) > 1:
+                match = " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
+                sim = text(
+                    "SELECT rowid FROM users_fts WHERE users_fts MATCH :m ORDER BY rank LIMIT :n"
+                ).bindparams(m=match, n=limit * 3)
+                seen = set(rowids)
+                more = [r[0] for r in (await self.s.execute(sim)) if r[0] not in seen]
+                extra = await self._by_rowids(more)
+                extra.sort(key=lambda u: -_similarity(q, u.username_lower))
+                found += [u for u in extra if _similarity(q, u.username_lower) >= 0.2]
+        return _rank(found, q)[:limit]
+
+    async def _by_rowids(self, rowids: list[int]) -> list[User]:
+        if not rowids:
+            return []
+        stmt = select(User).where(text("users.rowid IN (" + ",".join(str(int(r)) for r in rowids) + ")"))
+        return [u for u in (await self.s.execute(stmt)).scalars() if not u.disabled]
+
+    async def _search_postgres(self, q: str, limit: int) -> list[User]:
+        needle = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = (
+            select(User)
+            .where(User.username_lower.like(needle), User.disabled.is_(False))
+            .order_by(func.length(User.username_lower), User.username_lower)
+            .limit(limit * 5)
+        )
+        found = list((await self.s.execute(stmt)).scalars())
+        if len(found) < limit:
+            seen = {u.id for u in found}
+            sim = func.similarity(User.username_lower, q)
+            stmt2 = (
+                select(User)
+                .where(User.username_lower.op("%")(q), User.disabled.is_(False))
+                .order_by(sim.desc())
+                .limit(limit * 2)
+            )
+            found += [u for u in (await self.s.execute(stmt2)).scalars() if u.id not in seen]
+        return _rank(found, q)[:limit]
+
+
+def _trigrams(s: str) -> set[str]:
+    s = f"  {s} "
+    return {s[i : i + 3] for i in range(len(s) - 2)}
+
+
+def _similarity(a: str, b: str) -> float:
+    ta, tb = _trigrams(a), _trigrams(b)
+    return len(ta & tb) / max(1, len(ta | tb))
+
+
+def _rank(users: list[User], q: str) -> list[User]:
+    def key(u: User) -> tuple[int, float, int, str]:
+        name = u.username_lower
+        if name == q:
+            tier = 0
+        elif name.startswith(q):
+            tier = 1
+        elif q in name:
+            tier = 2
+        else:
+            tier = 3
+        return (tier, -_similarity(q, name) if tier == 3 else 0.0, len(name), name)
+
+    unique = {u.id: u for u in users}
+    return sorted(unique.values(), key=key)
+
+
+class PendingSignupRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def by_email(self, email: str) -> PendingSignup | None:
+        stmt = select(PendingSignup).where(PendingSignup.email == email.lower())
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def by_account(self, account: str) -> list[PendingSignup]:
+        stmt = (
+            select(PendingSignup)
+            .where(PendingSignup.account_lower == account.lower())
+            .order_by(PendingSignup.created_at.desc())
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    def add(self, pending: PendingSignup) -> None:
+        self.s.add(pending)
+
+    async def delete(self, pending: PendingSignup) -> None:
+        await self.s.delete(pending)
+
+    async def purge(self, now: datetime) -> int:
+        res = await self.s.execute(delete(PendingSignup).where(PendingSignup.expires_at < now))
+        return res.rowcount or 0
+
+
+class CodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def replace(self, code: VerificationCode) -> None:
+        """Store a new code, removing any earlier code for the same purpose and email."""
+        await self.s.execute(
+            delete(VerificationCode).where(
+                VerificationCode.purpose == code.purpose, VerificationCode.email == code.email
+            )
+        )
+        self.s.add(code)
+
+    async def current(self, purpose: str, email: str) -> VerificationCode | None:
+        stmt = select(VerificationCode).where(
+            VerificationCode.purpose == purpose, VerificationCode.email == email.lower()
+        )
+        return (await self.s.execute(stmt)).scalars().first()
+
+    async def current_for_user(self, purpose: str, user_id: str) -> list[VerificationCode]:
+        stmt = (
+            select(VerificationCode)
+            .where(VerificationCode.purpose == purpose, VerificationCode.user_id == user_id)
+            .order_by(VerificationCode.created_at.desc())
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def delete(self, code: VerificationCode) -> None:
+        await self.s.execute(delete(VerificationCode).where(VerificationCode.id == code.id))
+
+    async def delete_for(self, purpose: str, email: str) -> None:
+        await self.s.execute(
+            delete(VerificationCode).where(
+                VerificationCode.purpose == purpose, VerificationCode.email == email.lower()
+            )
+        )
+
+    async def count_attempt(self, code_id: str) -> None:
+        await self.s.execute(
+            update(VerificationCode)
+            .where(VerificationCode.id == code_id)
+            .values(attempts=VerificationCode.attempts + 1)
+        )
+
+    async def purge(self, now: datetime) -> int:
+        res = await self.s.execute(delete(VerificationCode).where(VerificationCode.expires_at < now))
+        return res.rowcount or 0
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def add(self, auth_session: AuthSession) -> None:
+        self.s.add(auth_session)
+
+    async def get(self, session_id: str) -> AuthSession | None:
+        return await self.s.get(AuthSession, session_id)
+
+    async def active_user(self, session_id: str, user_id: str, now: datetime) -> User | None:
+        """The hot path: one indexed query answering 'is this token's session still good?'."""
+        stmt = (
+            select(User)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+                User.disabled.is_(False),
+            )
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def active_session_with_user(self, session_id: str, user_id: str, now: datetime):  # type: ignore[no-untyped-def]
+        stmt = (
+            select(AuthSession, User)
+            .join(User, AuthSession.user_id == User.id)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+                User.disabled.is_(False),
+            )
+        )
+        row = (await self.s.execute(stmt)).first()
+        return (row[0], row[1]) if row else None
+
+    async def list_active(self, user_id: str, now: datetime) -> list[AuthSession]:
+        stmt = (
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
+            )
+            .order_by(AuthSession.last_seen_at.desc())
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
+        await self.s.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+
+    async def revoke_all(
+        self, user_id: str, now: datetime, reason: str, except_id: str | None = None
+    ) -> None:
+        cond = and_(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        if except_id:
+            cond = and_(cond, AuthSession.id != except_id)
+        await self.s.execute(update(AuthSession).where(cond).values(revoked_at=now, revoked_reason=reason))
+
+    # refresh tokens
+    def add_refresh(self, token: RefreshToken) -> None:
+        self.s.add(token)
+
+    async def refresh_by_hash(self, token_hash: str) -> RefreshToken | None:
+        stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def mark_rotated(self, token_id: str, now: datetime) -> bool:
+        """Atomically mark a token rotated; False when another request rotated it first."""
+        res = await self.s.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
+            .values(rotated_at=now)
+        )
+        return (res.rowcount or 0) == 1
+
+    async def purge(self, now: datetime, keep_revoked_until: datetime) -> int:
+        dead = select(AuthSession.id).where(
+            or_(AuthSession.expires_at < now, AuthSession.revoked_at < keep_revoked_until)
+        )
+        await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(dead)))
+        res = await self.s.execute(
+            delete(AuthSession).where(
+                or_(AuthSession.expires_at < now, AuthSession.revoked_at < keep_revoked_until)
+            )
+        )
+        return res.rowcount or 0
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def add(self, event: AuditEvent) -> None:
+        self.s.add(event)
+
+    async def latest(self, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+        stmt = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id).offset(offset).limit(limit)
+        return list((await self.s.execute(stmt)).scalars())
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def add(self, message: OutboxMessage) -> None:
+        self.s.add(message)
+
+    async def due_ids(self, now: datetime, limit: int = 20) -> list[str]:
+        stmt = (
+            select(OutboxMessage.id)
+            .where(
+                or_(
+                    and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                    and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
+                )
+            )
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit)
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def claim(self, message_id: str, now: datetime, lease_until: datetime) -> bool:
+        res = await self.s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                or_(
+                    and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                    and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
+                ),
+            )
+            .values(status="sending", locked_until=lease_until, attempts=OutboxMessage.attempts + 1)
+        )
+        return (res.rowcount or 0) == 1
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        return await self.s.get(OutboxMessage, message_id)
+
+    async def latest(self, limit: int = 100, status: str | None = None) -> list[OutboxMessage]:
+        stmt = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(OutboxMessage.status == status)
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def counts(self) -> dict[str, int]:
+        stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        return {status: int(n) for status, n in await self.s.execute(stmt)}
