@@ -1,0 +1,166 @@
+"""Shared fixtures. Real components only: each test gets its own data dir and database, the
+app runs with its lifespan (migrations, mail worker), and each test talks to it from its own
+client address so rate limits never leak between tests."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support.servers import PostgresServer, RedisServer, SmtpServer  # noqa: E402
+
+from sproutgate.app import create_app  # noqa: E402
+from sproutgate.config import Settings  # noqa: E402
+from sproutgate.domain.clock import OffsetClock  # noqa: E402
+from sproutgate.services import Services, build_services  # noqa: E402
+
+# Cheap argon2 for speed; tests that are about hashing build their own hasher.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+
+_ip_counter = itertools.count(1)
+_db_counter = itertools.count(1)
+
+TEST_BACKEND = os.environ.get("SPROUTGATE_TEST_DB", "sqlite")  # sqlite | postgres
+
+
+def next_ip() -> str:
+    n = next(_ip_counter)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255 or 1}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with PostgresServer() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str:
+    """'' (SQLite in the test's data dir) or a fresh PostgreSQL database."""
+    if TEST_BACKEND != "postgres":
+        return ""
+    pg: PostgresServer = request.getfixturevalue("postgres_server")
+    return pg.create_database(f"t{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "trusted_proxies": ["127.0.0.1"],
+            "public_url": "http://testserver",
+            "mail_poll_seconds": 0.2,
+            **CHEAP_ARGON2,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+class AppHarness:
+    """The app, its services, and a client speaking to it from one client address."""
+
+    def __init__(self, app: Any, services: Services, client: httpx.AsyncClient, clock: OffsetClock) -> None:
+        self.app = app
+        self.services = services
+        self.client = client
+        self.clock = clock
+
+    def new_client(self, ip: str | None = None, **headers: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000)),
+            base_url="http://testserver",
+            headers={"X-Forwarded-For": ip or next_ip(), **headers},
+        )
+
+    async def mailbox(self, to: str | None = None) -> list[dict[str, Any]]:
+        response = await self.client.get("/dev/mailbox", params={"to": to} if to else None)
+        response.raise_for_status()
+        return response.json()
+
+    async def last_code(self, to: str) -> str:
+        import re
+
+        messages = await self.mailbox(to)
+        for m in messages:
+            found = re.search(r"\b(\d{6})\b", m["subject"])
+            if found:
+                return found.group(1)
+        raise AssertionError(f"no code mailed to {to}: {messages}")
+
+
+@pytest.fixture
+async def make_harness(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    stack: list[Any] = []
+
+    async def factory(settings: Settings) -> AppHarness:
+        clock = OffsetClock()
+        services = build_services(settings, clock=clock)
+        app = create_app(settings, services=services)
+        ctx = app.router.lifespan_context(app)
+        await ctx.__aenter__()
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)),
+            base_url="http://testserver",
+            headers={"X-Forwarded-For": next_ip()},
+        )
+        stack.append((ctx, client))
+        return AppHarness(app, services, client, clock)
+
+    yield factory
+    for ctx, client in reversed(stack):
+        await client.aclose()
+        await ctx.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def harness(make_harness: Callable[..., Any], settings: Settings) -> AppHarness:
+    return await make_harness(settings)
+
+
+@pytest.fixture
+async def client(harness: AppHarness) -> httpx.AsyncClient:
+    return harness.client
+
+
+async def signup(h: AppHarness, email: str, password: str = "Sprout#2026pw", username: str = "sprout") -> dict[str, Any]:
+    """Sign up through the runtime API; returns the session body."""
+    r = await h.client.post("/api/v1/auth/verifications", json={"email": email, "password": password, "username": username})
+    assert r.status_code == 202, r.text
+    code = await h.last_code(email)
+    r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": email, "token": code})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
