@@ -42,7 +42,9 @@ def build_services(
     settings: Settings, clock: Clock | None = None, transport: MailTransport | None = None
 ) -> Services:
     clock = clock or Clock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.data_dir.exists():
+        # The data dir holds the database, keys and config: private to the service user.
+        settings.data_dir.mkdir(parents=True, mode=0o700)
     db = Database(make_engine(settings))
     hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     signer = JwtSigner(load_signing_keys(settings.data_dir), settings.issuer)
