@@ -55,10 +55,27 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_engines`` (on the test, its class or as ``pytestmark`` of its module)
+    run twice in the same session, on SQLite and on PostgreSQL, whatever SPROUTGATE_TEST_DB says."""
+    if "db_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize(
+            "db_engine",
+            ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+            indirect=True,
+        )
+
+
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest) -> str:
+def db_engine(request: pytest.FixtureRequest) -> str:
+    """The engine this test runs on: SPROUTGATE_TEST_DB, or each in turn for ``both_engines`` tests."""
+    return getattr(request, "param", TEST_BACKEND)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_engine: str) -> str:
     """'' (SQLite in the test's data dir) or a fresh PostgreSQL database."""
-    if TEST_BACKEND != "postgres":
+    if db_engine != "postgres":
         return ""
     pg: PostgresServer = request.getfixturevalue("postgres_server")
     return pg.create_database(f"t{os.getpid()}_{next(_db_counter)}")
@@ -103,7 +120,10 @@ class AppHarness:
         )
 
     async def mailbox(self, to: str | None = None) -> list[dict[str, Any]]:
-        response = await self.client.get("/dev/mailbox", params={"to": to} if to else None)
+        # The mailbox answers local clients only, so read it as one (not as the test's address).
+        response = await self.client.get(
+            "/dev/mailbox", params={"to": to} if to else None, headers={"X-Forwarded-For": "127.0.0.1"}
+        )
         response.raise_for_status()
         return response.json()
 

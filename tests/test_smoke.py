@@ -1,4 +1,7 @@
+import pytest
 from conftest import bearer, signup
+
+pytestmark = pytest.mark.both_engines
 
 
 async def test_signup_then_profile_roundtrip(harness):

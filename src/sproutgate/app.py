@@ -8,14 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from sproutgate import i18n
 from sproutgate.api import dev
-from sproutgate.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from sproutgate.api.problems import install_problem_handlers
+from sproutgate.api.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
+from sproutgate.api.problems import document_problem_responses, install_problem_handlers
 from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
 from sproutgate.config import Settings
@@ -82,12 +81,9 @@ def create_app(
     app.state.services = services
 
     install_problem_handlers(app)
+    document_problem_responses(app)
 
-    @app.middleware("http")
-    async def _language(request: Request, call_next):  # type: ignore[no-untyped-def]
-        request.state.lang = i18n.negotiate(request.headers.get("accept-language"))
-        return await call_next(request)
-
+    app.add_middleware(LanguageMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -117,3 +113,9 @@ def _include_optional_faces(app: FastAPI, services: Services) -> None:
     from sproutgate.api.gate.routes import router as gate_router
 
     app.include_router(gate_router)
+    from sproutgate.agent.routes import router as agent_router
+
+    app.include_router(agent_router)
+    from sproutgate.web.routes import install as install_pages
+
+    install_pages(app, services)

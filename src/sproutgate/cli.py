@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -100,7 +101,31 @@ def _services():  # type: ignore[no-untyped-def]
 
     settings = Settings.load()
     upgrade(settings)
-    return build_services(settings)
+    services = build_services(settings)
+    if services.admin_guard.generated:
+        # This command created the admin token: show it now, as `serve` would have.
+        typer.echo(
+            f"SproutGate admin token (saved to {settings.config_dir / 'admin.json'}, shown once): "
+            f"{services.admin_guard.token}",
+            err=True,
+        )
+        services.admin_guard.generated = False
+    return services
+
+
+def _record_cli_change(action: str, target: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """Add a change made from the command line to the audit trail (warn if the database is down)."""
+
+    async def run(services) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await services.admin.record("cli", action, target, details)
+        finally:
+            await services.db.dispose()
+
+    try:
+        asyncio.run(run(_services()))
+    except Exception as exc:  # noqa: BLE001 - the change itself is done; say the audit is not
+        typer.secho(f"warning: could not record {action} in the audit trail: {exc}", err=True)
 
 
 @user_app.command("promote")
@@ -118,8 +143,10 @@ def user_demote(email: str) -> None:
 def _set_role(who: str, role: str) -> None:
     from sproutgate.domain.errors import NotFound
 
+    # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
+    services = _services()
+
     async def run() -> None:
-        services = _services()
         try:
             user = await services.admin.set_role(who, role, actor="cli")
             typer.echo(f"{user.account} <{user.email}> is now {role}")
@@ -148,6 +175,7 @@ def admin_token(
         return
     if rotate:
         typer.echo(tokens.rotate(settings))
+        _record_cli_change("admin_token.rotate")
         return
     token, _ = tokens.load_or_create(settings)
     typer.echo(token)
@@ -160,8 +188,10 @@ def audit(
 ) -> None:
     """List admin changes: who, what, when."""
 
+    # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
+    services = _services()
+
     async def run() -> None:
-        services = _services()
         try:
             events = await services.admin.audit_log(limit)
         finally:
@@ -190,13 +220,99 @@ def audit(
     asyncio.run(run())
 
 
+@app.command("import-sproutgate")
+def import_sproutgate(
+    directory: Path = typer.Argument(..., help="A SproutGate data/ directory, or the folder holding it."),
+    update: bool = typer.Option(
+        False, "--update", help="Also update accounts already in the database from their files."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would happen; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Import users, the admin token and auth/email config from an existing SproutGate install.
+
+    Idempotent: accounts already in the database are skipped and reported (--update refreshes
+    them from the files). Malformed files are reported and skipped; nothing is ever deleted."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sproutgate.domain.clock import Clock
+    from sproutgate.domain.importer import ImportSourceError, SproutGateImporter
+    from sproutgate.infra.hasher import Argon2Hasher
+    from sproutgate.storage.db import Database, make_engine
+    from sproutgate.storage.migrate import upgrade
+
+    settings = Settings.load()
+    try:
+        total = SproutGateImporter.count_files(directory)
+    except ImportSourceError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    upgrade(settings)
+    # Built by hand rather than through _services(): that would generate an admin token before
+    # the import could adopt the old one.
+    hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    db = Database(make_engine(settings))
+    importer = SproutGateImporter(settings, db, hasher, Clock())
+    console = Console(stderr=True)
+
+    async def run():  # type: ignore[no-untyped-def]
+        try:
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json,
+            ) as bar:
+                task = bar.add_task("importing users" + (" (dry run)" if dry_run else ""), total=total)
+                return await importer.run(
+                    directory, update=update, dry_run=dry_run, progress=lambda _: bar.advance(task)
+                )
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    _print_import_report(report)
+
+
+def _print_import_report(report: Any) -> None:
+    counts = report.counts()
+    typer.echo(
+        f"{'Dry run, nothing written: would import' if report.dry_run else 'Imported'} {counts['imported']}, "
+        f"updated {counts['updated']}, skipped {counts['skipped']}, malformed {counts['malformed']} "
+        f"(from {report.source})"
+    )
+    for o in report.outcomes:
+        who = f" ({o.account})" if o.account else ""
+        if o.action in ("skipped", "malformed"):
+            typer.echo(f"  {o.action:<9} {o.source}{who}: {o.reason}")
+        elif o.action == "updated":
+            typer.echo(f"  updated   {o.source}{who}: {', '.join(o.changed)}")
+        for w in o.warnings:
+            typer.echo(f"  warning   {o.source}{who}: {w}")
+    typer.echo(f"admin token: {report.admin_token}")
+    for name, what in report.config.items():
+        typer.echo(f"{name}: {what}")
+    if report.not_imported:
+        parts = ", ".join(f"{k}/ {v}" for k, v in report.not_imported.items())
+        typer.echo(f"not imported (codes that expire in minutes): {parts}")
+    typer.echo("Tokens signed by the old installation are not honoured: users sign in again.")
+
+
 @app.command()
 def purge() -> None:
     """Remove expired codes, abandoned sign-ups and ended sessions now."""
     from sproutgate.domain.housekeeping import purge_once
 
+    # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
+    services = _services()
+
     async def run() -> None:
-        services = _services()
         try:
             typer.echo(json.dumps(await purge_once(services.db, services.clock)))
         finally:

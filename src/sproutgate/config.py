@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     refresh_grace_seconds: float = 10.0
     recent_auth_seconds: int = 600
     admin_token: str = ""
+    web_session_ttl_seconds: int = 7 * 24 * 3600  # the hosted pages' session cookie
 
     # Codes
     code_ttl_seconds: int = 600
@@ -91,6 +93,16 @@ class Settings(BaseSettings):
     limit_search_per_user: str = "60/minute"
     limit_admin_auth_fail_per_ip: str = "20/15 minutes"
     limit_agent_runs_per_user: str = "20/minute"
+
+    # Backing services. PostgreSQL: every process keeps up to pool_size + max_overflow connections.
+    # The timeouts bound how long a request waits when a service is away (it then answers 503).
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 5.0
+    redis_timeout_seconds: float = 1.0
+    redis_retry_seconds: float = 2.0  # after a Redis failure, local limits for this long, then retry
 
     # Housekeeping
     purge_interval_seconds: float = 300.0
@@ -143,32 +155,169 @@ class Settings(BaseSettings):
         return cls(**{**merged, **overrides})
 
 
-# data/config/auth.json and email.json use SproutGate's own (camelCase) keys; map them here.
-_AUTH_KEYS = {
-    "issuer": "issuer",
-    "tokenTtlHours": ("gate_token_ttl_seconds", 3600),
-    "tokenTtlSeconds": ("gate_token_ttl_seconds", 1),
-    "expiresHours": ("gate_token_ttl_seconds", 3600),
-    "ttlHours": ("gate_token_ttl_seconds", 3600),
-}
+# data/config/auth.json and email.json are SproutGate's files. Their exact key names were never
+# documented, so keys are matched loosely: case, '_' and '-' are ignored ("tokenTTLHours",
+# "token_ttl_hours" and "tokenttlhours" are one key), and one level of nesting ({"smtp": {...}})
+# is flattened. docs/api-mapping.md lists what is understood; anything else (the old JWT
+# secret, for one) is ignored, and a value that cannot be used is logged and skipped.
+_ISSUER_KEYS = {"issuer", "iss", "jwtissuer", "tokenissuer"}
+_TTL_WORDS = ("ttl", "expire", "expiry", "expiration", "lifetime", "duration")
+_UNITS = (
+    (("days", "day"), 86400),
+    (("hours", "hour", "hrs", "hr"), 3600),
+    (("minutes", "minute", "mins", "min"), 60),
+    (("seconds", "second", "secs", "sec"), 1),
+)
 _EMAIL_KEYS = {
-    "host": "smtp_host",
-    "smtpHost": "smtp_host",
-    "port": "smtp_port",
-    "smtpPort": "smtp_port",
-    "username": "smtp_username",
-    "user": "smtp_username",
-    "password": "smtp_password",
-    "from": "mail_from",
-    "fromAddress": "mail_from",
-    "security": "smtp_security",
+    "smtp_host": {"host", "smtphost", "server", "smtpserver", "hostname"},
+    "smtp_port": {"port", "smtpport"},
+    "smtp_username": {"username", "user", "smtpuser", "smtpusername", "login", "account"},
+    "smtp_password": {"password", "pass", "smtppassword", "smtppass", "authcode", "authpassword"},
+    "mail_from": {"from", "fromaddress", "fromaddr", "fromemail", "sender", "senderemail", "mailfrom"},
 }
+_EMAIL_ADDR_KEYS = {"addr", "address", "smtpaddr", "smtpaddress"}  # "host:port"
+_EMAIL_NAME_KEYS = {"fromname", "sendername", "name", "displayname"}
+_SECURITY_WORDS = {"tls": "tls", "ssl": "tls", "implicit": "tls", "starttls": "starttls", "none": "none"}
+
+
+def _norm(key: str) -> str:
+    return "".join(ch for ch in key.lower() if ch.isalnum())
+
+
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                flat.setdefault(_norm(str(inner)), inner_value)
+        else:
+            flat[_norm(str(key))] = value
+    return flat
+
+
+def parse_duration_seconds(value: Any, unit_seconds: int = 1) -> int | None:
+    """Seconds from a number (in ``unit_seconds``) or a duration string such as "168h",
+    "7d", "1h30m" or "3600" (seconds). None when it is not a positive duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value) * unit_seconds
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text) * unit_seconds
+        else:
+            parts = re.findall(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", text)
+            if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)|\s", "", text):
+                return None
+            factor = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+            seconds = sum(float(n) * factor[u] for n, u in parts)
+    else:
+        return None
+    return int(seconds) if seconds >= 1 else None
+
+
+def _ttl_target(key: str) -> tuple[str, int] | None:
+    """(setting, unit seconds) for a token-lifetime key of auth.json, else None."""
+    if not any(word in key for word in _TTL_WORDS):
+        return None
+    if "refresh" in key or "reset" in key:
+        return None
+    field = "code_ttl_seconds" if "code" in key or "verif" in key else "gate_token_ttl_seconds"
+    for suffixes, factor in _UNITS:
+        if key.endswith(suffixes):
+            return field, factor
+    return field, 1
+
+
+def _auth_values(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in _flatten(data).items():
+        if value in (None, ""):
+            continue
+        if key in _ISSUER_KEYS:
+            if isinstance(value, str):
+                values["issuer"] = value
+            continue
+        target = _ttl_target(key)
+        if target is None:
+            continue
+        seconds = parse_duration_seconds(value, target[1])
+        if seconds is None:
+            log.warning("ignoring %s in %s: not a duration", key, path)
+        else:
+            values[target[0]] = seconds
+    return values
+
+
+def _email_values(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    flat = _flatten(data)
+    if flat.get("enabled") is False or flat.get("enable") is False:
+        log.info("%s says mail is disabled; not using it", path)
+        return {}
+    values: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value in (None, ""):
+            continue
+        for field, aliases in _EMAIL_KEYS.items():
+            if key in aliases:
+                values[field] = value
+        if key in _EMAIL_ADDR_KEYS and isinstance(value, str):
+            host, _, port = value.rpartition(":")
+            if host and port.isdigit():
+                values.setdefault("smtp_host", host)
+                values.setdefault("smtp_port", int(port))
+            else:
+                values.setdefault("smtp_host", value)
+    if "smtp_port" in values:
+        try:
+            port = int(values["smtp_port"])
+        except (TypeError, ValueError):
+            port = 0
+        if 0 < port < 65536:
+            values["smtp_port"] = port
+        else:
+            log.warning("ignoring port %r in %s", values.pop("smtp_port"), path)
+    for field in ("smtp_host", "smtp_username", "smtp_password", "mail_from"):
+        if field in values and not isinstance(values[field], str):
+            values[field] = str(values[field])
+    name = next((flat[k] for k in _EMAIL_NAME_KEYS if isinstance(flat.get(k), str) and flat[k]), None)
+    if name and "mail_from" in values and "<" not in values["mail_from"]:
+        values["mail_from"] = f"{name} <{values['mail_from']}>"
+    # Security: an explicit word wins, then booleans, then the port's convention.
+    security = None
+    for key in ("security", "encryption", "smtpsecurity", "tlsmode", "secure"):
+        word = flat.get(key)
+        if isinstance(word, str) and word.strip().lower() in _SECURITY_WORDS:
+            security = _SECURITY_WORDS[word.strip().lower()]
+            break
+    if security is None:
+        for key in ("usetls", "tls", "ssl", "usessl", "secure", "implicittls"):
+            if isinstance(flat.get(key), bool):
+                security = "tls" if flat[key] else None
+                break
+    if security is None:
+        for key in ("starttls", "usestarttls"):
+            if isinstance(flat.get(key), bool):
+                security = "starttls" if flat[key] else "none"
+                break
+    if security is None and "smtp_port" in values:
+        security = {465: "tls", 25: "none"}.get(values["smtp_port"])
+    if security is not None:
+        values["smtp_security"] = security
+    return values
+
+
+# file name -> reader of its settings (JSON object, path for messages) -> {Settings field: value}
+CONFIG_FILES = {"auth.json": _auth_values, "email.json": _email_values}
 
 
 def read_config_files(config_dir: Path) -> dict[str, Any]:
-    """Read SproutGate's JSON config files; unknown keys are ignored, bad files logged."""
+    """Settings from SproutGate's ``auth.json`` and ``email.json`` in ``config_dir``, as field
+    names of Settings. Missing files are fine; unreadable ones and unusable values are logged
+    and skipped, never fatal."""
     values: dict[str, Any] = {}
-    for name, mapping in (("auth.json", _AUTH_KEYS), ("email.json", _EMAIL_KEYS)):
+    for name, reader in CONFIG_FILES.items():
         path = config_dir / name
         if not path.is_file():
             continue
@@ -178,22 +327,7 @@ def read_config_files(config_dir: Path) -> dict[str, Any]:
             log.warning("ignoring unreadable %s: %s", path, exc)
             continue
         if not isinstance(data, dict):
+            log.warning("ignoring %s: not a JSON object", path)
             continue
-        for key, target in mapping.items():
-            if key not in data or data[key] in (None, ""):
-                continue
-            if isinstance(target, tuple):
-                field, factor = target
-                try:
-                    values[field] = int(float(data[key]) * factor)
-                except (TypeError, ValueError):
-                    continue
-            else:
-                values[target] = data[key]
-        if name == "email.json":
-            if "useTLS" in data or "tls" in data:
-                tls = data.get("useTLS", data.get("tls"))
-                values.setdefault("smtp_security", "tls" if tls else "starttls")
-            if "encryption" in data and data["encryption"] in ("tls", "starttls", "none"):
-                values["smtp_security"] = data["encryption"]
+        values.update(reader(data, path))
     return values

@@ -48,6 +48,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "修改密码需要提供当前密码(currentPassword)",
         "en": "Changing the password needs the current password (currentPassword).",
     },
+    "wrong_current_password": {"zh-CN": "当前密码错误", "en": "The current password is wrong."},
+    "account_immutable": {
+        "zh-CN": "账号名一经设定不可修改",
+        "en": "An account name never changes once given.",
+    },
     "not_found": {"zh-CN": "资源不存在", "en": "Not found."},
     "user_not_found": {"zh-CN": "用户不存在", "en": "User not found."},
     "chat_not_found": {"zh-CN": "会话不存在", "en": "Chat session not found."},
@@ -67,9 +72,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "No agent model is configured: set SPROUTGATE_AGENT_MODEL, SPROUTGATE_AGENT_BASE_URL "
         "and SPROUTGATE_AGENT_API_KEY.",
     },
+    # agent run errors (the `error` of a run_error event)
+    "agent_timeout": {
+        "zh-CN": "模型未能在 {seconds} 秒内完成回答,请稍后再试",
+        "en": "The model did not finish within {seconds} seconds. Try again later.",
+    },
+    "agent_model_error": {
+        "zh-CN": "模型服务出错(HTTP {status}),请稍后再试",
+        "en": "The model service failed (HTTP {status}). Try again later.",
+    },
+    "agent_model_unreachable": {
+        "zh-CN": "无法连接模型服务,请稍后再试",
+        "en": "The model service could not be reached. Try again later.",
+    },
+    "agent_too_many_steps": {
+        "zh-CN": "Agent 步骤过多,已停止本次运行",
+        "en": "The agent took too many steps and was stopped.",
+    },
+    "agent_run_failed": {
+        "zh-CN": "Agent 运行失败,请稍后再试",
+        "en": "The agent run failed. Try again later.",
+    },
     "payload_too_large": {"zh-CN": "请求体过大", "en": "The request body is too large."},
     "malformed_json": {"zh-CN": "请求体不是合法的 JSON", "en": "The request body is not valid JSON."},
     "admin_token_required": {"zh-CN": "需要有效的管理员 Token", "en": "A valid admin token is required."},
+    "csrf_failed": {
+        "zh-CN": "页面已过期或请求来源不可信,请刷新页面后重试",
+        "en": "The page expired or the request came from another site. Reload the page and try again.",
+    },
     "internal_error": {"zh-CN": "服务器内部错误", "en": "Internal server error."},
     # field-level codes
     "field_required": {"zh-CN": "必填", "en": "required"},

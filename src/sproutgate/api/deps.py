@@ -15,7 +15,9 @@ from sproutgate.domain.sessions import Principal
 from sproutgate.services import Services
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are ``async def`` even when they never await: FastAPI runs plain ``def``
+# dependencies in a worker thread, a thread hop on every request of every route.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -56,10 +58,15 @@ def client_ip(request: Request) -> str:
     return hops[0] if hops else peer
 
 
-def caller_context(request: Request) -> CallerContext:
+def context_of(request: Request) -> CallerContext:
     return CallerContext(
         ip=client_ip(request), lang=lang_of(request), user_agent=request.headers.get("user-agent")
     )
+
+
+async def caller_context(request: Request) -> CallerContext:
+    """FastAPI dependency: ``context_of`` the request."""
+    return context_of(request)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -75,6 +82,9 @@ async def current_principal(request: Request, services: Services = Depends(get_s
     token = bearer_token(request)
     if token is None:
         cookie_principal = getattr(request.state, "principal", None)
+        hook = services.extras.get("cookie_principal")  # the pages' session cookie (web/security.py)
+        if cookie_principal is None and hook is not None:
+            cookie_principal = await hook(request)
         if cookie_principal is not None:
             return cookie_principal
         raise NotAuthenticated()

@@ -17,12 +17,29 @@ from sproutgate.storage.repositories import OutboxRepository
 router = APIRouter()
 
 
-def is_loopback_peer(request: Request) -> bool:
-    host = request.client.host if request.client else ""
+def _is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip().strip("[]\"")).is_loopback
     except ValueError:
         return host in ("testclient", "localhost")
+
+
+def is_loopback_peer(request: Request) -> bool:
+    """A client on this machine: a loopback socket peer that forwards for nobody else.
+
+    A reverse proxy on the same host connects from loopback too; the addresses it forwards
+    (X-Forwarded-For, X-Real-IP, Forwarded: for=) must then be loopback as well, trusted
+    proxy or not, or the mailbox would be open to whoever reaches the proxy."""
+    host = request.client.host if request.client else ""
+    if not _is_loopback(host):
+        return False
+    hops = request.headers.get("x-forwarded-for", "").split(",")
+    hops.append(request.headers.get("x-real-ip", ""))
+    for element in request.headers.get("forwarded", "").replace(",", ";").split(";"):
+        name, _, value = element.strip().partition("=")
+        if name.lower() == "for":
+            hops.append(value.rsplit(":", 1)[0] if value.count(":") == 1 else value)
+    return all(_is_loopback(h) for h in hops if h.strip())
 
 
 async def mailbox_messages(

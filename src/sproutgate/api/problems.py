@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -151,7 +151,10 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSONRe
     fields: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}
     for e in errs:
-        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        # Drop only the leading location: a field may itself be called "query" or "body".
+        loc = [str(p) for p in e.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
         name = ".".join(loc) or "body"
         code = _PYDANTIC_CODES.get(e.get("type", ""), "invalid_value")
         ctx = e.get("ctx") or {}
@@ -189,6 +192,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         return problem(request, exc.status_code, code, headers=headers)
 
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race the service did not turn into a domain error: the loser conflicts, nothing is lost.
+        log.warning("constraint violated on %s: %s", request.url.path, type(exc.orig).__name__)
+        return problem(request, 409, "conflict")
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (PostgreSQL enforces lengths and types SQLite does not).
+        log.error("database refused a value on %s: %s", request.url.path, type(exc.orig).__name__)
+        return problem(request, 422, "invalid_input", errors=[])
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     @app.exception_handler(PoolTimeout)
@@ -204,3 +219,61 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return problem(request, 500, "internal_error")
+
+
+def document_problem_responses(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers above send.
+
+    FastAPI documents an error ``model`` as ``application/json`` and adds its own
+    ``HTTPValidationError`` 422; every error really leaves as ``application/problem+json`` with
+    the Problem shape. Rewrites each 4xx/5xx response of the generated document once."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = generate()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("Problem", _PROBLEM_SCHEMA)
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if str(status)[:1] not in ("4", "5"):
+                        continue
+                    content = response.get("content", {})
+                    schema = next(
+                        (
+                            c["schema"]
+                            for c in content.values()
+                            if c.get("schema") and "HTTPValidationError" not in str(c["schema"])
+                        ),
+                        ref,
+                    )
+                    response["content"] = {PROBLEM_JSON: {"schema": schema}}
+                    if response.get("description") in (None, "", str(status), "Validation Error"):
+                        response["description"] = i18n.TITLES.get(int(status), "Error")
+        if "HTTPValidationError" not in str(doc.get("paths")):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 7807 problem details.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}}},
+    },
+}

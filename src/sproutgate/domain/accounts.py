@@ -32,6 +32,7 @@ from sproutgate.domain.errors import (
     InvalidInput,
     NotFound,
     RecentAuthRequired,
+    WrongCurrentPassword,
 )
 from sproutgate.domain.policy import (
     CODE_RE,
@@ -127,6 +128,7 @@ class AccountService:
         ctx: CallerContext,
         account: str | None = None,
         redirect_to: str | None = None,
+        username_min: int = 1,
     ) -> datetime:
         """Register a pending sign-up and mail its code. Returns the code's expiry.
 
@@ -134,7 +136,7 @@ class AccountService:
         public), RateLimited. A registered email answers exactly like a new one."""
         email = normalize_email(email)
         self.policy.require(password)
-        username = require_length(username.strip(), "username", 1, 30)
+        username = require_length(username.strip(), "username", username_min, 30)
         if account is not None:
             require_account(account, "account")
             async with self.db.read() as s:
@@ -145,6 +147,8 @@ class AccountService:
         now = self.clock.now()
         expires = now + timedelta(seconds=self.settings.code_ttl_seconds)
         async with self.db.write() as s:
+            # Concurrent sign-ups for one address queue here instead of racing on its pending row.
+            await CodeRepository(s).lock(CodePurpose.SIGNUP.value, email)
             users = UserRepository(s)
             if await users.email_owner(email) is not None:
                 self._mail(
@@ -303,13 +307,15 @@ class AccountService:
         )
         for key, value in fields.items():
             setattr(user, key, value)
-        users.add(user)
-        await s.flush()
-        await users.add_email(user.id, email, True, now)
         try:
+            users.add(user)
+            await s.flush()
+            await users.add_email(user.id, email, True, now)
             await s.flush()
         except IntegrityError as exc:
-            raise Conflict("email_taken") from exc
+            # A concurrent transaction took the name or the address after our check (PostgreSQL
+            # runs them in parallel); the whole transaction rolls back, the code stays usable.
+            raise Conflict("account_taken" if "account_lower" in str(exc.orig) else "email_taken") from exc
         return user
 
     # -- sign-in ------------------------------------------------------------------------------
@@ -345,6 +351,10 @@ class AccountService:
             await self.limiter.hit("login_fail_ip", ctx.ip)
             raise InvalidCredentials()
         if user.disabled:
+            # Sessions of a disabled user are refused anyway; end them for good, so that
+            # re-enabling the account never revives a token issued before.
+            async with self.db.write() as s:
+                await SessionRepository(s).revoke_all(user.id, self.clock.now(), "disabled")
             raise AccountDisabled()
         new_hash = await self.hasher.hash(password) if self.hasher.needs_rehash(user.password_hash) else None
         async with self.db.write() as s:
@@ -442,40 +452,80 @@ class AccountService:
     ) -> User:
         """Change the caller's password. Needs the current password, or a sign-in within
         ``recent_auth_seconds``. Ends the caller's other sessions and mails a notice.
-        Raises InvalidInput, InvalidCredentials, RecentAuthRequired."""
-        self.policy.require(new_password)
+        Raises InvalidInput, WrongCurrentPassword, RecentAuthRequired, RateLimited."""
+        return await self.update_own_profile(
+            principal, ProfileChanges(), ctx, new_password=new_password, current_password=current_password
+        )
+
+    async def _authorize_password_change(self, principal: Principal, current_password: str | None) -> None:
+        """Raises WrongCurrentPassword (counted like a failed sign-in), RecentAuthRequired."""
         user = principal.user
         if current_password is not None:
             await self.limiter.check("login_fail_account", user.account_lower)
             if not await self.hasher.verify(user.password_hash, current_password):
                 await self.limiter.hit("login_fail_account", user.account_lower)
-                raise InvalidCredentials()
-        else:
-            auth_time = await self.sessions.session_auth_time(principal.session_id)
-            if auth_time is None or self.clock.now() - auth_time > timedelta(
-                seconds=self.settings.recent_auth_seconds
-            ):
-                raise RecentAuthRequired()
-        password_hash = await self.hasher.hash(new_password)
+                raise WrongCurrentPassword()
+            return
+        auth_time = await self.sessions.session_auth_time(principal.session_id)
+        if auth_time is None or self.clock.now() - auth_time > timedelta(
+            seconds=self.settings.recent_auth_seconds
+        ):
+            raise RecentAuthRequired()
+
+    async def update_own_profile(
+        self,
+        principal: Principal,
+        changes: ProfileChanges,
+        ctx: CallerContext,
+        *,
+        new_password: str | None = None,
+        current_password: str | None = None,
+        **limits: int,
+    ) -> User:
+        """Apply the caller's profile changes and, when ``new_password`` is given, change the
+        password in the same transaction: nothing is written unless every part is allowed.
+
+        A password change needs ``current_password`` or a sign-in within
+        ``recent_auth_seconds``; it ends the caller's other sessions and mails a notice.
+        Raises InvalidInput (all field errors at once), WrongCurrentPassword,
+        RecentAuthRequired, RateLimited, NotFound."""
+        errors: dict[str, str] = {}
+        try:
+            self.validate_profile(changes, **limits)
+        except InvalidInput as exc:
+            errors.update(exc.fields)
+        if new_password is not None:
+            problem = self.policy.problems(new_password)
+            if problem:
+                errors["password"] = problem
+        if errors:
+            raise InvalidInput(errors)
+        password_hash = None
+        if new_password is not None:
+            await self._authorize_password_change(principal, current_password)
+            password_hash = await self.hasher.hash(new_password)
         async with self.db.write() as s:
-            live = await UserRepository(s).get(user.id)
+            live = await UserRepository(s).get(principal.user.id)
             if live is None:
                 raise NotFound("user_not_found")
             now = self.clock.now()
-            live.password_hash = password_hash
+            self._apply_profile(live, changes)
             live.updated_at = now
-            await SessionRepository(s).revoke_all(
-                live.id, now, "password_changed", except_id=principal.session_id
-            )
-            self._mail(
-                s,
-                live.email,
-                "password_changed",
-                ctx.lang,
-                account=live.account,
-                link=self._link("/forgot-password", email=live.email),
-            )
-        self.outbox.notify()
+            if password_hash is not None:
+                live.password_hash = password_hash
+                await SessionRepository(s).revoke_all(
+                    live.id, now, "password_changed", except_id=principal.session_id
+                )
+                self._mail(
+                    s,
+                    live.email,
+                    "password_changed",
+                    ctx.lang,
+                    account=live.account,
+                    link=self._link("/forgot-password", email=live.email),
+                )
+        if password_hash is not None:
+            self.outbox.notify()
         return live
 
     # -- profile ------------------------------------------------------------------------------
@@ -509,17 +559,21 @@ class AccountService:
             user = await UserRepository(s).get(user_id)
             if user is None:
                 raise NotFound("user_not_found")
-            if changes.username is not UNSET:
-                user.username = str(changes.username).strip()
-                user.username_lower = display_name_lower(user.username)
-            if changes.avatar_url is not UNSET:
-                user.avatar_url = changes.avatar_url or None  # type: ignore[assignment]
-            if changes.bio is not UNSET:
-                user.bio = changes.bio  # type: ignore[assignment]
-            if changes.phone is not UNSET:
-                user.phone = changes.phone or None  # type: ignore[assignment]
+            self._apply_profile(user, changes)
             user.updated_at = self.clock.now()
         return user
+
+    @staticmethod
+    def _apply_profile(user: User, changes: ProfileChanges) -> None:
+        if changes.username is not UNSET:
+            user.username = str(changes.username).strip()
+            user.username_lower = display_name_lower(user.username)
+        if changes.avatar_url is not UNSET:
+            user.avatar_url = changes.avatar_url or None  # type: ignore[assignment]
+        if changes.bio is not UNSET:
+            user.bio = changes.bio  # type: ignore[assignment]
+        if changes.phone is not UNSET:
+            user.phone = changes.phone or None  # type: ignore[assignment]
 
     async def secondary_emails(self, user_id: str) -> list[str]:
         async with self.db.read() as s:

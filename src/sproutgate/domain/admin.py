@@ -47,6 +47,16 @@ class UserView:
     secondary_emails: list[str]
 
 
+# Values worth keeping in the audit trail; the password (and its hash) never is.
+_AUDITED_VALUES = ("email", "level", "sprout_coins", "secondary_emails", "disabled", "role")
+
+
+def _audit_details(f: UserFields) -> dict[str, Any]:
+    changed = f.set_fields()
+    values = {k: getattr(f, k) for k in _AUDITED_VALUES if k in changed}
+    return {"fields": changed, "values": values} if values else {"fields": changed}
+
+
 class AdminService:
     def __init__(self, db: Database, accounts: AccountService, clock: Clock) -> None:
         self.db = db
@@ -65,7 +75,13 @@ class AdminService:
         page_size = max(1, min(500, page_size))
         async with self.db.read() as s:
             repo = UserRepository(s)
-            total, users = await repo.list_admin(q.strip() if q else None, (page - 1) * page_size, page_size)
+            q = q.strip() if q else None
+            total, users = await repo.list_admin(
+                q.lower() if q else None,
+                (page - 1) * page_size,
+                page_size,
+                name_q=display_name_lower(q) if q else None,
+            )
             extra = await repo.secondary_emails_for([u.id for u in users])
         return total, [UserView(u, extra.get(u.id, [])) for u in users]
 
@@ -153,7 +169,7 @@ class AdminService:
                 await s.flush()
             except IntegrityError as exc:
                 raise Conflict("email_taken") from exc
-            self._audit(s, actor, "user.create", user.account, {"fields": f.set_fields()}, ip)
+            self._audit(s, actor, "user.create", user.account, _audit_details(f), ip)
             secondary = clean.get("secondary_emails", [])
         return UserView(user, secondary)
 
@@ -167,13 +183,9 @@ class AdminService:
             if user is None:
                 raise NotFound("user_not_found")
             now = self.clock.now()
-            if "account" in clean and clean["account"].lower() != user.account_lower:
-                if await users.account_taken(clean["account"].lower()):
-                    raise Conflict("account_taken")
-                user.account = clean["account"]
-                user.account_lower = clean["account"].lower()
-            elif "account" in clean:
-                user.account = clean["account"]
+            if "account" in clean and clean["account"] != user.account:
+                # Other apps key their data on the account name: it never changes once given.
+                raise InvalidInput({"account": "account_immutable"})
             if "email" in clean and clean["email"] != user.email:
                 owner = await users.email_owner(clean["email"])
                 if owner is not None and owner != user.id:
@@ -213,7 +225,7 @@ class AdminService:
                 await s.flush()
             except IntegrityError as exc:
                 raise Conflict("email_taken") from exc
-            self._audit(s, actor, "user.update", user.account, {"fields": f.set_fields()}, ip)
+            self._audit(s, actor, "user.update", user.account, _audit_details(f), ip)
             secondary = await users.secondary_emails(user.id)
         return UserView(user, secondary)
 
@@ -239,6 +251,13 @@ class AdminService:
             user.updated_at = self.clock.now()
             self._audit(s, actor, f"user.role.{role}", user.account, None, None)
         return user
+
+    async def record(
+        self, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """Add an audit event for a change made outside this service (CLI, import)."""
+        async with self.db.write() as s:
+            self._audit(s, actor, action, target, details, None)
 
     async def audit_log(self, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
         async with self.db.read() as s:

@@ -73,5 +73,5 @@ class CodeService:
             else:
                 await repo.count_attempt(row.id)
             return None
-        await repo.delete(row)
-        return row
+        # Two requests may both read the row; only the one whose DELETE removes it may use it.
+        return row if await repo.delete(row) else None

@@ -54,6 +54,13 @@ class RecentAuthRequired(Forbidden):
     code = "recent_auth_required"
 
 
+class WrongCurrentPassword(Forbidden):
+    """The ``currentPassword`` given with a password change is wrong. A 403, not a 401: the
+    caller's token is fine, and clients sign users out on 401."""
+
+    code = "wrong_current_password"
+
+
 class NotFound(DomainError):
     code = "not_found"
 

@@ -97,4 +97,6 @@ def require_length(value: str, field: str, lo: int, hi: int) -> str:
 
 
 def display_name_lower(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).casefold()
+    # NFKC can turn one character into 18 (U+FDFA); the column holds 64, and PostgreSQL,
+    # unlike SQLite, enforces that.
+    return unicodedata.normalize("NFKC", name).casefold()[:64]

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,6 +95,12 @@ class SessionService:
         refresh = self._new_refresh(repo, session.id, None) if with_refresh else None
         token, exp = self.signer.issue(user.id, session.id, access_ttl)
         return IssuedSession(session.id, user, token, exp, access_ttl, refresh)
+
+    async def open_session(self, user: User, **options: Any) -> IssuedSession:
+        """``issue_session`` in a transaction of its own (the pages sign a new user in after
+        sign-up with their own cookie lifetime)."""
+        async with self.db.write() as s:
+            return await self.issue_session(s, user, **options)
 
     async def rotate_refresh_token(self, presented: str) -> IssuedSession:
         """Trade a refresh token for a new pair.

@@ -20,8 +20,8 @@ def _write_private(path: Path, payload: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(payload, f, ensure_ascii=False, indent=2)
     os.replace(tmp, path)
 
 
@@ -30,10 +30,15 @@ def read_admin_file(path: Path) -> str | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if isinstance(data, str):  # a bare JSON string
+        return data.strip() or None
     if isinstance(data, dict):
-        token = data.get("token") or data.get("adminToken")
-        if isinstance(token, str) and token:
-            return token
+        # {"token": ...} as written here; SproutGate's own file may spell the key otherwise.
+        keys = {"".join(c for c in str(k).lower() if c.isalnum()): v for k, v in data.items()}
+        for key in ("token", "admintoken", "value", "secret"):
+            token = keys.get(key)
+            if isinstance(token, str) and token.strip():
+                return token.strip()
     return None
 
 
@@ -65,6 +70,17 @@ def rotate(settings: Settings) -> str:
     token = secrets.token_urlsafe(32)
     _write_private(admin_file(settings), {"token": token})
     return token
+
+
+def adopt(settings: Settings, token: str) -> None:
+    """Make ``token`` this installation's admin token (``import-sproutgate``); running servers
+    pick it up like a rotation."""
+    _write_private(admin_file(settings), {"token": token})
+
+
+def write_private_json(path: Path, payload: dict[str, object]) -> None:
+    """Write JSON atomically into a file only the owner can read (mode 0600)."""
+    _write_private(path, payload)  # type: ignore[arg-type]
 
 
 class AdminTokenGuard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from typing import Protocol
 
 import argon2
@@ -86,6 +87,24 @@ class Argon2Hasher:
             return self._ph.check_needs_rehash(stored_hash)
         except InvalidHashError:
             return True
+
+
+# The stored formats Argon2Hasher verifies, as they look on disk (used to vet imported records).
+_SCHEMES = (
+    ("argon2", re.compile(r"^\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")),
+    ("bcrypt", re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")),
+    ("pbkdf2", re.compile(r"^pbkdf2:sha(1|224|256|384|512)(:\d+)?\$[^$]+\$[0-9a-f]+$")),
+    ("scrypt", re.compile(r"^scrypt(:\d+:\d+:\d+)?\$[^$]+\$[0-9a-f]+$")),
+)
+
+
+def hash_scheme(stored_hash: str) -> str | None:
+    """"argon2", "bcrypt", "pbkdf2" or "scrypt" for a well-formed hash this module verifies,
+    None for anything else (including plain text)."""
+    for name, pattern in _SCHEMES:
+        if pattern.match(stored_hash):
+            return name
+    return None
 
 
 def constant_time_equals(a: str, b: str) -> bool:

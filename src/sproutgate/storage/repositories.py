@@ -20,6 +20,15 @@ from sproutgate.storage.models import (
 )
 
 
+async def lock_for_transaction(s: AsyncSession, key: str) -> None:
+    """Serialise transactions that touch the same ``key`` (e.g. an email address) until commit.
+
+    PostgreSQL: a transaction-level advisory lock, so concurrent requests for one address queue
+    instead of failing on a unique constraint. SQLite already runs one writer at a time."""
+    if s.bind.dialect.name == "postgresql":
+        await s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -113,14 +122,19 @@ class UserRepository:
         await self.s.execute(delete(AgentChat).where(AgentChat.user_id == user.id))
         await self.s.delete(user)
 
-    async def list_admin(self, q: str | None, offset: int, limit: int) -> tuple[int, list[User]]:
+    async def list_admin(
+        self, q: str | None, offset: int, limit: int, name_q: str | None = None
+    ) -> tuple[int, list[User]]:
+        """A page of users, oldest first, and how many match in all. ``q`` (lower case) is a
+        substring of the account or of any address of the user; ``name_q`` (normalised like
+        ``username_lower``, default ``q``) of the display name. % and _ match literally."""
         cond = None
         if q:
-            needle = f"%{q.lower()}%"
+            with_address = select(UserEmail.user_id).where(UserEmail.email.contains(q, autoescape=True))
             cond = or_(
-                User.account_lower.like(needle),
-                User.username_lower.like(needle),
-                User.email.like(needle),
+                User.account_lower.contains(q, autoescape=True),
+                User.username_lower.contains(name_q or q, autoescape=True),
+                User.id.in_(with_address),
             )
         count_stmt = select(func.count()).select_from(User)
         list_stmt = select(User).order_by(User.created_at, User.account_lower).offset(offset).limit(limit)
@@ -143,10 +157,10 @@ class UserRepository:
             found = await self._prefix(q, limit)
             if len(found) < limit:
                 seen = {u.id for u in found}
+                # No ORDER BY, so the scan stops once enough rows match; _rank orders them.
                 stmt = (
                     select(User)
                     .where(User.username_lower.contains(q, autoescape=True), User.disabled.is_(False))
-                    .order_by(func.length(User.username_lower), User.username_lower)
                     .limit(limit * 2)
                 )
                 found += [u for u in (await self.s.execute(stmt)).scalars() if u.id not in seen]
@@ -156,21 +170,26 @@ class UserRepository:
         return await self._search_postgres(q, limit)
 
     async def _prefix(self, q: str, limit: int) -> list[User]:
-        stmt = (
-            select(User)
-            .where(User.username_lower >= q, User.username_lower < q + "\U0010ffff", User.disabled.is_(False))
-            .order_by(func.length(User.username_lower), User.username_lower)
-            .limit(limit)
-        )
+        if self.s.bind.dialect.name == "postgresql":
+            # LIKE 'q%' uses the text_pattern_ops index; a range on U+10FFFF depends on the collation.
+            prefix = User.username_lower.startswith(q, autoescape=True)
+        else:
+            prefix = and_(User.username_lower >= q, User.username_lower < q + "\U0010ffff")
+        # Index order, not length: the exact name sorts first anyway, and the b-tree range scan
+        # stops after `limit` rows instead of sorting every match of a one-letter prefix.
+        stmt = select(User).where(prefix, User.disabled.is_(False)).order_by(User.username_lower).limit(limit)
         return list((await self.s.execute(stmt)).scalars())
 
     async def _search_sqlite(self, q: str, limit: int) -> list[User]:
+        # Prefix matches first: the substring query keeps only the shortest names, and those
+        # may all be mere substring matches that rank below a longer prefix match.
+        found = await self._prefix(q, limit)
         phrase = '"' + q.replace('"', '""') + '"'
         sub = text(
             "SELECT rowid FROM users_fts WHERE users_fts MATCH :m ORDER BY length(username_lower) LIMIT :n"
         ).bindparams(m=phrase, n=limit * 5)
         rowids = [r[0] for r in (await self.s.execute(sub))]
-        found = await self._by_rowids(rowids)
+        found = list({u.id: u for u in found + await self._by_rowids(rowids)}.values())
         if len(found) < limit:
             grams = {q[i : i + 3] for i in range(len(q) - 2)}
             if len(grams) > 1:
@@ -182,7 +201,7 @@ class UserRepository:
                 more = [r[0] for r in (await self.s.execute(sim)) if r[0] not in seen]
                 extra = await self._by_rowids(more)
                 extra.sort(key=lambda u: -_similarity(q, u.username_lower))
-                found += [u for u in extra if _similarity(q, u.username_lower) >= 0.2]
+                found += [u for u in extra if _similarity(q, u.username_lower) >= SIMILARITY_THRESHOLD]
         return _rank(found, q)[:limit]
 
     async def _by_rowids(self, rowids: list[int]) -> list[User]:
@@ -199,10 +218,15 @@ class UserRepository:
             .order_by(func.length(User.username_lower), User.username_lower)
             .limit(limit * 5)
         )
-        found = list((await self.s.execute(stmt)).scalars())
+        found = await self._prefix(q, limit)  # see _search_sqlite
+        found = list({u.id: u for u in found + list((await self.s.execute(stmt)).scalars())}.values())
         if len(found) < limit:
             seen = {u.id for u in found}
             sim = func.similarity(User.username_lower, q)
+            # The % operator (GIN-indexed) uses this transaction-local threshold.
+            await self.s.execute(
+                select(func.set_config("pg_trgm.similarity_threshold", str(SIMILARITY_THRESHOLD), True))
+            )
             stmt2 = (
                 select(User)
                 .where(User.username_lower.op("%")(q), User.disabled.is_(False))
@@ -211,6 +235,10 @@ class UserRepository:
             )
             found += [u for u in (await self.s.execute(stmt2)).scalars() if u.id not in seen]
         return _rank(found, q)[:limit]
+
+
+# Shared trigrams / all trigrams above which a name counts as similar, on every engine.
+SIMILARITY_THRESHOLD = 0.2
 
 
 def _trigrams(s: str) -> set[str]:
@@ -271,8 +299,13 @@ class CodeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
+    async def lock(self, purpose: str, email: str) -> None:
+        """Queue concurrent transactions issuing codes for this purpose and address."""
+        await lock_for_transaction(self.s, f"code:{purpose}:{email.lower()}")
+
     async def replace(self, code: VerificationCode) -> None:
         """Store a new code, removing any earlier code for the same purpose and email."""
+        await self.lock(code.purpose, code.email)
         await self.s.execute(
             delete(VerificationCode).where(
                 VerificationCode.purpose == code.purpose, VerificationCode.email == code.email
@@ -294,8 +327,10 @@ class CodeRepository:
         )
         return list((await self.s.execute(stmt)).scalars())
 
-    async def delete(self, code: VerificationCode) -> None:
-        await self.s.execute(delete(VerificationCode).where(VerificationCode.id == code.id))
+    async def delete(self, code: VerificationCode) -> bool:
+        """False when a concurrent transaction deleted (used) the code first."""
+        res = await self.s.execute(delete(VerificationCode).where(VerificationCode.id == code.id))
+        return (res.rowcount or 0) == 1
 
     async def delete_for(self, purpose: str, email: str) -> None:
         await self.s.execute(

@@ -14,7 +14,7 @@ from sproutgate.api.v1.schemas import Problem
 from sproutgate.domain.accounts import UNSET, ProfileChanges
 from sproutgate.domain.admin import UserFields, UserView
 from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import DomainError, InvalidInput, NotAuthenticated
+from sproutgate.domain.errors import DomainError, NotAuthenticated
 from sproutgate.domain.sessions import Principal
 from sproutgate.services import Services
 
@@ -58,9 +58,19 @@ async def login(
     )
 
 
-@router.post("/auth/verify", response_model=S.VerifyOut, responses=_errors(422), tags=["sproutgate"])
+@router.post(
+    "/auth/verify",
+    response_model=S.VerifyOut,
+    response_model_exclude_unset=True,
+    responses=_errors(422),
+    tags=["sproutgate"],
+)
 async def verify_token(body: S.TokenIn, services: Services = Depends(get_services)) -> S.VerifyOut:
-    """Check a token: valid only while its signature, expiry and session are all good."""
+    """Check a token: valid only while its signature, expiry and session are all good.
+
+    Any bad, expired or revoked token answers 200 ``{"valid": false}``."""
+    if len(body.token) > S.MAX_TOKEN_LENGTH:
+        return S.VerifyOut(valid=False)
     try:
         principal = await services.sessions.authenticate(body.token)
     except DomainError:
@@ -92,22 +102,20 @@ async def update_profile(
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
 ) -> S.UserOut:
-    """Update password, username, phone, avatarUrl or bio."""
+    """Update password, username, phone, avatarUrl or bio.
+
+    A password change needs ``currentPassword``, or a sign-in within the last 10 minutes (else 403
+    ``recent_auth_required``); it signs out the user's other sessions and mails a notice."""
     sent = body.model_fields_set
-    if "username" in sent and body.username is None:
-        raise InvalidInput({"username": "invalid_length"})
     changes = ProfileChanges(
         username=body.username if "username" in sent else UNSET,
         avatar_url=body.avatarUrl if "avatarUrl" in sent else UNSET,
         bio=body.bio if "bio" in sent else UNSET,
         phone=body.phone if "phone" in sent else UNSET,
     )
-    services.accounts.validate_profile(changes)
-    if body.password is not None:
-        services.accounts.policy.require(body.password)
-    user = await services.accounts.update_profile(principal.user.id, changes)
-    if body.password is not None:
-        user = await services.accounts.change_password(principal, body.password, ctx, body.currentPassword)
+    user = await services.accounts.update_own_profile(
+        principal, changes, ctx, new_password=body.password, current_password=body.currentPassword
+    )
     return S.UserOut(user=S.gate_user(await _view(services, user)))
 
 

@@ -59,7 +59,7 @@ async def create_verification(
 ) -> S.VerificationAccepted:
     """Start a sign-up: store it pending and mail a 6-digit code."""
     await services.accounts.start_signup(
-        body.email, body.password, body.username, ctx, redirect_to=body.redirect_to
+        body.email, body.password, body.username, ctx, redirect_to=body.redirect_to, username_min=3
     )
     return S.VerificationAccepted(email=body.email.strip().lower())
 

@@ -1,0 +1,87 @@
+"""A conversation's history: how it is stored, trimmed and shown.
+
+History is stored as pydantic-ai's own serialised messages (``ModelMessagesTypeAdapter``), so a
+conversation resumes exactly, tool calls included, after a restart. It is trimmed only at the start
+of a turn (a request carrying the user's prompt): a tool call and its return always stay together,
+and the kept history always begins with a user message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic_ai import ModelMessagesTypeAdapter
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
+
+
+def dump_messages(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
+    """JSON-ready form for the ``agent_chats.messages`` column."""
+    return ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
+
+
+def load_messages(stored: Any) -> list[ModelMessage]:
+    """Messages from the column; raises pydantic.ValidationError on data that is not history."""
+    return ModelMessagesTypeAdapter.validate_python(stored or [])
+
+
+def starts_turn(message: ModelMessage) -> bool:
+    """A request with the user's prompt and no tool returns: the only place history may be cut."""
+    if not isinstance(message, ModelRequest):
+        return False
+    kinds = {part.part_kind for part in message.parts}
+    return "user-prompt" in kinds and not kinds & {"tool-return", "retry-prompt"}
+
+
+def trim_history(messages: Sequence[ModelMessage], limit: int) -> list[ModelMessage]:
+    """At most ``limit`` messages, dropping whole turns from the front.
+
+    When even the latest turn is longer than ``limit`` (many tool calls), that turn is kept whole:
+    a cut inside it would separate tool calls from their returns, which models reject."""
+    messages = list(messages)
+    if limit <= 0:
+        return []
+    if len(messages) <= limit:
+        return messages
+    for start in range(len(messages) - limit, len(messages)):
+        if starts_turn(messages[start]):
+            return messages[start:]
+    starts = [i for i, m in enumerate(messages) if starts_turn(m)]
+    return messages[starts[-1] :] if starts else messages
+
+
+def transcript(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
+    """The conversation as a reader sees it: user and assistant text, tool calls and their results."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if part.part_kind == "user-prompt":
+                    content = part.content if isinstance(part.content, str) else _text(part.content)
+                    out.append(_entry("user", part.timestamp, content=content))
+                elif part.part_kind == "tool-return":
+                    out.append(
+                        _entry(
+                            "tool_result",
+                            part.timestamp,
+                            tool_name=part.tool_name,
+                            content=part.model_response_str(),
+                        )
+                    )
+        elif isinstance(message, ModelResponse):
+            text = "".join(p.content for p in message.parts if p.part_kind == "text")
+            if text:
+                out.append(_entry("assistant", message.timestamp, content=text))
+            for part in message.parts:
+                if part.part_kind == "tool-call":
+                    out.append(_entry("tool_call", message.timestamp, tool_name=part.tool_name))
+    return out
+
+
+def _entry(role: str, at: datetime | None, **fields: Any) -> dict[str, Any]:
+    return {"role": role, "created_at": at, **fields}
+
+
+def _text(content: Sequence[Any]) -> str:
+    return "".join(item for item in content if isinstance(item, str))

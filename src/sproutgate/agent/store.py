@@ -1,0 +1,47 @@
+"""SQL for ``agent_chats``. Like every repository it never commits: the caller owns the transaction.
+
+Every lookup is scoped to the owner, so another user's session is indistinguishable from a
+missing one."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
+
+from sproutgate.storage.models import AgentChat
+
+
+class AgentChatRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def owned(self, chat_id: str, user_id: str) -> AgentChat | None:
+        stmt = select(AgentChat).where(AgentChat.id == chat_id, AgentChat.user_id == user_id)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def owned_for_update(self, chat_id: str, user_id: str) -> AgentChat | None:
+        stmt = (
+            select(AgentChat).where(AgentChat.id == chat_id, AgentChat.user_id == user_id).with_for_update()
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def list_for_user(self, user_id: str, limit: int) -> list[AgentChat]:
+        """Newest first, without the (large) messages column."""
+        stmt = (
+            select(AgentChat)
+            .options(load_only(AgentChat.id, AgentChat.title, AgentChat.created_at, AgentChat.updated_at))
+            .where(AgentChat.user_id == user_id)
+            .order_by(AgentChat.updated_at.desc(), AgentChat.id)
+            .limit(limit)
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    def add(self, chat: AgentChat) -> None:
+        self.s.add(chat)
+
+    async def delete_owned(self, chat_id: str, user_id: str) -> bool:
+        result = await self.s.execute(
+            delete(AgentChat).where(AgentChat.id == chat_id, AgentChat.user_id == user_id)
+        )
+        return bool(result.rowcount)

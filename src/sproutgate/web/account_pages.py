@@ -1,0 +1,143 @@
+"""The account page: profile, password, secondary emails and active sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from sproutgate.domain.accounts import ProfileChanges
+from sproutgate.domain.errors import DomainError
+from sproutgate.web import security
+from sproutgate.web.page import FormErrors, Page, form_text, page_context
+
+router = APIRouter(include_in_schema=False)
+
+PROFILE_FIELDS = ("username", "avatar_url", "phone", "bio")
+
+
+async def _render_account(page: Page, errors: FormErrors | None = None, **values: Any) -> Response:
+    principal = page.require_user()
+    user = principal.user
+    services = page.services
+    profile = {name: getattr(user, name) or "" for name in PROFILE_FIELDS}
+    profile.update(values.pop("profile", {}))
+    errors = errors or FormErrors()
+    return page.render(
+        "account.html",
+        status=errors.status,
+        errors=errors,
+        profile=profile,
+        secondary_emails=await services.accounts.secondary_emails(user.id),
+        sessions=await services.sessions.list_active(user.id),
+        current_session=principal.session_id,
+        verify_email=values.pop("verify_email", None) or page.request.query_params.get("verify_email"),
+        values=values,
+    )
+
+
+@router.get("/account")
+async def account(page: Page = Depends(page_context)) -> Response:
+    """Profile, password, secondary emails and sessions of the signed-in user."""
+    return await _render_account(page)
+
+
+@router.post("/account/profile")
+async def save_profile(page: Page = Depends(page_context)) -> Response:
+    """Save the display name, avatar, phone and bio."""
+    principal = page.require_user()
+    form = await page.form()
+    profile = {name: form_text(form, name) for name in PROFILE_FIELDS}
+    changes = ProfileChanges(
+        username=profile["username"],
+        avatar_url=profile["avatar_url"].strip() or None,
+        phone=profile["phone"].strip() or None,
+        bio=profile["bio"] or None,
+    )
+    try:
+        await page.services.accounts.update_profile(principal.user.id, changes)
+    except DomainError as exc:
+        return await _render_account(page, page.explain(exc), profile=profile)
+    return page.redirect("/account", notice="profile_saved")
+
+
+@router.post("/account/password")
+async def change_password(page: Page = Depends(page_context)) -> Response:
+    """Change the password (the current one is required); other sessions end."""
+    principal = page.require_user()
+    form = await page.form()
+    current, new = form_text(form, "current_password"), form_text(form, "new_password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, current_password=current, new_password=new)
+    if not errors:
+        try:
+            await page.services.accounts.change_password(principal, new, page.ctx, current_password=current)
+        except DomainError as exc:
+            errors = page.explain(
+                exc, {"password": "new_password", "invalid_credentials": "current_password"}
+            )
+        else:
+            return page.redirect("/account", notice="password_changed")
+    return await _render_account(page, errors)
+
+
+@router.post("/account/emails")
+async def add_email(page: Page = Depends(page_context)) -> Response:
+    """Mail a code to a new secondary address."""
+    principal = page.require_user()
+    form = await page.form()
+    email = form_text(form, "new_email").strip()
+    errors = FormErrors()
+    errors.require_filled(page.lang, new_email=email)
+    if not errors:
+        try:
+            await page.services.accounts.request_secondary_email(principal, email, page.ctx)
+        except DomainError as exc:
+            errors = page.explain(exc, {"email": "new_email"})
+        else:
+            return page.redirect("/account#emails", verify_email=email, email=email, notice="email_code_sent")
+    return await _render_account(page, errors, new_email=email)
+
+
+@router.post("/account/emails/verify")
+async def verify_email(page: Page = Depends(page_context)) -> Response:
+    """Check the code and attach the secondary address."""
+    principal = page.require_user()
+    form = await page.form()
+    email, code = form_text(form, "email").strip(), form_text(form, "code").strip()
+    errors = FormErrors()
+    errors.require_filled(page.lang, code=code)
+    if not errors:
+        try:
+            await page.services.accounts.verify_secondary_email(principal, email, code, page.ctx)
+        except DomainError as exc:
+            errors = page.explain(exc, {"invalid_code": "code", "email_taken": "code", "email": "code"})
+        else:
+            return page.redirect("/account#emails", notice="email_added")
+    return await _render_account(page, errors, verify_email=email)
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_session(session_id: str, page: Page = Depends(page_context)) -> Response:
+    """Sign out one of my sessions."""
+    principal = page.require_user()
+    await page.form()
+    await page.services.sessions.revoke_for_user(principal.user.id, session_id)
+    if session_id == principal.session_id:
+        response = page.redirect("/login", notice="logged_out")
+        security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+        return response
+    return page.redirect("/account#sessions", notice="session_revoked")
+
+
+@router.post("/account/sessions/revoke-all")
+async def revoke_all_sessions(page: Page = Depends(page_context)) -> Response:
+    """Sign out everywhere, this browser included."""
+    principal = page.require_user()
+    await page.form()
+    for session in await page.services.sessions.list_active(principal.user.id):
+        await page.services.sessions.revoke_for_user(principal.user.id, session.id)
+    response = page.redirect("/login", notice="logged_out")
+    security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+    return response

@@ -1,0 +1,287 @@
+"""The admin console: sign in with the admin token or as an admin-role user, manage users, read
+the audit trail. Every change goes through services.admin, which records it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from sproutgate import i18n
+from sproutgate.domain.accounts import UNSET
+from sproutgate.domain.admin import UserFields
+from sproutgate.domain.errors import DomainError, NotFound
+from sproutgate.web import security
+from sproutgate.web.page import FormErrors, Page, form_text, page_context
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+AUDIT_PAGE_SIZE = 50
+ADMIN_PATH = "/admin"
+TOKEN_ACTOR = "admin-token"
+# Domain field names (as the SproutGate face spells some of them) -> this console's form fields.
+FORM_FIELDS = {"sproutCoins": "sprout_coins", "sprout_coins": "sprout_coins", "avatarUrl": "avatar_url"}
+CODE_FIELDS = {**FORM_FIELDS, "account_taken": "account", "email_taken": "email"}
+
+
+def admin_actor(page: Page) -> str | None:
+    """Who is using the console: the admin token (console cookie) or an admin-role user."""
+    if page.guard.admin_cookie_ok(page.request.cookies.get(security.ADMIN_COOKIE)):
+        return TOKEN_ACTOR
+    if page.principal is not None and page.principal.user.role == "admin":
+        return f"user:{page.principal.user.account}"
+    return None
+
+
+def _render(page: Page, template: str, actor: str, status: int = 200, **values: Any) -> Response:
+    response = page.render(template, status=status, actor=actor, token_actor=TOKEN_ACTOR, **values)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _sign_in_page(page: Page, errors: FormErrors | None = None) -> Response:
+    errors = errors or FormErrors()
+    return page.render("admin_login.html", status=errors.status, errors=errors)
+
+
+def _count(form: FormData, name: str, errors: FormErrors, lang: str, *, required: bool) -> object:
+    raw = form_text(form, name).strip()
+    if not raw:
+        if required:
+            errors.fields[name] = i18n.t("field_required", lang)
+            errors.status = 422
+        return UNSET
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        errors.fields[name] = i18n.t("invalid_value", lang)
+        errors.status = 422
+        return UNSET
+    return value
+
+
+async def _users_page(
+    page: Page, actor: str, errors: FormErrors | None = None, create: dict[str, str] | None = None
+) -> Response:
+    q = page.request.query_params.get("q", "").strip()
+    try:
+        number = max(1, int(page.request.query_params.get("page", "1")))
+    except ValueError:
+        number = 1
+    total, views = await page.services.admin.list_users(q or None, number, PAGE_SIZE)
+    errors = errors or FormErrors()
+    return _render(
+        page,
+        "admin_users.html",
+        actor,
+        status=errors.status,
+        q=q,
+        total=total,
+        views=views,
+        page_number=number,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+        errors=errors,
+        create=create or {},
+    )
+
+
+@router.get(ADMIN_PATH)
+async def admin_home(page: Page = Depends(page_context)) -> Response:
+    """The users table (search, paging, create), or the console sign-in."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    return await _users_page(page, actor)
+
+
+@router.post(f"{ADMIN_PATH}/login")
+async def admin_login(page: Page = Depends(page_context)) -> Response:
+    """Open the console with the admin token (failures are throttled per address)."""
+    form = await page.form()
+    ip = page.ctx.ip
+    try:
+        await page.services.limiter.check("admin_auth_fail_ip", ip)
+    except DomainError as exc:
+        return _sign_in_page(page, page.explain(exc))
+    if not page.services.admin_guard.matches(form_text(form, "token").strip()):
+        await page.services.limiter.hit("admin_auth_fail_ip", ip)
+        errors = FormErrors(status=401)
+        errors.fields["token"] = i18n.t("admin_token_required", page.lang)
+        return _sign_in_page(page, errors)
+    response = page.redirect(ADMIN_PATH)
+    security.set_cookie(
+        page.request,
+        response,
+        security.ADMIN_COOKIE,
+        page.guard.admin_cookie(),
+        max_age=security.ADMIN_CONSOLE_TTL_SECONDS,
+        path=ADMIN_PATH,
+    )
+    return response
+
+
+@router.post(f"{ADMIN_PATH}/logout")
+async def admin_logout(page: Page = Depends(page_context)) -> Response:
+    """Close the token console session."""
+    await page.form()
+    response = page.redirect(ADMIN_PATH)
+    security.clear_cookie(page.request, response, security.ADMIN_COOKIE, path=ADMIN_PATH)
+    return response
+
+
+@router.post(f"{ADMIN_PATH}/users")
+async def admin_create_user(page: Page = Depends(page_context)) -> Response:
+    """Create a user."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    form = await page.form()
+    values = {
+        k: form_text(form, k) for k in ("account", "email", "username", "level", "sprout_coins", "role")
+    }
+    errors = FormErrors()
+    fields = UserFields(
+        account=values["account"].strip(),
+        email=values["email"].strip(),
+        password=form_text(form, "password"),
+        role=values["role"] or "user",
+    )
+    if values["username"].strip():
+        fields.username = values["username"].strip()
+    fields.level = _count(form, "level", errors, page.lang, required=False)
+    fields.sprout_coins = _count(form, "sprout_coins", errors, page.lang, required=False)
+    errors.require_filled(page.lang, account=values["account"], email=values["email"])
+    if not errors:
+        try:
+            view = await page.services.admin.create_user(fields, actor, page.ctx.ip)
+        except DomainError as exc:
+            errors = page.explain(exc, CODE_FIELDS)
+        else:
+            return page.redirect(ADMIN_PATH, q=view.user.account, notice="user_created")
+    return await _users_page(page, actor, errors, values)
+
+
+async def _edit_page(page: Page, actor: str, account: str, errors: FormErrors | None = None, **values: Any):  # type: ignore[no-untyped-def]
+    view = await page.services.admin.get_user(account)
+    errors = errors or FormErrors()
+    user = view.user
+    form_values = {
+        "level": str(user.level),
+        "sprout_coins": str(user.sprout_coins),
+        "role": user.role,
+        "disabled": user.disabled,
+        **values,
+    }
+    return _render(
+        page,
+        "admin_user_edit.html",
+        actor,
+        status=errors.status,
+        view=view,
+        values=form_values,
+        errors=errors,
+    )
+
+
+@router.get(ADMIN_PATH + "/users/{account}")
+async def admin_edit_form(account: str, page: Page = Depends(page_context)) -> Response:
+    """Edit a user's level, coins, role and disabled flag."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    try:
+        return await _edit_page(page, actor, account)
+    except NotFound:
+        return _not_found(page)
+
+
+@router.post(ADMIN_PATH + "/users/{account}")
+async def admin_edit_submit(account: str, page: Page = Depends(page_context)) -> Response:
+    """Save the user's level, coins, role and disabled flag."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    form = await page.form()
+    errors = FormErrors()
+    fields = UserFields(
+        level=_count(form, "level", errors, page.lang, required=True),
+        sprout_coins=_count(form, "sprout_coins", errors, page.lang, required=True),
+        disabled=form.get("disabled") == "on",
+        role=form_text(form, "role") or "user",
+    )
+    if not errors:
+        try:
+            view = await page.services.admin.update_user(account, fields, actor, page.ctx.ip)
+        except NotFound:
+            return _not_found(page)
+        except DomainError as exc:
+            errors = page.explain(exc, CODE_FIELDS)
+        else:
+            return page.redirect(ADMIN_PATH, q=view.user.account, notice="user_saved")
+    values = {
+        "level": form_text(form, "level"),
+        "sprout_coins": form_text(form, "sprout_coins"),
+        "role": form_text(form, "role"),
+        "disabled": form.get("disabled") == "on",
+    }
+    return await _edit_page(page, actor, account, errors, **values)
+
+
+@router.get(ADMIN_PATH + "/users/{account}/delete")
+async def admin_delete_form(account: str, page: Page = Depends(page_context)) -> Response:
+    """Ask for confirmation before deleting a user."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    try:
+        view = await page.services.admin.get_user(account)
+    except NotFound:
+        return _not_found(page)
+    return _render(page, "admin_user_delete.html", actor, view=view)
+
+
+@router.post(ADMIN_PATH + "/users/{account}/delete")
+async def admin_delete_submit(account: str, page: Page = Depends(page_context)) -> Response:
+    """Delete the user and end their sessions."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    await page.form()
+    try:
+        await page.services.admin.delete_user(account, actor, page.ctx.ip)
+    except NotFound:
+        return _not_found(page)
+    return page.redirect(ADMIN_PATH, notice="user_deleted")
+
+
+@router.get(ADMIN_PATH + "/audit")
+async def admin_audit(page: Page = Depends(page_context)) -> Response:
+    """Who changed what, newest first."""
+    actor = admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    try:
+        number = max(1, int(page.request.query_params.get("page", "1")))
+    except ValueError:
+        number = 1
+    events = await page.services.admin.audit_log(AUDIT_PAGE_SIZE + 1, (number - 1) * AUDIT_PAGE_SIZE)
+    return _render(
+        page,
+        "admin_audit.html",
+        actor,
+        events=events[:AUDIT_PAGE_SIZE],
+        page_number=number,
+        has_next=len(events) > AUDIT_PAGE_SIZE,
+    )
+
+
+def _not_found(page: Page) -> Response:
+    return page.render(
+        "message.html", status=404, title=page.t("error.title"), message=page.t("error.not_found")
+    )

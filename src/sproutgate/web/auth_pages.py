@@ -1,0 +1,240 @@
+"""Sign-in, sign-up with the emailed code, password reset, sign-out and the language switch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from sproutgate import i18n
+from sproutgate.domain.errors import DomainError
+from sproutgate.domain.sessions import IssuedSession
+from sproutgate.web import security
+from sproutgate.web.page import FormErrors, Page, form_text, local_path, page_context
+
+router = APIRouter(include_in_schema=False)
+
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+def _destination(page: Page, redirect_to: str | None, next_path: str | None, default: str) -> str:
+    """Where to go after signing in: an allow-listed application URL, else a path on this site."""
+    return page.services.accounts.allowed_redirect(redirect_to) or local_path(next_path) or default
+
+
+def _signed_in(page: Page, issued: IssuedSession, destination: str) -> Response:
+    response = page.redirect(destination)
+    security.set_cookie(
+        page.request,
+        response,
+        security.SESSION_COOKIE,
+        issued.access_token,
+        max_age=issued.expires_in,
+    )
+    return response
+
+
+def _web_ttl(page: Page) -> int:
+    return page.services.settings.web_session_ttl_seconds
+
+
+@router.get("/")
+async def home(page: Page = Depends(page_context)) -> Response:
+    """The account page when signed in, else the sign-in page."""
+    return page.redirect("/account" if page.principal else "/login")
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+@router.get("/login")
+async def login_form(
+    redirect_to: str | None = None, next: str | None = None, page: Page = Depends(page_context)
+) -> Response:
+    """The sign-in form."""
+    if page.principal is not None:
+        return page.redirect(_destination(page, redirect_to, next, "/account"))
+    return page.render(
+        "login.html",
+        values={"redirect_to": redirect_to or "", "next": local_path(next) or ""},
+        errors=FormErrors(),
+    )
+
+
+@router.post("/login")
+async def login_submit(page: Page = Depends(page_context)) -> Response:
+    """Check the password and open a browser session."""
+    form = await page.form()
+    values = {k: form_text(form, k) for k in ("identifier", "redirect_to", "next")}
+    password = form_text(form, "password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, identifier=values["identifier"], password=password)
+    if not errors:
+        try:
+            issued = await page.services.accounts.login(
+                values["identifier"],
+                password,
+                page.ctx,
+                session_kind="web",
+                with_refresh=False,
+                ttl_seconds=_web_ttl(page),
+            )
+        except DomainError as exc:
+            errors = page.explain(exc, {"invalid_credentials": "password"})
+        else:
+            return _signed_in(
+                page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
+            )
+    return page.render("login.html", status=errors.status, values=values, errors=errors)
+
+
+@router.post("/logout")
+async def logout(page: Page = Depends(page_context)) -> Response:
+    """End this browser's session."""
+    await page.form()
+    if page.principal is not None:
+        await page.services.sessions.revoke(page.principal.session_id)
+    response = page.redirect("/login", notice="logged_out")
+    security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+    return response
+
+
+# -- sign-up ----------------------------------------------------------------------------------
+@router.get("/register")
+async def register_form(redirect_to: str | None = None, page: Page = Depends(page_context)) -> Response:
+    """The sign-up form."""
+    return page.render("register.html", values={"redirect_to": redirect_to or ""}, errors=FormErrors())
+
+
+@router.post("/register")
+async def register_submit(page: Page = Depends(page_context)) -> Response:
+    """Start a sign-up and mail the code."""
+    form = await page.form()
+    values = {k: form_text(form, k) for k in ("email", "username", "account", "redirect_to")}
+    password = form_text(form, "password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, email=values["email"], username=values["username"], password=password)
+    if not errors:
+        try:
+            await page.services.accounts.start_signup(
+                values["email"],
+                password,
+                values["username"],
+                page.ctx,
+                account=values["account"].strip() or None,
+                redirect_to=values["redirect_to"] or None,
+            )
+        except DomainError as exc:
+            errors = page.explain(exc, {"account_taken": "account"})
+        else:
+            return page.redirect("/register/verify", email=values["email"].strip())
+    return page.render("register.html", status=errors.status, values=values, errors=errors)
+
+
+@router.get("/register/verify")
+async def register_verify_form(email: str = "", page: Page = Depends(page_context)) -> Response:
+    """The 6-digit code page (the sign-up mail links here with the email filled in)."""
+    return page.render("register_verify.html", values={"email": email}, errors=FormErrors())
+
+
+@router.post("/register/verify")
+async def register_verify_submit(page: Page = Depends(page_context)) -> Response:
+    """Check the code, create the account and sign the new user in."""
+    form = await page.form()
+    values = {"email": form_text(form, "email").strip()}
+    code = form_text(form, "code").strip()
+    errors = FormErrors()
+    errors.require_filled(page.lang, email=values["email"], code=code)
+    if not errors:
+        try:
+            user, _, redirect = await page.services.accounts.complete_signup(
+                code, page.ctx, email=values["email"], open_session=False
+            )
+            issued = await page.services.sessions.open_session(
+                user,
+                kind="web",
+                ip=page.ctx.ip,
+                user_agent=page.ctx.user_agent,
+                with_refresh=False,
+                ttl_seconds=_web_ttl(page),
+            )
+        except DomainError as exc:
+            errors = page.explain(exc, {"invalid_code": "code", "account_taken": "code"})
+        else:
+            return _signed_in(page, issued, redirect or "/account?notice=welcome")
+    return page.render("register_verify.html", status=errors.status, values=values, errors=errors)
+
+
+@router.post("/register/resend")
+async def register_resend(page: Page = Depends(page_context)) -> Response:
+    """Mail a fresh sign-up code."""
+    form = await page.form()
+    email = form_text(form, "email").strip()
+    try:
+        await page.services.accounts.resend_signup_code(email, page.ctx)
+    except DomainError as exc:
+        errors = page.explain(exc)
+        return page.render(
+            "register_verify.html", status=errors.status, values={"email": email}, errors=errors
+        )
+    return page.redirect("/register/verify", email=email, notice="code_resent")
+
+
+# -- password reset ---------------------------------------------------------------------------
+@router.get("/forgot-password")
+async def forgot_form(email: str = "", page: Page = Depends(page_context)) -> Response:
+    """Ask for a password reset code."""
+    return page.render("forgot.html", values={"email": email}, errors=FormErrors())
+
+
+@router.post("/forgot-password")
+async def forgot_submit(page: Page = Depends(page_context)) -> Response:
+    """Mail a reset code (the answer never says whether the address is registered)."""
+    form = await page.form()
+    values = {"email": form_text(form, "email").strip()}
+    errors = FormErrors()
+    errors.require_filled(page.lang, email=values["email"])
+    if not errors:
+        try:
+            await page.services.accounts.request_password_reset(values["email"], page.ctx)
+        except DomainError as exc:
+            errors = page.explain(exc)
+        else:
+            return page.redirect("/forgot-password/confirm", email=values["email"])
+    return page.render("forgot.html", status=errors.status, values=values, errors=errors)
+
+
+@router.get("/forgot-password/confirm")
+async def reset_form(email: str = "", page: Page = Depends(page_context)) -> Response:
+    """Enter the reset code and a new password (the reset mail links here)."""
+    return page.render("reset.html", values={"email": email}, errors=FormErrors())
+
+
+@router.post("/forgot-password/confirm")
+async def reset_submit(page: Page = Depends(page_context)) -> Response:
+    """Set the new password; every session of the account ends."""
+    form = await page.form()
+    values = {"email": form_text(form, "email").strip()}
+    code = form_text(form, "code").strip()
+    new_password = form_text(form, "new_password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, email=values["email"], code=code, new_password=new_password)
+    if not errors:
+        try:
+            await page.services.accounts.confirm_password_reset(
+                code, new_password, page.ctx, email=values["email"]
+            )
+        except DomainError as exc:
+            errors = page.explain(exc, {"invalid_code": "code"})
+        else:
+            response = page.redirect("/login", notice="password_reset")
+            security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+            return response
+    return page.render("reset.html", status=errors.status, values=values, errors=errors)
+
+
+# -- language ---------------------------------------------------------------------------------
+@router.get("/lang/{code}")
+async def switch_language(code: str, next: str | None = None, page: Page = Depends(page_context)) -> Response:
+    """Remember the chosen language in a cookie and go back."""
+    response = page.redirect(local_path(next) or "/")
+    if code in i18n.LANGS:
+        security.set_cookie(page.request, response, security.LANG_COOKIE, code, max_age=LANG_COOKIE_SECONDS)
+    return response

@@ -1,0 +1,268 @@
+"""Text of the hosted pages in zh-CN and English. Error texts come from sproutgate.i18n."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sproutgate.i18n import DEFAULT_LANG
+
+PAGES: dict[str, tuple[str, str]] = {
+    # key: (zh-CN, en)
+    "brand": ("SproutGate", "SproutGate"),
+    "tagline": ("统一账号中心", "Your account center"),
+    "skip": ("跳到主要内容", "Skip to main content"),
+    "nav.account": ("我的账号", "Account"),
+    "nav.chat": ("助手", "Assistant"),
+    "nav.admin": ("管理后台", "Admin"),
+    "nav.login": ("登录", "Sign in"),
+    "nav.register": ("注册", "Sign up"),
+    "nav.logout": ("退出登录", "Sign out"),
+    "nav.language": ("语言", "Language"),
+    "working": ("请稍候…", "Working…"),
+    "optional": ("选填", "optional"),
+    "footer": ("由 SproutGate 提供", "Powered by SproutGate"),
+    # sign-in
+    "login.title": ("登录", "Sign in"),
+    "login.lead": ("使用账号名或邮箱登录。", "Use your account name or email address."),
+    "login.identifier": ("账号或邮箱", "Account or email"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Sign in"),
+    "login.forgot": ("忘记密码?", "Forgot your password?"),
+    "login.no_account": ("还没有账号?", "No account yet?"),
+    "login.register": ("注册一个", "Create one"),
+    # sign-up
+    "register.title": ("注册", "Create your account"),
+    "register.lead": (
+        "填写信息后,我们会向你的邮箱发送 6 位验证码。",
+        "We will email you a 6-digit code to confirm your address.",
+    ),
+    "register.email": ("邮箱", "Email"),
+    "register.username": ("昵称", "Display name"),
+    "register.account": ("账号名", "Account name"),
+    "register.account_hint": (
+        "3-32 位字母、数字、_、-、.;账号名是公开的,注册后不能修改。",
+        "3-32 letters, digits, _, - or .; public and permanent.",
+    ),
+    "register.password": ("密码", "Password"),
+    "register.password_hint": (
+        "至少 {min} 位,不要用常见密码。",
+        "At least {min} characters, not a common one.",
+    ),
+    "register.submit": ("发送验证码", "Send the code"),
+    "register.have_account": ("已有账号?", "Already have an account?"),
+    "register.login": ("直接登录", "Sign in"),
+    "verify.title": ("输入验证码", "Enter your code"),
+    "verify.lead": (
+        "验证码已发送到 {email}(如果该邮箱可以注册)。{minutes} 分钟内有效。",
+        "If {email} can be used, a code is on its way. It is valid for {minutes} minutes.",
+    ),
+    "verify.email": ("邮箱", "Email"),
+    "verify.code": ("6 位验证码", "6-digit code"),
+    "verify.submit": ("完成注册", "Create account"),
+    "verify.resend": ("重新发送验证码", "Send a new code"),
+    # reset
+    "forgot.title": ("重置密码", "Reset your password"),
+    "forgot.lead": (
+        "输入注册邮箱,我们会发送一个 6 位验证码。",
+        "Enter your email address and we will send you a 6-digit code.",
+    ),
+    "forgot.email": ("邮箱", "Email"),
+    "forgot.submit": ("发送验证码", "Send the code"),
+    "forgot.back": ("返回登录", "Back to sign in"),
+    "reset.title": ("设置新密码", "Choose a new password"),
+    "reset.lead": (
+        "如果 {email} 已注册,验证码已发送,{minutes} 分钟内有效。",
+        "If {email} is registered, a code is on its way. It is valid for {minutes} minutes.",
+    ),
+    "reset.code": ("6 位验证码", "6-digit code"),
+    "reset.password": ("新密码", "New password"),
+    "reset.submit": ("重置密码", "Reset password"),
+    # notices shown after a redirect
+    "notice.password_reset": (
+        "密码已重置,请用新密码登录。",
+        "Your password was reset. Sign in with the new one.",
+    ),
+    "notice.logged_out": ("你已退出登录。", "You are signed out."),
+    "notice.profile_saved": ("资料已保存。", "Your profile was saved."),
+    "notice.password_changed": (
+        "密码已修改,其他设备上的登录已退出。",
+        "Your password was changed and your other sessions were signed out.",
+    ),
+    "notice.email_code_sent": (
+        "如果该邮箱可以使用,验证码已发送到 {email}。",
+        "If {email} can be used, a code was sent to it.",
+    ),
+    "notice.email_added": ("辅助邮箱已验证并添加。", "The address was verified and added."),
+    "notice.session_revoked": ("该会话已退出。", "That session was signed out."),
+    "notice.user_created": ("用户已创建。", "The user was created."),
+    "notice.user_saved": ("用户已保存。", "The user was saved."),
+    "notice.user_deleted": ("用户已删除。", "The user was deleted."),
+    "notice.code_resent": (
+        "如果这个邮箱正在注册,新的验证码已发送。",
+        "If this address has a pending sign-up, a new code was sent.",
+    ),
+    "notice.welcome": ("欢迎!你的账号已创建。", "Welcome! Your account is ready."),
+    # account
+    "account.title": ("我的账号", "Your account"),
+    "account.profile": ("个人资料", "Profile"),
+    "account.account": ("账号名", "Account"),
+    "account.email": ("主邮箱", "Primary email"),
+    "account.level": ("等级", "Level"),
+    "account.coins": ("萌芽币", "Sprout coins"),
+    "account.joined": ("注册于", "Member since"),
+    "account.no_bio": ("还没有简介。", "No bio yet."),
+    "account.edit_profile": ("编辑资料", "Edit profile"),
+    "account.username": ("昵称", "Display name"),
+    "account.avatar_url": ("头像链接", "Avatar URL"),
+    "account.avatar_hint": (
+        "http(s) 图片链接,留空则使用首字母头像。",
+        "An http(s) image link; empty shows your initial.",
+    ),
+    "account.phone": ("电话", "Phone"),
+    "account.bio": ("简介", "Bio"),
+    "account.bio_hint": ("支持 Markdown,最多 2000 字。", "Markdown, up to 2,000 characters."),
+    "account.save": ("保存资料", "Save profile"),
+    "account.password": ("修改密码", "Change password"),
+    "account.current_password": ("当前密码", "Current password"),
+    "account.new_password": ("新密码", "New password"),
+    "account.change_password": ("修改密码", "Change password"),
+    "account.emails": ("辅助邮箱", "Secondary emails"),
+    "account.emails_lead": (
+        "验证过的辅助邮箱也可以用来登录。",
+        "Verified secondary addresses can also be used to sign in.",
+    ),
+    "account.no_emails": ("还没有辅助邮箱。", "No secondary addresses yet."),
+    "account.add_email": ("添加邮箱", "Add address"),
+    "account.new_email": ("新邮箱", "New address"),
+    "account.verify_email": ("验证", "Verify"),
+    "account.email_code": ("发送到 {email} 的验证码", "Code sent to {email}"),
+    "account.sessions": ("登录设备", "Active sessions"),
+    "account.sessions_lead": (
+        "这些设备和应用当前登录着你的账号。",
+        "Devices and apps signed in to your account.",
+    ),
+    "account.this_device": ("当前设备", "This device"),
+    "account.signed_in": ("登录于 {time}", "Signed in {time}"),
+    "account.from_ip": ("IP {ip}", "IP {ip}"),
+    "account.sign_out": ("退出", "Sign out"),
+    "account.sign_out_all": ("退出所有设备", "Sign out everywhere"),
+    "account.kind.web": ("网页", "Web"),
+    "account.kind.runtime": ("应用", "App"),
+    "account.kind.gate": ("SproutGate 应用", "SproutGate app"),
+    # admin
+    "admin.title": ("管理后台", "Admin console"),
+    "admin.signin_lead": (
+        "使用管理员 Token 登录,或以管理员身份登录账号。",
+        "Sign in with the admin token, or sign in as a user with the admin role.",
+    ),
+    "admin.token": ("管理员 Token", "Admin token"),
+    "admin.token_submit": ("进入后台", "Open the console"),
+    "admin.as_user": ("以管理员账号登录", "Sign in as an admin user"),
+    "admin.signed_in_as": ("当前身份:{actor}", "Signed in as {actor}"),
+    "admin.token_actor": ("管理员 Token", "the admin token"),
+    "admin.sign_out": ("退出后台", "Leave the console"),
+    "admin.users": ("用户", "Users"),
+    "admin.audit": ("操作记录", "Audit log"),
+    "admin.search": ("搜索账号、昵称或邮箱", "Search account, name or email"),
+    "admin.search_submit": ("搜索", "Search"),
+    "admin.total": ("共 {total} 个用户", "{total} users"),
+    "admin.col.account": ("账号", "Account"),
+    "admin.col.username": ("昵称", "Name"),
+    "admin.col.email": ("邮箱", "Email"),
+    "admin.col.level": ("等级", "Level"),
+    "admin.col.coins": ("萌芽币", "Coins"),
+    "admin.col.role": ("角色", "Role"),
+    "admin.col.status": ("状态", "Status"),
+    "admin.col.created": ("注册时间", "Created"),
+    "admin.col.actions": ("操作", "Actions"),
+    "admin.active": ("正常", "Active"),
+    "admin.disabled": ("已停用", "Disabled"),
+    "admin.edit": ("编辑", "Edit"),
+    "admin.delete": ("删除", "Delete"),
+    "admin.prev": ("上一页", "Previous"),
+    "admin.next": ("下一页", "Next"),
+    "admin.page": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
+    "admin.no_users": ("没有匹配的用户。", "No users match."),
+    "admin.create": ("新建用户", "New user"),
+    "admin.create_submit": ("创建用户", "Create user"),
+    "admin.edit_title": ("编辑用户 {account}", "Edit {account}"),
+    "admin.level": ("等级", "Level"),
+    "admin.coins": ("萌芽币", "Sprout coins"),
+    "admin.role": ("角色", "Role"),
+    "admin.role.user": ("普通用户", "User"),
+    "admin.role.admin": ("管理员", "Admin"),
+    "admin.disabled_label": (
+        "停用此账号(会立即退出其所有会话)",
+        "Disabled (ends all of their sessions at once)",
+    ),
+    "admin.save": ("保存", "Save"),
+    "admin.cancel": ("取消", "Cancel"),
+    "admin.back": ("返回用户列表", "Back to users"),
+    "admin.delete_title": ("删除用户 {account}?", "Delete {account}?"),
+    "admin.delete_lead": (
+        "将永久删除 {account}({email})及其所有会话,无法恢复。",
+        "This permanently deletes {account} ({email}) and ends their sessions. It cannot be undone.",
+    ),
+    "admin.delete_confirm": ("确认删除", "Delete permanently"),
+    "admin.audit.time": ("时间", "Time"),
+    "admin.audit.actor": ("操作者", "Who"),
+    "admin.audit.action": ("操作", "What"),
+    "admin.audit.target": ("对象", "Target"),
+    "admin.audit.details": ("详情", "Details"),
+    "admin.audit.empty": ("还没有记录。", "Nothing recorded yet."),
+    "admin.not_admin": (
+        "当前账号没有管理员权限。请使用管理员 Token。",
+        "Your account is not an admin. Use the admin token instead.",
+    ),
+    # dev mailbox
+    "mailbox.title": ("开发邮箱", "Dev mailbox"),
+    "mailbox.lead": (
+        "未配置 SMTP,邮件不会发出,而是保存在这里(仅本机可见),最新的在前。",
+        "No SMTP server is configured: mail stays here instead (loopback only), newest first.",
+    ),
+    "mailbox.filter": ("按收件人筛选", "Filter by recipient"),
+    "mailbox.filter_submit": ("筛选", "Filter"),
+    "mailbox.empty": ("还没有邮件。", "No mail yet."),
+    "mailbox.to": ("收件人", "To"),
+    "mailbox.status": ("状态", "Status"),
+    # chat
+    "chat.title": ("助手", "Assistant"),
+    "chat.sessions": ("会话", "Conversations"),
+    "chat.new": ("新对话", "New conversation"),
+    "chat.empty": (
+        "问我关于你账号的任何事,比如“把我的简介改成……”。",
+        "Ask about your account, e.g. “set my bio to …”.",
+    ),
+    "chat.placeholder": ("输入消息…", "Type a message…"),
+    "chat.message": ("消息", "Message"),
+    "chat.send": ("发送", "Send"),
+    "chat.delete": ("删除对话", "Delete conversation"),
+    "chat.no_sessions": ("还没有对话。", "No conversations yet."),
+    "chat.noscript": ("助手需要启用 JavaScript。", "The assistant needs JavaScript."),
+    "chat.you": ("你", "You"),
+    "chat.assistant": ("助手", "Assistant"),
+    "chat.tool": ("调用工具:{name}", "Using tool: {name}"),
+    "chat.error": ("出错了:{error}", "Something went wrong: {error}"),
+    "chat.untitled": ("未命名对话", "Untitled"),
+    # generic
+    "error.title": ("出错了", "Something went wrong"),
+    "error.not_found": ("页面不存在。", "This page does not exist."),
+    "error.back": ("返回", "Go back"),
+    "error.csrf_title": ("请重新提交", "Please try again"),
+}
+
+_INDEX = {"zh-CN": 0, "en": 1}
+
+
+def tr(key: str, lang: str, **params: Any) -> str:
+    """The page text for ``key`` in ``lang`` (falling back to the default language)."""
+    entry = PAGES.get(key)
+    if entry is None:
+        return key
+    text = entry[_INDEX.get(lang, _INDEX[DEFAULT_LANG])]
+    if params:
+        try:
+            return text.format(**params)
+        except (KeyError, IndexError):
+            return text
+    return text

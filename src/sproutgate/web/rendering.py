@@ -1,0 +1,129 @@
+"""Jinja2 environment, static asset URLs and safe Markdown for the pages."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import nh3
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+WEB_DIR = Path(__file__).parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+# Bios are user-written Markdown shown to others: raw HTML is off in the parser, images are off
+# (they would let a bio track its readers), and nh3 sanitises whatever HTML results.
+_markdown = MarkdownIt("commonmark", {"html": False, "breaks": True}).disable("image")
+_BIO_TAGS = {
+    "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a", "hr",
+    "h1", "h2", "h3", "h4", "h5", "h6",
+}  # fmt: skip
+
+
+def render_markdown(text: str | None) -> Markup:
+    if not text:
+        return Markup("")
+    html = _markdown.render(text)
+    clean = nh3.clean(
+        html,
+        tags=_BIO_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow ugc",
+    )
+    return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
+
+
+@lru_cache(maxsize=64)
+def _asset_version(name: str) -> str:
+    try:
+        return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={_asset_version(name)}"
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def describe_user_agent(ua: str | None) -> str:
+    """A short 'Browser on OS' label for the sessions list."""
+    if not ua:
+        return "—"
+    browser = next(
+        (
+            name
+            for key, name in (
+                ("Edg/", "Edge"),
+                ("OPR/", "Opera"),
+                ("Firefox/", "Firefox"),
+                ("Chrome/", "Chrome"),
+                ("Safari/", "Safari"),
+                ("curl/", "curl"),
+                ("python-httpx", "httpx"),
+            )
+            if key in ua
+        ),
+        None,
+    )
+    system = next(
+        (
+            name
+            for key, name in (
+                ("Android", "Android"),
+                ("iPhone", "iOS"),
+                ("iPad", "iPadOS"),
+                ("Windows", "Windows"),
+                ("Mac OS X", "macOS"),
+                ("Linux", "Linux"),
+            )
+            if key in ua
+        ),
+        None,
+    )
+    if browser and system:
+        return f"{browser} · {system}"
+    return browser or system or ua[:40]
+
+
+def initial(name: str | None) -> str:
+    name = (name or "?").strip()
+    return name[:1].upper() if name else "?"
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals["static_url"] = static_url
+    env.filters["markdown"] = render_markdown
+    env.filters["when"] = format_time
+    env.filters["iso"] = iso_time
+    env.filters["device"] = describe_user_agent
+    env.filters["initial"] = initial
+    return env

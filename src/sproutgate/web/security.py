@@ -1,0 +1,216 @@
+"""How the pages keep browser sessions safe.
+
+- The session cookie holds an access token of a ``kind="web"`` session: HttpOnly, SameSite=Lax,
+  Secure when served over HTTPS. Nothing is ever put in localStorage.
+- CSRF: a random per-browser nonce cookie; every form and every unsafe same-origin API call
+  carries ``HMAC(key, nonce | session id)``. An attacker can neither read the nonce nor forge
+  the MAC, and a token minted for one session is useless in another. On top of that, unsafe
+  requests whose ``Origin`` (or ``Sec-Fetch-Site``) says cross-site are refused.
+- The admin console cookie proves the admin token was presented, without holding it: an
+  expiring MAC over a hash of the token, so rotating the token ends those console sessions.
+- Pages send a strict Content-Security-Policy: scripts and styles from our origin only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from starlette.responses import Response
+
+from sproutgate.domain.errors import DomainError, Forbidden
+from sproutgate.domain.sessions import Principal
+from sproutgate.infra.keys import load_or_create_secret
+from sproutgate.services import Services
+
+SESSION_COOKIE = "sg_session"
+CSRF_COOKIE = "sg_csrf"
+LANG_COOKIE = "sg_lang"
+ADMIN_COOKIE = "sg_admin"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ADMIN_CONSOLE_TTL_SECONDS = 8 * 3600
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class WebGuard:
+    """Keys and checks for the pages' cookies; one per process."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._key = load_or_create_secret(services.settings.data_dir, "web-cookies.key")
+
+    def _mac(self, *parts: str) -> str:
+        msg = "\x1f".join(parts).encode()
+        return _b64(hmac.new(self._key, msg, hashlib.sha256).digest())
+
+    # -- CSRF ---------------------------------------------------------------------------------
+    @staticmethod
+    def new_nonce() -> str:
+        return secrets.token_urlsafe(24)
+
+    def csrf_token(self, nonce: str, session_id: str | None) -> str:
+        return self._mac("csrf", nonce, session_id or "")
+
+    def csrf_ok(self, nonce: str | None, session_id: str | None, presented: str | None) -> bool:
+        if not nonce or not presented:
+            return False
+        return hmac.compare_digest(self.csrf_token(nonce, session_id), presented)
+
+    # -- admin console ------------------------------------------------------------------------
+    def _token_fingerprint(self) -> str:
+        return hashlib.sha256(self.services.admin_guard.token.encode()).hexdigest()
+
+    def admin_cookie(self) -> str:
+        expires = str(int(time.time()) + ADMIN_CONSOLE_TTL_SECONDS)
+        return f"{expires}.{self._mac('admin', expires, self._token_fingerprint())}"
+
+    def admin_cookie_ok(self, value: str | None) -> bool:
+        if not value or "." not in value:
+            return False
+        expires, _, mac = value.partition(".")
+        if not expires.isdigit() or int(expires) < time.time():
+            return False
+        # matches() re-reads a rotated admin.json; the fingerprint then changes.
+        self.services.admin_guard.matches("")
+        return hmac.compare_digest(self._mac("admin", expires, self._token_fingerprint()), mac)
+
+
+# -- request facts ----------------------------------------------------------------------------
+def is_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    settings = request.app.state.settings
+    if settings.public_url.startswith("https://"):
+        return True
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return proto == "https" and _peer_is_trusted_proxy(request)
+
+
+def _peer_is_trusted_proxy(request: Request) -> bool:
+    peer = request.client.host if request.client else ""
+    try:
+        addr = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    for proxy in request.app.state.settings.trusted_proxies:
+        try:
+            if addr in ipaddress.ip_network(proxy, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def own_origins(request: Request) -> set[str]:
+    scheme = "https" if is_https(request) else request.url.scheme
+    origins = {f"{scheme}://{request.headers.get('host', '')}"}
+    public = urlsplit(request.app.state.settings.public_url)
+    if public.scheme and public.netloc:
+        origins.add(f"{public.scheme}://{public.netloc}")
+    return origins
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser tells us the request came from another site.
+
+    ``Origin: null`` says nothing by itself (a page with ``Referrer-Policy: no-referrer`` sends
+    it for its own forms); Sec-Fetch-Site and the CSRF token decide then."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin not in (None, "null") and origin not in own_origins(request):
+        return False
+    return True
+
+
+def set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    path: str = "/",
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
+    response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=is_https(request))
+
+
+def content_security_policy(request: Request) -> str:
+    """Scripts and styles from our origin only; forms may also post to (and so be redirected
+    to) the configured redirect origins."""
+    targets = ["'self'"]
+    for allowed in request.app.state.settings.allowed_redirects:
+        parts = urlsplit(allowed.rstrip("*"))
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in targets:
+                targets.append(origin)
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: https: http:",
+            "connect-src 'self'",
+            "form-action " + " ".join(targets),
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ]
+    )
+
+
+async def session_principal(request: Request, services: Services) -> Principal | None:
+    """The user behind the session cookie, or None (missing, expired or revoked)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        principal = await services.sessions.authenticate(token)
+    except DomainError:
+        return None
+    request.state.principal = principal
+    return principal
+
+
+def cookie_principal_hook(services: Services, guard: WebGuard):  # type: ignore[no-untyped-def]
+    """``current_principal``'s fallback for API calls made by our own pages (the chat): the
+    session cookie counts only for same-origin requests, and unsafe methods must also carry
+    the page's CSRF token in ``X-CSRF-Token``."""
+
+    async def hook(request: Request) -> Principal | None:
+        if SESSION_COOKIE not in request.cookies or not same_origin(request):
+            return None
+        principal = await session_principal(request, services)
+        if principal is None:
+            return None
+        if request.method not in SAFE_METHODS and not guard.csrf_ok(
+            request.cookies.get(CSRF_COOKIE), principal.session_id, request.headers.get(CSRF_HEADER)
+        ):
+            raise Forbidden("csrf_failed")
+        return principal
+
+    return hook

@@ -1,0 +1,167 @@
+"""Behaviour that differs between database engines unless the code takes care: search, time zones,
+column lengths and races between concurrent requests (PostgreSQL runs them truly in parallel,
+SQLite queues writers). Every test here runs on both engines."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+from conftest import bearer, signup
+from sqlalchemy import func, select
+
+from sproutgate.storage.models import AuthSession, PendingSignup, User, UserEmail, VerificationCode
+
+pytestmark = pytest.mark.both_engines
+
+PASSWORD = "Sprout#2026pw"
+
+
+@pytest.fixture
+async def h(make_harness, make_settings):
+    # Rate limits are not what these tests are about; one client creates many users.
+    return await make_harness(make_settings(rate_limits_enabled=False))
+
+
+async def _count(h, model, *where) -> int:
+    async with h.services.db.read() as s:
+        return int((await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+
+
+async def _search(h, token: str, query: str) -> list[str]:
+    r = await h.client.post("/api/v1/users/search", json={"query": query}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return [u["username"] for u in r.json()]
+
+
+async def test_search_ranks_exact_prefix_substring_then_similar(h):
+    names = ["sprout", "sproutling", "greensprout", "sprot", "zzzz"]
+    token = ""
+    for i, name in enumerate(names):
+        token = (await signup(h, f"s{i}@example.com", username=name))["access_token"]
+    assert await _search(h, token, "sprout") == ["sprout", "sproutling", "greensprout", "sprot"]
+    # Fewer than 20 substring hits: similar names (shared trigrams) follow, most similar first.
+    assert await _search(h, token, "SPROUTL") == ["sproutling", "sprout", "sprot", "greensprout"]
+    assert await _search(h, token, "sp") == ["sprot", "sprout", "sproutling", "greensprout"]
+
+
+async def test_search_treats_like_wildcards_literally(h):
+    token = ""
+    for i, name in enumerate(["a_b_c", "axbxc", "100%pure", "1000pure"]):
+        token = (await signup(h, f"w{i}@example.com", username=name))["access_token"]
+    assert await _search(h, token, "a_b") == ["a_b_c"]
+    assert await _search(h, token, "a_") == ["a_b_c"]
+    assert await _search(h, token, "0%p") == ["100%pure"]
+
+
+async def test_search_matches_non_ascii_names_case_insensitively(h):
+    token = (await signup(h, "u1@example.com", username="Größe Blume"))["access_token"]
+    await signup(h, "u2@example.com", username="ÉCOLE")
+    assert await _search(h, token, "GRÖSSE") == ["Größe Blume"]
+    assert await _search(h, token, "école") == ["ÉCOLE"]
+
+
+async def test_times_come_back_as_utc_and_expiry_uses_them(h):
+    await h.client.post(
+        "/api/v1/auth/verifications", json={"email": "tz@example.com", "password": PASSWORD, "username": "tzz"}
+    )
+    async with h.services.db.read() as s:
+        code = (await s.execute(select(VerificationCode))).scalar_one()
+    assert code.expires_at.tzinfo is not None and code.expires_at.utcoffset().total_seconds() == 0
+    assert 590 <= (code.expires_at - datetime.now(code.expires_at.tzinfo)).total_seconds() <= 601
+    h.clock.advance(h.services.settings.code_ttl_seconds + 1)
+    r = await h.client.post(
+        "/api/v1/auth/verifications/verify", json={"email": "tz@example.com", "token": await h.last_code("tz@example.com")}
+    )
+    assert r.status_code == 401
+
+
+async def test_longest_allowed_values_fit_every_column(h):
+    # NFKC can expand a character (U+FDFA becomes 18 characters) and casefold ß into "ss".
+    username = "\ufdfa" * 30
+    session = await signup(h, "long@example.com", username=username)
+    r = await h.client.patch(
+        "/api/v1/users/me",
+        json={"username": "ß" * 30, "bio": "b" * 200, "avatar_url": "https://x.test/" + "a" * 2030},
+        headers={**bearer(session["access_token"]), "User-Agent": "u" * 4000},
+    )
+    assert r.status_code == 200, r.text
+    local = "l" * 64
+    email = f"{local}@{'d' * 63}.{'e' * 63}.{'f' * 63}.example.com"
+    r = await h.client.post(
+        "/api/v1/auth/verifications", json={"email": email, "password": PASSWORD, "username": "x" * 30}
+    )
+    assert r.status_code in (202, 422), r.text
+
+
+async def test_concurrent_signups_for_one_address_leave_one_pending_signup(h):
+    body = {"email": "race@example.com", "password": PASSWORD, "username": "racer"}
+    answers = await asyncio.gather(*(h.new_client().post("/api/v1/auth/verifications", json=body) for _ in range(8)))
+    assert sorted(r.status_code for r in answers) == [202] * 8, [r.text for r in answers]
+    assert await _count(h, PendingSignup) == 1
+    assert await _count(h, VerificationCode) == 1
+    code = await h.last_code("race@example.com")
+    r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": "race@example.com", "token": code})
+    assert r.status_code == 200, r.text
+
+
+async def test_one_code_verified_concurrently_creates_one_user(h):
+    await h.client.post(
+        "/api/v1/auth/verifications", json={"email": "twice@example.com", "password": PASSWORD, "username": "twice"}
+    )
+    code = await h.last_code("twice@example.com")
+    body = {"email": "twice@example.com", "token": code}
+    answers = await asyncio.gather(
+        *(h.new_client().post("/api/v1/auth/verifications/verify", json=body) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in answers) == [200] + [401] * 5, [r.text for r in answers]
+    assert await _count(h, User) == 1
+    assert await _count(h, UserEmail) == 1
+    assert await _count(h, AuthSession) == 1
+
+
+async def test_one_reset_code_confirmed_concurrently_works_once(h):
+    await signup(h, "reset@example.com", username="resetter")
+    r = await h.client.post("/api/v1/auth/password-reset", json={"email": "reset@example.com"})
+    assert r.status_code == 204
+    code = await h.last_code("reset@example.com")
+    answers = await asyncio.gather(
+        *(
+            h.new_client().post(
+                "/api/v1/auth/password-reset/confirm",
+                json={"email": "reset@example.com", "token": code, "new_password": f"Fresh#2026pw{i}"},
+            )
+            for i in range(6)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [204] + [401] * 5, [r.text for r in answers]
+
+
+async def test_same_account_name_claimed_concurrently_gives_one_user(h):
+    async def claim(i: int):
+        c = h.new_client()
+        r = await c.post(
+            "/api/auth/register",
+            json={"account": "samename", "email": f"same{i}@example.com", "password": PASSWORD, "username": "same"},
+        )
+        assert r.status_code == 200, r.text
+        code = await h.last_code(f"same{i}@example.com")
+        return await c.post("/api/auth/verify-email", json={"account": "samename", "code": code})
+
+    # Both pending sign-ups may name the account; only one can get it.
+    answers = await asyncio.gather(*(claim(i) for i in range(2)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes[0] == 200 and all(c in (200, 401, 409) for c in codes), [r.text for r in answers]
+    assert await _count(h, User, User.account_lower == "samename") == 1
+
+
+async def test_concurrent_refreshes_of_one_token_stay_within_grace(h):
+    session = await signup(h, "tabs@example.com", username="tabs")
+    body = {"refresh_token": session["refresh_token"]}
+    answers = await asyncio.gather(
+        *(h.new_client().post("/api/v1/auth/sessions/refresh", json=body) for _ in range(5))
+    )
+    assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
+    r = await h.client.get("/api/v1/users/me", headers=bearer(answers[-1].json()["access_token"]))
+    assert r.status_code == 200

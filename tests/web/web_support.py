@@ -1,0 +1,187 @@
+"""Helpers for the browser tests of the hosted pages.
+
+The browser: Debian's /usr/bin/chromium; when it is missing the set-up installs it with apt-get
+(running as root) or runs ``playwright install chromium``. A browser that still cannot be found
+fails the run, never skips it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from support.fake_openai import FakeOpenAI
+from support.servers import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ADMIN_TOKEN = "web-test-admin-token-3f9c2a"
+PASSWORD = "Sprout#2026pw"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+_ips = itertools.count(1)
+
+
+# -- the browser ------------------------------------------------------------------------------
+def _system_chromium() -> str | None:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _apt_install(*packages: str) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
+        subprocess.run(cmd, env=env, capture_output=True)
+
+
+def ensure_cjk_font() -> None:
+    """Chinese screenshots need a CJK font; best effort, it only affects how they look."""
+    if not shutil.which("fc-list") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip()
+    if not found:
+        _apt_install("fonts-wqy-microhei")
+
+
+def ensure_chromium() -> str | None:
+    """The Chromium executable to use (None: Playwright's own build)."""
+    path = _system_chromium()
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        _apt_install("chromium")
+        path = _system_chromium()
+        if path:
+            return path
+        pytest.fail("Chromium is missing and `apt-get install -y chromium` did not provide /usr/bin/chromium")
+    result = subprocess.run(
+        [sys.executable, "-m", "playwright", "install", "chromium"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.fail(f"Chromium is missing and `playwright install chromium` failed:\n{result.stderr[-2000:]}")
+    return None
+
+
+# -- the model and the server -----------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """The running server and what the tests need to drive it besides the browser."""
+
+    server: ServerProcess
+    http: httpx.Client
+    llm: FakeOpenAI
+    app_origin: str  # an allow-listed redirect target on another origin
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def create_user(self, *, role: str = "user", password: str = PASSWORD, **fields: Any) -> dict[str, Any]:
+        """A fresh user through the admin API; returns it with its password."""
+        tag = uuid.uuid4().hex[:8]
+        body = {
+            "account": f"u{tag}",
+            "email": f"u{tag}@example.com",
+            "password": password,
+            "username": f"User {tag[:4]}",
+            "role": role,
+            **fields,
+        }
+        r = self.http.post("/api/admin/users", json=body, headers={"X-Admin-Token": ADMIN_TOKEN})
+        assert r.status_code == 201, r.text
+        return {**r.json()["user"], "password": password}
+
+    def user(self, account: str) -> dict[str, Any] | None:
+        r = self.http.get("/api/admin/users", params={"q": account}, headers={"X-Admin-Token": ADMIN_TOKEN})
+        r.raise_for_status()
+        return next((u for u in r.json()["users"] if u["account"] == account), None)
+
+    def code_for(self, email: str, timeout: float = 10.0) -> str:
+        """The 6-digit code of the newest mail to ``email`` in the dev mailbox (JSON)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.http.get("/dev/mailbox", params={"to": email}).json()
+            for message in messages:
+                found = re.search(r"\b(\d{6})\b", message["subject"])
+                if found:
+                    return found.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no code mailed to {email}: {messages}")
+            time.sleep(0.1)
+
+
+# -- pages ------------------------------------------------------------------------------------
+@dataclass
+class Browsing:
+    """Opens browser contexts (one per simulated device) and records page problems."""
+
+    browser: Browser
+    site: Site
+    contexts: list[BrowserContext] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def page(self, lang: str = "en-US", javascript: bool = True, remote: bool = True) -> Page:
+        """A page in a new browser context. ``remote`` devices appear to come from their own
+        address through the (trusted) local proxy; the dev mailbox only opens to local ones."""
+        ip = next(_ips)
+        forwarded = {"X-Forwarded-For": f"10.77.{ip // 250}.{ip % 250 + 1}"} if remote else {}
+        context = self.browser.new_context(
+            base_url=self.site.url,
+            locale=lang,
+            viewport={"width": 1280, "height": 860},
+            java_script_enabled=javascript,
+            extra_http_headers=forwarded,
+        )
+        context.set_default_timeout(10_000)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        return page
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and (
+            "Content Security Policy" in message.text or "Refused" in message.text
+        ):
+            self.problems.append(f"console: {message.text}")
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+def shot(page: Page, name: str, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(page: Page, identifier: str, password: str = PASSWORD, path: str = "/login") -> None:
+    page.goto(path)
+    page.get_by_label(re.compile("Account or email|账号或邮箱")).fill(identifier)
+    page.locator("#f-password").fill(password)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    page.wait_for_load_state()
