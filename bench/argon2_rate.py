@@ -29,6 +29,9 @@ async def measure(seconds: float, warmup: float, concurrency: int, params: tuple
     start = loop.time() + warmup
     end = start + seconds
     done = 0
+    cpu: list[float] = []  # process CPU time (all threads) when the window opens and closes
+    loop.call_at(start, lambda: cpu.append(time.process_time()))
+    loop.call_at(end, lambda: cpu.append(time.process_time()))
 
     async def worker() -> None:
         nonlocal done
@@ -45,6 +48,7 @@ async def measure(seconds: float, warmup: float, concurrency: int, params: tuple
         "verifies": done,
         "seconds": seconds,
         "rate": done / seconds,
+        "cpu_ms_per_verify": (cpu[1] - cpu[0]) * 1000 / done if done and len(cpu) == 2 else 0.0,
         "pool_workers": pool_workers,
         "concurrency": concurrency,
         "cpus": sorted(os.sched_getaffinity(0)),

@@ -120,6 +120,7 @@ class LoadResult:
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    probes: list[Any] = field(default_factory=list)  # probe() at the window's start and end
 
     @property
     def rate(self) -> float:
@@ -139,16 +140,24 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 async def run_load(
-    port: int, clients: Sequence[Client], duration: float, warmup: float = 2.0
+    port: int,
+    clients: Sequence[Client],
+    duration: float,
+    warmup: float = 2.0,
+    probe: Callable[[], Any] | None = None,
 ) -> LoadResult:
     """Drive every client on its own connection, closed loop, for ``warmup + duration`` seconds.
 
     Only requests that start after the warm-up and finish inside the measured window count;
-    the rate is successes per second of that window."""
+    the rate is successes per second of that window. ``probe`` (e.g. the server's CPU time) is
+    called when the window opens and when it closes."""
     loop = asyncio.get_running_loop()
     start = loop.time() + warmup
     end = start + duration
     result = LoadResult(duration)
+    if probe is not None:
+        loop.call_at(start, lambda: result.probes.append(probe()))
+        loop.call_at(end, lambda: result.probes.append(probe()))
 
     async def drive(client: Client) -> None:
         conn = Connection(port)

@@ -113,6 +113,9 @@ def _include_optional_faces(app: FastAPI, services: Services) -> None:
     from sproutgate.api.gate.routes import router as gate_router
 
     app.include_router(gate_router)
+    from sproutgate.api.gate.outbox import router as outbox_router
+
+    app.include_router(outbox_router)
     from sproutgate.agent.routes import router as agent_router
 
     app.include_router(agent_router)

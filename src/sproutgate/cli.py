@@ -321,6 +321,16 @@ def purge() -> None:
     asyncio.run(run())
 
 
+def _add_ops_commands() -> None:
+    from sproutgate.cli_ops import keys_app, outbox_app
+
+    app.add_typer(outbox_app, name="outbox")
+    app.add_typer(keys_app, name="keys")
+
+
+_add_ops_commands()
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app(prog_name="sproutgate")

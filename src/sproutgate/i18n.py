@@ -55,6 +55,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "not_found": {"zh-CN": "资源不存在", "en": "Not found."},
     "user_not_found": {"zh-CN": "用户不存在", "en": "User not found."},
+    "message_not_found": {"zh-CN": "邮件不存在或无需重发", "en": "No such message waiting or failed."},
     "chat_not_found": {"zh-CN": "会话不存在", "en": "Chat session not found."},
     "route_not_found": {"zh-CN": "接口不存在", "en": "No such endpoint."},
     "method_not_allowed": {"zh-CN": "不支持的请求方法", "en": "Method not allowed."},

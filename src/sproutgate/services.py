@@ -10,6 +10,7 @@ from sproutgate.domain.accounts import AccountService
 from sproutgate.domain.admin import AdminService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes import CodeService
+from sproutgate.domain.outbox import OutboxService
 from sproutgate.domain.sessions import SessionService
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.infra.hasher import Argon2Hasher
@@ -35,6 +36,7 @@ class Services:
     accounts: AccountService
     admin: AdminService
     admin_guard: AdminTokenGuard
+    mail_outbox: OutboxService
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,7 +49,11 @@ def build_services(
         settings.data_dir.mkdir(parents=True, mode=0o700)
     db = Database(make_engine(settings))
     hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
-    signer = JwtSigner(load_signing_keys(settings.data_dir), settings.issuer)
+    signer = JwtSigner(
+        load_signing_keys(settings.data_dir),
+        settings.issuer,
+        reload=lambda: load_signing_keys(settings.data_dir, create=False),
+    )
     limiter = LimitsRateLimiter(settings)
     outbox = Outbox(settings)
     if transport is None:
@@ -72,4 +78,5 @@ def build_services(
         accounts=accounts,
         admin=admin,
         admin_guard=guard,
+        mail_outbox=OutboxService(db, clock),
     )

@@ -67,7 +67,11 @@ class ScriptedModel:
         if isinstance(step, list):
             for i, call in enumerate(step):
                 args = call.args if isinstance(call.args, str) else json.dumps(call.args)
-                yield {i: DeltaToolCall(name=call.name, json_args=args, tool_call_id=f"call_{len(self.seen)}_{i}")}
+                yield {
+                    i: DeltaToolCall(
+                        name=call.name, json_args=args, tool_call_id=f"call_{len(self.seen)}_{i}"
+                    )
+                }
             return
         for i in range(0, len(step), 4):
             yield step[i : i + 4]
@@ -114,5 +118,7 @@ def tool_names(info: AgentInfo) -> list[str]:
     return [t.name for t in info.function_tools]
 
 
-def first(events: list[dict[str, Any]], kind: str, predicate: Callable[[dict[str, Any]], bool] = bool) -> dict:
+def first(
+    events: list[dict[str, Any]], kind: str, predicate: Callable[[dict[str, Any]], bool] = bool
+) -> dict:
     return next(e for e in events if e["type"] == kind and predicate(e))

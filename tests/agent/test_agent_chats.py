@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
 import pytest
 from agent_support import Call, ScriptedModel, Sleep, chat, first, install_agent, parse_sse, tool_names, types
-from conftest import bearer, signup
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.test import TestModel
 
+from conftest import bearer, signup
 from sproutgate.agent.service import AgentChatService
 from sproutgate.agent.store import AgentChatRepository
 
@@ -148,7 +149,10 @@ async def test_reading_my_profile_through_a_tool(harness):
 
 async def test_the_update_tool_changes_only_the_callers_profile(harness):
     scripted = ScriptedModel(
-        Call("update_my_profile", {"username": "New Name", "bio": "I grow sprouts.", "avatar_url": "https://a.example/x.png"}),
+        Call(
+            "update_my_profile",
+            {"username": "New Name", "bio": "I grow sprouts.", "avatar_url": "https://a.example/x.png"},
+        ),
         "Done.",
     )
     install_agent(harness, scripted)
@@ -191,12 +195,22 @@ async def test_a_rejected_update_is_reported_to_the_model_not_as_a_500(harness, 
 
 
 async def test_malformed_tool_arguments_go_back_to_the_model(harness):
-    scripted = ScriptedModel(Call("update_my_profile", '{"bio": '), Call("update_my_profile", {"bio": "ok"}), "Fixed.")
+    scripted = ScriptedModel(
+        Call("update_my_profile", '{"bio": '),
+        Call("update_my_profile", {"bio": 5}),
+        Call("delete_everyone", {}),
+        Call("update_my_profile", {"bio": "ok"}),
+        "Fixed.",
+    )
     install_agent(harness, scripted)
     token = await user(harness, "malformed@example.com")
     r = await chat(harness.client, token, "set bio")
     assert r.status_code == 200, r.text
-    assert types(r.json()["events"])[-1] == "run_finished"
+    events = r.json()["events"]
+    assert types(events)[-1] == "run_finished"
+    results = [e["result"] for e in events if e["type"] == "tool_result"]
+    assert "json_invalid" in results[0] and "string_type" in results[1]
+    assert "delete_everyone" in results[2]  # an unknown tool is reported, not run
     assert (await me(harness, token))["bio"] == "ok"
 
 
@@ -300,7 +314,9 @@ async def test_another_users_or_an_unknown_session_is_404(harness):
     for token, sid in ((intruder, session_id), (owner, str(uuid.uuid4()))):
         assert_problem(await chat(harness.client, token, "hi", sid), 404, "chat_not_found")
         assert_problem(
-            await harness.client.get(f"/api/v1/agent-chats/{sid}", headers=bearer(token)), 404, "chat_not_found"
+            await harness.client.get(f"/api/v1/agent-chats/{sid}", headers=bearer(token)),
+            404,
+            "chat_not_found",
         )
         assert_problem(
             await harness.client.delete(f"/api/v1/agent-chats/{sid}", headers=bearer(token)),
@@ -308,7 +324,9 @@ async def test_another_users_or_an_unknown_session_is_404(harness):
             "chat_not_found",
         )
     assert_problem(
-        await harness.client.get("/api/v1/agent-chats/not-a-uuid", headers=bearer(owner)), 404, "chat_not_found"
+        await harness.client.get("/api/v1/agent-chats/not-a-uuid", headers=bearer(owner)),
+        404,
+        "chat_not_found",
     )
     r = await harness.client.get("/api/v1/agent-chats", headers=bearer(intruder))
     assert r.json() == []
@@ -333,7 +351,9 @@ async def test_listing_and_deleting_my_conversations(harness):
     assert r.status_code == 204
     r = await harness.client.get("/api/v1/agent-chats", headers=bearer(token))
     assert [c["session_id"] for c in r.json()] == [b]
-    assert_problem(await harness.client.get(f"/api/v1/agent-chats/{a}", headers=bearer(token)), 404, "chat_not_found")
+    assert_problem(
+        await harness.client.get(f"/api/v1/agent-chats/{a}", headers=bearer(token)), 404, "chat_not_found"
+    )
 
 
 async def test_stored_history_is_trimmed_at_turn_boundaries(make_settings, make_harness):
@@ -357,12 +377,41 @@ async def test_stored_history_is_trimmed_at_turn_boundaries(make_settings, make_
     assert seen_prompts == ["question 2", "question 3"]
 
 
+async def test_concurrent_turns_on_one_conversation_are_both_kept(harness):
+    install_agent(harness, ScriptedModel("first", Sleep(0.3, "slow"), Sleep(0.1, "fast")))
+    token = await user(harness, "concurrent@example.com")
+    session_id = (await chat(harness.client, token, "one")).json()["session_id"]
+    slow, fast = await asyncio.gather(
+        chat(harness.client, token, "two", session_id), chat(harness.client, token, "three", session_id)
+    )
+    assert slow.json()["output"] == "slow" and fast.json()["output"] == "fast"
+    r = await harness.client.get(f"/api/v1/agent-chats/{session_id}", headers=bearer(token))
+    assert [m["content"] for m in r.json()["messages"]] == ["one", "first", "three", "fast", "two", "slow"]
+
+
+async def test_a_conversation_deleted_during_a_run_stays_deleted(harness):
+    install_agent(harness, ScriptedModel("first", Sleep(0.3, "too late")))
+    token = await user(harness, "deleter@example.com")
+    session_id = (await chat(harness.client, token, "one")).json()["session_id"]
+    running = asyncio.create_task(chat(harness.client, token, "two", session_id))
+    await asyncio.sleep(0.1)
+    r = await harness.client.delete(f"/api/v1/agent-chats/{session_id}", headers=bearer(token))
+    assert r.status_code == 204
+    assert types((await running).json()["events"])[-1] == "run_finished"
+    r = await harness.client.get(f"/api/v1/agent-chats/{session_id}", headers=bearer(token))
+    assert_problem(r, 404, "chat_not_found")
+
+
 # -- errors -----------------------------------------------------------------------------------
 async def test_a_failing_model_is_a_run_error_and_nothing_is_half_saved(harness):
-    scripted = ScriptedModel("first answer", Call("update_my_profile", {"bio": "half"}), ModelHTTPError(500, "m"))
+    scripted = ScriptedModel(
+        "first answer", Call("update_my_profile", {"bio": "half"}), ModelHTTPError(500, "m")
+    )
     install_agent(harness, scripted)
     token = await user(harness, "failing@example.com")
-    session_id = (await chat(harness.client, token, "hello", **{"Accept-Language": "en"})).json()["session_id"]
+    session_id = (await chat(harness.client, token, "hello", **{"Accept-Language": "en"})).json()[
+        "session_id"
+    ]
     before = await stored_messages(harness, session_id)
     r = await chat(harness.client, token, "set my bio", session_id, **{"Accept-Language": "en"})
     assert r.status_code == 200
@@ -432,7 +481,9 @@ async def test_run_errors_speak_the_callers_language(make_settings, make_harness
 
 # -- server-sent events -----------------------------------------------------------------------
 async def test_event_stream_carries_the_same_events(harness):
-    scripted = ScriptedModel(Call("get_my_profile"), "Streaming answer.", Call("get_my_profile"), "Streaming answer.")
+    scripted = ScriptedModel(
+        Call("get_my_profile"), "Streaming answer.", Call("get_my_profile"), "Streaming answer."
+    )
     install_agent(harness, scripted)
     token = await user(harness, "sse@example.com")
     r = await chat(harness.client, token, "stream please", Accept="text/event-stream")
@@ -442,7 +493,9 @@ async def test_event_stream_carries_the_same_events(harness):
     frames = parse_sse(r.text)
     assert all(name == data["type"] for name, data in frames)
     streamed = [data for _, data in frames]
-    assert types(streamed) == ["run_started", "tool_call", "tool_result"] + ["text_delta"] * 5 + ["run_finished"]
+    assert types(streamed) == ["run_started", "tool_call", "tool_result"] + ["text_delta"] * 5 + [
+        "run_finished"
+    ]
     session_id = streamed[0]["session_id"]
     # saved when the run ended
     r = await harness.client.get(f"/api/v1/agent-chats/{session_id}", headers=bearer(token))

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from agent_support import parse_sse, types
+
 from support.fake_openai import Delay, Fail, FakeOpenAI, Hang, Text, ToolCall, ToolCalls
 from support.servers import ServerProcess
 
@@ -76,7 +77,9 @@ async def signed_in(client: httpx.AsyncClient, email: str, username: str = "spro
     return {"Authorization": f"Bearer {r.json()['access_token']}", "Accept-Language": "en"}
 
 
-async def run(client: httpx.AsyncClient, auth: dict[str, str], message: str, session_id: str | None = None) -> dict:
+async def run(
+    client: httpx.AsyncClient, auth: dict[str, str], message: str, session_id: str | None = None
+) -> dict:
     body: dict[str, Any] = {"message": message}
     if session_id:
         body["session_id"] = session_id
@@ -85,8 +88,8 @@ async def run(client: httpx.AsyncClient, auth: dict[str, str], message: str, ses
     return r.json()
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, within: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if predicate():
             return True
@@ -181,7 +184,10 @@ async def test_a_slow_upstream_ends_in_run_error(client, fake):
     elapsed = time.monotonic() - started
     assert AGENT_TIMEOUT - 0.5 < elapsed < AGENT_TIMEOUT + 5
     assert types(body["events"]) == ["run_started", "run_error"]
-    assert body["events"][-1]["error"] == f"The model did not finish within {AGENT_TIMEOUT} seconds. Try again later."
+    assert (
+        body["events"][-1]["error"]
+        == f"The model did not finish within {AGENT_TIMEOUT} seconds. Try again later."
+    )
     assert body["output"] == ""
     assert await wait_for(lambda: fake.requests[-1].aborted, 5), "the upstream request was not abandoned"
     r = await client.get(f"/api/v1/agent-chats/{session_id}", headers=auth)
@@ -203,10 +209,16 @@ async def test_a_client_that_disconnects_cancels_the_run(client, fake):
     auth = await signed_in(client, "e2e-gone@example.com")
     fake.script(Hang())
     async with client.stream(
-        "POST", "/api/v1/agent-chats", json={"message": "wait for me"}, headers={**auth, "Accept": "text/event-stream"}
+        "POST",
+        "/api/v1/agent-chats",
+        json={"message": "wait for me"},
+        headers={**auth, "Accept": "text/event-stream"},
     ) as r:
         first_frame = ""
-        async for chunk in r.aiter_text():
+        # Keep a reference to the iterator: an abandoned one is finalized, which closes the
+        # connection before we mean to.
+        chunks = r.aiter_text()
+        async for chunk in chunks:
             first_frame += chunk
             if "\n\n" in first_frame:
                 break

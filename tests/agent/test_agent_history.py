@@ -18,8 +18,12 @@ def turn(prompt: str, tool_rounds: int = 0) -> list:
     """One user turn: the prompt, ``tool_rounds`` call/return pairs, then the answer."""
     messages: list = [ModelRequest(parts=[UserPromptPart(prompt)])]
     for i in range(tool_rounds):
-        messages.append(ModelResponse(parts=[ToolCallPart("get_my_profile", {}, tool_call_id=f"{prompt}{i}")]))
-        messages.append(ModelRequest(parts=[ToolReturnPart("get_my_profile", "{}", tool_call_id=f"{prompt}{i}")]))
+        messages.append(
+            ModelResponse(parts=[ToolCallPart("get_my_profile", {}, tool_call_id=f"{prompt}{i}")])
+        )
+        messages.append(
+            ModelRequest(parts=[ToolReturnPart("get_my_profile", "{}", tool_call_id=f"{prompt}{i}")])
+        )
     messages.append(ModelResponse(parts=[TextPart(f"answer to {prompt}")]))
     return messages
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import next_ip
 
+from conftest import next_ip
 from support.servers import ServerProcess
 
 PASSWORD = "Sprout#Garden2026"
@@ -169,13 +169,22 @@ def server_env(data_dir: Path, **extra: str | None) -> dict[str, str | None]:
     return env
 
 
+_shared_server: dict[str, tuple[ServerProcess, Path]] = {}
+
+
 @pytest.fixture(scope="session")
 def gate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
-    """One real server for the session's gate tests."""
-    root = tmp_path_factory.mktemp("gate-server")
-    data_dir = root / "data"
-    with ServerProcess(env=server_env(data_dir), log_dir=root, name="gate") as server:
-        yield server, data_dir
+    """One real server for all the session's gate tests. Each test module imports this fixture,
+    which makes one fixture per module: the server itself is shared through this module."""
+    if "gate" not in _shared_server:
+        root = tmp_path_factory.mktemp("gate-server")
+        data_dir = root / "data"
+        server = ServerProcess(env=server_env(data_dir), log_dir=root, name="gate").start()
+        _shared_server["gate"] = (server, data_dir)
+    yield _shared_server["gate"]
+    entry = _shared_server.pop("gate", None)
+    if entry is not None:
+        entry[0].close()
 
 
 @pytest.fixture(params=["asgi", "server"])

@@ -1,6 +1,8 @@
 """/api/admin/users: the admin token in every carrier, admin-role users, throttling, the user
 operations and their audit trail."""
 
+# ruff: noqa: F811 - pytest fixtures imported from gate_support are redefined as arguments
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,7 @@
 """/api/auth/*: every endpoint's success and error paths, in-process and on a real server."""
 
+# ruff: noqa: F811 - pytest fixtures imported from gate_support are redefined as arguments
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

@@ -19,7 +19,7 @@ Usage (synchronous, so it works from sync and async tests alike)::
         ... drive the code under test ...
         llm.requests[0].tool_names      # ['get_my_profile', 'update_my_profile', 'search_users']
         llm.requests[1].messages[-1]    # {'role': 'tool', 'tool_call_id': 'call_1', 'content': ...}
-        llm.reset()                     # forget script and recorded requests between tests
+        llm.reset()                     # forget script, recorded requests and a custom responder
 
 Replies, consumed one per chat-completions request, first in first out:
 

@@ -149,3 +149,18 @@ async def test_missing_query_parameter_is_422(client, harness):
     r = await client.get("/api/v1/auth/users", headers=bearer(session["access_token"]))
     assert_problem(r, 422)
     assert error_fields(r) == {"email"}
+
+
+async def test_body_that_is_not_utf8_is_422(client):
+    r = await client.post(SIGNUP, content=b'{"email": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    assert_problem(r, 422, "malformed_json")
+
+
+async def test_cors_preflight_allows_configured_origins_only(make_harness, make_settings):
+    h = await make_harness(make_settings(cors_origins=["https://app.example.com"]))
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    r = await h.client.options("/api/v1/auth/sessions", headers={"Origin": "https://app.example.com", **preflight})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+    r = await h.client.options("/api/v1/auth/sessions", headers={"Origin": "https://evil.example.net", **preflight})
+    assert "access-control-allow-origin" not in r.headers

@@ -71,8 +71,22 @@ def test_sign_in_wrong_password_then_right_returns_to_the_app(site, new_page):
     page.goto(f"/login?redirect_to={target}")
     page.get_by_label("Account or email").fill(user["email"])
     page.locator("#f-password").fill("not-the-password")
-    page.get_by_role("button", name="Sign in").last.click()
+    # Record the busy state the script shows while the request runs (the page is replaced after).
+    page.evaluate(
+        """() => {
+            const form = document.querySelector("form[action='/login']");
+            const button = form.querySelector("button[type=submit]");
+            new MutationObserver(() => {
+                if (button.disabled) sessionStorage.setItem("busy", JSON.stringify(
+                    [button.textContent, form.getAttribute("aria-busy")]));
+            }).observe(form, {attributes: true, childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    submit = page.locator("form[action='/login'] button[type=submit]")
+    submit.click()
     expect(page.locator("#f-password-error")).to_have_text("Wrong account or password.")
+    assert page.evaluate("() => JSON.parse(sessionStorage.getItem('busy'))") == ["Working…", "true"]
+    expect(submit).to_be_enabled()
     expect(page.get_by_label("Account or email")).to_have_value(user["email"])
     shot(page, "login_error")
 
@@ -153,6 +167,16 @@ def test_profile_edit_renders_markdown_bio_safely(site, new_page):
     assert bio.locator("a[href^='javascript']").count() == 0
     assert page.evaluate("() => window.pwned") is None
     expect(page.locator("img.avatar")).to_have_attribute("src", f"{site.url}/static/favicon.svg")
+
+    form = page.locator("form[action='/account/profile']")
+    form.get_by_label("Bio").fill(
+        "Gardener and **open-source** maintainer.\n\n"
+        "- Grows sprouts on the balcony\n- Writes [docs](https://example.com/docs)\n\n"
+        "> Small steps, deep roots."
+    )
+    form.get_by_label("Phone").fill("+86 138 0000 0000")
+    form.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_test_id("bio").locator("li")).to_have_count(2)
     shot(page, "account")
 
 
@@ -164,7 +188,7 @@ def test_change_password_needs_the_current_one(site, new_page):
     form.get_by_label("Current password").fill("wrong-one")
     form.get_by_label("New password").fill("Another#Sprout9")
     form.get_by_role("button", name="Change password").click()
-    expect(page.locator("#f-current_password-error")).to_have_text("Wrong account or password.")
+    expect(page.locator("#f-current_password-error")).to_have_text("The current password is wrong.")
     form = page.locator("form[action='/account/password']")
     form.get_by_label("Current password").fill(PASSWORD)
     form.get_by_label("New password").fill("Another#Sprout9")
@@ -231,6 +255,22 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
         and ADMIN_TOKEN not in admin_cookie["value"]
     )
     shot(page, "admin_users")
+
+    page.get_by_text("New user").click()
+    create = page.locator("form[action='/admin/users']")
+    created = f"made{uuid.uuid4().hex[:6]}"
+    create.get_by_label("Account name").fill(created)
+    create.get_by_label("Email").fill(f"{created}@example.com")
+    create.get_by_label("Password").fill("x")
+    create.get_by_label("Sprout coins").fill("50")
+    create.get_by_role("button", name="Create user").click()
+    expect(page.locator("#f-password-error")).to_have_text("Must be at least 6 characters")
+    create = page.locator("form[action='/admin/users']")
+    expect(create.get_by_label("Account name")).to_have_value(created)
+    create.get_by_label("Password").fill(PASSWORD)
+    create.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("status")).to_have_text("The user was created.")
+    expect(page.locator(f"tr[data-account='{created}'] td.num")).to_have_text(["0", "50"])
 
     page.get_by_role("searchbox").fill(user["account"])
     page.get_by_role("button", name="Search").click()

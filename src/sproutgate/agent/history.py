@@ -13,7 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_ai import ModelMessagesTypeAdapter
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 
 
 def dump_messages(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
@@ -56,26 +64,27 @@ def transcript(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
         if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if part.part_kind == "user-prompt":
-                    content = part.content if isinstance(part.content, str) else _text(part.content)
-                    out.append(_entry("user", part.timestamp, content=content))
-                elif part.part_kind == "tool-return":
+            for request_part in message.parts:
+                if isinstance(request_part, UserPromptPart):
+                    content = request_part.content
+                    text = content if isinstance(content, str) else _text(content)
+                    out.append(_entry("user", request_part.timestamp, content=text))
+                elif isinstance(request_part, ToolReturnPart):
                     out.append(
                         _entry(
                             "tool_result",
-                            part.timestamp,
-                            tool_name=part.tool_name,
-                            content=part.model_response_str(),
+                            request_part.timestamp,
+                            tool_name=request_part.tool_name,
+                            content=request_part.model_response_str(),
                         )
                     )
         elif isinstance(message, ModelResponse):
-            text = "".join(p.content for p in message.parts if p.part_kind == "text")
+            text = "".join(p.content for p in message.parts if isinstance(p, TextPart))
             if text:
                 out.append(_entry("assistant", message.timestamp, content=text))
-            for part in message.parts:
-                if part.part_kind == "tool-call":
-                    out.append(_entry("tool_call", message.timestamp, tool_name=part.tool_name))
+            for response_part in message.parts:
+                if isinstance(response_part, ToolCallPart):
+                    out.append(_entry("tool_call", message.timestamp, tool_name=response_part.tool_name))
     return out
 
 

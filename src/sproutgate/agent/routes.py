@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from sproutgate.agent import schemas as S
@@ -16,7 +19,21 @@ from sproutgate.api.v1.schemas import Problem
 from sproutgate.domain.sessions import Principal
 from sproutgate.services import Services
 
-router = APIRouter(prefix="/api/v1", tags=["agent"])
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _prepare_agent(app: FastAPI) -> AsyncIterator[None]:
+    # Build the model client at startup: loading the OpenAI SDK takes seconds, which would
+    # otherwise land on the first user's request. A failure here is retried on first use.
+    try:
+        agent_service(app.state.services)
+    except Exception:
+        log.exception("the agent could not be prepared at startup")
+    yield
+
+
+router = APIRouter(prefix="/api/v1", tags=["agent"], lifespan=_prepare_agent)
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

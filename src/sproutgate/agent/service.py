@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,8 @@ TITLE_MAX = 80
 LIST_LIMIT = 100
 # Model requests per run: each round of tool calls is one. Bounds the cost of a looping model.
 MAX_MODEL_REQUESTS = 10
+# Tool calls with arguments that do not validate are returned to the model to fix, this often.
+TOOL_ARGUMENT_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class AgentChatService:
                 deps_type=AgentDeps,
                 instructions=self.instructions(),
                 tools=TOOLS,
+                retries={"tools": TOOL_ARGUMENT_RETRIES},
                 model_settings=model_settings(settings),
             )
 
@@ -250,7 +253,7 @@ class ChatRun:
         self.output = ""
         self.failed = False
 
-    async def events(self) -> AsyncIterator[ChatEvent]:
+    async def events(self) -> AsyncGenerator[ChatEvent, None]:
         """run_started, the run's deltas and tool events, then run_finished or run_error.
 
         The turn is saved before run_finished is yielded. Cancelling the iteration (or closing it
@@ -297,14 +300,22 @@ class ChatRun:
             log.exception("agent run %s failed", self.run_id)
         if error is None and new_messages is None:
             error = i18n.t("agent_run_failed", self.lang)
-        if error is not None:
-            self.failed = True
-            self.output = ""
+        if error is None and new_messages is not None:
+            try:
+                await self.service.record_turn(self, new_messages)
+            except Exception:
+                log.exception("agent run %s: the turn could not be saved", self.run_id)
+                error = i18n.t("agent_run_failed", self.lang)
+            else:
+                yield ChatEvent("run_finished", run_id=self.run_id, output=self.output)
+                return
+        self.failed = True
+        self.output = ""
+        try:
             await self.service.record_turn(self, None)
-            yield ChatEvent("run_error", run_id=self.run_id, error=error)
-            return
-        await self.service.record_turn(self, new_messages)
-        yield ChatEvent("run_finished", run_id=self.run_id, output=self.output)
+        except Exception:
+            log.exception("agent run %s: the failed run could not be recorded", self.run_id)
+        yield ChatEvent("run_error", run_id=self.run_id, error=error)
 
 
 def agent_service(services: Services) -> AgentChatService:

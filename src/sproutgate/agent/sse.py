@@ -5,7 +5,7 @@ instead of being left to a garbage-collected generator."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 
 import anyio
@@ -24,7 +24,9 @@ def sse_frame(event: ChatEvent) -> bytes:
 class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[ChatEvent], headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, events: AsyncGenerator[ChatEvent, None], headers: Mapping[str, str] | None = None
+    ) -> None:
         self.events = events
         self.status_code = 200
         self.background = None

@@ -5,7 +5,9 @@ missing one."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
@@ -44,4 +46,4 @@ class AgentChatRepository:
         result = await self.s.execute(
             delete(AgentChat).where(AgentChat.id == chat_id, AgentChat.user_id == user_id)
         )
-        return bool(result.rowcount)
+        return bool(cast(CursorResult[Any], result).rowcount)

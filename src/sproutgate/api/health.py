@@ -28,16 +28,17 @@ async def check(services: Services) -> dict[str, Any]:
 
     checks = {"database": _timed(db())}
     if services.settings.redis_url:
-        checks["redis"] = _timed(_ping_redis(services.settings.redis_url))
+        settings = services.settings
+        checks["redis"] = _timed(_ping_redis(settings.redis_url, settings.redis_timeout_seconds))
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     overall = "healthy" if all(r["status"] == "healthy" for r in results.values()) else "unhealthy"
     return {"status": overall, "services": results}
 
 
-async def _ping_redis(url: str) -> None:
+async def _ping_redis(url: str, timeout_seconds: float) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = aioredis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
     try:
         await client.ping()
     finally:

@@ -190,6 +190,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, "invalid_input"
         )
         headers = dict(exc.headers or {})
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say): malformed like bad JSON.
+            return problem(request, 422, "malformed_json", headers=headers, errors=[])
         return problem(request, exc.status_code, code, headers=headers)
 
     @app.exception_handler(IntegrityError)

@@ -1,4 +1,5 @@
-"""Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions."""
+"""Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions, and
+delivered mail after a week (kept that long for the outbox view)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from datetime import timedelta
 
 from sproutgate.domain.clock import Clock
 from sproutgate.storage.db import Database
-from sproutgate.storage.repositories import CodeRepository, PendingSignupRepository, SessionRepository
+from sproutgate.storage.repositories import (
+    CodeRepository,
+    OutboxRepository,
+    PendingSignupRepository,
+    SessionRepository,
+)
 
 log = logging.getLogger(__name__)
 
 REVOKED_SESSION_RETENTION = timedelta(days=7)
+SENT_MAIL_RETENTION = timedelta(days=7)
 
 
 async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
@@ -21,7 +28,8 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         codes = await CodeRepository(s).purge(now)
         pending = await PendingSignupRepository(s).purge(now)
         sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION)
-    return {"codes": codes, "pending_signups": pending, "sessions": sessions}
+        mail = await OutboxRepository(s).purge_sent(now - SENT_MAIL_RETENTION)
+    return {"codes": codes, "pending_signups": pending, "sessions": sessions, "sent_mail": mail}
 
 
 async def purge_forever(db: Database, clock: Clock, interval: float) -> None:

@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from sproutgate.config import Settings
+from sproutgate.infra.keys import write_new_file
 
 
 def admin_file(settings: Settings) -> Path:
@@ -51,18 +52,14 @@ def load_or_create(settings: Settings) -> tuple[str, bool]:
     if token:
         return token, False
     token = secrets.token_urlsafe(32)
-    # O_EXCL-style: if another process created it meanwhile, use theirs.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        existing = read_admin_file(path)
-        if existing:
-            return existing, False
-        _write_private(path, {"token": token})
+    # Several processes may start at once on one data dir: the file appears complete or not at
+    # all (written aside, then linked into place), the first one wins, the others use its token.
+    if write_new_file(path, json.dumps({"token": token}).encode()):
         return token, True
-    with os.fdopen(fd, "w") as f:
-        json.dump({"token": token}, f)
+    existing = read_admin_file(path)
+    if existing:
+        return existing, False
+    _write_private(path, {"token": token})
     return token, True
 
 
@@ -96,17 +93,22 @@ class AdminTokenGuard:
         except OSError:
             return 0.0
 
-    def matches(self, presented: str | None) -> bool:
-        if not presented:
-            return False
+    def _refresh(self) -> None:
         if not self.settings.admin_token:
             # `sproutgate admin-token --rotate` rewrites the file; pick that up without a restart.
             mtime = self._stat()
             if mtime != self._mtime:
                 self._mtime = mtime
                 self._token = read_admin_file(self._path) or self._token
+
+    def matches(self, presented: str | None) -> bool:
+        if not presented:
+            return False
+        self._refresh()
         return hmac.compare_digest(presented.encode(), self._token.encode())
 
     @property
     def token(self) -> str:
+        """The current token (re-read after a rotation)."""
+        self._refresh()
         return self._token

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 
-def _write_exclusive(path: Path, data: bytes) -> bool:
+def write_new_file(path: Path, data: bytes) -> bool:
     """Write ``data`` to a new 0600 file; False when another process created it first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -45,7 +45,7 @@ def keys_dir(data_dir: Path) -> Path:
 def load_or_create_secret(data_dir: Path, name: str, nbytes: int = 32) -> bytes:
     path = keys_dir(data_dir) / name
     if not path.exists():
-        _write_exclusive(path, secrets.token_bytes(nbytes).hex().encode())
+        write_new_file(path, secrets.token_bytes(nbytes).hex().encode())
     return bytes.fromhex(path.read_text().strip())
 
 
@@ -56,7 +56,7 @@ def generate_signing_key(data_dir: Path) -> str:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     kid = f"{int(time.time()):010d}-{secrets.token_hex(4)}"
-    _write_exclusive(keys_dir(data_dir) / f"jwt-es256-{kid}.pem", pem)
+    write_new_file(keys_dir(data_dir) / f"jwt-es256-{kid}.pem", pem)
     return kid
 
 
@@ -66,7 +66,7 @@ def load_signing_keys(data_dir: Path, create: bool = True) -> list[tuple[str, ec
     files = sorted(d.glob("jwt-es256-*.pem"))
     if not files and create:
         lock = d / ".first-key"
-        if _write_exclusive(lock, b"1"):
+        if write_new_file(lock, b"1"):
             generate_signing_key(data_dir)
         else:
             for _ in range(100):  # another process is writing the first key

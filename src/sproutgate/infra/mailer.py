@@ -113,6 +113,7 @@ class OutboxWorker:
         self.sent = 0
         self.failed = 0
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(4)  # SMTP connections at once, per process
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="sproutgate-outbox")
@@ -147,9 +148,15 @@ class OutboxWorker:
         now = utcnow()
         async with self.db.read() as s:
             ids = await OutboxRepository(s).due_ids(now)
-        for message_id in ids:
-            await self._deliver(message_id)
+        results = await asyncio.gather(*(self._deliver_one(i) for i in ids), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            raise errors[0]
         return len(ids) >= 20
+
+    async def _deliver_one(self, message_id: str) -> None:
+        async with self._slots:
+            await self._deliver(message_id)
 
     async def _deliver(self, message_id: str) -> None:
         now = utcnow()

@@ -1,12 +1,16 @@
 """Rate limits on the ``limits`` library: in-process memory by default, Redis when configured.
 
-Rules are named; their limits come from Settings (``SPROUTGATE_LIMIT_*``). When Redis is
-unreachable the limiter falls back to per-process memory counters (never unlimited) and
-reports itself degraded; see docs/security.md.
+Rules are named; their limits come from Settings (``SPROUTGATE_LIMIT_*``). With Redis every
+instance counts in one place. When Redis is unreachable the limiter fails *to local*, not open:
+it counts in per-process memory (never unlimited; with N processes an attacker gets at most N
+times the limit) and, for ``redis_retry_seconds``, does not wait on Redis again, so requests
+stay fast. It then tries Redis again and, once Redis answers, counts there again.
+See docs/deployment.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -14,8 +18,8 @@ from typing import Protocol
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from sproutgate.config import Settings
 from sproutgate.domain.errors import RateLimited
@@ -57,27 +61,39 @@ class LimitsRateLimiter:
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._redis: MovingWindowRateLimiter | None = None
         self._redis_storage: Storage | None = None
+        self._timeout = settings.redis_timeout_seconds
+        self._retry_seconds = settings.redis_retry_seconds
+        self._next_redis_try = 0.0
         if settings.redis_url:
             url = settings.redis_url
             if not url.startswith("async+"):
                 url = "async+" + url
             self._redis_storage = storage_from_string(
-                url, socket_timeout=2, socket_connect_timeout=2, implementation="redispy"
+                url,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                implementation="redispy",
             )
             self._redis = MovingWindowRateLimiter(self._redis_storage)
         self.degraded_since: float | None = None
 
+    @property
+    def shared(self) -> bool:
+        """True while counts are kept in Redis (shared by every instance)."""
+        return self._redis is not None and self.degraded_since is None
+
     async def _call(self, method: str, *args):  # type: ignore[no-untyped-def]
-        if self._redis is not None:
+        if self._redis is not None and time.monotonic() >= self._next_redis_try:
             try:
-                result = await getattr(self._redis, method)(*args)
+                result = await asyncio.wait_for(getattr(self._redis, method)(*args), self._timeout * 2)
                 if self.degraded_since is not None:
                     log.warning("rate limiter: Redis is back, counters shared again")
                     self.degraded_since = None
                 return result
             except Exception as exc:  # noqa: BLE001 - any storage failure degrades to memory
+                self._next_redis_try = time.monotonic() + self._retry_seconds
                 if self.degraded_since is None:
-                    log.error("rate limiter: Redis unavailable (%s); using per-process limits", exc)
+                    log.error("rate limiter: Redis unavailable (%r); using per-process limits", exc)
                     self.degraded_since = time.time()
         return await getattr(self._memory, method)(*args)
 

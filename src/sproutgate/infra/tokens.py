@@ -1,9 +1,16 @@
-"""Access tokens: ES256 JWTs with ``kid``; public keys published as a JWKS."""
+"""Access tokens: ES256 JWTs with ``kid``; public keys published as a JWKS.
+
+Several instances share one key directory. The signer re-reads it now and then and at once when
+a token names a ``kid`` it does not know, so a key added by ``sproutgate keys rotate`` (or by
+another instance) is accepted everywhere without a restart, and a removed key stops working.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,6 +18,8 @@ import jwt
 from jwt.algorithms import ECAlgorithm
 
 ALGORITHM = "ES256"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +47,47 @@ class TokenSigner(Protocol):
 
 
 class JwtSigner:
-    def __init__(self, keys: list[tuple[str, Any]], issuer: str) -> None:
+    """Signs with the newest key, verifies with all of them.
+
+    ``reload`` (optional) returns the current keys, oldest first; it is called every
+    ``refresh_seconds`` and, at most once a second, for a token signed with an unknown key."""
+
+    def __init__(
+        self,
+        keys: list[tuple[str, Any]],
+        issuer: str,
+        *,
+        reload: Callable[[], list[tuple[str, Any]]] | None = None,
+        refresh_seconds: float = 60.0,
+    ) -> None:
         if not keys:
             raise ValueError("at least one signing key is required")
         self._issuer = issuer
+        self._reload = reload
+        self._refresh_seconds = refresh_seconds
+        self._loaded_at = time.monotonic()
+        self._use(keys)
+
+    def _use(self, keys: list[tuple[str, Any]]) -> None:
         self._active_kid, self._active_key = keys[-1]
         self._public = {kid: key.public_key() for kid, key in keys}
         self._jwks = {"keys": [self._jwk(kid, pub) for kid, pub in self._public.items()]}
+
+    def _refresh(self, unknown_kid: bool = False) -> None:
+        if self._reload is None:
+            return
+        age = time.monotonic() - self._loaded_at
+        if age < (1.0 if unknown_kid else self._refresh_seconds):
+            return
+        self._loaded_at = time.monotonic()
+        try:
+            keys = self._reload()
+        except Exception as exc:  # noqa: BLE001 - keep the keys we have
+            log.warning("could not re-read signing keys: %s", exc)
+            return
+        if keys and [k for k, _ in keys] != list(self._public):
+            log.info("signing keys changed: %s", ", ".join(k for k, _ in keys))
+            self._use(keys)
 
     @staticmethod
     def _jwk(kid: str, public_key: Any) -> dict[str, Any]:
@@ -53,6 +96,7 @@ class JwtSigner:
         return jwk
 
     def issue(self, user_id: str, session_id: str, ttl_seconds: int) -> tuple[str, int]:
+        self._refresh()
         now = int(time.time())
         exp = now + ttl_seconds
         claims = {"iss": self._issuer, "sub": user_id, "sid": session_id, "iat": now, "exp": exp}
@@ -62,7 +106,12 @@ class JwtSigner:
     def verify(self, token: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
-            public = self._public.get(header.get("kid", ""))
+            kid = header.get("kid", "")
+            if not isinstance(kid, str):
+                raise InvalidToken("bad key id")
+            if kid not in self._public:
+                self._refresh(unknown_kid=True)
+            public = self._public.get(kid)
             if public is None:
                 raise InvalidToken("unknown key")
             claims = jwt.decode(
@@ -80,4 +129,5 @@ class JwtSigner:
         return TokenClaims(sub, sid, int(claims.get("iat", 0)), int(claims["exp"]))
 
     def jwks(self) -> dict[str, Any]:
+        self._refresh()
         return self._jwks

@@ -15,25 +15,45 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sproutgate.config import Settings
+from sproutgate.storage import sqlite_driver
 
 _WRITE = "sproutgate_write"
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEngine:
+    """The engine for ``settings``. On PostgreSQL every wait is bounded (connect, pool checkout,
+    statement) so that a request fails fast with a DB error, rendered as 503, while the server is
+    away; pre-ping replaces dead pooled connections, so service resumes by itself. Migrations
+    (``for_migrations``) may wait for each other's lock and run long DDL: no statement timeout."""
     url = settings.resolved_database_url
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30, "isolation_level": None}
+        if not for_migrations:
+            kwargs["module"] = sqlite_driver.dbapi()  # short calls inline, see sqlite_driver
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
+    statement_ms = 0 if for_migrations else int(settings.db_statement_timeout_seconds * 1000)
+    server_settings = {
+        "application_name": "sproutgate",
+        "statement_timeout": str(statement_ms),
+        "lock_timeout": str(statement_ms),
+        "idle_in_transaction_session_timeout": "60000",
+    }
     kwargs.update(
-        pool_size=10,
-        max_overflow=20,
+        pool_size=1 if for_migrations else settings.db_pool_size,
+        max_overflow=0 if for_migrations else settings.db_max_overflow,
         pool_pre_ping=True,
-        pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 10},
+        pool_recycle=1800,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args={
+            "timeout": settings.db_connect_timeout_seconds,
+            # Client side as well, for a server that stops answering without closing the socket.
+            "command_timeout": None if for_migrations else settings.db_statement_timeout_seconds + 1,
+            "server_settings": server_settings,
+        },
     )
     return create_async_engine(url, **kwargs)
 

@@ -29,7 +29,7 @@ def alembic_config() -> Config:
 
 async def upgrade_async(settings: Settings, revision: str = "head") -> None:
     """Bring the schema to ``revision``."""
-    engine = make_engine(settings)
+    engine = make_engine(settings, for_migrations=True)
     try:
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -505,3 +505,38 @@ class OutboxRepository:
     async def counts(self) -> dict[str, int]:
         stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         return {status: int(n) for status, n in await self.s.execute(stmt)}
+
+    async def retrying_count(self) -> int:
+        """Pending messages that failed at least once and wait for their next attempt."""
+        stmt = select(func.count()).where(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def page(self, status: str | None, offset: int, limit: int) -> tuple[int, list[OutboxMessage]]:
+        """Newest first, optionally one status only; with the number of matching messages."""
+        cond = OutboxMessage.status == status if status else None
+        count_stmt = select(func.count()).select_from(OutboxMessage)
+        stmt = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id)
+        if cond is not None:
+            count_stmt, stmt = count_stmt.where(cond), stmt.where(cond)
+        total = int((await self.s.execute(count_stmt)).scalar_one())
+        return total, list((await self.s.execute(stmt.offset(offset).limit(limit))).scalars())
+
+    async def requeue(self, now: datetime, message_id: str | None = None) -> int:
+        """Failed (or still pending) messages back in line, due now, with a fresh attempt budget;
+        one message, or every failed one. Returns how many."""
+        stmt = update(OutboxMessage)
+        if message_id is None:
+            stmt = stmt.where(OutboxMessage.status == "failed")
+        else:
+            stmt = stmt.where(OutboxMessage.id == message_id, OutboxMessage.status.in_(("failed", "pending")))
+        res = await self.s.execute(
+            stmt.values(status="pending", attempts=0, next_attempt_at=now, locked_until=None)
+        )
+        return res.rowcount or 0
+
+    async def purge_sent(self, before: datetime) -> int:
+        """Forget delivered messages created before ``before`` (their bodies hold codes)."""
+        res = await self.s.execute(
+            delete(OutboxMessage).where(OutboxMessage.status == "sent", OutboxMessage.created_at < before)
+        )
+        return res.rowcount or 0

@@ -75,7 +75,13 @@ async def change_password(page: Page = Depends(page_context)) -> Response:
             await page.services.accounts.change_password(principal, new, page.ctx, current_password=current)
         except DomainError as exc:
             errors = page.explain(
-                exc, {"password": "new_password", "invalid_credentials": "current_password"}
+                exc,
+                {
+                    "password": "new_password",
+                    "new_password": "new_password",
+                    "wrong_current_password": "current_password",
+                    "invalid_credentials": "current_password",
+                },
             )
         else:
             return page.redirect("/account", notice="password_changed")

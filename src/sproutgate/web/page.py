@@ -129,7 +129,8 @@ class Page:
     def redirect(self, url: str, **query: str | None) -> Response:
         params = {k: v for k, v in query.items() if v}
         if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+            url, hash_mark, fragment = url.partition("#")
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}{hash_mark}{fragment}"
         return self.finish(RedirectResponse(url, status_code=303))
 
     def _here(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import nh3
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 WEB_DIR = Path(__file__).parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -37,6 +38,17 @@ def render_markdown(text: str | None) -> Markup:
         link_rel="noopener noreferrer nofollow ugc",
     )
     return Markup(clean)  # noqa: S704 - sanitised by nh3 just above
+
+
+_URL_RE = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text with its http(s) URLs as links (the dev mailbox's mail bodies)."""
+    escaped = str(escape(text or ""))
+    return Markup(  # noqa: S704 - built from escaped text only
+        _URL_RE.sub(lambda m: f'<a href="{m.group(0)}" rel="noopener noreferrer">{m.group(0)}</a>', escaped)
+    )
 
 
 @lru_cache(maxsize=64)
@@ -122,6 +134,7 @@ def make_environment() -> Environment:
     )
     env.globals["static_url"] = static_url
     env.filters["markdown"] = render_markdown
+    env.filters["linkify"] = linkify
     env.filters["when"] = format_time
     env.filters["iso"] = iso_time
     env.filters["device"] = describe_user_agent

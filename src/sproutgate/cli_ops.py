@@ -1,0 +1,152 @@
+"""Operations commands of ``sproutgate``: the mail outbox and the signing keys.
+
+``sproutgate outbox`` lists counts and recent messages (``--failed`` only the failed ones),
+``sproutgate outbox retry [ID | --all-failed]`` puts mail back in line. ``sproutgate keys list``
+and ``sproutgate keys rotate`` manage the shared signing keys in ``<data_dir>/keys``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from sproutgate.config import Settings
+
+outbox_app = typer.Typer(
+    help="The mail outbox: what waits, what was sent, what failed.", invoke_without_command=True
+)
+keys_app = typer.Typer(help="Token signing keys shared by every instance.", no_args_is_help=True)
+
+
+def _when(dt: datetime | None) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else "-"
+
+
+def _run(work: Any) -> Any:
+    """Build the services (migrating first, outside any event loop), run ``work`` with them."""
+    from sproutgate.cli import _services
+
+    services = _services()
+
+    async def go() -> Any:
+        try:
+            return await work(services)
+        finally:
+            await services.db.dispose()
+
+    return asyncio.run(go())
+
+
+@outbox_app.callback()
+def outbox(
+    ctx: typer.Context,
+    failed: bool = typer.Option(False, "--failed", help="Only messages that failed for good."),
+    status: str = typer.Option(None, help="Only this status: pending, sending, sent or failed."),
+    limit: int = typer.Option(50, help="How many messages."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Counts per status and the newest messages, with attempts and last error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    wanted = "failed" if failed else status
+
+    async def work(services: Any) -> Any:
+        return await services.mail_outbox.overview(wanted, 1, limit)
+
+    from sproutgate.domain.errors import InvalidInput
+
+    try:
+        result = _run(work)
+    except InvalidInput:
+        typer.secho(f"unknown status {wanted!r}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    c = result.counts
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "counts": {
+                        "pending": c.pending,
+                        "sending": c.sending,
+                        "sent": c.sent,
+                        "failed": c.failed,
+                        "retrying": c.retrying,
+                    },
+                    "total": result.total,
+                    "messages": [
+                        {
+                            "id": m.id,
+                            "message_id": m.message_id,
+                            "to": m.to_addr,
+                            "subject": m.subject,
+                            "kind": m.kind,
+                            "status": m.status,
+                            "attempts": m.attempts,
+                            "created_at": _when(m.created_at),
+                            "next_attempt_at": _when(m.next_attempt_at),
+                            "sent_at": _when(m.sent_at),
+                            "last_error": m.last_error,
+                        }
+                        for m in result.messages
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    typer.echo(
+        f"pending {c.pending} (retrying {c.retrying})  sending {c.sending}  sent {c.sent}  failed {c.failed}"
+    )
+    for m in result.messages:
+        line = f"{_when(m.created_at)}  {m.status:<8} {m.attempts:>2}x  {m.id}  {m.kind:<18} {m.to_addr}"
+        if m.last_error and m.status != "sent":
+            line += f"  last error: {m.last_error}"
+        typer.echo(line)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    message_id: str = typer.Argument(None, help="The message id (first column of `sproutgate outbox`)."),
+    all_failed: bool = typer.Option(False, "--all-failed", help="Every failed message."),
+) -> None:
+    """Send failed mail again (running servers pick it up within a few seconds)."""
+    if bool(message_id) == all_failed:
+        typer.secho("give a message id or --all-failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    from sproutgate.domain.errors import NotFound
+
+    async def work(services: Any) -> int:
+        if all_failed:
+            return int(await services.mail_outbox.retry_failed())
+        await services.mail_outbox.retry(message_id)
+        return 1
+
+    try:
+        count = _run(work)
+    except NotFound:
+        typer.secho(f"no failed or waiting message {message_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{count} message(s) back in line")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Signing keys, oldest first; the last one signs new tokens."""
+    from sproutgate.infra.keys import load_signing_keys
+
+    keys = load_signing_keys(Settings.load().data_dir, create=False)
+    for i, (kid, _) in enumerate(keys):
+        typer.echo(f"{kid}{'  (signing)' if i == len(keys) - 1 else ''}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new signing key. Every instance sharing the data dir signs with it within a minute
+    and verifies it at once; older keys keep verifying until you delete their files."""
+    from sproutgate.infra.keys import generate_signing_key
+
+    kid = generate_signing_key(Settings.load().data_dir)
+    typer.echo(f"new signing key {kid}")

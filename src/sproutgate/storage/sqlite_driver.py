@@ -1,0 +1,96 @@
+"""aiosqlite, with the calls that do not wait made on the event loop thread.
+
+aiosqlite runs every call (make a cursor, execute, fetch, close the cursor, commit, roll back)
+on a thread of its own and wakes the event loop for each result. A one-query read took nine
+such hand-offs and a refresh about thirty, each costing context switches and a GIL hand-over
+(the worker may wait up to the 5 ms switch interval for the busy loop to let go of the GIL),
+several times the SQL itself. Worse, a write transaction held SQLite's write lock across those
+waits, so every other writer queued behind them.
+
+In WAL mode nothing here waits on another connection except taking the write lock: readers
+never block, and a transaction that holds the lock commits by appending to the WAL. So this
+connection runs calls inline, and only these go to the connection's thread:
+
+- ``BEGIN IMMEDIATE``/``EXCLUSIVE`` when the write lock is taken: it is first tried inline
+  without waiting (busy timeout 0); if another connection or process holds the lock, the
+  thread waits for it with the configured busy timeout;
+- statements outside a transaction that take a lock (an autocommit write, a PRAGMA such as
+  ``journal_mode``), anything but ``SELECT``, ``WITH``, ``BEGIN`` and ``ROLLBACK``;
+- opening and closing the connection, ``backup``, ``executescript``.
+
+A COMMIT may run a WAL auto-checkpoint (PASSIVE, never waiting for locks) inline.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import types
+from collections.abc import Callable
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+
+_INLINE_OUTSIDE_TRANSACTION = ("SELECT", "WITH", "BEGIN", "ROLLBACK")
+_TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+_THREAD_METHODS = frozenset({"close", "backup", "executescript", "iterdump"})
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection that runs the calls that do not wait inline (module doc)."""
+
+    _busy_timeout_ms: int | None = None
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        conn = self._connection
+        if conn is None or not self._running:
+            return await super()._execute(fn, *args, **kwargs)
+        if getattr(fn, "__self__", None) is conn and fn.__name__ in _THREAD_METHODS:
+            return await super()._execute(fn, *args, **kwargs)
+        if not args or not isinstance(args[0], str):
+            return fn(*args, **kwargs)  # cursor(), fetch*, commit, rollback, cursor.close
+        head = args[0].lstrip()[:16].upper()
+        if head.startswith(_TAKES_WRITE_LOCK):
+            taken, result = self._take_write_lock_now(conn, fn, args, kwargs)
+            if taken:
+                return result
+            return await super()._execute(fn, *args, **kwargs)
+        if conn.in_transaction or head.startswith(_INLINE_OUTSIDE_TRANSACTION):
+            return fn(*args, **kwargs)
+        return await super()._execute(fn, *args, **kwargs)
+
+    def _take_write_lock_now(
+        self, conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[bool, Any]:
+        """Try the locking BEGIN without waiting; (False, None) when the lock is busy."""
+        if self._busy_timeout_ms is None:
+            self._busy_timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            return True, fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) not in _BUSY:
+                raise
+            return False, None
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+
+
+def connect(database: Any, *, iter_chunk_size: int = 64, **kwargs: Any) -> InlineConnection:
+    """Like ``aiosqlite.connect``; the sqlite3 connection is used from the loop thread too."""
+    kwargs["check_same_thread"] = False
+
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(database, **kwargs)
+
+    return InlineConnection(connector, iter_chunk_size)
+
+
+def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
+    """The DBAPI for SQLAlchemy's aiosqlite dialect: ``create_async_engine(url, module=dbapi())``."""
+    shim = types.ModuleType("sproutgate_aiosqlite")
+    shim.__dict__.update(vars(aiosqlite))
+    shim.connect = connect  # type: ignore[attr-defined]
+    shim.Connection = InlineConnection  # type: ignore[attr-defined]
+    return AsyncAdapt_aiosqlite_dbapi(shim, sqlite3)
