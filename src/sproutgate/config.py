@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 5.0
-    db_connect_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: float = 3.0
     db_statement_timeout_seconds: float = 5.0
     redis_timeout_seconds: float = 1.0
     redis_retry_seconds: float = 2.0  # after a Redis failure, local limits for this long, then retry

@@ -51,7 +51,7 @@ def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEng
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,
             # Client side as well, for a server that stops answering without closing the socket.
-            "command_timeout": None if for_migrations else settings.db_statement_timeout_seconds + 1,
+            "command_timeout": None if for_migrations else settings.db_statement_timeout_seconds + 0.5,
             "server_settings": server_settings,
         },
     )
