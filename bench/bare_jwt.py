@@ -22,7 +22,8 @@ def create_bare_app(data_dir: Path, issuer: str = "sproutgate") -> FastAPI:
     signer = JwtSigner(load_signing_keys(data_dir), issuer)
     app = FastAPI()
 
-    def claims(request: Request) -> TokenClaims:
+    # async: FastAPI would run a plain def dependency in its thread pool.
+    async def claims(request: Request) -> TokenClaims:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             raise HTTPException(401)

@@ -41,6 +41,11 @@ def serve(
     """Serve the API and pages (applies pending migrations first)."""
     import uvicorn
 
+    if log_level.lower() == "trace":
+        # uvicorn's trace level logs each request's raw query string, which may hold the
+        # admin token (?token=): refuse it rather than write secrets to the log.
+        typer.secho("--log-level trace would log query strings (admin tokens); use debug.", err=True)
+        raise typer.Exit(2)
     settings = Settings.load()
     host = host or settings.host
     port = port or settings.port

@@ -356,6 +356,23 @@ async def test_register_with_a_taken_email_answers_as_usual_and_mails_a_notice(f
     assert_problem(r, 401, "invalid_code")
 
 
+async def test_a_name_claimed_while_pending_answers_409_at_verify_email(face):
+    account = uniq("Race")
+    first, second = email_of(uniq()), email_of(uniq())
+    for email in (first, second):
+        r = await face.client.post(
+            "/api/auth/register",
+            json={"account": account, "password": PASSWORD, "username": "x", "email": email},
+        )
+        assert r.status_code == 200, r.text
+    code = await face.last_code(first, "signup_code")
+    r = await face.client.post("/api/v1/auth/verifications/verify", json={"email": first, "token": code})
+    assert r.status_code == 200, r.text
+    code = await face.last_code(second, "signup_code")
+    r = await face.client.post("/api/auth/verify-email", json={"account": account, "code": code})
+    assert_problem(r, 409, "account_taken")
+
+
 @pytest.mark.parametrize(
     ("body", "field", "code"),
     [

@@ -99,3 +99,12 @@ async def test_an_imported_installation_serves_with_its_config_and_env_overrides
     again = _run_cli(env, "import-sproutgate", str(SAMPLE), "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["counts"] == {"imported": 0, "updated": 0, "skipped": 7, "malformed": 5}
+
+
+def test_serve_refuses_the_trace_log_level_that_would_log_query_strings():
+    from typer.testing import CliRunner
+
+    from sproutgate.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--log-level", "trace"])
+    assert r.exit_code == 2 and "query strings" in r.output

@@ -15,8 +15,10 @@ from support.fake_openai import FakeOpenAI
 from support.servers import ServerProcess, free_port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: the sync Playwright driver runs an event loop on this thread while it is open;
+    # closing it after the browser module lets async tests elsewhere in the run use theirs.
     executable = ensure_chromium()
     ensure_cjk_font()
     with sync_playwright() as pw:

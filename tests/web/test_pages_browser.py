@@ -377,6 +377,7 @@ def test_chat_streams_answers_and_keeps_conversations(site, new_page):
     page.get_by_label("Message").press("Enter")
     expect(page.locator(".msg-assistant").last).to_have_text(re.compile("You are welcome."))
     expect(page.locator("#chat-sessions button")).to_have_count(1)
+    expect(page.locator("#chat-send")).to_be_enabled()
     shot(page, "chat")
 
     page.goto("/account")

@@ -72,10 +72,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(_WRITE):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        immediate = bool(conn.get_execution_options().get(_WRITE))
+        if sqlite_driver.begin_now(conn.connection.driver_connection, immediate):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -87,17 +87,38 @@ class Database:
         self._write = async_sessionmaker(
             engine.execution_options(**{_WRITE: True}), expire_on_commit=False, autoflush=False
         )
+        # On SQLite (sqlite_driver) commit, rollback and close run inline and never suspend, so
+        # a cancellation cannot cut them short and the session is closed directly. Elsewhere
+        # AsyncSession's own exit runs close() in a task of its own, shielded from
+        # cancellation; on SQLite that task only cost a loop round-trip per request, during
+        # which other requests found the connection still out and grew the pool.
+        self._closes_inline = sqlite_driver.runs_inline(engine)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._read() as session:
+        if not self._closes_inline:
+            async with self._read() as session:
+                yield session
+            return
+        session = self._read()
+        try:
             yield session
+        finally:
+            await session.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._write() as session, session.begin():
-            yield session
+        if not self._closes_inline:
+            async with self._write() as session, session.begin():
+                yield session
+            return
+        session = self._write()
+        try:
+            async with session.begin():
+                yield session
+        finally:
+            await session.close()
 
     @property
     def dialect(self) -> str:

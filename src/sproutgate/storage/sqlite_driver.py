@@ -35,6 +35,7 @@ _INLINE_OUTSIDE_TRANSACTION = ("SELECT", "WITH", "BEGIN", "ROLLBACK")
 _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 _THREAD_METHODS = frozenset({"close", "backup", "executescript", "iterdump"})
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_SHIM = "sproutgate_aiosqlite"
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -59,6 +60,20 @@ class InlineConnection(aiosqlite.Connection):
         if conn.in_transaction or head.startswith(_INLINE_OUTSIDE_TRANSACTION):
             return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
+
+    def begin_now(self, immediate: bool) -> bool:
+        """Open a transaction straight on the sqlite3 connection, skipping SQLAlchemy's statement
+        machinery (as costly as the query on a one-query read). False, with nothing done, when
+        ``BEGIN IMMEDIATE`` would have to wait for the write lock: the caller then issues it the
+        ordinary way, and it waits on the connection's thread."""
+        conn = self._connection
+        if conn is None:
+            return False
+        if not immediate:
+            conn.execute("BEGIN")
+            return True
+        taken, _ = self._take_write_lock_now(conn, conn.execute, ("BEGIN IMMEDIATE",), {})
+        return bool(taken)
 
     def _take_write_lock_now(
         self, conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -89,8 +104,21 @@ def connect(database: Any, *, iter_chunk_size: int = 64, **kwargs: Any) -> Inlin
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
     """The DBAPI for SQLAlchemy's aiosqlite dialect: ``create_async_engine(url, module=dbapi())``."""
-    shim = types.ModuleType("sproutgate_aiosqlite")
-    shim.__dict__.update(vars(aiosqlite))
+    shim = types.ModuleType(_SHIM)
+    shim.__dict__.update({k: v for k, v in vars(aiosqlite).items() if k not in vars(shim)})
     shim.connect = connect  # type: ignore[attr-defined]
     shim.Connection = InlineConnection  # type: ignore[attr-defined]
     return AsyncAdapt_aiosqlite_dbapi(shim, sqlite3)
+
+
+def runs_inline(engine: Any) -> bool:
+    """True when ``engine`` (sync or async) talks to SQLite through this driver."""
+    driver = getattr(getattr(engine.dialect, "dbapi", None), "aiosqlite", None)
+    return getattr(driver, "__name__", None) == _SHIM
+
+
+def begin_now(driver_connection: Any, immediate: bool) -> bool:
+    """``InlineConnection.begin_now`` for a pooled connection; False for other drivers."""
+    if isinstance(driver_connection, InlineConnection):
+        return driver_connection.begin_now(immediate)
+    return False

@@ -209,12 +209,21 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
         return _sign_in_page(page)
     form = await page.form()
     errors = FormErrors()
-    fields = UserFields(
-        level=_count(form, "level", errors, page.lang, required=True),
-        sprout_coins=_count(form, "sprout_coins", errors, page.lang, required=True),
-        disabled=form.get("disabled") == "on",
-        role=form_text(form, "role") or "user",
-    )
+    wanted = {
+        "level": _count(form, "level", errors, page.lang, required=True),
+        "sprout_coins": _count(form, "sprout_coins", errors, page.lang, required=True),
+        "disabled": form.get("disabled") == "on",
+        "role": form_text(form, "role") or "user",
+    }
+    try:
+        current = (await page.services.admin.get_user(account)).user
+    except NotFound:
+        return _not_found(page)
+    # Only what changed, so the audit trail says what the admin actually did.
+    fields = UserFields()
+    for name, value in wanted.items():
+        if value is not UNSET and value != getattr(current, name):
+            setattr(fields, name, value)
     if not errors:
         try:
             view = await page.services.admin.update_user(account, fields, actor, page.ctx.ip)

@@ -35,10 +35,17 @@ def install(app: FastAPI, services: Services) -> None:
             status=403,
             title=page.t("error.csrf_title"),
             message=i18n.t("csrf_failed", page.lang),
-            back=request.url.path,
+            back=_section_of(request.url.path),
         )
 
     @app.exception_handler(SignInRequired)
     async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
         page = await page_context(request)
         return page.redirect("/login", next=exc.next_path)
+
+
+def _section_of(path: str) -> str:
+    """A page to go back to after a refused form: the first path segment (/account/password ->
+    /account), which is always a page."""
+    first = path.strip("/").split("/")[0]
+    return f"/{first}" if first and first != "logout" else "/"
