@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
 from support.servers import ServerProcess
 
 MAX_EXAMPLES = 25
@@ -49,9 +50,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     """A running server and an administrator's bearer token."""
     root = tmp_path_factory.mktemp("schemathesis")
     env = _env(root / "data")
-    with ServerProcess(env, cwd=root, log_dir=root) as proc, httpx.Client(base_url=proc.base_url, timeout=15) as c:
+    with (
+        ServerProcess(env, cwd=root, log_dir=root) as proc,
+        httpx.Client(base_url=proc.base_url, timeout=15) as c,
+    ):
         email = "fuzz-admin@example.com"
-        r = c.post("/api/v1/auth/verifications", json={"email": email, "password": PASSWORD, "username": "fuzzer"})
+        r = c.post(
+            "/api/v1/auth/verifications", json={"email": email, "password": PASSWORD, "username": "fuzzer"}
+        )
         assert r.status_code == 202, r.text
         subject = c.get("/dev/mailbox", params={"to": email}).json()[0]["subject"]
         code = re.search(r"(?<!\d)\d{6}(?!\d)", subject).group(0)
@@ -60,9 +66,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         child_env = {k: v for k, v in ServerProcess(env).full_env().items()}
         subprocess.run(
             [sys.executable, "-m", "sproutgate", "user", "promote", email],
-            env=child_env, cwd=root, check=True, capture_output=True, timeout=60,
+            env=child_env,
+            cwd=root,
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
-        token = c.post("/api/v1/auth/sessions", json={"email": email, "password": PASSWORD}).json()["access_token"]
+        token = c.post("/api/v1/auth/sessions", json={"email": email, "password": PASSWORD}).json()[
+            "access_token"
+        ]
         yield {"base_url": proc.base_url, "token": token, "process": proc}
 
 
@@ -78,7 +90,9 @@ def problem_for_undocumented_status(ctx: Any, response: Any, case: Any) -> bool 
     if str(status) in documented or "default" in documented:
         return None
     assert status in GENERIC_STATUSES, f"{case.operation.label}: undocumented status {status}"
-    assert response.headers.get("content-type", [""])[0].startswith("application/problem+json"), response.headers
+    assert response.headers.get("content-type", [""])[0].startswith("application/problem+json"), (
+        response.headers
+    )
     body = json.loads(response.content)
     assert {"type", "title", "status", "detail", "instance"} <= body.keys(), body
     assert body["status"] == status
@@ -120,7 +134,12 @@ def _documented_operations() -> list[tuple[str, str]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         doc = create_app(Settings(data_dir=Path(tmp) / "data")).openapi()
-    return [(m, p) for p, ops in doc["paths"].items() for m in ops if m in ("get", "post", "put", "patch", "delete")]
+    return [
+        (m, p)
+        for p, ops in doc["paths"].items()
+        for m in ops
+        if m in ("get", "post", "put", "patch", "delete")
+    ]
 
 
 OPERATIONS = _documented_operations()

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 3600
     gate_token_ttl_seconds: int = 7 * 24 * 3600
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    refresh_grace_seconds: float = 10.0
+    refresh_grace_seconds: float = Field(default=10.0, ge=0, le=10)  # a replay window: keep it short
     recent_auth_seconds: int = 600
     admin_token: str = ""
     web_session_ttl_seconds: int = 7 * 24 * 3600  # the hosted pages' session cookie

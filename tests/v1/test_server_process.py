@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.servers import ServerProcess, SmtpServer
 
 PASSWORD = "Sprout#2026pw"
@@ -58,10 +59,16 @@ def mailed_code(server: ServerProcess, email: str) -> str:
 
 def test_sign_up_sign_in_refresh_and_sign_out(server):
     with client(server) as c:
-        r = c.post("/api/v1/auth/verifications", json={"email": "Proc@Example.com", "password": PASSWORD, "username": "proc"})
+        r = c.post(
+            "/api/v1/auth/verifications",
+            json={"email": "Proc@Example.com", "password": PASSWORD, "username": "proc"},
+        )
         assert r.status_code == 202, r.text
         assert r.json() == {"email": "proc@example.com"}
-        r = c.post("/api/v1/auth/verifications/verify", json={"email": "proc@example.com", "token": mailed_code(server, "proc@example.com")})
+        r = c.post(
+            "/api/v1/auth/verifications/verify",
+            json={"email": "proc@example.com", "token": mailed_code(server, "proc@example.com")},
+        )
         assert r.status_code == 200, r.text
         first = r.json()
 
@@ -84,7 +91,12 @@ def test_sign_up_sign_in_refresh_and_sign_out(server):
         assert r.status_code == 401
         assert r.headers["content-type"].startswith("application/problem+json")
         # the sign-up session is separate and still good
-        assert c.get("/api/v1/users/me", headers={"Authorization": f"Bearer {first['access_token']}"}).status_code == 200
+        assert (
+            c.get(
+                "/api/v1/users/me", headers={"Authorization": f"Bearer {first['access_token']}"}
+            ).status_code
+            == 200
+        )
 
 
 def test_served_errors_and_infra(server):
@@ -94,7 +106,9 @@ def test_served_errors_and_infra(server):
         assert health["status"] == "healthy" and health["services"]["database"]["status"] == "healthy"
         r = c.get("/api/v1/nowhere", headers={"Accept-Language": "en"})
         assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
-        r = c.post("/api/v1/auth/sessions", content=b"x" * (65 * 1024), headers={"Content-Type": "application/json"})
+        r = c.post(
+            "/api/v1/auth/sessions", content=b"x" * (65 * 1024), headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 413
         assert c.get("/openapi.json").status_code == 200
         assert c.get("/.well-known/jwks.json").json()["keys"]
@@ -112,7 +126,10 @@ def test_signing_keys_are_private_files(server):
 
 def test_code_expires_in_the_configured_window(server):
     with client(server) as c:
-        r = c.post("/api/v1/auth/verifications", json={"email": "slow@example.com", "password": PASSWORD, "username": "slow"})
+        r = c.post(
+            "/api/v1/auth/verifications",
+            json={"email": "slow@example.com", "password": PASSWORD, "username": "slow"},
+        )
         assert r.status_code == 202
         code = mailed_code(server, "slow@example.com")
         time.sleep(CODE_TTL + 0.5)
@@ -132,7 +149,10 @@ def test_code_arrives_by_smtp_and_the_dev_mailbox_is_gone(tmp_path):
         with ServerProcess(env, cwd=tmp_path, log_dir=tmp_path) as proc, client(proc) as c:
             with httpx.Client(base_url=proc.base_url) as local:
                 assert local.get("/dev/mailbox").status_code == 404
-            r = c.post("/api/v1/auth/verifications", json={"email": "wire@example.com", "password": PASSWORD, "username": "wired"})
+            r = c.post(
+                "/api/v1/auth/verifications",
+                json={"email": "wire@example.com", "password": PASSWORD, "username": "wired"},
+            )
             assert r.status_code == 202, r.text
             message = smtp.wait_for(lambda m: m.sent_to("wire@example.com"), timeout=20)
             assert message.mail_from == "auth@sprout.test"

@@ -80,7 +80,11 @@ async def test_wrong_types_are_422(client, payload, field):
     "path, payload, field",
     [
         (SIGNUP, {"email": "a@example.com", "password": "Sprout#2026pw", "username": "u" * 31}, "username"),
-        (SIGNUP, {"email": "a" * 330 + "@example.com", "password": "Sprout#2026pw", "username": "abc"}, "email"),
+        (
+            SIGNUP,
+            {"email": "a" * 330 + "@example.com", "password": "Sprout#2026pw", "username": "abc"},
+            "email",
+        ),
         (SIGNUP, {"email": "a@example.com", "password": "Sprout#2026pw", "username": "ab"}, "username"),
         ("/api/v1/auth/sessions/refresh", {"refresh_token": "r" * 513}, "refresh_token"),
         ("/api/v1/auth/sessions/refresh", {"refresh_token": ""}, "refresh_token"),
@@ -99,13 +103,17 @@ async def test_overlong_or_short_strings_are_422(client, path, payload, field):
     [SIGNUP, "/api/v1/auth/verifications/resend", "/api/v1/auth/password-reset"],
 )
 async def test_invalid_email_is_422(client, path):
-    r = await client.post(path, json={"email": "not-an-email", "password": "Sprout#2026pw", "username": "abc"})
+    r = await client.post(
+        path, json={"email": "not-an-email", "password": "Sprout#2026pw", "username": "abc"}
+    )
     assert_problem(r, 422)
     assert "email" in error_fields(r)
 
 
 async def test_malformed_json_is_422(client):
-    r = await client.post(SIGNUP, content=b'{"email": "a@example.com",', headers={"Content-Type": "application/json"})
+    r = await client.post(
+        SIGNUP, content=b'{"email": "a@example.com",', headers={"Content-Type": "application/json"}
+    )
     assert_problem(r, 422, "malformed_json")
 
 
@@ -143,7 +151,7 @@ async def test_body_just_under_the_limit_is_read(client):
 
 
 async def test_missing_query_parameter_is_422(client, harness):
-    from conftest import signup, bearer
+    from conftest import bearer, signup
 
     session = await signup(harness, "q@example.com", username="quser")
     r = await client.get("/api/v1/auth/users", headers=bearer(session["access_token"]))
@@ -152,15 +160,21 @@ async def test_missing_query_parameter_is_422(client, harness):
 
 
 async def test_body_that_is_not_utf8_is_422(client):
-    r = await client.post(SIGNUP, content=b'{"email": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    r = await client.post(
+        SIGNUP, content=b'{"email": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
     assert_problem(r, 422, "malformed_json")
 
 
 async def test_cors_preflight_allows_configured_origins_only(make_harness, make_settings):
     h = await make_harness(make_settings(cors_origins=["https://app.example.com"]))
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
-    r = await h.client.options("/api/v1/auth/sessions", headers={"Origin": "https://app.example.com", **preflight})
+    r = await h.client.options(
+        "/api/v1/auth/sessions", headers={"Origin": "https://app.example.com", **preflight}
+    )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "https://app.example.com"
-    r = await h.client.options("/api/v1/auth/sessions", headers={"Origin": "https://evil.example.net", **preflight})
+    r = await h.client.options(
+        "/api/v1/auth/sessions", headers={"Origin": "https://evil.example.net", **preflight}
+    )
     assert "access-control-allow-origin" not in r.headers

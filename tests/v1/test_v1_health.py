@@ -5,7 +5,6 @@ from __future__ import annotations
 from v1_support import assert_problem
 
 
-
 async def test_liveness(client):
     for path in ("/health", "/api/v1/health"):
         r = await client.get(path)
@@ -37,7 +36,9 @@ async def test_infra_health_is_unhealthy_when_the_database_is_down(make_harness,
     assert body["status"] == "unhealthy"
     assert body["services"]["database"]["status"] == "unhealthy"
     # data endpoints answer 503 problem+json, never 500
-    r = await h.client.post("/api/v1/auth/sessions", json={"email": "a@example.com", "password": "Sprout#2026pw"})
+    r = await h.client.post(
+        "/api/v1/auth/sessions", json={"email": "a@example.com", "password": "Sprout#2026pw"}
+    )
     assert_problem(r, 503)
     assert r.headers["retry-after"]
 

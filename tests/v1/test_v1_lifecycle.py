@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import bearer, signup
 from sqlalchemy import func, select
 from v1_support import assert_problem, create_user, request_code, unverified_claims
 
+from conftest import bearer, signup
 from sproutgate.domain.housekeeping import purge_once
 from sproutgate.storage.models import AuthSession, PendingSignup, VerificationCode
 
@@ -39,12 +39,15 @@ async def test_concurrent_requests_do_not_fail_on_the_sqlite_lock(make_harness, 
             assert r.status_code == 200, r.text
             r = await c.post(REFRESH, json={"refresh_token": r.json()["refresh_token"]})
             assert r.status_code == 200, r.text
-            r = await c.patch("/api/v1/users/me", json={"bio": email}, headers=bearer(r.json()["access_token"]))
+            r = await c.patch(
+                "/api/v1/users/me", json={"bio": email}, headers=bearer(r.json()["access_token"])
+            )
             assert r.status_code == 200, r.text
 
     signups = [
         h.client.post(
-            "/api/v1/auth/verifications", json={"email": f"new{i}@example.com", "password": "Sprout#2026pw", "username": "crowd"}
+            "/api/v1/auth/verifications",
+            json={"email": f"new{i}@example.com", "password": "Sprout#2026pw", "username": "crowd"},
         )
         for i in range(8)
     ]
@@ -67,13 +70,19 @@ async def _count(h, model):
 async def test_purge_removes_expired_codes_abandoned_signups_and_dead_sessions(harness):
     await request_code(harness, "abandoned@example.com")
     session = await signup(harness, "leaver@example.com")
-    await harness.client.request("DELETE", "/api/v1/auth/sessions", json={"refresh_token": session["refresh_token"]})
+    await harness.client.request(
+        "DELETE", "/api/v1/auth/sessions", json={"refresh_token": session["refresh_token"]}
+    )
     assert await _count(harness, PendingSignup) == 1
     assert await _count(harness, VerificationCode) == 1
     assert await _count(harness, AuthSession) == 1
 
     counts = await purge_once(harness.services.db, harness.clock)
-    assert (counts["codes"], counts["pending_signups"], counts["sessions"]) == (0, 0, 0)  # nothing is dead yet
+    assert (counts["codes"], counts["pending_signups"], counts["sessions"]) == (
+        0,
+        0,
+        0,
+    )  # nothing is dead yet
 
     harness.clock.advance(8 * 24 * 3600)
     counts = await purge_once(harness.services.db, harness.clock)

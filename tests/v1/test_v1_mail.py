@@ -41,7 +41,10 @@ async def test_mail_follows_the_callers_language(harness):
     "peer, headers",
     [
         ("192.0.2.10", {}),  # a remote socket peer
-        ("127.0.0.1", {"X-Forwarded-For": "198.51.100.7"}),  # a local reverse proxy forwarding a remote client
+        (
+            "127.0.0.1",
+            {"X-Forwarded-For": "198.51.100.7"},
+        ),  # a local reverse proxy forwarding a remote client
         ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1, 198.51.100.7"}),
         ("127.0.0.1", {"X-Real-IP": "198.51.100.7"}),
         ("127.0.0.1", {"Forwarded": "for=198.51.100.7;proto=https"}),
@@ -74,7 +77,8 @@ async def test_code_arrives_over_smtp_and_works(make_harness, make_settings, smt
         )
     )
     r = await h.client.post(
-        "/api/v1/auth/verifications", json={"email": "smtp@example.com", "password": PASSWORD, "username": "mailer"}
+        "/api/v1/auth/verifications",
+        json={"email": "smtp@example.com", "password": PASSWORD, "username": "mailer"},
     )
     assert r.status_code == 202
     message = await asyncio.to_thread(smtp_server.wait_for, lambda m: m.sent_to("smtp@example.com"), 15)
@@ -82,5 +86,7 @@ async def test_code_arrives_over_smtp_and_works(make_harness, make_settings, smt
     assert message.message_id
     code = CODE_IN_TEXT.search(message.subject).group(0)
     assert code in message.text
-    r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": "smtp@example.com", "token": code})
+    r = await h.client.post(
+        "/api/v1/auth/verifications/verify", json={"email": "smtp@example.com", "token": code}
+    )
     assert r.status_code == 200, r.text

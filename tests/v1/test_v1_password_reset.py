@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import bearer
 from v1_support import PASSWORD, assert_problem, create_user, error_fields, login, other_code, reset_code
+
+from conftest import bearer
 
 RESET = "/api/v1/auth/password-reset"
 CONFIRM = "/api/v1/auth/password-reset/confirm"
@@ -16,14 +17,20 @@ async def test_reset_sets_the_new_password_revokes_every_session_and_mails_a_not
     one = await login(harness, "forgot@example.com")
     two = await login(harness, "forgot@example.com")
     code = await reset_code(harness, "forgot@example.com")
-    r = await harness.client.post(CONFIRM, json={"email": "forgot@example.com", "token": code, "new_password": NEW})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "forgot@example.com", "token": code, "new_password": NEW}
+    )
     assert r.status_code == 204
     assert r.content == b""
     for s in (one, two):
         assert_problem(await harness.client.get("/api/v1/users/me", headers=bearer(s["access_token"])), 401)
-        r = await harness.client.post("/api/v1/auth/sessions/refresh", json={"refresh_token": s["refresh_token"]})
+        r = await harness.client.post(
+            "/api/v1/auth/sessions/refresh", json={"refresh_token": s["refresh_token"]}
+        )
         assert_problem(r, 401)
-    r = await harness.client.post("/api/v1/auth/sessions", json={"email": "forgot@example.com", "password": PASSWORD})
+    r = await harness.client.post(
+        "/api/v1/auth/sessions", json={"email": "forgot@example.com", "password": PASSWORD}
+    )
     assert_problem(r, 401)
     assert (await login(harness, "forgot@example.com", NEW))["access_token"]
     newest = (await harness.mailbox("forgot@example.com"))[0]
@@ -34,7 +41,9 @@ async def test_reset_sets_the_new_password_revokes_every_session_and_mails_a_not
 async def test_reset_code_is_single_use(harness):
     await create_user(harness, "single@example.com")
     code = await reset_code(harness, "single@example.com")
-    r = await harness.client.post(CONFIRM, json={"email": "single@example.com", "token": code, "new_password": NEW})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "single@example.com", "token": code, "new_password": NEW}
+    )
     assert r.status_code == 204
     r = await harness.client.post(
         CONFIRM, json={"email": "single@example.com", "token": code, "new_password": "Other#Garden2026"}
@@ -55,7 +64,9 @@ async def test_reset_code_expires(harness):
     await create_user(harness, "slow@example.com")
     code = await reset_code(harness, "slow@example.com")
     harness.clock.advance(601)
-    r = await harness.client.post(CONFIRM, json={"email": "slow@example.com", "token": code, "new_password": NEW})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "slow@example.com", "token": code, "new_password": NEW}
+    )
     assert_problem(r, 401, "invalid_code")
     assert (await login(harness, "slow@example.com"))["access_token"]
 
@@ -68,7 +79,9 @@ async def test_reset_code_dies_after_five_wrong_tries(harness):
             CONFIRM, json={"email": "brute@example.com", "token": other_code(code), "new_password": NEW}
         )
         assert_problem(r, 401, "invalid_code")
-    r = await harness.client.post(CONFIRM, json={"email": "brute@example.com", "token": code, "new_password": NEW})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "brute@example.com", "token": code, "new_password": NEW}
+    )
     assert_problem(r, 401, "invalid_code")
 
 
@@ -76,22 +89,32 @@ async def test_reset_code_is_bound_to_its_email(harness):
     await create_user(harness, "first@example.com")
     await create_user(harness, "second@example.com")
     code = await reset_code(harness, "first@example.com")
-    r = await harness.client.post(CONFIRM, json={"email": "second@example.com", "token": code, "new_password": NEW})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "second@example.com", "token": code, "new_password": NEW}
+    )
     assert_problem(r, 401, "invalid_code")
 
 
 @pytest.mark.parametrize(
     "password, code",
-    [("Ab#12", "password_too_short"), ("Q#1" + "z" * 126, "password_too_long"), ("iloveyou", "password_too_common")],
+    [
+        ("Ab#12", "password_too_short"),
+        ("Q#1" + "z" * 126, "password_too_long"),
+        ("iloveyou", "password_too_common"),
+    ],
 )
 async def test_reset_applies_the_password_policy(harness, password, code):
     await create_user(harness, "policy@example.com")
     token = await reset_code(harness, "policy@example.com")
-    r = await harness.client.post(CONFIRM, json={"email": "policy@example.com", "token": token, "new_password": password})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "policy@example.com", "token": token, "new_password": password}
+    )
     body = assert_problem(r, 422)
     assert body["errors"][0]["field"] == "new_password" and body["errors"][0]["code"] == code
     # the code was not spent on a refused password
-    r = await harness.client.post(CONFIRM, json={"email": "policy@example.com", "token": token, "new_password": NEW})
+    r = await harness.client.post(
+        CONFIRM, json={"email": "policy@example.com", "token": token, "new_password": NEW}
+    )
     assert r.status_code == 204
 
 
@@ -102,7 +125,9 @@ async def test_reset_confirm_missing_fields_are_listed(client):
 
 
 async def test_reset_confirm_for_unknown_email_is_401(client):
-    r = await client.post(CONFIRM, json={"email": "ghost@example.com", "token": "123456", "new_password": NEW})
+    r = await client.post(
+        CONFIRM, json={"email": "ghost@example.com", "token": "123456", "new_password": NEW}
+    )
     assert_problem(r, 401, "invalid_code")
 
 

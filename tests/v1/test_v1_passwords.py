@@ -88,7 +88,9 @@ async def test_failed_sign_in_does_not_rehash(make_harness, make_settings):
     await create_user(cheap, "stay@example.com")
     before = await _stored_hash(cheap, "stay@example.com")
     strong = await make_harness(make_settings(argon2_time_cost=2))
-    r = await strong.client.post("/api/v1/auth/sessions", json={"email": "stay@example.com", "password": "Wrong#Pass1"})
+    r = await strong.client.post(
+        "/api/v1/auth/sessions", json={"email": "stay@example.com", "password": "Wrong#Pass1"}
+    )
     assert r.status_code == 401
     assert await _stored_hash(strong, "stay@example.com") == before
 

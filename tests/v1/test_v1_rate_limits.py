@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import bearer, signup
 from v1_support import HAN, PASSWORD, assert_problem, create_user, login, request_code
+
+from conftest import bearer, signup
 
 SIGNUP = "/api/v1/auth/verifications"
 SESSIONS = "/api/v1/auth/sessions"
@@ -45,10 +46,16 @@ async def test_failed_login_limit_is_the_same_for_unknown_accounts(make_harness,
         statuses = [(await _fail_login(h.client, email)).status_code for _ in range(4)]
         last = await _fail_login(h.client, email)
         answers[email] = (statuses, last.status_code, last.json()["code"], "retry-after" in last.headers)
-    assert answers["exists@example.com"] == answers["ghost@example.com"] == ([401, 401, 401, 429], 429, "rate_limited", True)
+    assert (
+        answers["exists@example.com"]
+        == answers["ghost@example.com"]
+        == ([401, 401, 401, 429], 429, "rate_limited", True)
+    )
 
 
-async def test_failed_login_limit_is_keyed_on_the_identifier_as_typed_case_insensitively(make_harness, make_settings):
+async def test_failed_login_limit_is_keyed_on_the_identifier_as_typed_case_insensitively(
+    make_harness, make_settings
+):
     h = await make_harness(make_settings(limit_login_fail_account_ip="2/minute"))
     await _fail_login(h.client, "Mixed@Example.com")
     await _fail_login(h.client, "mixed@example.com")
@@ -90,7 +97,9 @@ async def test_one_code_mail_per_address_per_minute(harness):
     retry = assert_limited(r)
     assert retry <= 60
     r = await harness.client.post(
-        "/api/v1/auth/verifications/resend", json={"email": "eager@example.com"}, headers={"Accept-Language": "en"}
+        "/api/v1/auth/verifications/resend",
+        json={"email": "eager@example.com"},
+        headers={"Accept-Language": "en"},
     )
     assert_limited(r, lang_zh=False)
     # the limit is per address, whoever asks
@@ -104,8 +113,12 @@ async def test_code_mail_limit_is_the_same_for_registered_addresses(harness):
     await create_user(harness, "member@example.com")
     answers = []
     for email in ("member@example.com", "stranger@example.com"):
-        first = await harness.client.post(SIGNUP, json={"email": email, "password": PASSWORD, "username": "abc"})
-        second = await harness.client.post(SIGNUP, json={"email": email, "password": PASSWORD, "username": "abc"})
+        first = await harness.client.post(
+            SIGNUP, json={"email": email, "password": PASSWORD, "username": "abc"}
+        )
+        second = await harness.client.post(
+            SIGNUP, json={"email": email, "password": PASSWORD, "username": "abc"}
+        )
         answers.append((first.status_code, second.status_code, second.json()["code"]))
     assert answers[0] == answers[1] == (202, 429, "rate_limited")
 
@@ -119,15 +132,21 @@ async def test_code_requests_per_ip_are_limited(make_harness, make_settings):
     r = await h.client.post(SIGNUP, json={"email": "s9@example.com", "password": PASSWORD, "username": "abc"})
     assert_limited(r)
     async with h.new_client() as other:
-        assert (await other.post("/api/v1/auth/password-reset", json={"email": "r9@example.com"})).status_code == 204
+        assert (
+            await other.post("/api/v1/auth/password-reset", json={"email": "r9@example.com"})
+        ).status_code == 204
 
 
 async def test_verify_attempts_per_ip_are_limited(make_harness, make_settings):
     h = await make_harness(make_settings(limit_verify_per_ip="3/minute"))
     for _ in range(3):
-        r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": "v@example.com", "token": "000000"})
+        r = await h.client.post(
+            "/api/v1/auth/verifications/verify", json={"email": "v@example.com", "token": "000000"}
+        )
         assert r.status_code == 401
-    r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": "v@example.com", "token": "000000"})
+    r = await h.client.post(
+        "/api/v1/auth/verifications/verify", json={"email": "v@example.com", "token": "000000"}
+    )
     assert_limited(r)
     r = await h.client.post(
         "/api/v1/auth/password-reset/confirm",
@@ -146,21 +165,29 @@ async def test_refreshes_per_ip_are_limited(make_harness, make_settings):
         token = r.json()["refresh_token"]
     assert_limited(await h.client.post("/api/v1/auth/sessions/refresh", json={"refresh_token": token}))
     async with h.new_client() as other:
-        assert (await other.post("/api/v1/auth/sessions/refresh", json={"refresh_token": token})).status_code == 200
+        assert (
+            await other.post("/api/v1/auth/sessions/refresh", json={"refresh_token": token})
+        ).status_code == 200
 
 
 async def test_searches_per_user_are_limited(make_harness, make_settings):
     h = await make_harness(make_settings(limit_search_per_user="3/minute"))
     session = await signup(h, "searcher@example.com")
     for _ in range(3):
-        r = await h.client.post("/api/v1/users/search", json={"query": "abc"}, headers=bearer(session["access_token"]))
+        r = await h.client.post(
+            "/api/v1/users/search", json={"query": "abc"}, headers=bearer(session["access_token"])
+        )
         assert r.status_code == 200
-    r = await h.client.post("/api/v1/users/search", json={"query": "a@b.co"}, headers=bearer(session["access_token"]))
+    r = await h.client.post(
+        "/api/v1/users/search", json={"query": "a@b.co"}, headers=bearer(session["access_token"])
+    )
     assert_limited(r)
     # per user, not per address or session
     async with h.new_client() as other:
         second = await login(h, "searcher@example.com", client=other)
-        r = await other.post("/api/v1/users/search", json={"query": "abc"}, headers=bearer(second["access_token"]))
+        r = await other.post(
+            "/api/v1/users/search", json={"query": "abc"}, headers=bearer(second["access_token"])
+        )
         assert_limited(r)
 
 

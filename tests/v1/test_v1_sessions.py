@@ -6,10 +6,10 @@ import time
 
 import jwt
 import pytest
-from conftest import bearer, signup
 from cryptography.hazmat.primitives import serialization
 from v1_support import PASSWORD, assert_problem, create_user, login, unverified_claims
 
+from conftest import bearer, signup
 from sproutgate.infra.keys import load_signing_keys
 
 SESSIONS = "/api/v1/auth/sessions"
@@ -41,7 +41,9 @@ async def test_sign_in_email_is_case_insensitive(harness):
 async def test_wrong_password_and_unknown_email_answer_alike(harness):
     await create_user(harness, "real@example.com")
     wrong = await harness.client.post(SESSIONS, json={"email": "real@example.com", "password": "Wrong#Pass1"})
-    ghost = await harness.client.post(SESSIONS, json={"email": "ghost@example.com", "password": "Wrong#Pass1"})
+    ghost = await harness.client.post(
+        SESSIONS, json={"email": "ghost@example.com", "password": "Wrong#Pass1"}
+    )
     assert_problem(wrong, 401, "invalid_credentials")
     assert_problem(ghost, 401, "invalid_credentials")
     assert wrong.json() == ghost.json()
@@ -74,7 +76,9 @@ async def test_refresh_rotates_the_pair(harness):
     assert set(fresh) == {"access_token", "refresh_token", "expires_in", "token_type", "user"}
     assert fresh["refresh_token"] != session["refresh_token"]
     assert fresh["user"] == session["user"]
-    assert unverified_claims(fresh["access_token"])["sid"] == unverified_claims(session["access_token"])["sid"]
+    assert (
+        unverified_claims(fresh["access_token"])["sid"] == unverified_claims(session["access_token"])["sid"]
+    )
     assert (await _me(harness, fresh["access_token"])).status_code == 200
     r = await harness.client.post(REFRESH, json={"refresh_token": fresh["refresh_token"]})
     assert r.status_code == 200
@@ -103,7 +107,9 @@ async def test_reuse_does_not_touch_other_sessions(harness):
     r = await harness.client.post(REFRESH, json={"refresh_token": one["refresh_token"]})
     assert r.status_code == 401
     assert (await _me(harness, two["access_token"])).status_code == 200
-    assert (await harness.client.post(REFRESH, json={"refresh_token": two["refresh_token"]})).status_code == 200
+    assert (
+        await harness.client.post(REFRESH, json={"refresh_token": two["refresh_token"]})
+    ).status_code == 200
 
 
 async def test_reuse_within_grace_window_gives_a_working_pair_for_the_same_session(harness):
@@ -230,28 +236,36 @@ async def test_token_with_alg_none_is_refused(harness):
     import base64
     import json
 
-    none_head = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": kid}).encode()).rstrip(b"=").decode()
+    none_head = (
+        base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": kid}).encode()).rstrip(b"=").decode()
+    )
     assert (await _me(harness, f"{none_head}.{body}.")).status_code == 401
 
 
 async def test_token_signed_hs256_with_the_public_key_is_refused(harness):
     session = await signup(harness, "hs256@example.com")
     kid, key = _private_key(harness)
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    import base64
     import hashlib
     import hmac as hm
-    import base64
     import json
 
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()) + "." + b64(
-        json.dumps(_claims(session)).encode()
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+        + "."
+        + b64(json.dumps(_claims(session)).encode())
     )
     sig = hm.new(pem, signing_input.encode(), hashlib.sha256).digest()
     assert_problem(await _me(harness, f"{signing_input}.{b64(sig)}"), 401)
-    token = jwt.encode(_claims(session), "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": kid})
+    token = jwt.encode(
+        _claims(session), "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": kid}
+    )
     assert_problem(await _me(harness, token), 401)
 
 
@@ -268,7 +282,9 @@ async def test_expired_token_is_refused(harness):
     session = await signup(harness, "exp@example.com")
     kid, key = _private_key(harness)
     now = int(time.time())
-    token = jwt.encode(_claims(session, iat=now - 7200, exp=now - 5), key, algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(
+        _claims(session, iat=now - 7200, exp=now - 5), key, algorithm="ES256", headers={"kid": kid}
+    )
     assert_problem(await _me(harness, token), 401)
 
 
@@ -287,7 +303,9 @@ async def test_token_signed_by_a_foreign_key_is_refused(harness):
 
     session = await signup(harness, "foreign@example.com")
     kid, _ = _private_key(harness)
-    token = jwt.encode(_claims(session), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(
+        _claims(session), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid}
+    )
     assert_problem(await _me(harness, token), 401)
 
 
@@ -309,3 +327,10 @@ async def test_token_of_another_session_of_a_different_user_cannot_be_spliced(ha
     claims = _claims(a, sid=unverified_claims(b["access_token"])["sid"])
     token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
     assert_problem(await _me(harness, token), 401)
+
+
+def test_grace_window_cannot_exceed_ten_seconds(make_settings):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        make_settings(refresh_grace_seconds=30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import bearer, signup
 from v1_support import (
     CODE_IN_TEXT,
     PASSWORD,
@@ -14,6 +13,7 @@ from v1_support import (
     request_code,
 )
 
+from conftest import bearer, signup
 from sproutgate.storage.repositories import PendingSignupRepository, UserRepository
 
 SIGNUP = "/api/v1/auth/verifications"
@@ -38,7 +38,9 @@ async def _user(h, email):
 
 
 async def test_signup_mails_a_code_and_creates_no_user_until_verified(harness):
-    r = await harness.client.post(SIGNUP, json={"email": "new@example.com", "password": PASSWORD, "username": "newbie"})
+    r = await harness.client.post(
+        SIGNUP, json={"email": "new@example.com", "password": PASSWORD, "username": "newbie"}
+    )
     assert r.status_code == 202
     assert r.json() == {"email": "new@example.com"}
     [mail] = await harness.mailbox("new@example.com")
@@ -46,7 +48,9 @@ async def test_signup_mails_a_code_and_creates_no_user_until_verified(harness):
     code = CODE_IN_TEXT.search(mail["subject"]).group(0)
     assert code in mail["text"]
     assert await _user(harness, "new@example.com") is None
-    r = await harness.client.post("/api/v1/auth/sessions", json={"email": "new@example.com", "password": PASSWORD})
+    r = await harness.client.post(
+        "/api/v1/auth/sessions", json={"email": "new@example.com", "password": PASSWORD}
+    )
     assert_problem(r, 401, "invalid_credentials")
 
     r = await harness.client.post(VERIFY, json={"email": "new@example.com", "token": code})
@@ -72,7 +76,9 @@ async def test_signup_email_is_stored_lower_cased(harness):
     r = await harness.client.post(VERIFY, json={"email": "MIXED.case@example.com", "token": code})
     assert r.status_code == 200, r.text
     assert r.json()["user"]["email"] == "mixed.case@example.com"
-    r = await harness.client.post("/api/v1/auth/sessions", json={"email": "MIXED.CASE@EXAMPLE.COM", "password": PASSWORD})
+    r = await harness.client.post(
+        "/api/v1/auth/sessions", json={"email": "MIXED.CASE@EXAMPLE.COM", "password": PASSWORD}
+    )
     assert r.status_code == 200
 
 
@@ -89,7 +95,9 @@ async def test_signup_for_registered_email_mails_a_notice_and_creates_nothing(ha
     assert await _pending(harness, "taken@example.com") is None
     live = await _user(harness, "taken@example.com")
     assert live.id == user.id and live.username == "original" and live.password_hash == user.password_hash
-    r = await harness.client.post("/api/v1/auth/sessions", json={"email": "taken@example.com", "password": "Another#Pass99"})
+    r = await harness.client.post(
+        "/api/v1/auth/sessions", json={"email": "taken@example.com", "password": "Another#Pass99"}
+    )
     assert_problem(r, 401)
 
 
@@ -188,7 +196,9 @@ async def test_code_dies_after_five_wrong_tries(harness):
 async def test_code_survives_four_wrong_tries(harness):
     code = await request_code(harness, "careful@example.com")
     for _ in range(4):
-        r = await harness.client.post(VERIFY, json={"email": "careful@example.com", "token": other_code(code)})
+        r = await harness.client.post(
+            VERIFY, json={"email": "careful@example.com", "token": other_code(code)}
+        )
         assert r.status_code == 401
     r = await harness.client.post(VERIFY, json={"email": "careful@example.com", "token": code})
     assert r.status_code == 200
@@ -212,7 +222,9 @@ async def test_signup_code_cannot_confirm_a_password_reset(harness):
         json={"email": "dual@example.com", "token": code, "new_password": "Brand#New2026"},
     )
     assert_problem(r, 401, "invalid_code")
-    r = await harness.client.post("/api/v1/auth/sessions", json={"email": "dual@example.com", "password": "Brand#New2026"})
+    r = await harness.client.post(
+        "/api/v1/auth/sessions", json={"email": "dual@example.com", "password": "Brand#New2026"}
+    )
     assert_problem(r, 401)
 
 
@@ -259,7 +271,9 @@ async def test_verify_missing_fields_are_listed(client):
     ],
 )
 async def test_signup_refuses_weak_passwords(harness, password, code):
-    r = await harness.client.post(SIGNUP, json={"email": "weak@example.com", "password": password, "username": "weak"})
+    r = await harness.client.post(
+        SIGNUP, json={"email": "weak@example.com", "password": password, "username": "weak"}
+    )
     body = assert_problem(r, 422)
     assert {"field": "password", "code": code} == {k: body["errors"][0][k] for k in ("field", "code")}
     assert await harness.mailbox("weak@example.com") == []
@@ -269,7 +283,9 @@ async def test_password_of_128_characters_is_accepted(harness):
     password = "Z#9" + "q" * 125
     session = await signup(harness, "long@example.com", password=password, username="longpw")
     assert session["access_token"]
-    r = await harness.client.post("/api/v1/auth/sessions", json={"email": "long@example.com", "password": password})
+    r = await harness.client.post(
+        "/api/v1/auth/sessions", json={"email": "long@example.com", "password": password}
+    )
     assert r.status_code == 200
 
 
@@ -281,14 +297,18 @@ async def test_common_password_check_can_be_turned_off(make_harness, make_settin
 
 async def test_minimum_password_length_is_configurable(make_harness, make_settings):
     h = await make_harness(make_settings(password_min_length=10))
-    r = await h.client.post(SIGNUP, json={"email": "min@example.com", "password": "Qz#8vLm2p", "username": "minny"})
+    r = await h.client.post(
+        SIGNUP, json={"email": "min@example.com", "password": "Qz#8vLm2p", "username": "minny"}
+    )
     assert_problem(r, 422)
     assert error_fields(r) == {"password"}
 
 
 @pytest.mark.parametrize("username", ["ab", "   ", "  ab  ", "x" * 31])
 async def test_signup_refuses_bad_usernames(client, username):
-    r = await client.post(SIGNUP, json={"email": "name@example.com", "password": PASSWORD, "username": username})
+    r = await client.post(
+        SIGNUP, json={"email": "name@example.com", "password": PASSWORD, "username": username}
+    )
     assert_problem(r, 422)
     assert error_fields(r) == {"username"}
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import bearer, signup
 from v1_support import assert_problem, create_user, error_fields, login
 
+from conftest import bearer, signup
 from sproutgate.storage.repositories import UserRepository
 
 ME = "/api/v1/users/me"
@@ -39,7 +39,12 @@ async def test_patch_updates_only_the_fields_sent(harness, me):
     assert r.status_code == 200, r.text
     assert r.json()["bio"] == "Gardener." and r.json()["username"] == "myself"
     r = await harness.client.patch(ME, json={"username": "renamed"}, headers=me)
-    assert r.json() == {**r.json(), "username": "renamed", "bio": "Gardener.", "avatar_url": "https://cdn.example.com/a.png"}
+    assert r.json() == {
+        **r.json(),
+        "username": "renamed",
+        "bio": "Gardener.",
+        "avatar_url": "https://cdn.example.com/a.png",
+    }
     assert (await harness.client.get(ME, headers=me)).json()["username"] == "renamed"
 
 
@@ -87,7 +92,13 @@ async def test_patch_limits(authed, payload, field):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"username": "abc"}, {"username": "y" * 30}, {"bio": "b" * 200}, {"bio": ""}, {"avatar_url": "http://x.io/a"}],
+    [
+        {"username": "abc"},
+        {"username": "y" * 30},
+        {"bio": "b" * 200},
+        {"bio": ""},
+        {"avatar_url": "http://x.io/a"},
+    ],
 )
 async def test_patch_accepts_values_at_the_limits(authed, payload):
     r = await authed.client.patch(ME, json=payload)
@@ -139,7 +150,12 @@ async def test_role_change_applies_to_existing_tokens(harness):
 
 async def _users(h, *names):
     for i, name in enumerate(names):
-        await create_user(h, f"u{i}-{abs(hash(name)) % 10**8}@example.com", username=name, account=f"acct{i}x{abs(hash(name)) % 10**6}")
+        await create_user(
+            h,
+            f"u{i}-{abs(hash(name)) % 10**8}@example.com",
+            username=name,
+            account=f"acct{i}x{abs(hash(name)) % 10**6}",
+        )
 
 
 async def _search(h, headers, query):
@@ -168,7 +184,11 @@ async def test_search_orders_exact_prefix_substring_then_similar(harness, me):
     await _users(harness, "annabelle", "joanna", "anne", "anna", "zed", "hannah", "annabel", "Anna Lee")
     names = await _search(harness, me, "anna")
     assert names[0] == "anna"
-    assert names[1:4] == ["annabel", "anna lee", "annabelle"] or names[1:4] == ["annabel", "Anna Lee", "annabelle"]
+    assert names[1:4] == ["annabel", "anna lee", "annabelle"] or names[1:4] == [
+        "annabel",
+        "Anna Lee",
+        "annabelle",
+    ]
     assert set(names[4:6]) == {"hannah", "joanna"}
     assert names[6:] == ["anne"]
     assert "zed" not in names
@@ -239,7 +259,9 @@ async def test_search_uses_the_trigram_index(harness):
         rows = (await s.execute(text("SELECT rowid FROM users_fts WHERE users_fts MATCH '\"dex\"'"))).all()
         plan = " ".join(
             str(r[-1])
-            for r in await s.execute(text("EXPLAIN QUERY PLAN SELECT rowid FROM users_fts WHERE users_fts MATCH 'dex'"))
+            for r in await s.execute(
+                text("EXPLAIN QUERY PLAN SELECT rowid FROM users_fts WHERE users_fts MATCH 'dex'")
+            )
         )
         count = await UserRepository(s).count()
     assert len(rows) == 1 and count >= 1
@@ -255,9 +277,20 @@ async def test_prefix_matches_beat_many_shorter_substring_matches(harness, me):
         now = harness.clock.now()
         for i in range(120):
             s.add(
-                User(account=f"sub{i}", account_lower=f"sub{i}", email=f"sub{i}@example.com",
-                     username=f"x{i}fern", username_lower=f"x{i}fern", password_hash="x", role="user",
-                     disabled=False, level=0, sprout_coins=0, created_at=now, updated_at=now)
+                User(
+                    account=f"sub{i}",
+                    account_lower=f"sub{i}",
+                    email=f"sub{i}@example.com",
+                    username=f"x{i}fern",
+                    username_lower=f"x{i}fern",
+                    password_hash="x",
+                    role="user",
+                    disabled=False,
+                    level=0,
+                    sprout_coins=0,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
     await _users(harness, "fernandez-long-name", "fern")
     names = await _search(harness, me, "fern")

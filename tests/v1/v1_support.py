@@ -47,7 +47,9 @@ async def create_user(
     return view.user
 
 
-async def login(h: Any, email: str, password: str = PASSWORD, client: httpx.AsyncClient | None = None) -> dict:
+async def login(
+    h: Any, email: str, password: str = PASSWORD, client: httpx.AsyncClient | None = None
+) -> dict:
     r = await (client or h.client).post("/api/v1/auth/sessions", json={"email": email, "password": password})
     assert r.status_code == 200, r.text
     return r.json()

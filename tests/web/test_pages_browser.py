@@ -277,13 +277,13 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
     row = page.locator(f"tr[data-account='{user['account']}']")
     expect(page.get_by_test_id("total")).to_have_text("1 users")
     row.get_by_role("link", name=re.compile("^Edit")).click()
+    shot(page, "admin_edit_user")
     page.get_by_label("Level").fill("-3")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#f-level-error")).to_have_text("invalid value")
     page.get_by_label("Level").fill("7")
     page.get_by_label("Sprout coins").fill("1200")
     page.get_by_label(re.compile("^Disabled")).check()
-    shot(page, "admin_edit_user")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("The user was saved.")
     row = page.locator(f"tr[data-account='{user['account']}']")
@@ -293,7 +293,7 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
     assert stored["level"] == 7 and stored["sproutCoins"] == 1200 and stored["disabled"] is True
 
     row.get_by_role("link", name=re.compile("^Delete")).click()
-    expect(page.get_by_role("alertdialog")).to_contain_text(user["email"])
+    expect(page.get_by_role("region", name=f"Delete {user['account']}?")).to_contain_text(user["email"])
     shot(page, "admin_delete_user")
     page.get_by_role("button", name="Delete permanently").click()
     expect(page.get_by_role("status")).to_have_text("The user was deleted.")

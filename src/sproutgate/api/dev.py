@@ -19,7 +19,7 @@ router = APIRouter()
 
 def _is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host.strip().strip("[]\"")).is_loopback
+        return ipaddress.ip_address(host.strip().strip('[]"')).is_loopback
     except ValueError:
         return host in ("testclient", "localhost")
 

@@ -137,8 +137,11 @@ class OutboxWorker:
                 busy = False
             if busy:
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives just as the event is set, and stop() then waits for ever.
             try:
-                await asyncio.wait_for(self.outbox.wakeup.wait(), timeout=self.settings.mail_poll_seconds)
+                async with asyncio.timeout(self.settings.mail_poll_seconds):
+                    await self.outbox.wakeup.wait()
             except TimeoutError:
                 pass
             self.outbox.wakeup.clear()

@@ -30,7 +30,10 @@ async def _render_account(page: Page, errors: FormErrors | None = None, **values
         errors=errors,
         profile=profile,
         secondary_emails=await services.accounts.secondary_emails(user.id),
-        sessions=await services.sessions.list_active(user.id),
+        # this browser's session first, then the others by last use
+        sessions=sorted(
+            await services.sessions.list_active(user.id), key=lambda s: s.id != principal.session_id
+        ),
         current_session=principal.session_id,
         verify_email=values.pop("verify_email", None) or page.request.query_params.get("verify_email"),
         values=values,
