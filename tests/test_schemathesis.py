@@ -8,6 +8,7 @@ problem+json."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def _env(data_dir: Path) -> dict[str, Any]:
         "SPROUTGATE_DATA_DIR": str(data_dir),
         "SPROUTGATE_DATABASE_URL": None,
         "SPROUTGATE_SMTP_HOST": None,
+        "SPROUTGATE_REDIS_URL": None,
         "SPROUTGATE_TRUSTED_PROXIES": "127.0.0.1",
         "SPROUTGATE_ARGON2_TIME_COST": "1",
         "SPROUTGATE_ARGON2_MEMORY_KIB": "1024",
@@ -63,7 +65,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         code = re.search(r"(?<!\d)\d{6}(?!\d)", subject).group(0)
         r = c.post("/api/v1/auth/verifications/verify", json={"email": email, "token": code})
         assert r.status_code == 200, r.text
-        child_env = {k: v for k, v in ServerProcess(env).full_env().items()}
+        child_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
         subprocess.run(
             [sys.executable, "-m", "sproutgate", "user", "promote", email],
             env=child_env,

@@ -271,11 +271,11 @@ def _email_values(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 values.setdefault("smtp_host", value)
     if "smtp_port" in values:
         try:
-            port = int(values["smtp_port"])
+            port_number = int(values["smtp_port"])
         except (TypeError, ValueError):
-            port = 0
-        if 0 < port < 65536:
-            values["smtp_port"] = port
+            port_number = 0
+        if 0 < port_number < 65536:
+            values["smtp_port"] = port_number
         else:
             log.warning("ignoring port %r in %s", values.pop("smtp_port"), path)
     for field in ("smtp_host", "smtp_username", "smtp_password", "mail_from"):

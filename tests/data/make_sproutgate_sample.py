@@ -87,12 +87,16 @@ def main() -> None:
         user(
             "carol",
             "carol@example.com",
-            argon2.PasswordHasher(time_cost=3, memory_cost=8192, type=argon2.Type.ID).hash(PASSWORDS["carol"]),
+            argon2.PasswordHasher(time_cost=3, memory_cost=8192, type=argon2.Type.ID).hash(
+                PASSWORDS["carol"]
+            ),
         ),
         user(
             "dave_disabled",
             "dave@example.com",
-            argon2.PasswordHasher(time_cost=2, memory_cost=4096, type=argon2.Type.I).hash(PASSWORDS["dave_disabled"]),
+            argon2.PasswordHasher(time_cost=2, memory_cost=4096, type=argon2.Type.I).hash(
+                PASSWORDS["dave_disabled"]
+            ),
             disabled=True,
         ),
         user(

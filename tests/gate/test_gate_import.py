@@ -27,6 +27,9 @@ from sproutgate.domain.importer import ImportSourceError, SproutGateImporter, pa
 from sproutgate.infra.hasher import hash_scheme
 from sproutgate.storage.models import User, UserEmail
 
+# The import's SQL runs on SQLite and PostgreSQL alike (the CLI tests use SQLite only).
+pytestmark = pytest.mark.both_engines
+
 EXPECTED_MALFORMED = {
     "bad-account.json": "does not fit the rules",
     "broken-json.json": "not valid JSON",

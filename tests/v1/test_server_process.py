@@ -19,11 +19,12 @@ CODE_TTL = 4
 _ips = itertools.count(1)
 
 
-def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+def server_env(data_dir: Path, **extra: str) -> dict[str, str | None]:
     return {
         "SPROUTGATE_DATA_DIR": str(data_dir),
-        "SPROUTGATE_DATABASE_URL": None,  # type: ignore[dict-item]  # never inherit one
-        "SPROUTGATE_SMTP_HOST": None,  # type: ignore[dict-item]
+        "SPROUTGATE_DATABASE_URL": None,  # None: never inherit one from the environment
+        "SPROUTGATE_SMTP_HOST": None,
+        "SPROUTGATE_REDIS_URL": None,
         "SPROUTGATE_TRUSTED_PROXIES": "127.0.0.1",
         "SPROUTGATE_ARGON2_TIME_COST": "1",
         "SPROUTGATE_ARGON2_MEMORY_KIB": "1024",

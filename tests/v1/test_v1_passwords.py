@@ -13,7 +13,9 @@ from sproutgate.services import build_services
 from sproutgate.storage.repositories import UserRepository
 
 
-async def test_default_hasher_meets_owasp_argon2id_parameters(tmp_path):
+async def test_default_hasher_meets_owasp_argon2id_parameters(tmp_path, monkeypatch):
+    for name in ("TIME_COST", "MEMORY_KIB", "PARALLELISM"):
+        monkeypatch.delenv(f"SPROUTGATE_ARGON2_{name}", raising=False)
     services = build_services(Settings(data_dir=tmp_path / "data"))
     try:
         stored = await services.hasher.hash(PASSWORD)
@@ -29,7 +31,9 @@ async def test_default_hasher_meets_owasp_argon2id_parameters(tmp_path):
 
 
 async def test_hashing_does_not_block_the_event_loop(tmp_path):
-    services = build_services(Settings(data_dir=tmp_path / "data"))
+    services = build_services(
+        Settings(data_dir=tmp_path / "data", argon2_time_cost=2, argon2_memory_kib=19456)
+    )
     hasher = services.hasher
     try:
         started = time.perf_counter()

@@ -179,7 +179,7 @@ def parse_user_record(raw: bytes, source: str) -> LegacyUser:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise MalformedRecord("not UTF-8 text") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise MalformedRecord(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
     if not isinstance(data, dict):
         raise MalformedRecord("not a JSON object")

@@ -95,7 +95,9 @@ async def me(
     return S.UserOut(user=S.gate_user(await _view(services, principal.user)))
 
 
-@router.put("/auth/profile", response_model=S.UserOut, responses=_errors(401, 403, 422), tags=["sproutgate"])
+@router.put(
+    "/auth/profile", response_model=S.UserOut, responses=_errors(401, 403, 422, 429), tags=["sproutgate"]
+)
 async def update_profile(
     body: S.ProfileIn,
     ctx: CallerContext = Depends(caller_context),
