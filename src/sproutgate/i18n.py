@@ -191,7 +191,7 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
     "password_changed": {
         "zh-CN": (
             "【SproutGate】你的密码已修改",
-            "你好 {account}!\n\n你的账号密码刚刚被修改,所有已登录的会话都已退出。\n"
+            "你好 {account}!\n\n你的账号密码刚刚被修改,其他已登录的会话都已退出。\n"
             "如果不是你本人操作,请立即重置密码:{link}",
         ),
         "en": (
