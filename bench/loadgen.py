@@ -120,7 +120,10 @@ class LoadResult:
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
-    probes: list[Any] = field(default_factory=list)  # probe() at the window's start and end
+    # With a probe returning (server CPU seconds, busy seconds of the server's cores): how much
+    # of each the window used.
+    cpu_seconds: float = 0.0
+    busy_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -128,6 +131,20 @@ class LoadResult:
 
     def percentile(self, p: float) -> float:
         return percentile(self.latencies, p)
+
+    @classmethod
+    def merged(cls, parts: Sequence[LoadResult]) -> LoadResult:
+        """One result for several windows of the same measurement."""
+        out = cls(sum(p.duration for p in parts))
+        for p in parts:
+            out.ok += p.ok
+            out.errors += p.errors
+            for status, n in p.statuses.items():
+                out.statuses[status] = out.statuses.get(status, 0) + n
+            out.latencies += p.latencies
+            out.cpu_seconds += p.cpu_seconds
+            out.busy_seconds += p.busy_seconds
+        return out
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -144,7 +161,7 @@ async def run_load(
     clients: Sequence[Client],
     duration: float,
     warmup: float = 2.0,
-    probe: Callable[[], Any] | None = None,
+    probe: Callable[[], tuple[float, float]] | None = None,
 ) -> LoadResult:
     """Drive every client on its own connection, closed loop, for ``warmup + duration`` seconds.
 
@@ -155,9 +172,10 @@ async def run_load(
     start = loop.time() + warmup
     end = start + duration
     result = LoadResult(duration)
+    probes: list[tuple[float, float]] = []
     if probe is not None:
-        loop.call_at(start, lambda: result.probes.append(probe()))
-        loop.call_at(end, lambda: result.probes.append(probe()))
+        loop.call_at(start, lambda: probes.append(probe()))
+        loop.call_at(end, lambda: probes.append(probe()))
 
     async def drive(client: Client) -> None:
         conn = Connection(port)
@@ -186,6 +204,9 @@ async def run_load(
             await conn.close()
 
     await asyncio.gather(*(drive(c) for c in clients))
+    if len(probes) == 2:
+        result.cpu_seconds = probes[1][0] - probes[0][0]
+        result.busy_seconds = probes[1][1] - probes[0][1]
     return result
 
 

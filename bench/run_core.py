@@ -424,18 +424,12 @@ def cpu_probe(pid: int, cpus: set[int]) -> Callable[[], tuple[float, float]]:
 
 def cpu_per_request(r: LoadResult) -> float:
     """Server CPU milliseconds per successful request during the window (0 if unknown)."""
-    if len(r.probes) < 2 or not r.ok:
-        return 0.0
-    return (r.probes[1][0] - r.probes[0][0]) * 1000 / r.ok
+    return r.cpu_seconds * 1000 / r.ok if r.ok else 0.0
 
 
 def others_share(r: LoadResult, ncpus: int) -> float:
     """Share of the server cores' time that other processes used during the window."""
-    if len(r.probes) < 2:
-        return 0.0
-    own = r.probes[1][0] - r.probes[0][0]
-    busy = r.probes[1][1] - r.probes[0][1]
-    return max(0.0, busy - own) / (r.duration * ncpus)
+    return max(0.0, r.busy_seconds - r.cpu_seconds) / (r.duration * ncpus) if r.duration else 0.0
 
 
 def status_note(r: LoadResult) -> str:
@@ -468,6 +462,8 @@ def replace_sections(existing: str, sections: dict[str, str]) -> str:
 
 # -- the run ---------------------------------------------------------------------------------
 
+PHASES = frozenset({"login", "me", "refresh", "search"})
+
 
 @dataclass
 class Config:
@@ -480,6 +476,8 @@ class Config:
     server_cpus: set[int]
     load_cpus: set[int]
     quick: bool
+    rounds: int = 2
+    only: frozenset[str] = PHASES
 
 
 def split_cpus(spec: str | None) -> tuple[set[int], set[int]]:
@@ -495,12 +493,12 @@ def split_cpus(spec: str | None) -> tuple[set[int], set[int]]:
     return set(cpus[:half]), set(cpus[half:])
 
 
-def raw_argon2(cfg: Config, work: Path) -> dict[str, Any]:
+def raw_argon2(cfg: Config, work: Path, seconds: float) -> dict[str, Any]:
     t, m, p = ARGON2
     argv = [
         sys.executable,
         str(BENCH / "argon2_rate.py"),
-        str(cfg.duration),
+        str(seconds),
         str(cfg.warmup),
         str(cfg.login_clients),
         str(t),
@@ -509,7 +507,7 @@ def raw_argon2(cfg: Config, work: Path) -> dict[str, Any]:
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=clean_env(), cwd=work)
     os.sched_setaffinity(proc.pid, cfg.server_cpus)
-    out, _ = proc.communicate(timeout=cfg.duration + cfg.warmup + 120)
+    out, _ = proc.communicate(timeout=seconds + cfg.warmup + 120)
     return json.loads(out)
 
 
@@ -517,11 +515,26 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def merge_argon2(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(parts[0])
+    out["verifies"] = sum(p["verifies"] for p in parts)
+    out["seconds"] = sum(p["seconds"] for p in parts)
+    out["rate"] = out["verifies"] / out["seconds"]
+    cpu = sum(p["cpu_ms_per_verify"] * p["verifies"] for p in parts)
+    out["cpu_ms_per_verify"] = cpu / out["verifies"] if out["verifies"] else 0.0
+    return out
+
+
 async def throughput_phase(cfg: Config, work: Path) -> dict[str, Any]:
+    """Login, /users/me and refresh on one server. Each pair that is compared (login and raw
+    argon2, /users/me and the bare app) is measured in alternating windows, ``cfg.rounds`` each
+    of ``duration / rounds`` seconds, so that load from other processes hits both alike."""
+
     def probe(p: Process) -> Callable[[], tuple[float, float]]:
         assert p.proc is not None
         return cpu_probe(p.proc.pid, cfg.server_cpus)
 
+    window = cfg.duration / cfg.rounds
     data = work / "core-data"
     server, port = sproutgate_server(data, cfg.server_cpus, work)
     base = f"http://127.0.0.1:{port}"
@@ -534,42 +547,53 @@ async def throughput_phase(cfg: Config, work: Path) -> dict[str, Any]:
         for i, email in enumerate(accounts):
             await asyncio.to_thread(sign_up, base, email, f"Bench User {i}", fake_ip(60000 + i))
 
-        log(f"raw argon2id verify rate ({cfg.login_clients} in flight) on cpus {sorted(cfg.server_cpus)}")
-        results["argon2"] = await asyncio.to_thread(raw_argon2, cfg, work)
+        def login_clients() -> list[LoginClient]:
+            return [LoginClient(accounts[i % n_users], fake_ip(i + 1)) for i in range(cfg.login_clients)]
 
-        log("login throughput")
-        logins = [LoginClient(accounts[i % n_users], fake_ip(i + 1)) for i in range(cfg.login_clients)]
-        results["login"] = await run_load(port, logins, cfg.duration, cfg.warmup, probe(server))
-        sessions = [s for c in logins for s in c.sessions]
-        needed = 2 * cfg.clients
-        while len(sessions) < needed:  # short runs: top up the pool of sessions
-            extra = [LoginClient(accounts[i % n_users], fake_ip(i + 1)) for i in range(cfg.login_clients)]
-            await run_load(port, extra, 2.0, 0)
-            sessions += [s for c in extra for s in c.sessions]
+        sessions: list[dict[str, Any]] = []
+        if "login" in cfg.only:
+            log(f"login vs raw argon2id ({cfg.login_clients} in flight), {cfg.rounds} rounds")
+            argon_parts, login_parts = [], []
+            for _ in range(cfg.rounds):
+                argon_parts.append(await asyncio.to_thread(raw_argon2, cfg, work, window))
+                clients = login_clients()
+                login_parts.append(await run_load(port, clients, window, cfg.warmup, probe(server)))
+                sessions += [s for c in clients for s in c.sessions]
+            results["argon2"] = merge_argon2(argon_parts)
+            results["login"] = LoadResult.merged(login_parts)
+        while len(sessions) < 2 * cfg.clients:  # sessions for the next measurements
+            clients = login_clients()
+            await run_load(port, clients, 2.0, 0)
+            sessions += [s for c in clients for s in c.sessions]
 
-        bare, bare_port = bare_server(data, cfg.server_cpus, work)
-        me_clients = [
-            FixedClient(bearer_get("/api/v1/users/me", sessions[i]["access_token"], fake_ip(i + 1)))
-            for i in range(cfg.clients)
-        ]
-        bare_clients = [
-            FixedClient(bearer_get("/me", sessions[i]["access_token"], fake_ip(i + 1)))
-            for i in range(cfg.clients)
-        ]
-        log("bare JWT endpoint throughput")
-        results["bare"] = await run_load(bare_port, bare_clients, cfg.duration, cfg.warmup, probe(bare))
-        bare.stop()
-        bare = None
-        log("GET /users/me throughput")
-        results["me"] = await run_load(port, me_clients, cfg.duration, cfg.warmup, probe(server))
+        if "me" in cfg.only:
+            bare, bare_port = bare_server(data, cfg.server_cpus, work)
+            me_clients = [
+                FixedClient(bearer_get("/api/v1/users/me", sessions[i]["access_token"], fake_ip(i + 1)))
+                for i in range(cfg.clients)
+            ]
+            bare_clients = [
+                FixedClient(bearer_get("/me", sessions[i]["access_token"], fake_ip(i + 1)))
+                for i in range(cfg.clients)
+            ]
+            log(f"GET /users/me vs bare JWT endpoint, {cfg.rounds} rounds")
+            bare_parts, me_parts = [], []
+            for _ in range(cfg.rounds):
+                bare_parts.append(await run_load(bare_port, bare_clients, window, cfg.warmup, probe(bare)))
+                me_parts.append(await run_load(port, me_clients, window, cfg.warmup, probe(server)))
+            results["bare"] = LoadResult.merged(bare_parts)
+            results["me"] = LoadResult.merged(me_parts)
+            bare.stop()
+            bare = None
 
-        log("refresh throughput")
-        refreshers = [
-            RefreshClient(sessions[cfg.clients + i]["refresh_token"], fake_ip(1000 + i))
-            for i in range(cfg.clients)
-        ]
-        results["refresh"] = await run_load(port, refreshers, cfg.duration, cfg.warmup, probe(server))
-        results["refresh_broken"] = sum(c.broken for c in refreshers)
+        if "refresh" in cfg.only:
+            log("refresh throughput")
+            refreshers = [
+                RefreshClient(sessions[cfg.clients + i]["refresh_token"], fake_ip(1000 + i))
+                for i in range(cfg.clients)
+            ]
+            results["refresh"] = await run_load(port, refreshers, cfg.duration, cfg.warmup, probe(server))
+            results["refresh_broken"] = sum(c.broken for c in refreshers)
     finally:
         if bare is not None:
             bare.stop()
@@ -614,36 +638,12 @@ async def search_phase(cfg: Config, work: Path) -> dict[str, Any]:
 
 
 def report(cfg: Config, core: dict[str, Any], search: dict[str, Any], info: dict[str, str]) -> dict[str, str]:
-    argon = core["argon2"]
-    login: LoadResult = core["login"]
-    me: LoadResult = core["me"]
-    bare: LoadResult = core["bare"]
-    refresh: LoadResult = core["refresh"]
-    cores_used = len(cfg.server_cpus)
-    login_ratio = login.rate / argon["rate"] if argon["rate"] else 0.0
-    me_ratio = me.rate / bare.rate if bare.rate else 0.0
-    refresh_target = REFRESH_PER_CORE * cores_used
-    lat = search["latencies"]
-    p50, p95 = percentile(lat, 50) * 1000, percentile(lat, 95) * 1000
-    ms = lambda r, p: f"{r.percentile(p) * 1000:.1f}"  # noqa: E731
-
-    rows = [
-        "| Measurement | Result | Compared with | Ratio | Target | |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| Login, POST /api/v1/auth/sessions ({cfg.login_clients} clients) | {login.rate:.1f}/s"
-        f"{status_note(login)} | raw argon2id verify {argon['rate']:.1f}/s | {login_ratio:.2f} "
-        f"| >= {LOGIN_MIN_RATIO} | {verdict(login_ratio >= LOGIN_MIN_RATIO)} |",
-        f"| GET /api/v1/users/me ({cfg.clients} clients) | {me.rate:,.0f}/s{status_note(me)} "
-        f"| bare FastAPI JWT check {bare.rate:,.0f}/s | {me_ratio:.2f} | >= {ME_MIN_RATIO} "
-        f"| {verdict(me_ratio >= ME_MIN_RATIO)} |",
-        f"| Refresh, POST /api/v1/auth/sessions/refresh ({cfg.clients} clients, own chains) "
-        f"| {refresh.rate:,.0f}/s{status_note(refresh)} | 8 x 120/s x {cores_used} core(s) "
-        f"= {refresh_target}/s | {refresh.rate / refresh_target:.2f} | >= 1.0 "
-        f"| {verdict(refresh.rate >= refresh_target)} |",
-        f"| POST /api/v1/users/search over {cfg.users:,} users, p95 | {p95:.1f} ms (p50 {p50:.1f} ms) "
-        f"| - | - | < {SEARCH_P95_MS:.0f} ms | {verdict(p95 < SEARCH_P95_MS and not search['failures'])} |",
-    ]
+    """The "Core API" and "Method" sections; parts that were not measured (--only) are left out."""
     n = len(cfg.server_cpus)
+    refresh_target = REFRESH_PER_CORE * n
+
+    def ms(r: LoadResult, p: float) -> str:
+        return f"{r.percentile(p) * 1000:.1f}"
 
     def cost_row(label: str, r: LoadResult) -> str:
         return (
@@ -651,61 +651,109 @@ def report(cfg: Config, core: dict[str, Any], search: dict[str, Any], info: dict
             f"| {ms(r, 95)} ms | {ms(r, 99)} ms |"
         )
 
-    latency_rows = [
+    rows = [
+        "| Measurement | Result | Compared with | Ratio | Target | |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    costs = [
         "| Endpoint | Server CPU per request | Other processes on the server cores | p50 | p95 | p99 |",
         "| --- | --- | --- | --- | --- | --- |",
-        cost_row("login", login),
-        f"| raw argon2id verify | {argon['cpu_ms_per_verify']:.2f} ms | - | - | - | - |",
-        cost_row("/users/me", me),
-        cost_row("bare JWT", bare),
-        cost_row("refresh", refresh),
     ]
-    search_rows = ["| Query | n | p50 | p95 | max |", "| --- | --- | --- | --- | --- |"]
-    for cls in ("1 chars", "2 chars", "3 chars", "5 chars", "8 chars", "exact email"):
-        v = search["by_class"].get(cls, [])
-        label = cls.replace("1 chars", "1 char")
-        search_rows.append(
-            f"| {label} | {len(v)} | {percentile(v, 50) * 1000:.1f} ms | {percentile(v, 95) * 1000:.1f} ms "
-            f"| {max(v, default=0) * 1000:.1f} ms |"
+    notes = []
+    if "login" in core:
+        argon, login = core["argon2"], core["login"]
+        ratio = login.rate / argon["rate"] if argon["rate"] else 0.0
+        cpu_ratio = argon["cpu_ms_per_verify"] / cpu_per_request(login) if cpu_per_request(login) else 0.0
+        rows.append(
+            f"| Login, POST /api/v1/auth/sessions ({cfg.login_clients} clients) | {login.rate:.1f}/s"
+            f"{status_note(login)} | raw argon2id verify {argon['rate']:.1f}/s | {ratio:.2f} "
+            f"(CPU {cpu_ratio:.2f}) | >= {LOGIN_MIN_RATIO} | {verdict(ratio >= LOGIN_MIN_RATIO)} |"
         )
-    search_rows.append(
-        f"| all | {len(lat)} | {p50:.1f} ms | {p95:.1f} ms | {max(lat, default=0) * 1000:.1f} ms |"
-    )
+        costs += [
+            cost_row("login", login),
+            f"| raw argon2id verify | {argon['cpu_ms_per_verify']:.2f} ms | - | - | - | - |",
+        ]
+        notes.append(
+            f"Raw argon2id: {argon['verifies']} verifies in {argon['seconds']:g} s, "
+            f"t={argon['params']['time_cost']} m={argon['params']['memory_kib']} KiB "
+            f"p={argon['params']['parallelism']}, {argon['pool_workers']} pool threads, "
+            f"{argon['concurrency']} in flight."
+        )
+    if "me" in core:
+        me, bare = core["me"], core["bare"]
+        ratio = me.rate / bare.rate if bare.rate else 0.0
+        cpu_ratio = cpu_per_request(bare) / cpu_per_request(me) if cpu_per_request(me) else 0.0
+        rows.append(
+            f"| GET /api/v1/users/me ({cfg.clients} clients) | {me.rate:,.0f}/s{status_note(me)} "
+            f"| bare FastAPI JWT check {bare.rate:,.0f}/s | {ratio:.2f} (CPU {cpu_ratio:.2f}) "
+            f"| >= {ME_MIN_RATIO} | {verdict(ratio >= ME_MIN_RATIO)} |"
+        )
+        costs += [cost_row("/users/me", me), cost_row("bare JWT", bare)]
+    if "refresh" in core:
+        refresh = core["refresh"]
+        rows.append(
+            f"| Refresh, POST /api/v1/auth/sessions/refresh ({cfg.clients} clients, own chains) "
+            f"| {refresh.rate:,.0f}/s{status_note(refresh)} | 8 x 120/s x {n} core(s) "
+            f"= {refresh_target}/s | {refresh.rate / refresh_target:.2f} | >= 1.0 "
+            f"| {verdict(refresh.rate >= refresh_target)} |"
+        )
+        costs.append(cost_row("refresh", refresh))
+        notes.append(f"Refresh chains broken during the run: {core['refresh_broken']} of {cfg.clients}.")
+    search_rows: list[str] = []
+    if search:
+        lat = search["latencies"]
+        p50, p95 = percentile(lat, 50) * 1000, percentile(lat, 95) * 1000
+        search_ok = p95 < SEARCH_P95_MS and not search["failures"]
+        rows.append(
+            f"| POST /api/v1/users/search over {cfg.users:,} users, p95 | {p95:.1f} ms (p50 {p50:.1f} ms) "
+            f"| - | - | < {SEARCH_P95_MS:.0f} ms | {verdict(search_ok)} |"
+        )
+        search_rows = [
+            f"Search latency, one query at a time over {cfg.users:,} generated users"
+            f" (database {search['db_bytes'] / 2**20:,.0f} MiB,"
+            f" bulk-loaded in {search['load_seconds']:.0f} s; failed queries: {search['failures']}):",
+            "",
+            "| Query | n | p50 | p95 | max |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for cls in ("1 chars", "2 chars", "3 chars", "5 chars", "8 chars", "exact email"):
+            v = search["by_class"].get(cls, [])
+            search_rows.append(
+                f"| {cls.replace('1 chars', '1 char')} | {len(v)} | {percentile(v, 50) * 1000:.1f} ms "
+                f"| {percentile(v, 95) * 1000:.1f} ms | {max(v, default=0) * 1000:.1f} ms |"
+            )
+        search_rows += [
+            f"| all | {len(lat)} | {p50:.1f} ms | {p95:.1f} ms | {max(lat, default=0) * 1000:.1f} ms |",
+            "",
+        ]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = " (quick smoke run: small data, short windows; not a result)" if cfg.quick else ""
     core_md = "\n".join(
         [
             "## Core API",
             "",
-            f"Measured {when} by `bench/run_core.py`{mode}, one SproutGate process (`sproutgate serve`,"
-            f" SQLite, defaults) pinned to {cores_used} core(s) {sorted(cfg.server_cpus)}, the load"
-            f" generator on {sorted(cfg.load_cpus)}; {cfg.duration:g} s per measurement after"
-            f" {cfg.warmup:g} s of warm-up. See *Method* for how each figure is taken.",
+            f"Measured {when} by `bench/run_core.py`{mode}: one SproutGate process (`sproutgate serve`,"
+            f" SQLite, defaults) pinned to {n} core(s) {sorted(cfg.server_cpus)}, the load generator"
+            f" on {sorted(cfg.load_cpus)}; {cfg.duration:g} s per measurement (compared pairs in"
+            f" {cfg.rounds} alternating windows each), after {cfg.warmup:g} s of warm-up per window."
+            " Ratios are of throughput; the CPU ratio in brackets compares server CPU time per"
+            " request, which other load on the machine disturbs far less. See *Method*.",
             "",
             *rows,
             "",
-            "CPU time the server process spent per answered request (all its threads, from /proc),"
-            " the share of the server cores that other processes took meanwhile (the machine is"
-            " shared: this is what makes throughput figures noisy), and latency under that load"
-            " (closed loop, so it grows with the number of clients):",
+            "Server CPU time per answered request (the process and all its threads, from /proc), the"
+            " share of the server cores other processes took meanwhile (the machine is shared: this"
+            " is what makes throughput noisy), and latency under that load (closed loop, so it grows"
+            " with the number of clients):",
             "",
-            *latency_rows,
-            "",
-            f"Search latency, one query at a time over {cfg.users:,} generated users"
-            f" (database {search['db_bytes'] / 2**20:,.0f} MiB,"
-            f" bulk-loaded in {search['load_seconds']:.0f} s):",
+            *(costs if len(costs) > 2 else []),
             "",
             *search_rows,
-            "",
-            f"Raw argon2id: {argon['verifies']} verifies in {argon['seconds']:g} s, "
-            f"t={argon['params']['time_cost']} m={argon['params']['memory_kib']} KiB "
-            f"p={argon['params']['parallelism']}, {argon['pool_workers']} pool threads, "
-            f"{argon['concurrency']} in flight. Refresh chains broken during the run: "
-            f"{core['refresh_broken']} of {cfg.clients}.",
+            " ".join(notes),
             "",
             "Machine:",
             "",
-            f"- CPU: {info['cpu']}, {info['cores']} cores visible; server on {cores_used}, "
+            f"- CPU: {info['cpu']}, {info['cores']} cores visible; server on {n}, "
             f"load generator on {len(cfg.load_cpus)}",
             f"- Python {info['python']}, SQLite {info['sqlite']}, {info['os']}",
             f"- {info['packages']}",
@@ -716,6 +764,7 @@ def report(cfg: Config, core: dict[str, Any], search: dict[str, Any], info: dict
         login_clients=cfg.login_clients,
         duration=f"{cfg.duration:g}",
         warmup=f"{cfg.warmup:g}",
+        rounds=cfg.rounds,
         users=f"{cfg.users:,}",
         per_class=cfg.per_class,
     ).strip()
@@ -780,8 +829,13 @@ def main() -> None:
     ap.add_argument("--login-clients", type=int, default=16, help="concurrent login clients (default 16)")
     ap.add_argument("--server-cpus", help="comma-separated CPU ids for the servers (default: first half)")
     ap.add_argument("--output", help="markdown file to update (default docs/benchmarks.md; quick: none)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating windows per compared pair (default 2)")
+    ap.add_argument("--only", help=f"comma-separated subset of {','.join(sorted(PHASES))} (no docs written)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dirs and logs")
     args = ap.parse_args()
+    only = frozenset(args.only.split(",")) if args.only else PHASES
+    if not only <= PHASES:
+        ap.error(f"--only takes {', '.join(sorted(PHASES))}")
 
     server_cpus, load_cpus = split_cpus(args.server_cpus)
     cfg = Config(
@@ -794,6 +848,8 @@ def main() -> None:
         server_cpus=server_cpus,
         load_cpus=load_cpus,
         quick=args.quick,
+        rounds=max(1, args.rounds),
+        only=only,
     )
     os.sched_setaffinity(0, load_cpus)
     loop_name = install_uvloop()
@@ -801,15 +857,15 @@ def main() -> None:
     log(f"server cpus {sorted(server_cpus)}, load cpus {sorted(load_cpus)}, load generator on {loop_name}")
     work = Path(tempfile.mkdtemp(prefix="sproutgate-bench-"))
     try:
-        core = asyncio.run(throughput_phase(cfg, work))
-        search = asyncio.run(search_phase(cfg, work))
+        core = asyncio.run(throughput_phase(cfg, work)) if only - {"search"} else {}
+        search = asyncio.run(search_phase(cfg, work)) if "search" in only else {}
     except BaseException:
         log(f"failed; logs kept in {work}")
         raise
     sections = report(cfg, core, search, info)
     text = sections["Core API"]
     print(text)
-    output = Path(args.output) if args.output else (None if args.quick else DOCS)
+    output = Path(args.output) if args.output else (None if args.quick or args.only else DOCS)
     if output is not None:
         existing = output.read_text(encoding="utf-8") if output.exists() else ""
         output.write_text(replace_sections(existing, sections), encoding="utf-8")

@@ -29,7 +29,9 @@ def fresh_ip() -> str:
     return f"172.{16 + (n >> 16) % 16}.{(n >> 8) & 255}.{n & 255 or 1}"
 
 
-def server_env(data_dir: Path, database_url: str = "", redis_url: str = "", **settings: Any) -> dict[str, Any]:
+def server_env(
+    data_dir: Path, database_url: str = "", redis_url: str = "", **settings: Any
+) -> dict[str, Any]:
     """Environment of a server process: the brief's fixed values plus ``settings`` as
     ``SPROUTGATE_<NAME>``; any other SPROUTGATE_* of the developer's shell is removed."""
     env: dict[str, Any] = {
@@ -74,9 +76,9 @@ def client(base_url: str, ip: str | None = None, timeout: float = 15.0) -> httpx
     )
 
 
-async def mailed_code(base_url: str, email: str, timeout: float = 10.0) -> str:
+async def mailed_code(base_url: str, email: str, within: float = 10.0) -> str:
     """The newest code the dev mailbox of an instance holds for ``email``."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     # Straight from loopback: the mailbox refuses requests forwarded for anyone else.
     async with httpx.AsyncClient(base_url=base_url, timeout=15, trust_env=False) as c:
         while True:
@@ -91,7 +93,9 @@ async def mailed_code(base_url: str, email: str, timeout: float = 10.0) -> str:
             await asyncio.sleep(0.1)
 
 
-async def sign_up(base_url: str, email: str, username: str = "sprout", ip: str | None = None) -> dict[str, Any]:
+async def sign_up(
+    base_url: str, email: str, username: str = "sprout", ip: str | None = None
+) -> dict[str, Any]:
     """Complete sign-up through the runtime API; returns the session body."""
     async with client(base_url, ip) as c:
         r = await c.post(
@@ -108,7 +112,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
+async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:
     """Poll ``check`` until it is true; returns the seconds it took."""
     start = time.monotonic()
     while True:
@@ -117,8 +121,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
                 return time.monotonic() - start
         except httpx.TransportError:
             pass
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what}: not within {timeout}s")
+        if time.monotonic() - start > within:
+            raise AssertionError(f"{what}: not within {within}s")
         await asyncio.sleep(0.2)
 
 

@@ -8,9 +8,9 @@ import asyncio
 from datetime import datetime
 
 import pytest
-from conftest import bearer, signup
 from sqlalchemy import func, select
 
+from conftest import bearer, signup
 from sproutgate.storage.models import AuthSession, PendingSignup, User, UserEmail, VerificationCode
 
 pytestmark = pytest.mark.both_engines
@@ -64,7 +64,8 @@ async def test_search_matches_non_ascii_names_case_insensitively(h):
 
 async def test_times_come_back_as_utc_and_expiry_uses_them(h):
     await h.client.post(
-        "/api/v1/auth/verifications", json={"email": "tz@example.com", "password": PASSWORD, "username": "tzz"}
+        "/api/v1/auth/verifications",
+        json={"email": "tz@example.com", "password": PASSWORD, "username": "tzz"},
     )
     async with h.services.db.read() as s:
         code = (await s.execute(select(VerificationCode))).scalar_one()
@@ -72,7 +73,8 @@ async def test_times_come_back_as_utc_and_expiry_uses_them(h):
     assert 590 <= (code.expires_at - datetime.now(code.expires_at.tzinfo)).total_seconds() <= 601
     h.clock.advance(h.services.settings.code_ttl_seconds + 1)
     r = await h.client.post(
-        "/api/v1/auth/verifications/verify", json={"email": "tz@example.com", "token": await h.last_code("tz@example.com")}
+        "/api/v1/auth/verifications/verify",
+        json={"email": "tz@example.com", "token": await h.last_code("tz@example.com")},
     )
     assert r.status_code == 401
 
@@ -97,18 +99,23 @@ async def test_longest_allowed_values_fit_every_column(h):
 
 async def test_concurrent_signups_for_one_address_leave_one_pending_signup(h):
     body = {"email": "race@example.com", "password": PASSWORD, "username": "racer"}
-    answers = await asyncio.gather(*(h.new_client().post("/api/v1/auth/verifications", json=body) for _ in range(8)))
+    answers = await asyncio.gather(
+        *(h.new_client().post("/api/v1/auth/verifications", json=body) for _ in range(8))
+    )
     assert sorted(r.status_code for r in answers) == [202] * 8, [r.text for r in answers]
     assert await _count(h, PendingSignup) == 1
     assert await _count(h, VerificationCode) == 1
     code = await h.last_code("race@example.com")
-    r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": "race@example.com", "token": code})
+    r = await h.client.post(
+        "/api/v1/auth/verifications/verify", json={"email": "race@example.com", "token": code}
+    )
     assert r.status_code == 200, r.text
 
 
 async def test_one_code_verified_concurrently_creates_one_user(h):
     await h.client.post(
-        "/api/v1/auth/verifications", json={"email": "twice@example.com", "password": PASSWORD, "username": "twice"}
+        "/api/v1/auth/verifications",
+        json={"email": "twice@example.com", "password": PASSWORD, "username": "twice"},
     )
     code = await h.last_code("twice@example.com")
     body = {"email": "twice@example.com", "token": code}
@@ -143,7 +150,12 @@ async def test_same_account_name_claimed_concurrently_gives_one_user(h):
         c = h.new_client()
         r = await c.post(
             "/api/auth/register",
-            json={"account": "samename", "email": f"same{i}@example.com", "password": PASSWORD, "username": "same"},
+            json={
+                "account": "samename",
+                "email": f"same{i}@example.com",
+                "password": PASSWORD,
+                "username": "same",
+            },
         )
         if r.status_code != 200:
             return r

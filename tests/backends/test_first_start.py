@@ -57,7 +57,9 @@ async def test_processes_starting_together_migrate_once_and_share_keys(engine, r
             assert (await c.post("/api/v1/auth/verifications", json=body)).status_code == 202
         code = await mailed_code(urls[0], "first@example.com")
         async with client(urls[1]) as c:
-            r = await c.post("/api/v1/auth/verifications/verify", json={"email": body["email"], "token": code})
+            r = await c.post(
+                "/api/v1/auth/verifications/verify", json={"email": body["email"], "token": code}
+            )
             assert r.status_code == 200, r.text
             session = r.json()
 

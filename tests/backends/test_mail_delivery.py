@@ -111,7 +111,9 @@ async def test_codes_mailed_while_smtp_is_down_arrive_once_it_is_back(smtp, send
         code = CODE.search(message.subject or "") or CODE.search(message.text or "")
         assert code, message.subject
         async with client(urls[(i + 1) % 2]) as c:
-            r = await c.post("/api/v1/auth/verifications/verify", json={"email": email, "token": code.group(0)})
+            r = await c.post(
+                "/api/v1/auth/verifications/verify", json={"email": email, "token": code.group(0)}
+            )
             assert r.status_code == 200, r.text
     counts = (await _outbox(b.base_url, token))["counts"]
     assert counts["failed"] == 0 and counts["pending"] == 0 and counts["sending"] == 0
@@ -122,7 +124,9 @@ async def test_codes_mailed_while_smtp_is_down_arrive_once_it_is_back(smtp, send
 async def test_mail_that_keeps_failing_is_listed_counted_and_sent_on_retry(make_harness, make_settings):
     with SmtpServer() as smtp:
         smtp.reject_with = "451 4.3.0 Mailbox busy, try again later"
-        settings = make_settings(**{**smtp_settings(smtp), "mail_max_attempts": 2, "mail_retry_base_seconds": 0.05})
+        settings = make_settings(
+            **{**smtp_settings(smtp), "mail_max_attempts": 2, "mail_retry_base_seconds": 0.05}
+        )
         h = await make_harness(settings)
         admin = {"X-Admin-Token": h.services.admin_guard.token}
         r = await h.client.post(
@@ -132,7 +136,9 @@ async def test_mail_that_keeps_failing_is_listed_counted_and_sent_on_retry(make_
         assert r.status_code == 202
 
         for _ in range(100):
-            view = (await h.client.get("/api/admin/outbox", params={"status": "failed"}, headers=admin)).json()
+            view = (
+                await h.client.get("/api/admin/outbox", params={"status": "failed"}, headers=admin)
+            ).json()
             if view["total"]:
                 break
             await asyncio.sleep(0.05)
@@ -144,7 +150,8 @@ async def test_mail_that_keeps_failing_is_listed_counted_and_sent_on_retry(make_
         assert (await h.client.get("/api/admin/outbox")).status_code == 401
 
         # The command line shows the same.
-        listed = subprocess.run(
+        listed = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "sproutgate", "outbox", "--failed", "--json"],
             env=_cli_env(settings),
             capture_output=True,

@@ -91,7 +91,9 @@ async def _outage_answers(url: str, session: dict, limit: float, newcomer: str) 
 async def _recovers(url: str, session: dict) -> float:
     async def signed_in() -> bool:
         async with client(url) as c:
-            r = await c.post("/api/v1/auth/sessions", json={"email": "steady@example.com", "password": PASSWORD})
+            r = await c.post(
+                "/api/v1/auth/sessions", json={"email": "steady@example.com", "password": PASSWORD}
+            )
             return r.status_code == 200
 
     took = await wait_until(signed_in, 20, "sign-in after the database came back")

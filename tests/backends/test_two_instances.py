@@ -18,7 +18,18 @@ import pytest
 
 from support.servers import RedisServer, ServerProcess
 
-from .cluster import PASSWORD, bearer, client, fresh_ip, mailed_code, server_env, sign_up, sql, start_all, wait_until
+from .cluster import (
+    PASSWORD,
+    bearer,
+    client,
+    fresh_ip,
+    mailed_code,
+    server_env,
+    sign_up,
+    sql,
+    start_all,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -71,7 +82,9 @@ async def test_token_from_one_instance_is_accepted_by_the_other(pair):
     async with client(a) as ca, client(b) as cb:
         r = await cb.get("/api/v1/users/me", headers=bearer(session["access_token"]))
         assert r.status_code == 200, r.text
-        assert (await cb.get("/.well-known/jwks.json")).json() == (await ca.get("/.well-known/jwks.json")).json()
+        assert (await cb.get("/.well-known/jwks.json")).json() == (
+            await ca.get("/.well-known/jwks.json")
+        ).json()
 
 
 async def test_code_mailed_by_one_instance_is_accepted_by_the_other(pair):
@@ -101,7 +114,9 @@ async def test_refresh_token_rotated_on_one_instance_is_reuse_on_the_other_after
         r = await ca.post("/api/v1/auth/sessions/refresh", json={"refresh_token": second["refresh_token"]})
         assert r.status_code == 401, r.text
         for c in (ca, cb):
-            assert (await c.get("/api/v1/users/me", headers=bearer(second["access_token"]))).status_code == 401
+            assert (
+                await c.get("/api/v1/users/me", headers=bearer(second["access_token"]))
+            ).status_code == 401
 
 
 async def test_session_revoked_on_one_instance_is_rejected_by_the_other_at_once(pair):
@@ -109,7 +124,9 @@ async def test_session_revoked_on_one_instance_is_rejected_by_the_other_at_once(
     session = await sign_up(a, "revoke@example.com", username="revoke")
     async with client(a) as ca, client(b) as cb:
         assert (await cb.get("/api/v1/users/me", headers=bearer(session["access_token"]))).status_code == 200
-        r = await ca.request("DELETE", "/api/v1/auth/sessions", json={"refresh_token": session["refresh_token"]})
+        r = await ca.request(
+            "DELETE", "/api/v1/auth/sessions", json={"refresh_token": session["refresh_token"]}
+        )
         assert r.status_code == 204, r.text
         assert (await cb.get("/api/v1/users/me", headers=bearer(session["access_token"]))).status_code == 401
         r = await cb.post("/api/auth/verify", json={"token": session["access_token"]})
@@ -133,13 +150,16 @@ async def test_rate_limit_counts_across_instances(pair):
     statuses = await _failed_logins([a, b, a, b, a, b], "limited@example.com", ip)
     assert statuses == [401] * LOGIN_LIMIT + [429, 429], statuses
     async with client(b, ip) as cb:
-        r = await cb.post("/api/v1/auth/sessions", json={"email": "limited@example.com", "password": PASSWORD})
+        r = await cb.post(
+            "/api/v1/auth/sessions", json={"email": "limited@example.com", "password": PASSWORD}
+        )
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
 
 
 async def test_new_signing_key_is_accepted_by_every_instance(pair):
     a, b = pair.urls
-    rotated = subprocess.run(
+    rotated = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "sproutgate", "keys", "rotate"],
         env=pair.a.full_env(),
         capture_output=True,
@@ -161,6 +181,7 @@ async def _burst(url: str, path: str, bodies: dict[str, dict], kill: ServerProce
     """POST every body at once to ``url``; SIGKILL the server once ``after`` answers came back.
     Returns email -> status code, or None when the connection died first."""
     results: dict[str, int | None] = {}
+    enough = asyncio.Event()
 
     async def one(email: str, body: dict) -> None:
         async with client(url, timeout=30) as c:
@@ -168,10 +189,11 @@ async def _burst(url: str, path: str, bodies: dict[str, dict], kill: ServerProce
                 results[email] = (await c.post(path, json=body)).status_code
             except httpx.TransportError:
                 results[email] = None
+        if sum(1 for s in results.values() if s is not None) >= after or len(results) == len(bodies):
+            enough.set()
 
     tasks = [asyncio.create_task(one(e, body)) for e, body in bodies.items()]
-    while sum(1 for s in results.values() if s is not None) < after and not all(t.done() for t in tasks):
-        await asyncio.sleep(0.01)
+    await enough.wait()
     kill.kill()
     await asyncio.gather(*tasks)
     return results

@@ -55,7 +55,9 @@ def generate_signing_key(data_dir: Path) -> str:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    kid = f"{int(time.time()):010d}-{secrets.token_hex(4)}"
+    # Nanoseconds, so that file names sort by age even for keys made within one second (older
+    # kids of whole seconds still sort correctly against these).
+    kid = f"{time.time_ns():019d}-{secrets.token_hex(4)}"
     write_new_file(keys_dir(data_dir) / f"jwt-es256-{kid}.pem", pem)
     return kid
 

@@ -176,14 +176,27 @@ class OutboxWorker:
         except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
             await self._failed(row, exc)
             return
-        async with self.db.write() as s:
-            live = await OutboxRepository(s).get(message_id)
-            if live is not None:
-                live.status = "sent"
-                live.sent_at = utcnow()
-                live.locked_until = None
-                live.last_error = None
+        await self._record_sent(message_id)
         self.sent += 1
+
+    async def _record_sent(self, message_id: str) -> None:
+        """Mark a delivered message sent. The mail is already out: if the database is briefly
+        away, keep trying for a while rather than let the lease expire and send it twice."""
+        for delay in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, None):
+            try:
+                async with self.db.write() as s:
+                    live = await OutboxRepository(s).get(message_id)
+                    if live is not None:
+                        live.status = "sent"
+                        live.sent_at = utcnow()
+                        live.locked_until = None
+                        live.last_error = None
+                return
+            except Exception as exc:  # noqa: BLE001 - database trouble; retried, then logged
+                if delay is None:
+                    log.error("outbox: %s was sent but could not be marked sent: %s", message_id, exc)
+                    return
+                await asyncio.sleep(delay)
 
     async def _failed(self, row: OutboxMessage, exc: Exception) -> None:
         attempts = row.attempts

@@ -109,8 +109,7 @@ class JwtSigner:
             kid = header.get("kid", "")
             if not isinstance(kid, str):
                 raise InvalidToken("bad key id")
-            if kid not in self._public:
-                self._refresh(unknown_kid=True)
+            self._refresh(unknown_kid=kid not in self._public)
             public = self._public.get(kid)
             if public is None:
                 raise InvalidToken("unknown key")
