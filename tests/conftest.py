@@ -55,10 +55,36 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
+# The core subset that every `make test` also runs on PostgreSQL: the modules that exercise most
+# SQL (sign-up, sessions, reset, search, admin). Everything else runs on SQLite unless
+# SPROUTGATE_TEST_DB=postgres (`make test-postgres` runs the whole suite on PostgreSQL).
+BOTH_ENGINES_MODULES = {
+    "test_smoke.py",
+    "v1/test_v1_signup.py",
+    "v1/test_v1_sessions.py",
+    "v1/test_v1_password_reset.py",
+    "v1/test_v1_users.py",
+    "gate/test_gate_admin.py",
+    "gate/test_gate_auth.py",
+    "gate/test_gate_cross_face.py",
+}
+
+
+def _runs_on_both_engines(metafunc: pytest.Metafunc) -> bool:
+    if metafunc.definition.get_closest_marker("both_engines"):
+        return True
+    module = Path(metafunc.definition.fspath).resolve()
+    try:
+        return module.relative_to(Path(__file__).parent).as_posix() in BOTH_ENGINES_MODULES
+    except ValueError:
+        return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests marked ``both_engines`` (on the test, its class or as ``pytestmark`` of its module)
-    run twice in the same session, on SQLite and on PostgreSQL, whatever SPROUTGATE_TEST_DB says."""
-    if "db_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+    """Tests marked ``both_engines`` (on the test, its class or as ``pytestmark`` of its module),
+    and those in BOTH_ENGINES_MODULES, run twice in the same session, on SQLite and on
+    PostgreSQL, whatever SPROUTGATE_TEST_DB says."""
+    if "db_engine" in metafunc.fixturenames and _runs_on_both_engines(metafunc):
         metafunc.parametrize(
             "db_engine",
             ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],

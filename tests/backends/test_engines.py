@@ -178,3 +178,23 @@ async def test_concurrent_refreshes_of_one_token_stay_within_grace(h):
     assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
     r = await h.client.get("/api/v1/users/me", headers=bearer(answers[-1].json()["access_token"]))
     assert r.status_code == 200
+
+
+async def test_search_uses_the_trigram_index_on_postgres(h):
+    if h.services.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only; tests/v1/test_v1_users.py checks SQLite's FTS5 index")
+    from sqlalchemy import text
+
+    async with h.services.db.read() as s:
+        await s.execute(text("SET LOCAL enable_seqscan = off"))
+        plans = {}
+        for name, where in {
+            "substring": "username_lower LIKE '%prout%'",
+            "similar": "username_lower % 'sprot'",
+            "prefix": "username_lower LIKE 'spr%'",
+        }.items():
+            rows = await s.execute(text(f"EXPLAIN SELECT id FROM users WHERE {where}"))
+            plans[name] = " ".join(r[0] for r in rows)
+    assert "ix_users_username_trgm" in plans["substring"], plans
+    assert "ix_users_username_trgm" in plans["similar"], plans
+    assert "ix_users_username_prefix" in plans["prefix"] or "trgm" in plans["prefix"], plans

@@ -17,7 +17,7 @@ from sproutgate.domain.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuthSession, RefreshToken, User
-from sproutgate.storage.repositories import SessionRepository
+from sproutgate.storage.repositories import SessionRepository, active_user_now
 
 
 @dataclass(slots=True)
@@ -162,8 +162,12 @@ class SessionService:
             claims = self.signer.verify(token)
         except InvalidToken as exc:
             raise NotAuthenticated() from exc
-        async with self.db.read() as s:
-            user = await SessionRepository(s).active_user(claims.session_id, claims.user_id, self.clock.now())
+        now = self.clock.now()
+        if self.db.reads_now:  # SQLite: the lookup without the async machinery around it
+            user = active_user_now(self.db.read_now(), claims.session_id, claims.user_id, now)
+        else:
+            async with self.db.read() as s:
+                user = await SessionRepository(s).active_user(claims.session_id, claims.user_id, now)
         if user is None:
             raise NotAuthenticated()
         return Principal(user=user, session_id=claims.session_id)

@@ -7,6 +7,7 @@ Reads use plain deferred transactions so they never wait for writers.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -93,6 +94,20 @@ class Database:
         # cancellation; on SQLite that task only cost a loop round-trip per request, during
         # which other requests found the connection still out and grew the pool.
         self._closes_inline = sqlite_driver.runs_inline(engine)
+        self._reader = sqlite_driver.QueryOnlyReader.for_engine(engine)
+
+    @property
+    def reads_now(self) -> bool:
+        """Whether ``read_now()`` is available (a SQLite file)."""
+        return self._reader is not None
+
+    def read_now(self) -> sqlite3.Connection:
+        """A query-only sqlite3 connection for a single indexed lookup on a hot path, run right
+        on the event loop thread (see ``sqlite_driver.QueryOnlyReader``); the repository that
+        uses it holds the SQL. Raises RuntimeError when ``reads_now`` is false."""
+        if self._reader is None:
+            raise RuntimeError("read_now() needs a SQLite file")
+        return self._reader.connection()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -126,3 +141,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            self._reader.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sproutgate.storage import sqlite_driver
 from sproutgate.storage.models import (
     AuditEvent,
     AuthSession,
@@ -365,6 +367,16 @@ _ACTIVE_USER = (
         User.disabled.is_(False),
     )
 )
+
+
+_ACTIVE_USER_NOW = sqlite_driver.PreparedQuery(_ACTIVE_USER.with_only_columns(*User.__table__.columns))
+
+
+def active_user_now(conn: sqlite3.Connection, session_id: str, user_id: str, now: datetime) -> User | None:
+    """``SessionRepository.active_user`` on ``Database.read_now()`` (SQLite): the same
+    statement without the session, engine and ORM loading around it."""
+    row = _ACTIVE_USER_NOW.first(conn, session_id=session_id, user_id=user_id, now=now)
+    return sqlite_driver.detached(User, row) if row is not None else None
 
 
 class SessionRepository:

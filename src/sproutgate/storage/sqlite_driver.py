@@ -23,13 +23,18 @@ A COMMIT may run a WAL auto-checkpoint (PASSIVE, never waiting for locks) inline
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
+from sqlalchemy import Select
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.orm import make_transient_to_detached
 
 _INLINE_OUTSIDE_TRANSACTION = ("SELECT", "WITH", "BEGIN", "ROLLBACK")
 _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
@@ -122,3 +127,86 @@ def begin_now(driver_connection: Any, immediate: bool) -> bool:
     if isinstance(driver_connection, InlineConnection):
         return driver_connection.begin_now(immediate)
     return False
+
+
+class QueryOnlyReader:
+    """Plain sqlite3 connections that can only read (``PRAGMA query_only``), one per thread,
+    for single indexed lookups on hot paths, run on the event loop thread. A read in WAL mode
+    never waits for a lock and such a lookup takes microseconds; going through SQLAlchemy's
+    async engine instead (session, greenlets, adapter, result and ORM machinery) cost several
+    times the signature check it follows."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._local = threading.local()
+
+    @classmethod
+    def for_engine(cls, async_engine: Any) -> QueryOnlyReader | None:
+        """A reader on the engine's SQLite file; None for in-memory or unusual URLs."""
+        url = async_engine.url
+        if not runs_inline(async_engine) or url.query or url.database in (None, "", ":memory:"):
+            return None
+        return cls(url.database)
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class PreparedQuery:
+    """A Core SELECT compiled once for SQLite, run on a plain sqlite3 connection (a
+    ``QueryOnlyReader``'s) with SQLAlchemy's own conversions of parameters and results, so the
+    SQL and the column types still come from the models."""
+
+    _dialect = SQLiteDialect_pysqlite()
+
+    def __init__(self, statement: Select[Any]) -> None:
+        compiled = statement.compile(dialect=self._dialect)
+        self.sql = str(compiled)
+        self._params = [
+            (name, compiled.binds[name].type._cached_bind_processor(self._dialect))
+            for name in compiled.positiontup or ()
+        ]
+        self._columns = [
+            (column.key, column.type._cached_result_processor(self._dialect, None))
+            for column in statement.selected_columns
+        ]
+
+    def first(self, conn: sqlite3.Connection, **params: Any) -> dict[str, Any] | None:
+        """The first row as {column key: value}, or None."""
+        args = [convert(params[name]) if convert else params[name] for name, convert in self._params]
+        row = conn.execute(self.sql, args).fetchone()
+        if row is None:
+            return None
+        return {
+            key: convert(value) if convert else value
+            for (key, convert), value in zip(self._columns, row, strict=True)
+        }
+
+
+def detached(entity: type[Any], values: dict[str, Any]) -> Any:
+    """An instance of a mapped class from a row of its table's columns, in the state a query
+    in a closed session leaves it (detached, attributes loaded), without the cost of the
+    constructor's attribute events."""
+    attribute = _attribute_names(entity)
+    instance = entity.__mapper__.class_manager.new_instance()
+    instance.__dict__.update({attribute[key]: value for key, value in values.items()})
+    make_transient_to_detached(instance)
+    return instance
+
+
+@functools.cache
+def _attribute_names(entity: type[Any]) -> dict[str, str]:
+    """Column key -> mapped attribute name, for the columns of ``entity``'s table."""
+    mapper = entity.__mapper__
+    return {column.key: mapper.get_property_by_column(column).key for column in mapper.local_table.columns}
