@@ -198,3 +198,15 @@ async def test_search_uses_the_trigram_index_on_postgres(h):
     assert "ix_users_username_trgm" in plans["substring"], plans
     assert "ix_users_username_trgm" in plans["similar"], plans
     assert "ix_users_username_prefix" in plans["prefix"] or "trgm" in plans["prefix"], plans
+
+
+async def test_a_nul_character_is_never_taken_for_an_outage(h):
+    token = (await signup(h, "nul@example.com", username="nul"))["access_token"]
+    r = await h.client.post("/api/v1/users/search", json={"query": "n\u0000l"}, headers=bearer(token))
+    assert r.status_code == 200 and r.json() == [], r.text
+    r = await h.client.post(
+        "/api/v1/auth/verifications",
+        json={"email": "nul2@example.com", "password": PASSWORD, "username": "a\u0000b"},
+    )
+    # PostgreSQL cannot store a NUL: the value is refused (422); SQLite stores it.
+    assert r.status_code in (202, 422), r.text

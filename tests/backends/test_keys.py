@@ -49,4 +49,3 @@ def test_newest_key_signs_and_a_deleted_key_stops_verifying(tmp_path):
     with pytest.raises(InvalidToken):
         signer.verify(old_token)
     assert signer.verify(new_token).session_id == "session"
-

@@ -28,6 +28,10 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
+            # No body (HTTP/1.1 has one only with either header): nothing to count.
+            await self.app(scope, receive, send)
+            return
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes

@@ -215,6 +215,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     @app.exception_handler(TimeoutError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg's errors reach SQLAlchemy as plain DBAPIErrors; their SQLSTATE class tells a
+        # refused value (22, e.g. a NUL character) or a constraint (23) from an outage.
+        sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+        if sqlstate.startswith("22"):
+            return await _data(request, exc)  # type: ignore[arg-type]
+        if sqlstate.startswith("23"):
+            return await _integrity(request, exc)  # type: ignore[arg-type]
         log.error("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
         return problem(request, 503, "database_unavailable", headers={"Retry-After": "5"})
 

@@ -640,7 +640,8 @@ class AccountService:
         display-name match, best first, at most 20. Rate limited per user."""
         await self.limiter.hit("search_user", principal.user.id)
         query = query.strip()
-        if not query:
+        if not query or "\x00" in query:
+            # No stored name holds a NUL (PostgreSQL cannot store one, FTS5 cannot match one).
             return []
         async with self.db.read() as s:
             users = UserRepository(s)

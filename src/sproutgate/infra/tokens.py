@@ -66,6 +66,7 @@ class JwtSigner:
         self._reload = reload
         self._refresh_seconds = refresh_seconds
         self._loaded_at = time.monotonic()
+        self._unknown_kid_at = float("-inf")
         self._use(keys)
 
     def _use(self, keys: list[tuple[str, Any]]) -> None:
@@ -76,10 +77,12 @@ class JwtSigner:
     def _refresh(self, unknown_kid: bool = False) -> None:
         if self._reload is None:
             return
-        age = time.monotonic() - self._loaded_at
-        if age < (1.0 if unknown_kid else self._refresh_seconds):
+        now = time.monotonic()
+        if unknown_kid and now - self._unknown_kid_at >= 1.0:
+            self._unknown_kid_at = now
+        elif now - self._loaded_at < self._refresh_seconds:
             return
-        self._loaded_at = time.monotonic()
+        self._loaded_at = now
         try:
             keys = self._reload()
         except Exception as exc:  # noqa: BLE001 - keep the keys we have
