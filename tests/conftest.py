@@ -16,25 +16,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.servers import PostgresServer, RedisServer, SmtpServer  # noqa: E402
-
 from sproutgate.app import create_app  # noqa: E402
 from sproutgate.config import Settings  # noqa: E402
 from sproutgate.domain.clock import OffsetClock  # noqa: E402
-from sproutgate.services import Services, build_services  # noqa: E402
+from sproutgate.services import build_services  # noqa: E402
+from support.harness import AppHarness, bearer, next_ip, signup  # noqa: E402, F401 - re-exported
+from support.servers import PostgresServer, RedisServer, SmtpServer  # noqa: E402
 
 # Cheap argon2 for speed; tests that are about hashing build their own hasher.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 
-_ip_counter = itertools.count(1)
 _db_counter = itertools.count(1)
 
 TEST_BACKEND = os.environ.get("SPROUTGATE_TEST_DB", "sqlite")  # sqlite | postgres
-
-
-def next_ip() -> str:
-    n = next(_ip_counter)
-    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255 or 1}"
 
 
 @pytest.fixture(scope="session")
@@ -129,41 +123,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
-class AppHarness:
-    """The app, its services, and a client speaking to it from one client address."""
-
-    def __init__(self, app: Any, services: Services, client: httpx.AsyncClient, clock: OffsetClock) -> None:
-        self.app = app
-        self.services = services
-        self.client = client
-        self.clock = clock
-
-    def new_client(self, ip: str | None = None, **headers: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000)),
-            base_url="http://testserver",
-            headers={"X-Forwarded-For": ip or next_ip(), **headers},
-        )
-
-    async def mailbox(self, to: str | None = None) -> list[dict[str, Any]]:
-        # The mailbox answers local clients only, so read it as one (not as the test's address).
-        response = await self.client.get(
-            "/dev/mailbox", params={"to": to} if to else None, headers={"X-Forwarded-For": "127.0.0.1"}
-        )
-        response.raise_for_status()
-        return response.json()
-
-    async def last_code(self, to: str) -> str:
-        import re
-
-        messages = await self.mailbox(to)
-        for m in messages:
-            found = re.search(r"\b(\d{6})\b", m["subject"])
-            if found:
-                return found.group(1)
-        raise AssertionError(f"no code mailed to {to}: {messages}")
-
-
 @pytest.fixture
 async def make_harness(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     stack: list[Any] = []
@@ -196,17 +155,3 @@ async def harness(make_harness: Callable[..., Any], settings: Settings) -> AppHa
 @pytest.fixture
 async def client(harness: AppHarness) -> httpx.AsyncClient:
     return harness.client
-
-
-async def signup(h: AppHarness, email: str, password: str = "Sprout#2026pw", username: str = "sprout") -> dict[str, Any]:
-    """Sign up through the runtime API; returns the session body."""
-    r = await h.client.post("/api/v1/auth/verifications", json={"email": email, "password": password, "username": username})
-    assert r.status_code == 202, r.text
-    code = await h.last_code(email)
-    r = await h.client.post("/api/v1/auth/verifications/verify", json={"email": email, "token": code})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

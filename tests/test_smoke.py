@@ -1,5 +1,5 @@
 import pytest
-from conftest import bearer, signup
+from support.harness import bearer, signup
 
 pytestmark = pytest.mark.both_engines
 

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from sproutgate.api import dev
-from sproutgate.api.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
+from sproutgate.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from sproutgate.api.problems import document_problem_responses, install_problem_handlers
 from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
@@ -83,7 +83,8 @@ def create_app(
     install_problem_handlers(app)
     document_problem_responses(app)
 
-    app.add_middleware(LanguageMiddleware)
+    # No language middleware: the caller's language is negotiated where it is used (error
+    # bodies, CallerContext) by api.problems.lang_of, not on every request.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,7 +12,7 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.test import TestModel
 
-from conftest import bearer, signup
+from support.harness import bearer, signup
 from sproutgate.agent.service import AgentChatService
 from sproutgate.agent.store import AgentChatRepository
 

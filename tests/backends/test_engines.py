@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from conftest import bearer, signup
+from support.harness import bearer, signup
 from sproutgate.storage.models import AuthSession, PendingSignup, User, UserEmail, VerificationCode
 
 pytestmark = pytest.mark.both_engines

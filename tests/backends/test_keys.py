@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from conftest import bearer, signup
+from support.harness import bearer, signup
 
 from sproutgate.infra.keys import generate_signing_key, keys_dir, load_signing_keys
 from sproutgate.infra.tokens import InvalidToken, JwtSigner

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import next_ip
+from support.harness import next_ip
 from support.servers import ServerProcess
 
 PASSWORD = "Sprout#Garden2026"

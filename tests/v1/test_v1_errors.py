@@ -151,7 +151,7 @@ async def test_body_just_under_the_limit_is_read(client):
 
 
 async def test_missing_query_parameter_is_422(client, harness):
-    from conftest import bearer, signup
+    from support.harness import bearer, signup
 
     session = await signup(harness, "q@example.com", username="quser")
     r = await client.get("/api/v1/auth/users", headers=bearer(session["access_token"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from v1_support import PASSWORD, assert_problem, create_user, error_fields, login, other_code, reset_code
 
-from conftest import bearer
+from support.harness import bearer
 
 RESET = "/api/v1/auth/password-reset"
 CONFIRM = "/api/v1/auth/password-reset/confirm"

@@ -100,7 +100,7 @@ async def test_failed_sign_in_does_not_rehash(make_harness, make_settings):
 
 
 async def test_passwords_are_never_stored_in_clear(harness):
-    from conftest import signup
+    from support.harness import signup
 
     await signup(harness, "secret@example.com", password="Very#Secret2026")
     stored = await _stored_hash(harness, "secret@example.com")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from v1_support import HAN, PASSWORD, assert_problem, create_user, login, request_code
 
-from conftest import bearer, signup
+from support.harness import bearer, signup
 
 SIGNUP = "/api/v1/auth/verifications"
 SESSIONS = "/api/v1/auth/sessions"

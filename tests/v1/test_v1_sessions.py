@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from v1_support import PASSWORD, assert_problem, create_user, login, unverified_claims
 
-from conftest import bearer, signup
+from support.harness import bearer, signup
 from sproutgate.infra.keys import load_signing_keys
 
 SESSIONS = "/api/v1/auth/sessions"

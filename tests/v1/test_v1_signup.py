@@ -13,7 +13,7 @@ from v1_support import (
     request_code,
 )
 
-from conftest import bearer, signup
+from support.harness import bearer, signup
 from sproutgate.storage.repositories import PendingSignupRepository, UserRepository
 
 SIGNUP = "/api/v1/auth/verifications"

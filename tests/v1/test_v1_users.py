@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from v1_support import assert_problem, create_user, error_fields, login
 
-from conftest import bearer, signup
+from support.harness import bearer, signup
 from sproutgate.storage.repositories import UserRepository
 
 ME = "/api/v1/users/me"

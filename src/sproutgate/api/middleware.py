@@ -1,5 +1,6 @@
-"""Pure ASGI middleware: body size limit, security headers, language, and an access log that
-never writes query strings (they may carry the admin token)."""
+"""Pure ASGI middleware: body size limit, security headers, and an access log that never writes
+query strings (they may carry the admin token). The caller's language needs none: it is
+negotiated where it is used (api.problems.lang_of)."""
 
 from __future__ import annotations
 
@@ -103,26 +104,6 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
-
-
-class LanguageMiddleware:
-    """Puts the caller's language (zh-CN or en, from Accept-Language) in ``request.state.lang``.
-
-    Pure ASGI: ``@app.middleware("http")`` would wrap every request in a task group and memory
-    streams (BaseHTTPMiddleware), a cost that showed up on every hot path."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            accept = None
-            for name, value in scope["headers"]:
-                if name == b"accept-language":
-                    accept = value.decode("latin-1")
-                    break
-            scope.setdefault("state", {})["lang"] = i18n.negotiate(accept)
-        await self.app(scope, receive, send)
 
 
 SECURITY_HEADERS = [

@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sproutgate.config import Settings
 from sproutgate.storage import sqlite_driver
+from sproutgate.storage.statements import SessionStatements, SqliteStatements, Statements
 
 _WRITE = "sproutgate_write"
 
@@ -95,6 +97,7 @@ class Database:
         # which other requests found the connection still out and grew the pool.
         self._closes_inline = sqlite_driver.runs_inline(engine)
         self._reader = sqlite_driver.QueryOnlyReader.for_engine(engine)
+        self._writer = sqlite_driver.InlineWriter.for_engine(engine)
 
     @property
     def reads_now(self) -> bool:
@@ -108,6 +111,29 @@ class Database:
         if self._reader is None:
             raise RuntimeError("read_now() needs a SQLite file")
         return self._reader.connection()
+
+    @asynccontextmanager
+    async def write_now(self) -> AsyncIterator[Statements]:
+        """A short write transaction of Core statements (``storage.statements``), committed when
+        the block ends. On SQLite, when the write lock is free, it runs inline on a plain sqlite3
+        connection (see ``sqlite_driver.InlineWriter``): nothing awaited inside may suspend,
+        as the lock is held meanwhile. Otherwise, and on other databases, it is ``write()``."""
+        conn = self._writer.begin() if self._writer is not None else None
+        if conn is None:
+            async with self.write() as session:
+                yield SessionStatements(session)
+            return
+        try:
+            yield SqliteStatements(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -141,5 +167,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._reader is not None:
-            self._reader.close()
+        for own in (self._reader, self._writer):
+            if own is not None:
+                own.close()

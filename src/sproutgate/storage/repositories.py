@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.storage import sqlite_driver
@@ -19,7 +20,9 @@ from sproutgate.storage.models import (
     User,
     UserEmail,
     VerificationCode,
+    new_id,
 )
+from sproutgate.storage.statements import Statements
 
 
 async def lock_for_transaction(s: AsyncSession, key: str) -> None:
@@ -369,7 +372,7 @@ _ACTIVE_USER = (
 )
 
 
-_ACTIVE_USER_NOW = sqlite_driver.PreparedQuery(_ACTIVE_USER.with_only_columns(*User.__table__.columns))
+_ACTIVE_USER_NOW = sqlite_driver.PreparedStatement(_ACTIVE_USER.with_only_columns(*User.__table__.columns))
 
 
 def active_user_now(conn: sqlite3.Connection, session_id: str, user_id: str, now: datetime) -> User | None:
@@ -377,6 +380,78 @@ def active_user_now(conn: sqlite3.Connection, session_id: str, user_id: str, now
     statement without the session, engine and ORM loading around it."""
     row = _ACTIVE_USER_NOW.first(conn, session_id=session_id, user_id=user_id, now=now)
     return sqlite_driver.detached(User, row) if row is not None else None
+
+
+# A refresh-token rotation as Core statements on ``Statements`` (storage.statements), so that
+# on SQLite it runs inline (Database.write_now) without the session's unit of work. Bind
+# parameter names differ from column names, which insert() and update() reserve.
+_refresh_tokens = RefreshToken.__table__
+_sessions = AuthSession.__table__
+_ROTATION_ROW = (
+    select(
+        RefreshToken.id.label("token_id"),
+        RefreshToken.rotated_at.label("token_rotated_at"),
+        AuthSession.id.label("session_id"),
+        AuthSession.revoked_at.label("session_revoked_at"),
+        AuthSession.expires_at.label("session_expires_at"),
+        *User.__table__.columns,
+    )
+    .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+    .join(User, User.id == AuthSession.user_id)
+    .where(RefreshToken.token_hash == bindparam("hash"))
+)
+_MARK_ROTATED = (
+    update(_refresh_tokens)
+    .where(_refresh_tokens.c.id == bindparam("token_id"), _refresh_tokens.c.rotated_at.is_(None))
+    .values(rotated_at=bindparam("now"))
+)
+_ADD_REFRESH = insert(_refresh_tokens).values(
+    id=bindparam("new_id"),
+    session_id=bindparam("sid"),
+    token_hash=bindparam("hash"),
+    parent_id=bindparam("parent"),
+    created_at=bindparam("now"),
+)
+_TOUCH_SESSION = (
+    update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
+)
+_REVOKE_SESSION = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("sid"), _sessions.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+
+
+class RefreshRotationStatements:
+    """The reads and writes of a refresh-token rotation (SessionService.rotate_refresh_token)."""
+
+    def __init__(self, statements: Statements) -> None:
+        self.run = statements
+
+    async def token_with_session_and_user(self, token_hash: str) -> dict[str, Any] | None:
+        """The token (``token_id``, ``token_rotated_at``), its session (``session_id``,
+        ``session_revoked_at``, ``session_expires_at``) and the user's columns."""
+        return await self.run.first(_ROTATION_ROW, hash=token_hash)
+
+    async def mark_rotated(self, token_id: str, now: datetime) -> bool:
+        """Mark a token rotated; False when another request rotated it first."""
+        return await self.run.run(_MARK_ROTATED, token_id=token_id, now=now) == 1
+
+    async def add_token(self, session_id: str, token_hash: str, parent_id: str, now: datetime) -> None:
+        await self.run.run(
+            _ADD_REFRESH, new_id=new_id(), sid=session_id, hash=token_hash, parent=parent_id, now=now
+        )
+
+    async def touch_session(self, session_id: str, now: datetime) -> None:
+        await self.run.run(_TOUCH_SESSION, sid=session_id, now=now)
+
+    async def revoke_session(self, session_id: str, now: datetime, reason: str) -> None:
+        await self.run.run(_REVOKE_SESSION, sid=session_id, now=now, reason=reason)
+
+
+def user_from_row(row: dict[str, Any]) -> User:
+    """The detached User held in a row that selected all of the users table's columns."""
+    return sqlite_driver.detached(User, {c.key: row[c.key] for c in User.__table__.columns})
 
 
 class SessionRepository:

@@ -31,10 +31,11 @@ from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import Select
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.expression import Executable
 
 _INLINE_OUTSIDE_TRANSACTION = ("SELECT", "WITH", "BEGIN", "ROLLBACK")
 _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
@@ -129,20 +130,18 @@ def begin_now(driver_connection: Any, immediate: bool) -> bool:
     return False
 
 
-class QueryOnlyReader:
-    """Plain sqlite3 connections that can only read (``PRAGMA query_only``), one per thread,
-    for single indexed lookups on hot paths, run on the event loop thread. A read in WAL mode
-    never waits for a lock and such a lookup takes microseconds; going through SQLAlchemy's
-    async engine instead (session, greenlets, adapter, result and ORM machinery) cost several
-    times the signature check it follows."""
+class _PerThreadConnection:
+    """A plain sqlite3 connection on the engine's SQLite file, one per thread."""
+
+    pragmas: tuple[str, ...] = ()
 
     def __init__(self, database: str) -> None:
         self.database = database
         self._local = threading.local()
 
     @classmethod
-    def for_engine(cls, async_engine: Any) -> QueryOnlyReader | None:
-        """A reader on the engine's SQLite file; None for in-memory or unusual URLs."""
+    def for_engine(cls, async_engine: Any) -> Any:
+        """One on the engine's SQLite file; None for in-memory or unusual URLs."""
         url = async_engine.url
         if not runs_inline(async_engine) or url.query or url.database in (None, "", ":memory:"):
             return None
@@ -152,7 +151,8 @@ class QueryOnlyReader:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.database, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA query_only=ON")
+            for pragma in self.pragmas:
+                conn.execute(pragma)
             self._local.conn = conn
         return conn
 
@@ -163,35 +163,82 @@ class QueryOnlyReader:
             self._local.conn = None
 
 
-class PreparedQuery:
-    """A Core SELECT compiled once for SQLite, run on a plain sqlite3 connection (a
-    ``QueryOnlyReader``'s) with SQLAlchemy's own conversions of parameters and results, so the
-    SQL and the column types still come from the models."""
+class QueryOnlyReader(_PerThreadConnection):
+    """Connections that can only read (``PRAGMA query_only``), for single indexed lookups on
+    hot paths, run on the event loop thread. A read in WAL mode never waits for a lock and such
+    a lookup takes microseconds; going through SQLAlchemy's async engine instead (session,
+    greenlets, adapter, result and ORM machinery) cost several times the signature check it
+    follows."""
+
+    pragmas = ("PRAGMA query_only=ON",)
+
+
+class InlineWriter(_PerThreadConnection):
+    """Connections for short write transactions of a few statements on hot paths, run on the
+    event loop thread. ``begin()`` takes the write lock only if it is free (busy timeout 0):
+    the event loop never waits for it. The statements then hold the lock, and committing in WAL
+    mode appends to the log (a PASSIVE auto-checkpoint may follow, which waits for no one)."""
+
+    pragmas = ("PRAGMA busy_timeout=0", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+
+    def begin(self) -> sqlite3.Connection | None:
+        """The connection inside ``BEGIN IMMEDIATE``, or None when another writer holds the lock."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in _BUSY:
+                return None
+            raise
+        return conn
+
+
+class PreparedStatement:
+    """A Core statement compiled once for SQLite, run on a plain sqlite3 connection with
+    SQLAlchemy's own conversions of parameters and results, so the SQL and the column types
+    still come from the models. sqlite3 errors are raised as SQLAlchemy's DBAPIError
+    subclasses, as the engine would."""
 
     _dialect = SQLiteDialect_pysqlite()
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Executable) -> None:
         compiled = statement.compile(dialect=self._dialect)
         self.sql = str(compiled)
         self._params = [
             (name, compiled.binds[name].type._cached_bind_processor(self._dialect))
             for name in compiled.positiontup or ()
         ]
+        columns = () if compiled.isinsert or compiled.isupdate or compiled.isdelete else statement.selected_columns
         self._columns = [
-            (column.key, column.type._cached_result_processor(self._dialect, None))
-            for column in statement.selected_columns
+            (column.key, column.type._cached_result_processor(self._dialect, None)) for column in columns
         ]
+
+    def _execute(self, conn: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
+        args = [convert(params[name]) if convert else params[name] for name, convert in self._params]
+        try:
+            return conn.execute(self.sql, args)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
 
     def first(self, conn: sqlite3.Connection, **params: Any) -> dict[str, Any] | None:
         """The first row as {column key: value}, or None."""
-        args = [convert(params[name]) if convert else params[name] for name, convert in self._params]
-        row = conn.execute(self.sql, args).fetchone()
+        row = self._execute(conn, params).fetchone()
         if row is None:
             return None
         return {
             key: convert(value) if convert else value
             for (key, convert), value in zip(self._columns, row, strict=True)
         }
+
+    def run(self, conn: sqlite3.Connection, **params: Any) -> int:
+        """Execute an INSERT, UPDATE or DELETE; the number of rows it touched."""
+        return self._execute(conn, params).rowcount
+
+
+@functools.cache
+def prepared(statement: Executable) -> PreparedStatement:
+    """``statement`` compiled for SQLite, once (statements are module-level constants)."""
+    return PreparedStatement(statement)
 
 
 def detached(entity: type[Any], values: dict[str, Any]) -> Any:

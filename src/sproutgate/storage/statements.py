@@ -1,0 +1,56 @@
+"""Core statements, run either through an AsyncSession or, on SQLite, on a plain sqlite3
+connection on the event loop thread (``Database.write_now``).
+
+Hot paths written against ``Statements`` take the inline path on SQLite, where a refresh's
+handful of indexed statements cost less than SQLAlchemy's session and unit of work around
+them, and stay the same code on PostgreSQL. Results are plain dicts keyed by column key (or
+label), with the models' types applied either way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
+
+from sproutgate.storage import sqlite_driver
+
+
+class Statements(Protocol):
+    async def first(self, statement: Executable, **params: Any) -> dict[str, Any] | None:
+        """The first row of a SELECT as {column key: value}, or None."""
+        ...
+
+    async def run(self, statement: Executable, **params: Any) -> int:
+        """Execute an INSERT, UPDATE or DELETE; how many rows it touched."""
+        ...
+
+
+class SessionStatements:
+    """Statements in an AsyncSession's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first(self, statement: Executable, **params: Any) -> dict[str, Any] | None:
+        row = (await self.session.execute(statement, params)).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def run(self, statement: Executable, **params: Any) -> int:
+        result = await self.session.execute(statement, params)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SqliteStatements:
+    """Statements on a plain sqlite3 connection; they never suspend."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def first(self, statement: Executable, **params: Any) -> dict[str, Any] | None:
+        return sqlite_driver.prepared(statement).first(self.conn, **params)
+
+    async def run(self, statement: Executable, **params: Any) -> int:
+        return sqlite_driver.prepared(statement).run(self.conn, **params)
