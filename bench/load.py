@@ -23,6 +23,7 @@ import itertools
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -177,7 +178,7 @@ async def one_at_a_time(
     url: str, pid: int, dsn: str, run: str, n: int = 200
 ) -> dict[str, tuple[float, float]]:
     """One client, one request at a time: server CPU and wall time per request (ms)."""
-    email = f"{run}-single@example.com"
+    email = f"single-{run}@example.com"  # outside the load run's addresses (checked afterwards)
     out: dict[str, tuple[float, float]] = {}
     async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as c:
         c.headers["X-Forwarded-For"] = "10.255.255.1"
@@ -500,6 +501,10 @@ def main() -> None:
     if not args.no_write:
         write_section(text)
         print(f"wrote section '{SECTION}' of {DOCS}")
+    if ok:
+        shutil.rmtree(work, ignore_errors=True)  # kept (with the servers' logs) when a check failed
+    else:
+        print(f"checks failed; server logs kept in {work / 'logs'}")
     sys.exit(0 if ok else 1)
 
 

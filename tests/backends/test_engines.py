@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from support.harness import bearer, signup
 from sproutgate.storage.models import AuthSession, PendingSignup, User, UserEmail, VerificationCode
+from support.harness import bearer, signup
 
 pytestmark = pytest.mark.both_engines
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from support.harness import bearer, signup
 
 from sproutgate.infra.keys import generate_signing_key, keys_dir, load_signing_keys
 from sproutgate.infra.tokens import InvalidToken, JwtSigner
+from support.harness import bearer, signup
 
 
 def _signer(data_dir, refresh_seconds: float = 60.0) -> JwtSigner:

@@ -56,7 +56,9 @@ from sproutgate.storage.repositories import (
     OutboxRepository,
     PendingSignupRepository,
     SessionRepository,
+    SessionRows,
     UserRepository,
+    user_from_row,
 )
 
 UNSET = object()
@@ -357,15 +359,18 @@ class AccountService:
                 await SessionRepository(s).revoke_all(user.id, self.clock.now(), "disabled")
             raise AccountDisabled()
         new_hash = await self.hasher.hash(password) if self.hasher.needs_rehash(user.password_hash) else None
-        async with self.db.write() as s:
-            live = await UserRepository(s).get(user.id)
-            if live is None or live.disabled:
+        # Core statements (inline on SQLite): after the hash, this is all a sign-in waits on.
+        async with self.db.write_now() as run:
+            rows = SessionRows(run)
+            values = await rows.active_user(user.id)
+            if values is None:
                 raise InvalidCredentials()
             if new_hash:
-                live.password_hash = new_hash
+                await rows.set_password_hash(user.id, new_hash)
+                values["password_hash"] = new_hash
             issued = await self.sessions.issue_session(
-                s,
-                live,
+                run,
+                user_from_row(values),
                 kind=session_kind,
                 ip=ctx.ip,
                 user_agent=ctx.user_agent,

@@ -16,13 +16,14 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
-from sproutgate.storage.models import AuthSession, RefreshToken, User
+from sproutgate.storage.models import AuthSession, User, new_id
 from sproutgate.storage.repositories import (
-    RefreshRotationStatements,
     SessionRepository,
+    SessionRows,
     active_user_now,
     user_from_row,
 )
+from sproutgate.storage.statements import SessionStatements, Statements
 
 
 @dataclass(slots=True)
@@ -57,21 +58,9 @@ class SessionService:
         self.signer = signer
         self.clock = clock
 
-    def _new_refresh(self, repo: SessionRepository, session_id: str, parent_id: str | None) -> str:
-        token = secrets.token_urlsafe(32)
-        repo.add_refresh(
-            RefreshToken(
-                session_id=session_id,
-                token_hash=hash_refresh_token(token),
-                parent_id=parent_id,
-                created_at=self.clock.now(),
-            )
-        )
-        return token
-
     async def issue_session(
         self,
-        s: AsyncSession,
+        s: AsyncSession | Statements,
         user: User,
         *,
         kind: str = "runtime",
@@ -80,26 +69,22 @@ class SessionService:
         with_refresh: bool = True,
         ttl_seconds: int | None = None,
     ) -> IssuedSession:
-        """Open a session inside the caller's transaction and sign its first tokens."""
+        """Open a session inside the caller's transaction (an AsyncSession from ``db.write()``,
+        or the Statements of ``db.write_now()``) and sign its first tokens."""
         now = self.clock.now()
-        repo = SessionRepository(s)
+        rows = SessionRows(SessionStatements(s) if isinstance(s, AsyncSession) else s)
         access_ttl = ttl_seconds or self.settings.access_token_ttl_seconds
         lifetime = self.settings.refresh_token_ttl_seconds if with_refresh else access_ttl
-        session = AuthSession(
-            user_id=user.id,
-            kind=kind,
-            created_at=now,
-            auth_time=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(seconds=max(lifetime, access_ttl)),
-            ip=ip,
-            user_agent=(user_agent or "")[:512] or None,
-        )
-        repo.add(session)
-        await s.flush()
-        refresh = self._new_refresh(repo, session.id, None) if with_refresh else None
-        token, exp = self.signer.issue(user.id, session.id, access_ttl)
-        return IssuedSession(session.id, user, token, exp, access_ttl, refresh)
+        session_id = new_id()
+        expires_at = now + timedelta(seconds=max(lifetime, access_ttl))
+        agent = (user_agent or "")[:512] or None
+        await rows.add_session(session_id, user.id, kind, now, expires_at, ip, agent)
+        refresh = None
+        if with_refresh:
+            refresh = secrets.token_urlsafe(32)
+            await rows.add_token(session_id, hash_refresh_token(refresh), None, now)
+        token, exp = self.signer.issue(user.id, session_id, access_ttl)
+        return IssuedSession(session_id, user, token, exp, access_ttl, refresh)
 
     async def open_session(self, user: User, **options: Any) -> IssuedSession:
         """``issue_session`` in a transaction of its own (the pages sign a new user in after
@@ -119,7 +104,7 @@ class SessionService:
         now = self.clock.now()
         reused = False
         async with self.db.write_now() as run:
-            tokens = RefreshRotationStatements(run)
+            tokens = SessionRows(run)
             row = await tokens.token_with_session_and_user(hash_refresh_token(presented))
             if (
                 row is None

@@ -7,6 +7,7 @@ Reads use plain deferred transactions so they never wait for writers.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,9 @@ def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEng
         if not for_migrations:
             kwargs["module"] = sqlite_driver.dbapi()  # short calls inline, see sqlite_driver
         engine = create_async_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        # Database runs a sqlite_driver.Checkpointer for the inline engine; migrations keep
+        # SQLite's own checkpoints.
+        _configure_sqlite(engine, background_checkpoints=not for_migrations)
         return engine
     statement_ms = 0 if for_migrations else int(settings.db_statement_timeout_seconds * 1000)
     server_settings = {
@@ -61,7 +64,7 @@ def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEng
     return create_async_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, background_checkpoints: bool = False) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -71,6 +74,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        if background_checkpoints:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -98,6 +103,7 @@ class Database:
         self._closes_inline = sqlite_driver.runs_inline(engine)
         self._reader = sqlite_driver.QueryOnlyReader.for_engine(engine)
         self._writer = sqlite_driver.InlineWriter.for_engine(engine)
+        self._checkpointer = sqlite_driver.Checkpointer.for_engine(engine)
 
     @property
     def reads_now(self) -> bool:
@@ -170,3 +176,5 @@ class Database:
         for own in (self._reader, self._writer):
             if own is not None:
                 own.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)

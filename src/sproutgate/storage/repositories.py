@@ -168,6 +168,11 @@ class UserRepository:
                     .where(User.username_lower.contains(q, autoescape=True), User.disabled.is_(False))
                     .limit(limit * 2)
                 )
+                if dialect == "sqlite":
+                    # No index serves a one- or two-character substring (trigrams start at three):
+                    # look among the newest names only, or a rare pair scans a million rows.
+                    newest = text("users.rowid > (SELECT max(rowid) FROM users) - :window")
+                    stmt = stmt.where(newest.bindparams(window=SHORT_QUERY_WINDOW))
                 found += [u for u in (await self.s.execute(stmt)).scalars() if u.id not in seen]
             return _rank(found, q)[:limit]
         if dialect == "sqlite":
@@ -189,19 +194,28 @@ class UserRepository:
         # Prefix matches first: the substring query keeps only the shortest names, and those
         # may all be mere substring matches that rank below a longer prefix match.
         found = await self._prefix(q, limit)
+        # No ORDER BY in either FTS query: sorting needs every match (tens of thousands for a
+        # common trigram among a million names, each a row fetch, or a bm25 rank), which took
+        # 100-200 ms; a bounded window in index order takes a few, and _rank orders it. With
+        # that many matches, the shortest names containing the query may be missed; exact and
+        # prefix matches never are (the b-tree above).
         phrase = '"' + q.replace('"', '""') + '"'
-        sub = text(
-            "SELECT rowid FROM users_fts WHERE users_fts MATCH :m ORDER BY length(username_lower) LIMIT :n"
-        ).bindparams(m=phrase, n=limit * 5)
+        sub = text("SELECT rowid FROM users_fts WHERE users_fts MATCH :m LIMIT :n").bindparams(
+            m=phrase, n=limit * 10
+        )
         rowids = [r[0] for r in (await self.s.execute(sub))]
         found = list({u.id: u for u in found + await self._by_rowids(rowids)}.values())
         if len(found) < limit:
-            grams = {q[i : i + 3] for i in range(len(q) - 2)}
+            grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
             if len(grams) > 1:
-                match = " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
-                sim = text(
-                    "SELECT rowid FROM users_fts WHERE users_fts MATCH :m ORDER BY rank LIMIT :n"
-                ).bindparams(m=match, n=limit * 3)
+                # Names sharing at least two of the query's trigrams: an OR of pairs, each an
+                # index intersection, rather than ranking every name sharing any one of them.
+                quoted = ['"' + g.replace('"', '""') + '"' for g in grams]
+                pairs = [f"({a} AND {b})" for i, a in enumerate(quoted) for b in quoted[i + 1 :]]
+                match = " OR ".join(pairs)
+                sim = text("SELECT rowid FROM users_fts WHERE users_fts MATCH :m LIMIT :n").bindparams(
+                    m=match, n=limit * 10
+                )
                 seen = set(rowids)
                 more = [r[0] for r in (await self.s.execute(sim)) if r[0] not in seen]
                 extra = await self._by_rowids(more)
@@ -244,6 +258,9 @@ class UserRepository:
 
 # Shared trigrams / all trigrams above which a name counts as similar, on every engine.
 SIMILARITY_THRESHOLD = 0.2
+# How many of the newest names a one- or two-character query looks through for substrings on
+# SQLite (prefixes use the index and are always found).
+SHORT_QUERY_WINDOW = 20_000
 
 
 def _trigrams(s: str) -> set[str]:
@@ -372,13 +389,14 @@ _ACTIVE_USER = (
 )
 
 
-_ACTIVE_USER_NOW = sqlite_driver.PreparedStatement(_ACTIVE_USER.with_only_columns(*User.__table__.columns))
+_ACTIVE_USER_ROW = _ACTIVE_USER.with_only_columns(*User.__table__.columns)
 
 
 def active_user_now(conn: sqlite3.Connection, session_id: str, user_id: str, now: datetime) -> User | None:
     """``SessionRepository.active_user`` on ``Database.read_now()`` (SQLite): the same
     statement without the session, engine and ORM loading around it."""
-    row = _ACTIVE_USER_NOW.first(conn, session_id=session_id, user_id=user_id, now=now)
+    query = sqlite_driver.prepared(_ACTIVE_USER_ROW)
+    row = query.first(conn, session_id=session_id, user_id=user_id, now=now)
     return sqlite_driver.detached(User, row) if row is not None else None
 
 
@@ -420,13 +438,60 @@ _REVOKE_SESSION = (
     .where(_sessions.c.id == bindparam("sid"), _sessions.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
 )
+_ADD_SESSION = insert(_sessions).values(
+    id=bindparam("new_id"),
+    user_id=bindparam("uid"),
+    kind=bindparam("session_kind"),
+    created_at=bindparam("now"),
+    auth_time=bindparam("now"),
+    last_seen_at=bindparam("now"),
+    expires_at=bindparam("until"),
+    ip=bindparam("client_ip"),
+    user_agent=bindparam("agent"),
+)
+_ACTIVE_USER_BY_ID = select(*User.__table__.columns).where(
+    User.id == bindparam("uid"), User.disabled.is_(False)
+)
+_users = User.__table__
+_SET_PASSWORD_HASH = (
+    update(_users).where(_users.c.id == bindparam("uid")).values(password_hash=bindparam("new"))
+)
 
 
-class RefreshRotationStatements:
-    """The reads and writes of a refresh-token rotation (SessionService.rotate_refresh_token)."""
+class SessionRows:
+    """Sessions and refresh tokens on the hot paths (sign-in, refresh), as Core statements on
+    ``Statements`` (storage.statements): inline on SQLite, the same code elsewhere."""
 
     def __init__(self, statements: Statements) -> None:
         self.run = statements
+
+    async def active_user(self, user_id: str) -> dict[str, Any] | None:
+        """The user's columns, unless the user is gone or disabled."""
+        return await self.run.first(_ACTIVE_USER_BY_ID, uid=user_id)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self.run.run(_SET_PASSWORD_HASH, uid=user_id, new=password_hash)
+
+    async def add_session(
+        self,
+        session_id: str,
+        user_id: str,
+        kind: str,
+        now: datetime,
+        expires_at: datetime,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> None:
+        await self.run.run(
+            _ADD_SESSION,
+            new_id=session_id,
+            uid=user_id,
+            session_kind=kind,
+            now=now,
+            until=expires_at,
+            client_ip=ip,
+            agent=user_agent,
+        )
 
     async def token_with_session_and_user(self, token_hash: str) -> dict[str, Any] | None:
         """The token (``token_id``, ``token_rotated_at``), its session (``session_id``,
@@ -437,7 +502,7 @@ class RefreshRotationStatements:
         """Mark a token rotated; False when another request rotated it first."""
         return await self.run.run(_MARK_ROTATED, token_id=token_id, now=now) == 1
 
-    async def add_token(self, session_id: str, token_hash: str, parent_id: str, now: datetime) -> None:
+    async def add_token(self, session_id: str, token_hash: str, parent_id: str | None, now: datetime) -> None:
         await self.run.run(
             _ADD_REFRESH, new_id=new_id(), sid=session_id, hash=token_hash, parent=parent_id, now=now
         )

@@ -24,6 +24,7 @@ A COMMIT may run a WAL auto-checkpoint (PASSIVE, never waiting for locks) inline
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 import threading
 import types
@@ -42,6 +43,8 @@ _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 _THREAD_METHODS = frozenset({"close", "backup", "executescript", "iterdump"})
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _SHIM = "sproutgate_aiosqlite"
+
+log = logging.getLogger(__name__)
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -179,7 +182,12 @@ class InlineWriter(_PerThreadConnection):
     the event loop never waits for it. The statements then hold the lock, and committing in WAL
     mode appends to the log (a PASSIVE auto-checkpoint may follow, which waits for no one)."""
 
-    pragmas = ("PRAGMA busy_timeout=0", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+    pragmas = (
+        "PRAGMA busy_timeout=0",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA wal_autocheckpoint=0",  # see Checkpointer
+    )
 
     def begin(self) -> sqlite3.Connection | None:
         """The connection inside ``BEGIN IMMEDIATE``, or None when another writer holds the lock."""
@@ -191,6 +199,52 @@ class InlineWriter(_PerThreadConnection):
                 return None
             raise
         return conn
+
+
+class Checkpointer:
+    """Copies the WAL back into the database file from a thread of its own, every ``interval``
+    seconds (PASSIVE: it waits for no one and no one waits for it).
+
+    SQLite's default is to checkpoint inside whichever COMMIT pushes the WAL past 1000 pages,
+    and commits now run on the event loop: a refresh paid about as much for its share of those
+    checkpoints as for its own statements, and the unlucky commit stalled the loop for up to
+    tens of milliseconds (two fsyncs). Connections of an engine that has a Checkpointer run with
+    ``wal_autocheckpoint=0``."""
+
+    def __init__(self, database: str, interval: float = 0.5) -> None:
+        self.database = database
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_engine(cls, async_engine: Any) -> Checkpointer | None:
+        url = async_engine.url
+        if not runs_inline(async_engine) or url.query or url.database in (None, "", ":memory:"):
+            return None
+        return cls(url.database)
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+        try:
+            while not self._stop.wait(self.interval):
+                self._checkpoint(conn)
+            self._checkpoint(conn)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    def stop(self) -> None:
+        """Checkpoint once more and end the thread."""
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 class PreparedStatement:
@@ -208,7 +262,8 @@ class PreparedStatement:
             (name, compiled.binds[name].type._cached_bind_processor(self._dialect))
             for name in compiled.positiontup or ()
         ]
-        columns = () if compiled.isinsert or compiled.isupdate or compiled.isdelete else statement.selected_columns
+        writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
+        columns = () if writes else statement.selected_columns
         self._columns = [
             (column.key, column.type._cached_result_processor(self._dialect, None)) for column in columns
         ]
