@@ -1,4 +1,5 @@
 import pytest
+
 from support.harness import bearer, signup
 
 pytestmark = pytest.mark.both_engines

@@ -69,7 +69,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "service_unavailable": {"zh-CN": "服务暂不可用", "en": "The service is temporarily unavailable."},
     "database_unavailable": {"zh-CN": "数据库暂不可用", "en": "The database is temporarily unavailable."},
     "agent_not_configured": {
-        "zh-CN": "未配置 Agent 模型:请设置 SPROUTGATE_AGENT_MODEL、SPROUTGATE_AGENT_BASE_URL 和 SPROUTGATE_AGENT_API_KEY",
+        "zh-CN": "未配置 Agent 模型:请设置 SPROUTGATE_AGENT_MODEL、SPROUTGATE_AGENT_BASE_URL "
+        "和 SPROUTGATE_AGENT_API_KEY",
         "en": "No agent model is configured: set SPROUTGATE_AGENT_MODEL, SPROUTGATE_AGENT_BASE_URL "
         "and SPROUTGATE_AGENT_API_KEY.",
     },

@@ -12,9 +12,9 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.test import TestModel
 
-from support.harness import bearer, signup
 from sproutgate.agent.service import AgentChatService
 from sproutgate.agent.store import AgentChatRepository
+from support.harness import bearer, signup
 
 
 def assert_problem(r, status: int, code: str) -> dict:

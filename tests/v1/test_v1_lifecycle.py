@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import func, select
 from v1_support import assert_problem, create_user, request_code, unverified_claims
 
-from support.harness import bearer, signup
 from sproutgate.domain.housekeeping import purge_once
 from sproutgate.storage.models import AuthSession, PendingSignup, VerificationCode
+from support.harness import bearer, signup
 
 REFRESH = "/api/v1/auth/sessions/refresh"
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from v1_support import PASSWORD, assert_problem, create_user, login, unverified_claims
 
-from support.harness import bearer, signup
 from sproutgate.infra.keys import load_signing_keys
+from support.harness import bearer, signup
 
 SESSIONS = "/api/v1/auth/sessions"
 REFRESH = "/api/v1/auth/sessions/refresh"

@@ -13,8 +13,8 @@ from v1_support import (
     request_code,
 )
 
-from support.harness import bearer, signup
 from sproutgate.storage.repositories import PendingSignupRepository, UserRepository
+from support.harness import bearer, signup
 
 SIGNUP = "/api/v1/auth/verifications"
 RESEND = "/api/v1/auth/verifications/resend"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from v1_support import assert_problem, create_user, error_fields, login
 
-from support.harness import bearer, signup
 from sproutgate.storage.repositories import UserRepository
+from support.harness import bearer, signup
 
 ME = "/api/v1/users/me"
 SEARCH = "/api/v1/users/search"
