@@ -791,8 +791,13 @@ one machine, loopback only, and stops by itself.
   keep-alive connection, send the next request as soon as the previous answer arrives. It is a
   small HTTP/1.1 client on asyncio + uvloop (`bench/loadgen.py`) rather than httpx, whose CPU
   cost per request would make the client the bottleneck on one core and pull every ratio towards
-  1. Each measurement runs {warmup} s of warm-up, then {duration} s; only requests that start
-  and finish inside the window count, and only 200 answers count as throughput.
+  1. Each measurement runs {duration} s in all after {warmup} s of warm-up per window; the two
+  sides of a comparison (login and raw argon2, /users/me and the bare app) alternate in
+  {rounds} windows each, so that load from other processes on this shared machine falls on both
+  alike. Only requests that start and finish inside a window count, and only 200 answers count
+  as throughput. The server's CPU time (all its threads, from /proc) is read at each window's
+  edges: CPU per request is the steadier figure when the machine is busy, and the tables give
+  the CPU ratio next to the throughput ratio.
 - **Login vs raw argon2.** Login is POST /api/v1/auth/sessions with a correct password. The raw
   rate is argon2-cffi's `verify` at the same parameters, called the way the server calls it:
   `asyncio.to_thread` on the event loop's default thread pool, whose size (`min(32, cpu_count +
@@ -816,6 +821,8 @@ one machine, loopback only, and stops by itself.
   user: {per_class} each of 1-, 2-, 3-, 5- and 8-character substrings of real names and exact
   emails (30 % in upper case), shuffled, after a warm-up pass with other queries. Latency is
   measured at the client, HTTP included.
+- **Reading the numbers.** The machine is shared with other work (the "other processes" column):
+  throughput moves by tens of percent from one minute to the next, CPU per request much less.
 """
 
 

@@ -208,11 +208,13 @@ class UserRepository:
         if len(found) < limit:
             grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
             if len(grams) > 1:
-                # Names sharing at least two of the query's trigrams: an OR of pairs, each an
-                # index intersection, rather than ranking every name sharing any one of them.
+                # A bounded window of candidates, not a bm25 ranking of every name that shares a
+                # trigram; from four trigrams on, of names sharing at least two of them (an OR of
+                # pairs, each an index intersection), as one shared trigram says little there.
                 quoted = ['"' + g.replace('"', '""') + '"' for g in grams]
-                pairs = [f"({a} AND {b})" for i, a in enumerate(quoted) for b in quoted[i + 1 :]]
-                match = " OR ".join(pairs)
+                if len(quoted) > 3:
+                    quoted = [f"({a} AND {b})" for i, a in enumerate(quoted) for b in quoted[i + 1 :]]
+                match = " OR ".join(quoted)
                 sim = text("SELECT rowid FROM users_fts WHERE users_fts MATCH :m LIMIT :n").bindparams(
                     m=match, n=limit * 10
                 )
