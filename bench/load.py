@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import asyncpg
@@ -37,6 +36,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+
+from machine_info import cpu_model, package_version  # noqa: E402 - bench/ is on sys.path when run as a script
 
 from support.servers import PostgresServer, RedisServer, ServerProcess  # noqa: E402
 
@@ -308,20 +309,8 @@ async def verify_nothing_lost(dsn: str, stats: Stats, run: str) -> dict[str, obj
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def v(pkg: str) -> str:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return "-"
+    model = cpu_model("unknown CPU")
+    v = package_version
 
     return (
         f"{model}, {os.cpu_count()} cores (shared by the load generator, both instances, PostgreSQL and "

@@ -39,7 +39,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,7 @@ from loadgen import (
     run_load,
     run_sequence,
 )
+from machine_info import cpu_model, package_version
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -374,20 +374,8 @@ def search_queries(names: list[str], emails: list[str], per_class: int, seed: in
 
 
 def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def version(pkg: str) -> str:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return "-"
+    model = cpu_model("unknown")
+    version = package_version
 
     return {
         "cpu": model,
