@@ -99,7 +99,7 @@ _SCHEMES = (
 
 
 def hash_scheme(stored_hash: str) -> str | None:
-    """"argon2", "bcrypt", "pbkdf2" or "scrypt" for a well-formed hash this module verifies,
+    """ "argon2", "bcrypt", "pbkdf2" or "scrypt" for a well-formed hash this module verifies,
     None for anything else (including plain text)."""
     for name, pattern in _SCHEMES:
         if pattern.match(stored_hash):

@@ -402,6 +402,33 @@ def active_user_now(conn: sqlite3.Connection, session_id: str, user_id: str, now
     return sqlite_driver.detached(User, row) if row is not None else None
 
 
+# What a sign-in needs before the hash check: built once, run as Core (inline on SQLite).
+_LOGIN_COLUMNS = (User.id, User.password_hash, User.disabled)
+_LOGIN_BY_ACCOUNT = select(*_LOGIN_COLUMNS).where(User.account_lower == bindparam("key"))
+_LOGIN_BY_EMAIL = (
+    select(*_LOGIN_COLUMNS)
+    .join(UserEmail, UserEmail.user_id == User.id)
+    .where(UserEmail.email == bindparam("key"), UserEmail.verified_at.is_not(None))
+)
+
+
+def _login_statement(key: str) -> Any:
+    return _LOGIN_BY_EMAIL if "@" in key else _LOGIN_BY_ACCOUNT
+
+
+def login_candidate_now(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+    """``id``, ``password_hash`` and ``disabled`` of the user a sign-in names (``key``, lower
+    case: an address, primary or verified secondary, when it holds @, else an account name),
+    on ``Database.read_now()`` (SQLite)."""
+    return sqlite_driver.prepared(_login_statement(key)).first(conn, key=key)
+
+
+async def login_candidate(s: AsyncSession, key: str) -> dict[str, Any] | None:
+    """``login_candidate_now`` in an AsyncSession (other databases)."""
+    row = (await s.execute(_login_statement(key), {"key": key})).mappings().first()
+    return dict(row) if row is not None else None
+
+
 # A refresh-token rotation as Core statements on ``Statements`` (storage.statements), so that
 # on SQLite it runs inline (Database.write_now) without the session's unit of work. Bind
 # parameter names differ from column names, which insert() and update() reserve.
