@@ -46,6 +46,16 @@ async def test_search_ranks_exact_prefix_substring_then_similar(h):
     assert await _search(h, token, "sp") == ["sprot", "sprout", "sproutling", "greensprout"]
 
 
+async def test_search_finds_long_names_despite_a_typo(h):
+    token = ""
+    for i, name in enumerate(["jonathan", "jonas", "nathaniel", "marathon", "zzzzzz"]):
+        token = (await signup(h, f"t{i}@example.com", username=name))["access_token"]
+    # No name contains "jonathon": the similar ones follow, most similar first; "nathaniel"
+    # shares two trigrams of eleven (0.12), under the 0.2 threshold.
+    assert await _search(h, token, "jonathon") == ["jonathan", "jonas", "marathon"]
+    assert await _search(h, token, "Jonathan Smith") == ["jonathan", "jonas"]
+
+
 async def test_search_treats_like_wildcards_literally(h):
     token = ""
     for i, name in enumerate(["a_b_c", "axbxc", "100%pure", "1000pure"]):

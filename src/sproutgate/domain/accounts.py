@@ -62,6 +62,8 @@ from sproutgate.storage.repositories import (
     login_candidate_now,
     user_from_row,
 )
+from sproutgate.storage.search import ConnectionRows, search_users
+from sproutgate.storage.search import SessionRows as SearchRows
 
 UNSET = object()
 
@@ -656,9 +658,9 @@ class AccountService:
         if not query or "\x00" in query:
             # No stored name holds a NUL (PostgreSQL cannot store one, FTS5 cannot match one).
             return []
+        if "@" not in query:
+            query = display_name_lower(query)
+        if self.db.reads_now:  # SQLite: the statements without the session and ORM around them
+            return await search_users(ConnectionRows(self.db.read_now()), query, 20)
         async with self.db.read() as s:
-            users = UserRepository(s)
-            if "@" in query:
-                user = await users.by_primary_email(query.lower())
-                return [user] if user is not None and not user.disabled else []
-            return await users.search_by_username(display_name_lower(query), 20)
+            return await search_users(SearchRows(s), query, 20)

@@ -262,6 +262,12 @@ class PreparedStatement:
             (name, compiled.binds[name].type._cached_bind_processor(self._dialect))
             for name in compiled.positiontup or ()
         ]
+        # Literal values in the statement (``x > 0``) become bind parameters with a value.
+        self._fixed = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and name in (compiled.positiontup or ())
+        }
         writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
         columns = () if writes else statement.selected_columns
         self._columns = [
@@ -269,6 +275,8 @@ class PreparedStatement:
         ]
 
     def _execute(self, conn: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
+        if self._fixed:
+            params = {**self._fixed, **params}
         args = [convert(params[name]) if convert else params[name] for name, convert in self._params]
         try:
             return conn.execute(self.sql, args)
@@ -284,6 +292,19 @@ class PreparedStatement:
             key: convert(value) if convert else value
             for (key, convert), value in zip(self._columns, row, strict=True)
         }
+
+    def all(self, conn: sqlite3.Connection, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row, as tuples in the order of the selected columns."""
+        rows = self._execute(conn, params).fetchall()
+        converters = [convert for _, convert in self._columns]
+        if not any(converters):
+            return rows
+        return [
+            tuple(
+                convert(value) if convert else value for convert, value in zip(converters, row, strict=True)
+            )
+            for row in rows
+        ]
 
     def run(self, conn: sqlite3.Connection, **params: Any) -> int:
         """Execute an INSERT, UPDATE or DELETE; the number of rows it touched."""
