@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from sproutgate.api import dev
-from sproutgate.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from sproutgate.api.middleware import EdgeMiddleware
 from sproutgate.api.problems import document_problem_responses, install_problem_handlers
 from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
@@ -93,8 +93,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Admin-Token"],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(EdgeMiddleware, max_bytes=settings.max_body_bytes)
 
     app.include_router(v1_router)
     app.include_router(health_router)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: body size limit, security headers, and an access log that never writes
+"""Pure ASGI middleware, one layer: body size limit, security headers, and an access log that never writes
 query strings (they may carry the admin token). The caller's language needs none: it is
 negotiated where it is used (api.problems.lang_of)."""
 
@@ -16,8 +16,19 @@ access_log = logging.getLogger("sproutgate.access")
 Scope = dict[str, Any]
 
 
-class BodyLimitMiddleware:
-    """Answers 413 problem+json for bodies over ``max_bytes`` (declared or streamed)."""
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class EdgeMiddleware:
+    """The one middleware every HTTP request passes: bodies over ``max_bytes`` (declared or
+    streamed) answer 413 problem+json, every response gets the baseline security headers, and
+    the access log gets a line without the query string. One layer rather than two: each
+    layer wraps ``send`` again, on every request."""
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -27,6 +38,34 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
+        status = 0
+
+        async def send_with_headers(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                existing = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in existing]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self._limit_body(scope, receive, send_with_headers)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client") or ("-", 0)
+                access_log.info(
+                    '%s "%s %s" %d %.1fms',
+                    client[0],
+                    scope.get("method", "-"),
+                    scope.get("path", "-"),  # path only: queries may hold secrets
+                    status,
+                    (time.perf_counter() - start) * 1000,
+                )
+
+    async def _limit_body(self, scope: Scope, receive: Any, send: Any) -> None:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is None and b"transfer-encoding" not in headers:
@@ -104,46 +143,3 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
-
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
-
-
-class SecurityHeadersMiddleware:
-    """Baseline headers on every response, and an access log line without the query string."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status_holder = {"status": 0}
-
-        async def wrapped_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                existing = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in existing]
-                message = {**message, "headers": list(message.get("headers", [])) + extra}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, wrapped_send)
-        finally:
-            client = scope.get("client") or ("-", 0)
-            access_log.info(
-                '%s "%s %s" %d %.1fms',
-                client[0],
-                scope.get("method", "-"),
-                scope.get("path", "-"),  # path only: queries may hold secrets
-                status_holder["status"],
-                (time.perf_counter() - start) * 1000,
-            )

@@ -49,9 +49,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 # ten routes that used to come first cost as much as the session check itself. This is the
 # most frequent call.
 @router.get("/users/me", response_model=S.ProfileOut, responses=_errors(401), tags=["users"])
-async def get_me(principal: Principal = Depends(current_principal)) -> S.ProfileOut:
+async def get_me(principal: Principal = Depends(current_principal)) -> JSONResponse:
     """The signed-in user's profile."""
-    return profile_out(principal.user)
+    # The four fields as they are stored (validated on the way in), without validating and
+    # encoding a ProfileOut on the way out: that cost a sixth of this, the busiest call.
+    user = principal.user
+    return JSONResponse(
+        {"id": user.id, "username": user.username, "avatar_url": user.avatar_url, "bio": user.bio}
+    )
 
 
 @router.post(
