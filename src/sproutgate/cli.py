@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import typer
 
 from sproutgate.config import Settings
+from sproutgate.infra import logs
 
 app = typer.Typer(
     help="SproutGate: a self-hosted account and authentication center.",
@@ -36,21 +36,21 @@ def serve(
     host: str = typer.Option(None, help="Address to bind (default SPROUTGATE_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default SPROUTGATE_PORT or 8080)."),
     workers: int = typer.Option(1, help="Worker processes (use Redis when more than one)."),
-    log_level: str = typer.Option("info", help="Log level."),
+    log_level: str = typer.Option(None, help="Log level (default SPROUTGATE_LOG_LEVEL or info)."),
 ) -> None:
     """Serve the API and pages (applies pending migrations first)."""
     import uvicorn
 
-    if log_level.lower() == "trace":
+    settings = Settings.load()
+    log_level = (log_level or settings.log_level).lower()
+    if log_level == "trace":
         # uvicorn's trace level logs each request's raw query string, which may hold the
         # admin token (?token=): refuse it rather than write secrets to the log.
         typer.secho("--log-level trace would log query strings (admin tokens); use debug.", err=True)
         raise typer.Exit(2)
-    settings = Settings.load()
     host = host or settings.host
     port = port or settings.port
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(log_level, access_log=settings.access_log)
     from sproutgate.storage.migrate import upgrade
 
     upgrade(settings)

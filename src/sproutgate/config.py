@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     trusted_proxies: CsvList = Field(default_factory=list)
     max_body_bytes: int = 64 * 1024
 
+    # Logging (to standard error; see infra/logs.py)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = True
+
     # Tokens and sessions
     issuer: str = "sproutgate"
     access_token_ttl_seconds: int = 3600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +164,33 @@ def test_code_arrives_by_smtp_and_the_dev_mailbox_is_gone(tmp_path):
             assert r.status_code == 200, r.text
             r = c.post("/api/v1/auth/sessions", json={"email": "wire@example.com", "password": PASSWORD})
             assert r.status_code == 200
+
+
+def _access_lines(log: str, path: str) -> list[str]:
+    return [line for line in log.splitlines() if "sproutgate.access" in line and f'"GET {path}"' in line]
+
+
+def test_every_worker_writes_the_access_log(tmp_path):
+    """`serve --workers 2` runs each worker from sproutgate.asgi, which sets logging up itself."""
+    env = server_env(tmp_path / "data")
+    argv = [sys.executable, "-m", "sproutgate", "serve", "--host", "{host}", "--port", "{port}", "--workers", "2"]
+    with ServerProcess(env, cwd=tmp_path, log_dir=tmp_path, argv=argv) as proc:
+        for _ in range(20):  # new connections, so both workers are likely to answer some
+            assert httpx.get(proc.base_url + "/api/v1/health?token=secret-in-query").status_code == 200
+        deadline = time.monotonic() + 10
+        while len(_access_lines(proc.log_text(), "/api/v1/health")) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = proc.log_text()
+    assert len(_access_lines(log, "/api/v1/health")) == 20, log[-3000:]
+    assert "secret-in-query" not in log
+    assert "rate limits are counted per process" in log  # the warning about running without Redis
+
+
+def test_access_log_can_be_turned_off(tmp_path):
+    env = server_env(tmp_path / "data", SPROUTGATE_ACCESS_LOG="false", SPROUTGATE_LOG_LEVEL="info")
+    with ServerProcess(env, cwd=tmp_path, log_dir=tmp_path) as proc:
+        assert httpx.get(proc.base_url + "/api/v1/health").status_code == 200
+        time.sleep(0.3)
+        log = proc.log_text()
+    assert not _access_lines(log, "/api/v1/health") and "sproutgate.access" not in log
+    assert "Application startup complete" in log  # the rest of the log at info is still there
