@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     agent_system_prompt: str = ""
     agent_timeout_seconds: float = 60.0
     agent_history_messages: int = 60
+    agent_sse_keepalive_seconds: float = Field(default=15.0, gt=0)  # SSE comment after this long idle
 
     # Development
     dev_mailbox: bool | None = None  # None: on exactly when no SMTP host is configured

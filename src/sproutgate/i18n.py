@@ -122,6 +122,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "invalid_code_format": {"zh-CN": "验证码为 6 位数字", "en": "must be 6 digits"},
     "invalid_value": {"zh-CN": "取值无效", "en": "invalid value"},
+    "contains_nul": {"zh-CN": "不能包含 NUL 字符", "en": "must not contain NUL characters"},
     "invalid_uuid": {"zh-CN": "必须是 UUID", "en": "must be a UUID"},
     "invalid_type": {"zh-CN": "类型错误", "en": "wrong type"},
 }

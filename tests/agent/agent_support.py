@@ -110,6 +110,27 @@ def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     return frames
 
 
+KEEPALIVE = ": keep-alive"
+
+
+def sse_blocks(text: str) -> list[str | tuple[str, dict[str, Any]]]:
+    """A raw text/event-stream body block by block, checking each is whole: ``KEEPALIVE`` for a
+    keep-alive comment, (event name, data) for an event frame of exactly one event and one data
+    line. Anything else (a comment inside a frame, a cut frame) fails the test."""
+    assert text.endswith("\n\n"), f"the stream ends mid-frame: {text[-80:]!r}"
+    blocks: list[str | tuple[str, dict[str, Any]]] = []
+    for block in text[:-2].split("\n\n"):
+        if block == KEEPALIVE:
+            blocks.append(KEEPALIVE)
+            continue
+        lines = block.split("\n")
+        assert len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: "), block
+        name, data = lines[0][len("event: ") :], json.loads(lines[1][len("data: ") :])
+        assert data["type"] == name, block
+        blocks.append((name, data))
+    return blocks
+
+
 def types(events: list[dict[str, Any]]) -> list[str]:
     return [e["type"] for e in events]
 

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
 import pytest
-from agent_support import Call, ScriptedModel, Sleep, chat, first, install_agent, parse_sse, tool_names, types
+from agent_support import (
+    KEEPALIVE,
+    Call,
+    ScriptedModel,
+    Sleep,
+    chat,
+    first,
+    install_agent,
+    parse_sse,
+    sse_blocks,
+    tool_names,
+    types,
+)
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.test import TestModel
 
 from sproutgate.agent.service import AgentChatService
+from sproutgate.agent.sse import KEEPALIVE_TASK_NAME
 from sproutgate.agent.store import AgentChatRepository
-from support.harness import bearer, signup
+from support.harness import bearer, next_ip, signup
 
 
 def assert_problem(r, status: int, code: str) -> dict:
@@ -71,7 +85,13 @@ async def test_running_the_agent_needs_a_bearer_token(harness):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"message": ""}, {"message": "x" * 8001}, {"message": "hi", "session_id": "not-a-uuid"}],
+    [
+        {},
+        {"message": ""},
+        {"message": "x" * 8001},
+        {"message": "hi", "session_id": "not-a-uuid"},
+        {"message": "a\x00b"},
+    ],
 )
 async def test_invalid_requests_are_422(harness, body):
     scripted = ScriptedModel()
@@ -509,3 +529,103 @@ async def test_event_stream_errors_before_the_run_are_problems(harness):
     token = await user(harness, "sse503@example.com")
     r = await chat(harness.client, token, "hi", Accept="text/event-stream")
     assert_problem(r, 503, "agent_not_configured")
+
+
+def keepalive_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == KEEPALIVE_TASK_NAME and not t.done()]
+
+
+async def test_a_quiet_run_streams_keep_alive_comments_between_whole_events(make_settings, make_harness):
+    h = await make_harness(make_settings(agent_sse_keepalive_seconds=0.2))
+    install_agent(h, ScriptedModel(Sleep(1.2, "A slow, considered answer.")))
+    token = await user(h, "keepalive@example.com")
+    r = await chat(h.client, token, "take your time", Accept="text/event-stream")
+    assert r.status_code == 200
+    blocks = sse_blocks(r.text)  # every block is a whole event or a whole comment
+    kinds = [b if b == KEEPALIVE else b[0] for b in blocks]
+    # run_started comes at once; while the model thinks, comments keep the connection busy
+    assert kinds[0] == "run_started"
+    first_delta = kinds.index("text_delta")
+    assert first_delta >= 4 and set(kinds[1:first_delta]) == {KEEPALIVE}
+    # the events are exactly those of a run without keep-alives
+    events = [b[1] for b in blocks if b != KEEPALIVE]
+    assert types(events) == ["run_started"] + ["text_delta"] * 7 + ["run_finished"]
+    assert "".join(e["delta"] for e in events if e["type"] == "text_delta") == "A slow, considered answer."
+    assert events[-1]["output"] == "A slow, considered answer."
+    assert parse_sse(r.text) == [(e["type"], e) for e in events]  # a spec reader skips the comments
+    assert keepalive_tasks() == []
+    r = await h.client.get(f"/api/v1/agent-chats/{events[0]['session_id']}", headers=bearer(token))
+    assert [m["role"] for m in r.json()["messages"]] == ["user", "assistant"]
+
+
+async def test_a_fast_run_streams_no_keep_alive(make_settings, make_harness):
+    h = await make_harness(make_settings(agent_sse_keepalive_seconds=1.0))
+    install_agent(h, ScriptedModel(Call("get_my_profile"), "Quick answer."))
+    token = await user(h, "nokeepalive@example.com")
+    r = await chat(h.client, token, "quick", Accept="text/event-stream")
+    assert r.status_code == 200
+    assert KEEPALIVE not in r.text
+    blocks = sse_blocks(r.text)
+    assert types([data for _, data in blocks]) == ["run_started", "tool_call", "tool_result"] + [
+        "text_delta"
+    ] * 4 + ["run_finished"]
+    assert keepalive_tasks() == []
+
+
+async def test_a_client_that_disconnects_ends_the_keep_alives_and_the_run(make_settings, make_harness):
+    """Driven at the ASGI boundary, as a server would: the client goes away during keep-alives."""
+    h = await make_harness(make_settings(agent_sse_keepalive_seconds=0.1))
+    scripted = ScriptedModel(Sleep(30, "never written"))
+    install_agent(h, scripted)
+    token = await user(h, "keepalive-gone@example.com")
+    body = json.dumps({"message": "wait for me"}).encode()
+    sent: list[dict] = []
+    keepalive_written = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await keepalive_written.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if message.get("body", b"").startswith(KEEPALIVE.encode()):
+            keepalive_written.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/agent-chats",
+        "raw_path": b"/api/v1/agent-chats",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"accept", b"text/event-stream"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"x-forwarded-for", next_ip().encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    started = time.monotonic()
+    await asyncio.wait_for(h.app(scope, receive, send), timeout=10)
+    assert time.monotonic() - started < 5  # the model's 30 s were cut short
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    text = b"".join(m.get("body", b"") for m in sent[1:]).decode()
+    assert text.startswith("event: run_started\n") and KEEPALIVE in text
+    assert [kind for kind, _ in parse_sse(text)] == ["run_started"]
+    assert keepalive_tasks() == []
+    assert len(scripted.seen) == 1
+    # the cancelled run saved nothing
+    r = await h.client.get("/api/v1/agent-chats", headers=bearer(token))
+    assert r.json() == []

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from agent_support import parse_sse, types
+from agent_support import KEEPALIVE, parse_sse, sse_blocks, types
 
 from support.fake_openai import Delay, Fail, FakeOpenAI, Hang, Text, ToolCall, ToolCalls
 from support.servers import ServerProcess
@@ -19,6 +19,7 @@ from support.servers import ServerProcess
 pytestmark = pytest.mark.slow
 
 AGENT_TIMEOUT = 3
+KEEPALIVE_SECONDS = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def server(llm: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "SPROUTGATE_ARGON2_TIME_COST": "1",
         "SPROUTGATE_ARGON2_MEMORY_KIB": "1024",
         "SPROUTGATE_AGENT_TIMEOUT_SECONDS": str(AGENT_TIMEOUT),
+        "SPROUTGATE_AGENT_SSE_KEEPALIVE_SECONDS": str(KEEPALIVE_SECONDS),
         "SPROUTGATE_DATABASE_URL": None,
         "SPROUTGATE_REDIS_URL": None,
         "SPROUTGATE_SMTP_HOST": None,
@@ -172,6 +174,35 @@ async def test_events_stream_as_they_happen(client, fake):
         "content": "one two three four five six seven",
         "created_at": r.json()["messages"][-1]["created_at"],
     }
+
+
+async def test_a_slow_upstream_gets_keep_alives_while_it_thinks(client, fake):
+    auth = await signed_in(client, "e2e-keepalive@example.com")
+    fake.script(Delay(2, Text("Worth the wait.")))
+    raw = ""
+    keepalive_times: list[float] = []
+    started = time.monotonic()
+    async with client.stream(
+        "POST",
+        "/api/v1/agent-chats",
+        json={"message": "think hard"},
+        headers={**auth, "Accept": "text/event-stream"},
+    ) as r:
+        assert r.status_code == 200
+        async for chunk in r.aiter_text():
+            raw += chunk
+            keepalive_times += [time.monotonic() - started] * chunk.count(KEEPALIVE)
+    blocks = sse_blocks(raw)
+    kinds = [b if b == KEEPALIVE else b[0] for b in blocks]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    first_delta = kinds.index("text_delta")
+    assert set(kinds[1:first_delta]) == {KEEPALIVE} and first_delta >= 3
+    assert KEEPALIVE not in kinds[first_delta:]  # the answer streams fast: no comments needed
+    # written on the wire while the upstream was still silent, not held back
+    assert keepalive_times[0] < 2 - KEEPALIVE_SECONDS
+    events = [b[1] for b in blocks if b != KEEPALIVE]
+    assert "".join(e["delta"] for e in events if e["type"] == "text_delta") == "Worth the wait."
+    assert events[-1]["output"] == "Worth the wait."
 
 
 async def test_a_slow_upstream_ends_in_run_error(client, fake):

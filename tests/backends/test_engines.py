@@ -213,10 +213,39 @@ async def test_search_uses_the_trigram_index_on_postgres(h):
 async def test_a_nul_character_is_never_taken_for_an_outage(h):
     token = (await signup(h, "nul@example.com", username="nul"))["access_token"]
     r = await h.client.post("/api/v1/users/search", json={"query": "n\u0000l"}, headers=bearer(token))
-    assert r.status_code == 200 and r.json() == [], r.text
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "contains_nul", r.text
+
+
+async def test_nul_characters_are_refused_alike_on_both_faces_and_engines(h):
+    """PostgreSQL cannot store U+0000 and SQLite can: both answer 422 naming the field, in the
+    caller's language, and nothing stored changes."""
     r = await h.client.post(
         "/api/v1/auth/verifications",
-        json={"email": "nul2@example.com", "password": PASSWORD, "username": "a\u0000b"},
+        json={"email": "nul@example.com", "password": PASSWORD, "username": "nul\x00name"},
+        headers={"Accept-Language": "en"},
     )
-    # PostgreSQL cannot store a NUL: the value is refused (422); SQLite stores it.
-    assert r.status_code in (202, 422), r.text
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert {e["field"]: e["code"] for e in r.json()["errors"]} == {"username": "contains_nul"}
+    assert "NUL" in r.json()["detail"]
+    assert await _count(h, PendingSignup) == 0
+
+    session = await signup(h, "clean@example.com", username="cleanname")
+    auth = bearer(session["access_token"])
+    r = await h.client.patch(
+        "/api/v1/users/me", json={"bio": "a\x00b", "username": "fine name"}, headers=auth
+    )
+    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"bio"}
+    r = await h.client.put(
+        "/api/auth/profile", json={"bio": "a\x00b"}, headers={**auth, "Accept-Language": "zh-CN"}
+    )
+    assert r.status_code == 422 and {e["field"]: e["code"] for e in r.json()["errors"]} == {
+        "bio": "contains_nul"
+    }
+    assert "NUL" in r.json()["detail"] and "不能包含" in r.json()["detail"]
+    me = (await h.client.get("/api/v1/users/me", headers=auth)).json()
+    assert me["username"] == "cleanname" and me["bio"] is None
+    # Passwords too, on sign-in: the same 422 rather than a hash of something no form can type.
+    r = await h.client.post(
+        "/api/v1/auth/sessions", json={"email": "clean@example.com", "password": "x\x00y"}
+    )
+    assert r.status_code == 422

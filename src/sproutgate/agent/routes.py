@@ -54,7 +54,8 @@ def wants_event_stream(request: Request) -> bool:
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The run's events as JSON, or with `Accept: text/event-stream` as Server-Sent Events "
-        "(`event: <type>` / `data: <event JSON>`) written as they happen.",
+        "(`event: <type>` / `data: <event JSON>`) written as they happen, with `: keep-alive` comment "
+        "lines while the run is quiet.",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
@@ -79,7 +80,7 @@ async def run_agent_chat(
         lang=lang_of(request),
     )
     if wants_event_stream(request):
-        return EventStreamResponse(run.events())
+        return EventStreamResponse(run.events(), keepalive_seconds=agent.settings.agent_sse_keepalive_seconds)
     events = [event.as_dict() async for event in run.events()]
     return JSONResponse(
         {"session_id": run.session_id, "output": run.output, "events": events},

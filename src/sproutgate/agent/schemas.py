@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from sproutgate.api.wire import WireIn
 
 
-class AgentChatCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class AgentChatCreate(WireIn):
 
     message: str = Field(min_length=1, max_length=8000)
     session_id: uuid.UUID | None = None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from sproutgate.api.wire import WireIn
 from sproutgate.domain.admin import UserView
 
 
@@ -13,7 +14,7 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _In(BaseModel):
+class _In(WireIn):
     model_config = ConfigDict(extra="ignore")
 
 

@@ -6,8 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sproutgate.api.wire import WireIn
 
-class _In(BaseModel):
+
+class _In(WireIn):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
