@@ -111,6 +111,14 @@ async def test_stopped_postgres_answers_503_fast_then_service_resumes(pg, instan
     finally:
         pg.start()
     await _recovers(instance.base_url, session)
+    # The sign-up refused with 503 used up nothing: retried within the minute, it goes through
+    # (one code mail per address per minute still holds for the next one).
+    async with client(instance.base_url) as c:
+        body = {"email": "stopped@example.com", "password": PASSWORD, "username": "newcomer"}
+        r = await c.post("/api/v1/auth/verifications", json=body)
+        assert r.status_code == 202, r.text
+        r = await c.post("/api/v1/auth/verifications", json=body)
+        assert r.status_code == 429 and r.headers["Retry-After"], r.text
     # Crash and crash recovery of the server as well.
     pg.kill()
     try:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate import i18n
 from sproutgate.config import Settings
@@ -122,7 +123,18 @@ class AccountService:
         return None
 
     async def _code_rate_limits(self, email: str, ctx: CallerContext) -> None:
+        """Before any work: count the request against the caller's address, and refuse early
+        when the email address has had all the code mail it may have. The address is counted
+        by ``_count_code_mail``, at the end of the transaction that queues the mail."""
         await self.limiter.hit("code_request_ip", ctx.ip)
+        await self.limiter.check("code_mail_address", email)
+
+    async def _count_code_mail(self, s: AsyncSession, email: str) -> None:
+        """Count one code mail for ``email`` once the transaction's work is done, just before it
+        commits (counted whether or not a mail was queued: the answer must not tell). Over the
+        limit, RateLimited rolls the transaction back; a request the database could not serve
+        (503) uses up nothing, so a retry after an outage is not refused for a minute."""
+        await s.flush()
         await self.limiter.hit("code_mail_address", email)
 
     # -- sign-up ------------------------------------------------------------------------------
@@ -192,6 +204,7 @@ class AccountService:
                     code=code,
                     link=self._link("/register/verify", email=email),
                 )
+            await self._count_code_mail(s, email)
         self.outbox.notify()
         return expires
 
@@ -212,6 +225,7 @@ class AccountService:
                     code=code,
                     link=self._link("/register/verify", email=email),
                 )
+            await self._count_code_mail(s, email)
         self.outbox.notify()
 
     async def complete_signup(
@@ -412,6 +426,7 @@ class AccountService:
                     code=code,
                     link=self._link("/forgot-password/confirm", email=email),
                 )
+            await self._count_code_mail(s, email)
         self.outbox.notify()
         return expires
 
@@ -607,6 +622,7 @@ class AccountService:
                     CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, principal.user.id
                 )
                 self._mail(s, email, "secondary_code", ctx.lang, code=code, account=principal.user.account)
+            await self._count_code_mail(s, email)
         self.outbox.notify()
         return expires
 
