@@ -179,6 +179,25 @@ async def test_same_account_name_claimed_concurrently_gives_one_user(h):
     assert await _count(h, User, User.account_lower == "samename") == 1
 
 
+async def test_sign_ups_deriving_the_same_account_name_concurrently_both_succeed(h):
+    """alice@… on several domains: each gets an account name, distinct, and no 409."""
+    emails = [f"alice@d{i}.example" for i in range(4)]
+    for email in emails:
+        r = await h.client.post(
+            "/api/v1/auth/verifications", json={"email": email, "password": PASSWORD, "username": "alice"}
+        )
+        assert r.status_code == 202, r.text
+    bodies = [{"email": email, "token": await h.last_code(email)} for email in emails]
+    answers = await asyncio.gather(
+        *(h.new_client().post("/api/v1/auth/verifications/verify", json=body) for body in bodies)
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+    async with h.services.db.read() as s:
+        accounts = sorted((await s.execute(select(User.account_lower))).scalars())
+    assert len(set(accounts)) == 4 and "alice" in accounts, accounts
+    assert all(a.startswith("alice") for a in accounts), accounts
+
+
 async def test_concurrent_refreshes_of_one_token_stay_within_grace(h):
     session = await signup(h, "tabs@example.com", username="tabs")
     body = {"refresh_token": session["refresh_token"]}

@@ -12,7 +12,6 @@ from sproutgate.api.wire import WireIn
 
 
 class AgentChatCreate(WireIn):
-
     message: str = Field(min_length=1, max_length=8000)
     session_id: uuid.UUID | None = None
 

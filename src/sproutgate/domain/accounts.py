@@ -59,6 +59,7 @@ from sproutgate.storage.repositories import (
     SessionRepository,
     SessionRows,
     UserRepository,
+    lock_for_transaction,
     login_candidate,
     login_candidate_now,
     user_from_row,
@@ -286,6 +287,10 @@ class AccountService:
 
     async def _unique_account(self, users: UserRepository, email: str) -> str:
         base = account_base_from_email(email) or "user"
+        # Two sign-ups whose addresses give the same name (alice@a.example, alice@b.example)
+        # verified at once on PostgreSQL: the second waits here for the first to commit, then
+        # sees the name taken and takes a numbered one, instead of failing on the unique index.
+        await lock_for_transaction(users.s, f"account:{base.lower()}")
         if base != "user" and not await users.account_taken(base.lower()):
             return base
         for _ in range(20):
