@@ -1082,6 +1082,10 @@ class SmtpServer:
 _no_proxy_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+# The default command of ServerProcess; {host} and {port} are filled in.
+SERVE_ARGV = (sys.executable, "-m", "sproutgate", "serve", "--host", "{host}", "--port", "{port}")
+
+
 class ServerProcess:
     """Run ``python -m sproutgate serve --host 127.0.0.1 --port PORT`` as a subprocess.
 
@@ -1119,20 +1123,7 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.name = name
-        template = (
-            list(argv)
-            if argv is not None
-            else [
-                sys.executable,
-                "-m",
-                "sproutgate",
-                "serve",
-                "--host",
-                "{host}",
-                "--port",
-                "{port}",
-            ]
-        )
+        template = list(argv) if argv is not None else list(SERVE_ARGV)
         self.argv = [a.replace("{host}", self.host).replace("{port}", str(self.port)) for a in template]
         self._own_log_dir = log_dir is None
         self.log_dir = (

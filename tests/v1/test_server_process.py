@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import re
 import stat
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.servers import ServerProcess, SmtpServer
+from support.servers import SERVE_ARGV, ServerProcess, SmtpServer
 
 PASSWORD = "Sprout#2026pw"
 CODE_TTL = 4
@@ -173,18 +172,7 @@ def _access_lines(log: str, path: str) -> list[str]:
 def test_every_worker_writes_the_access_log(tmp_path):
     """`serve --workers 2` runs each worker from sproutgate.asgi, which sets logging up itself."""
     env = server_env(tmp_path / "data")
-    argv = [
-        sys.executable,
-        "-m",
-        "sproutgate",
-        "serve",
-        "--host",
-        "{host}",
-        "--port",
-        "{port}",
-        "--workers",
-        "2",
-    ]
+    argv = [*SERVE_ARGV, "--workers", "2"]
     with ServerProcess(env, cwd=tmp_path, log_dir=tmp_path, argv=argv) as proc:
         for _ in range(20):  # new connections, so both workers are likely to answer some
             assert httpx.get(proc.base_url + "/api/v1/health?token=secret-in-query").status_code == 200
