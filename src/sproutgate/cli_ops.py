@@ -54,12 +54,14 @@ def outbox(
     wanted = "failed" if failed else status
 
     async def work(services: Any) -> Any:
-        return await services.mail_outbox.overview(wanted, 1, limit)
+        page = await services.mail_outbox.overview(wanted, 1, limit)
+        # Decrypted, with any code masked; a message sealed with another key says so.
+        return page, {m.id: services.outbox.listed_subject(m) for m in page.messages}
 
     from sproutgate.domain.errors import InvalidInput
 
     try:
-        result = _run(work)
+        result, subjects = _run(work)
     except InvalidInput:
         typer.secho(f"unknown status {wanted!r}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
@@ -81,7 +83,7 @@ def outbox(
                             "id": m.id,
                             "message_id": m.message_id,
                             "to": m.to_addr,
-                            "subject": m.subject,
+                            "subject": subjects[m.id],
                             "kind": m.kind,
                             "status": m.status,
                             "attempts": m.attempts,

@@ -1,6 +1,6 @@
 """Several processes started at the same moment on a fresh database and a fresh data dir:
 the schema is migrated once, and all of them end up with the same signing key, code-hashing
-key and admin token."""
+key, outbox key and admin token."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ async def test_processes_starting_together_migrate_once_and_share_keys(engine, r
         urls = [s.base_url for s in servers]
         keys = sorted(p.name for p in (data / "keys").iterdir() if not p.name.startswith("."))
         assert len([k for k in keys if k.startswith("jwt-es256-")]) == 1, keys
-        assert "code-hmac.key" in keys, keys
+        assert "code-hmac.key" in keys and "outbox.key" in keys, keys
         jwks = []
         for url_ in urls:
             async with client(url_) as c:
@@ -55,7 +55,8 @@ async def test_processes_starting_together_migrate_once_and_share_keys(engine, r
         async with client(urls[0]) as c:
             body = {"email": "first@example.com", "password": PASSWORD, "username": "first"}
             assert (await c.post("/api/v1/auth/verifications", json=body)).status_code == 202
-        code = await mailed_code(urls[0], "first@example.com")
+        # Read from another process's dev mailbox: it opens mail sealed by the first (same outbox key).
+        code = await mailed_code(urls[2], "first@example.com")
         async with client(urls[1]) as c:
             r = await c.post(
                 "/api/v1/auth/verifications/verify", json={"email": body["email"], "token": code}

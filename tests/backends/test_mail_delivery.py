@@ -162,6 +162,9 @@ async def test_mail_that_keeps_failing_is_listed_counted_and_sent_on_retry(make_
         assert listed.returncode == 0, listed.stderr
         out = json.loads(listed.stdout)
         assert out["counts"]["failed"] == 1 and [m["id"] for m in out["messages"]] == [failed["id"]]
+        # Both show the subject with its code masked (the row itself holds it sealed).
+        assert out["messages"][0]["subject"] == failed["subject"]
+        assert "******" in failed["subject"] and not re.search(r"\d{6}", failed["subject"])
 
         smtp.reject_with = None
         r = await h.client.post(f"/api/admin/outbox/{failed['id']}/retry", headers=admin)

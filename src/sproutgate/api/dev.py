@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from sproutgate.api.deps import get_services
 from sproutgate.domain.errors import NotFound
+from sproutgate.infra.mailer import OpenedMail
 from sproutgate.services import Services
-from sproutgate.storage.models import OutboxMessage
 from sproutgate.storage.repositories import OutboxRepository
 
 router = APIRouter()
@@ -42,14 +42,13 @@ def is_loopback_peer(request: Request) -> bool:
     return all(_is_loopback(h) for h in hops if h.strip())
 
 
-async def mailbox_messages(
-    services: Services, to: str | None = None, limit: int = 100
-) -> list[OutboxMessage]:
+async def mailbox_messages(services: Services, to: str | None = None, limit: int = 100) -> list[OpenedMail]:
+    """The newest messages, decrypted (a message sealed with another key shows a placeholder)."""
     async with services.db.read() as s:
         rows = await OutboxRepository(s).latest(limit=500)
     if to:
         rows = [r for r in rows if r.to_addr == to.lower()]
-    return rows[:limit]
+    return [services.outbox.view(r) for r in rows[:limit]]
 
 
 def require_dev_mailbox(request: Request, services: Services) -> None:

@@ -6,19 +6,26 @@ rows with a lease (one atomic UPDATE per row, so several instances never send on
 twice in normal operation), sends them through a ``MailTransport`` and retries failures with
 exponential backoff. Every message has a stable Message-ID, so a retry after a lost answer is
 recognisable downstream (delivery is at least once).
+
+The subject and bodies are sealed at rest (``infra.sealing``, key ``data/keys/outbox.key``): they
+carry one-time codes. ``Outbox.open`` gives them back in clear to the worker and the dev mailbox;
+the admin listings show the subject only, with any code masked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Protocol
 
 from sproutgate.config import Settings
+from sproutgate.infra.sealing import KEY_FILE, Sealer, UnsealError
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import OutboxMessage
 from sproutgate.storage.repositories import OutboxRepository
@@ -26,8 +33,38 @@ from sproutgate.storage.repositories import OutboxRepository
 log = logging.getLogger(__name__)
 
 
+CODE_IN_TEXT = re.compile(r"(?<!\d)\d{6}(?!\d)")
+CODE_MASK = "******"
+UNREADABLE = f"(cannot be decrypted with data/keys/{KEY_FILE})"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def mask_codes(text: str) -> str:
+    """``text`` with every 6-digit code replaced by ``******``."""
+    return CODE_IN_TEXT.sub(CODE_MASK, text)
+
+
+class UnreadableMail(Exception):
+    """A queued message whose sealed fields do not open with this data dir's outbox key."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedMail:
+    """An outbox row with its subject and bodies in clear (``readable`` False: placeholders)."""
+
+    id: str
+    message_id: str
+    to_addr: str
+    subject: str
+    text_body: str
+    html_body: str | None
+    kind: str
+    status: str
+    created_at: datetime
+    readable: bool = True
 
 
 class MailTransport(Protocol):
@@ -60,24 +97,38 @@ class DevMailboxTransport:
     """No network: the outbox row itself is the dev mailbox (``GET /dev/mailbox``)."""
 
     async def send(self, message: EmailMessage) -> None:
-        log.info("dev mailbox: message to %s: %s", message["To"], message["Subject"])
+        log.info("dev mailbox: message to %s: %s", message["To"], mask_codes(str(message["Subject"])))
 
 
 class Outbox:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sealer: Sealer) -> None:
         self.settings = settings
+        self.sealer = sealer
         self._domain = parseaddr(settings.mail_from)[1].partition("@")[2] or "sproutgate.local"
         self.wakeup = asyncio.Event()
+        self._warned: set[str] = set()  # unreadable messages already logged
 
     def enqueue(
-        self, repo: OutboxRepository, to: str, subject: str, text_body: str, kind: str
+        self,
+        repo: OutboxRepository,
+        to: str,
+        subject: str,
+        text_body: str,
+        kind: str,
+        html_body: str | None = None,
     ) -> OutboxMessage:
         now = utcnow()
+        message_id = f"<{secrets.token_hex(16)}@{self._domain}>"
+
+        def seal(field: str, value: str) -> str:
+            return self.sealer.seal(value, field=field, message_id=message_id, to_addr=to)
+
         message = OutboxMessage(
-            message_id=f"<{secrets.token_hex(16)}@{self._domain}>",
+            message_id=message_id,
             to_addr=to,
-            subject=subject,
-            text_body=text_body,
+            subject=seal("subject", subject),
+            text_body=seal("text_body", text_body),
+            html_body=None if html_body is None else seal("html_body", html_body),
             kind=kind,
             status="pending",
             attempts=0,
@@ -91,16 +142,79 @@ class Outbox:
         """Wake the worker after the enqueuing transaction has committed."""
         self.wakeup.set()
 
+    def open(self, row: OutboxMessage) -> OpenedMail:
+        """The message in clear. Rows queued before sealing (no ``enc1:`` prefix) come back as
+        stored. Raises UnreadableMail when a sealed field does not open with this key."""
 
-def build_email(settings: Settings, row: OutboxMessage) -> EmailMessage:
+        def clear(field: str, value: str) -> str:
+            return self.sealer.open(value, field=field, message_id=row.message_id, to_addr=row.to_addr)
+
+        try:
+            subject = clear("subject", row.subject)
+            text_body = clear("text_body", row.text_body)
+            html_body = None if row.html_body is None else clear("html_body", row.html_body)
+        except UnsealError as exc:
+            raise UnreadableMail(
+                f"its {exc.field} does not decrypt with data/keys/{KEY_FILE}: queued with another "
+                "outbox key (was the data dir replaced?) or altered"
+            ) from exc
+        return OpenedMail(
+            row.id,
+            row.message_id,
+            row.to_addr,
+            subject,
+            text_body,
+            html_body,
+            row.kind,
+            row.status,
+            row.created_at,
+        )
+
+    def view(self, row: OutboxMessage) -> OpenedMail:
+        """For listings: like ``open``, but an unreadable message shows a placeholder instead
+        of raising (and is logged once)."""
+        try:
+            return self.open(row)
+        except UnreadableMail as exc:
+            self.warn_unreadable(row, exc)
+            return OpenedMail(
+                row.id,
+                row.message_id,
+                row.to_addr,
+                UNREADABLE,
+                UNREADABLE,
+                None,
+                row.kind,
+                row.status,
+                row.created_at,
+                readable=False,
+            )
+
+    def listed_subject(self, row: OutboxMessage) -> str:
+        """The subject for administrators' listings: in clear, but with any code masked."""
+        return mask_codes(self.view(row).subject)
+
+    def warn_unreadable(self, row: OutboxMessage, exc: Exception) -> None:
+        """Log an unreadable message, once per message and process."""
+        if row.id in self._warned:
+            return
+        if len(self._warned) >= 10_000:
+            self._warned.clear()
+        self._warned.add(row.id)
+        log.warning("outbox: message %s %s to %s: %s", row.id, row.message_id, row.to_addr, exc)
+
+
+def build_email(settings: Settings, mail: OpenedMail) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.mail_from
-    msg["To"] = row.to_addr
-    msg["Subject"] = row.subject
-    msg["Message-ID"] = row.message_id
-    msg["Date"] = formatdate(row.created_at.timestamp(), usegmt=True)
+    msg["To"] = mail.to_addr
+    msg["Subject"] = mail.subject
+    msg["Message-ID"] = mail.message_id
+    msg["Date"] = formatdate(mail.created_at.timestamp(), usegmt=True)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(row.text_body)
+    msg.set_content(mail.text_body)
+    if mail.html_body is not None:
+        msg.add_alternative(mail.html_body, subtype="html")
     return msg
 
 
@@ -172,7 +286,10 @@ class OutboxWorker:
             assert row is not None
             await s.refresh(row)
         try:
-            await self.transport.send(build_email(self.settings, row))
+            await self.transport.send(build_email(self.settings, self.outbox.open(row)))
+        except UnreadableMail as exc:  # the key changed: retrying cannot help
+            await self._unreadable(row, exc)
+            return
         except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
             await self._failed(row, exc)
             return
@@ -197,6 +314,19 @@ class OutboxWorker:
                     log.error("outbox: %s was sent but could not be marked sent: %s", message_id, exc)
                     return
                 await asyncio.sleep(delay)
+
+    async def _unreadable(self, row: OutboxMessage, exc: UnreadableMail) -> None:
+        """A message this key cannot open fails at once: retrying cannot help until the right
+        key is back in data/keys (then ``sproutgate outbox retry`` sends it)."""
+        self.outbox.warn_unreadable(row, exc)
+        self.failed += 1
+        async with self.db.write() as s:
+            live = await OutboxRepository(s).get(row.id)
+            if live is None:
+                return
+            live.status = "failed"
+            live.locked_until = None
+            live.last_error = f"not sent: {exc}"[:1000]
 
     async def _failed(self, row: OutboxMessage, exc: Exception) -> None:
         attempts = row.attempts

@@ -179,7 +179,9 @@ class AuditEvent(Base):
 
 
 class OutboxMessage(Base):
-    """Mail to send. Written in the same transaction as whatever it announces."""
+    """Mail to send. Written in the same transaction as whatever it announces. ``subject`` and
+    the bodies are sealed (``enc1:...``, infra/sealing.py) since they carry codes; rows queued
+    before that hold them in clear."""
 
     __tablename__ = "mail_outbox"
     __table_args__ = (Index("ix_mail_outbox_status_next", "status", "next_attempt_at"),)
@@ -187,7 +189,7 @@ class OutboxMessage(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     to_addr: Mapped[str] = mapped_column(String(320), index=True)
-    subject: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(Text)  # sealed, so longer than the clear subject
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     kind: Mapped[str] = mapped_column(String(32))

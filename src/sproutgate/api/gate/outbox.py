@@ -1,5 +1,6 @@
 """The mail outbox for administrators (/api/admin/outbox): counts per status, recent messages
-with their attempts and last error, and a retry. Bodies are never shown: they carry codes."""
+with their attempts and last error, and a retry. Bodies are never shown: they carry codes; the
+subject is decrypted with any code in it masked."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sproutgate.api.deps import get_services
 from sproutgate.api.gate.routes import ADMIN_HEADERS, _errors, admin_actor
 from sproutgate.api.gate.schemas import iso
 from sproutgate.domain.outbox import OutboxCounts
+from sproutgate.infra.mailer import Outbox
 from sproutgate.services import Services
 from sproutgate.storage.models import OutboxMessage
 
@@ -56,13 +58,13 @@ def _counts(c: OutboxCounts) -> OutboxCountsOut:
     )
 
 
-def _message(m: OutboxMessage) -> OutboxMessageOut:
+def _message(m: OutboxMessage, outbox: Outbox) -> OutboxMessageOut:
     waiting = m.status in ("pending", "sending")
     return OutboxMessageOut(
         id=m.id,
         messageId=m.message_id,
         to=m.to_addr,
-        subject=m.subject,
+        subject=outbox.listed_subject(m),
         kind=m.kind,
         status=m.status,
         attempts=m.attempts,
@@ -89,7 +91,9 @@ async def admin_outbox(
     result = await services.mail_outbox.overview(status, page, pageSize)
     response.headers.update(ADMIN_HEADERS)
     return OutboxOut(
-        counts=_counts(result.counts), total=result.total, messages=[_message(m) for m in result.messages]
+        counts=_counts(result.counts),
+        total=result.total,
+        messages=[_message(m, services.outbox) for m in result.messages],
     )
 
 
