@@ -818,13 +818,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: 20,000 users, 2 s windows")
     ap.add_argument("--users", type=int, help="users for the search benchmark (default 1,000,000)")
-    ap.add_argument("--duration", type=float, help="seconds per measurement (default 10)")
+    ap.add_argument("--duration", type=float, help="seconds per measurement (default 20)")
     ap.add_argument("--warmup", type=float, help="warm-up seconds before each measurement (default 2)")
     ap.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     ap.add_argument("--login-clients", type=int, default=16, help="concurrent login clients (default 16)")
     ap.add_argument("--server-cpus", help="comma-separated CPU ids for the servers (default: first half)")
     ap.add_argument("--output", help="markdown file to update (default docs/benchmarks.md; quick: none)")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating windows per compared pair (default 2)")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating windows per compared pair (default 4)")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(sorted(PHASES))} (no docs written)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dirs and logs")
     args = ap.parse_args()
@@ -835,7 +835,7 @@ def main() -> None:
     server_cpus, load_cpus = split_cpus(args.server_cpus)
     cfg = Config(
         users=args.users or (20_000 if args.quick else 1_000_000),
-        duration=args.duration or (2.0 if args.quick else 10.0),
+        duration=args.duration or (2.0 if args.quick else 20.0),
         warmup=args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0),
         clients=args.clients,
         login_clients=args.login_clients,
