@@ -418,6 +418,44 @@ async def test_listing_and_deleting_my_conversations(harness):
     )
 
 
+async def test_conversations_list_a_page_at_a_time(harness):
+    install_agent(harness, ScriptedModel(*["ok"] * 7))
+    token = await user(harness, "pager@example.com")
+    other = await user(harness, "other-pager@example.com")
+    made = []
+    for i in range(5):
+        made.append((await chat(harness.client, token, f"chat {i}")).json()["session_id"])
+        if i != 2:  # chats 2 and 3 share a timestamp: the id breaks the tie
+            harness.clock.advance(5)
+    await chat(harness.client, other, "not mine")
+    newest_first = made[::-1]
+    seen: list[str] = []
+    url = "/api/v1/agent-chats?limit=2"
+    pages = 0
+    while url:
+        r = await harness.client.get(url, headers=bearer(token))
+        assert r.status_code == 200, r.text
+        page = [c["session_id"] for c in r.json()]
+        assert 1 <= len(page) <= 2
+        seen += page
+        pages += 1
+        link = r.headers.get("link")
+        url = link[link.index("<") + 1 : link.index(">")] if link else ""
+        if link:
+            assert link.endswith('rel="next"') and "limit=2" in link
+    assert pages == 3 and sorted(seen) == sorted(made) and len(set(seen)) == 5
+    assert seen[:2] == newest_first[:2] and seen[-1] == newest_first[-1]
+    # One page when everything fits; no Link header then.
+    r = await harness.client.get("/api/v1/agent-chats", headers=bearer(token))
+    assert len(r.json()) == 5 and "link" not in r.headers
+    for bad in ("not-a-cursor", "W10", "x" * 201):
+        r = await harness.client.get(f"/api/v1/agent-chats?before={bad}", headers=bearer(token))
+        assert_problem(r, 422, "invalid_input")
+    for bad_limit in ("0", "101", "x"):
+        r = await harness.client.get(f"/api/v1/agent-chats?limit={bad_limit}", headers=bearer(token))
+        assert_problem(r, 422, "invalid_input")
+
+
 async def test_stored_history_is_trimmed_at_turn_boundaries(make_settings, make_harness):
     h = await make_harness(make_settings(agent_history_messages=5))
     scripted = ScriptedModel()

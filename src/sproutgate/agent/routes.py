@@ -6,12 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from sproutgate.agent import schemas as S
-from sproutgate.agent.service import AgentChatService, agent_service
+from sproutgate.agent.service import LIST_LIMIT, AgentChatService, agent_service
 from sproutgate.agent.sse import EventStreamResponse
 from sproutgate.api.deps import current_principal, get_services
 from sproutgate.api.problems import lang_of
@@ -88,14 +89,25 @@ async def run_agent_chat(
     )
 
 
-@router.get("/agent-chats", response_model=list[S.AgentChatSummary], responses=_errors(401))
+@router.get("/agent-chats", response_model=list[S.AgentChatSummary], responses=_errors(401, 422))
 async def list_agent_chats(
-    principal: Principal = Depends(current_principal), agent: AgentChatService = Depends(get_agent)
+    response: Response,
+    limit: int = Query(LIST_LIMIT, ge=1, le=LIST_LIMIT, description="Conversations per page."),
+    before: str | None = Query(
+        None, max_length=200, description="The cursor of the next page, from the previous page's Link header."
+    ),
+    principal: Principal = Depends(current_principal),
+    agent: AgentChatService = Depends(get_agent),
 ) -> list[S.AgentChatSummary]:
-    """The signed-in user's conversations, most recently used first."""
+    """The signed-in user's conversations, most recently used first, a page at a time. When more
+    follow, the `Link` header names the next page (`rel="next"`, with its `before` cursor)."""
+    page, next_cursor = await agent.list_chats(principal, limit, before)
+    if next_cursor is not None:
+        query = urlencode({"limit": limit, "before": next_cursor})
+        response.headers["Link"] = f'</api/v1/agent-chats?{query}>; rel="next"'
     return [
         S.AgentChatSummary(session_id=c.id, title=c.title, created_at=c.created_at, updated_at=c.updated_at)
-        for c in await agent.list_chats(principal)
+        for c in page
     ]
 
 

@@ -16,6 +16,9 @@ what is saved when it ends.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator
@@ -202,11 +205,19 @@ class AgentChatService:
             chat.updated_at = now
 
     # -- conversations ------------------------------------------------------------------------
-    async def list_chats(self, principal: Principal) -> list[ChatSummary]:
-        """The caller's conversations, most recently used first (at most LIST_LIMIT)."""
+    async def list_chats(
+        self, principal: Principal, limit: int = LIST_LIMIT, before: str | None = None
+    ) -> tuple[list[ChatSummary], str | None]:
+        """A page of the caller's conversations, most recently used first, and the cursor of the
+        next page (None on the last one). ``before`` is a cursor from an earlier page. Raises
+        InvalidInput(before) for a cursor this server did not make."""
+        after = _parse_cursor(before) if before is not None else None
+        limit = max(1, min(limit, LIST_LIMIT))
         async with self.db.read() as s:
-            chats = await AgentChatRepository(s).list_for_user(principal.user.id, LIST_LIMIT)
-        return [ChatSummary(c.id, c.title, c.created_at, c.updated_at) for c in chats]
+            chats = await AgentChatRepository(s).list_for_user(principal.user.id, limit + 1, after)
+        page = [ChatSummary(c.id, c.title, c.created_at, c.updated_at) for c in chats[:limit]]
+        more = len(chats) > limit
+        return page, _cursor(page[-1]) if more else None
 
     async def get_chat(self, principal: Principal, session_id: str) -> ChatTranscript:
         """One of the caller's conversations as a transcript. Raises NotFound("chat_not_found")."""
@@ -342,6 +353,24 @@ def _readable_history(chat: AgentChat) -> list[ModelMessage]:
         # user out of the conversation: it continues without the old messages.
         log.warning("agent chat %s has unreadable history; continuing without it", chat.id)
         return []
+
+
+def _cursor(last: ChatSummary) -> str:
+    """An opaque position in a listing: just after ``last``."""
+    raw = json.dumps([last.updated_at.isoformat(), last.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, chat_id = json.loads(raw)
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None or not isinstance(chat_id, str) or len(chat_id) > 64:
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput({"before": "invalid_value"}) from exc
+    return when, chat_id
 
 
 def _title(message: str) -> str:

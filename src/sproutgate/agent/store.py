@@ -5,9 +5,10 @@ missing one."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
@@ -28,8 +29,11 @@ class AgentChatRepository:
         )
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
-    async def list_for_user(self, user_id: str, limit: int) -> list[AgentChat]:
-        """Newest first, without the (large) messages column."""
+    async def list_for_user(
+        self, user_id: str, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[AgentChat]:
+        """Most recently used first, without the (large) messages column; ``after`` (the
+        ``updated_at`` and id of the last chat of the previous page) continues a listing."""
         stmt = (
             select(AgentChat)
             .options(load_only(AgentChat.id, AgentChat.title, AgentChat.created_at, AgentChat.updated_at))
@@ -37,6 +41,14 @@ class AgentChatRepository:
             .order_by(AgentChat.updated_at.desc(), AgentChat.id)
             .limit(limit)
         )
+        if after is not None:
+            updated_at, chat_id = after
+            stmt = stmt.where(
+                or_(
+                    AgentChat.updated_at < updated_at,
+                    and_(AgentChat.updated_at == updated_at, AgentChat.id > chat_id),
+                )
+            )
         return list((await self.s.execute(stmt)).scalars())
 
     def add(self, chat: AgentChat) -> None:
