@@ -34,9 +34,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from sproutgate.infra.keys import load_or_create_secret
-from sproutgate.infra.sealing import KEY_FILE as OUTBOX_KEY_FILE
-from sproutgate.infra.sealing import Sealer
+from sproutgate.infra.sealing import Sealer, load_outbox_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -454,7 +452,7 @@ def run_mode(
     instances[0].start()  # the first one migrates; the second starts on a ready schema
     instances[1].start()
     global SEALER
-    SEALER = Sealer(load_or_create_secret(work / name, OUTBOX_KEY_FILE))  # the key both instances share
+    SEALER = Sealer(load_outbox_keys(work / name))  # the keys both instances share
     run = f"r{int(time.time())}"
     try:
         single = asyncio.run(one_at_a_time(instances[0].base_url, instances[0].pid, pg.dsn(name), run))

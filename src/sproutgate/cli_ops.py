@@ -18,7 +18,9 @@ from sproutgate.config import Settings
 outbox_app = typer.Typer(
     help="The mail outbox: what waits, what was sent, what failed.", invoke_without_command=True
 )
-keys_app = typer.Typer(help="Token signing keys shared by every instance.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Token signing keys and outbox keys, shared by every instance.", no_args_is_help=True
+)
 
 
 def _when(dt: datetime | None) -> str:
@@ -142,6 +144,17 @@ def keys_list() -> None:
     keys = load_signing_keys(Settings.load().data_dir, create=False)
     for i, (kid, _) in enumerate(keys):
         typer.echo(f"{kid}{'  (signing)' if i == len(keys) - 1 else ''}")
+
+
+@keys_app.command("rotate-outbox")
+def keys_rotate_outbox() -> None:
+    """Add a new outbox key (encrypts queued mail). Every instance sharing the data dir seals new
+    mail with it within a minute and opens it at once; older keys keep opening the mail they
+    sealed. Delete an older key file once no mail it sealed remains (7 days after rotating)."""
+    from sproutgate.infra.sealing import add_outbox_key
+
+    name = add_outbox_key(Settings.load().data_dir)
+    typer.echo(f"new outbox key {name}")
 
 
 @keys_app.command("rotate")

@@ -17,8 +17,7 @@ from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
 from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, Outbox, OutboxWorker, SmtpTransport
 from sproutgate.infra.ratelimit import LimitsRateLimiter
-from sproutgate.infra.sealing import KEY_FILE as OUTBOX_KEY_FILE
-from sproutgate.infra.sealing import Sealer
+from sproutgate.infra.sealing import Sealer, load_outbox_keys
 from sproutgate.infra.tokens import JwtSigner
 from sproutgate.storage.db import Database, make_engine
 
@@ -58,7 +57,13 @@ def build_services(
     )
     limiter = LimitsRateLimiter(settings)
     # Queued mail is sealed at rest with a key shared through data/keys, like the code-hashing key.
-    outbox = Outbox(settings, Sealer(load_or_create_secret(settings.data_dir, OUTBOX_KEY_FILE)))
+    outbox = Outbox(
+        settings,
+        Sealer(
+            load_outbox_keys(settings.data_dir),
+            reload=lambda: load_outbox_keys(settings.data_dir, create=False),
+        ),
+    )
     if transport is None:
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
     worker = OutboxWorker(settings, db, outbox, transport)

@@ -9,6 +9,8 @@ import logging
 import os
 import secrets
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from v1_support import CODE_IN_TEXT, PASSWORD
 
-from sproutgate.infra.sealing import Sealer, UnsealError
+from sproutgate.infra.sealing import Sealer, UnsealError, load_outbox_keys
 from sproutgate.storage.models import OutboxMessage
 
 pytestmark = pytest.mark.both_engines
@@ -176,7 +178,7 @@ async def test_row_sealed_with_another_key_fails_and_the_next_is_sent(
     [failed] = view["messages"]
     assert failed["id"] == lost and failed["attempts"] == 1
     assert "outbox.key" in failed["lastError"] and "135790" not in str(view)
-    assert failed["subject"] == "(cannot be decrypted with data/keys/outbox.key)"
+    assert failed["subject"] == "(cannot be decrypted with data/keys/outbox.key or a later outbox key)"
     assert not smtp_server.messages_to("lost@example.com")
 
     # The worker is still running: later mail goes out too.
@@ -206,3 +208,50 @@ def test_sealed_fields_are_bound_to_their_row_and_field():
         Sealer(os.urandom(32)).open(subject, field="subject", **row)
     with pytest.raises(UnsealError):
         sealer.open("enc1:!!not base64!!", field="subject", **row)
+
+
+async def test_outbox_key_rotation_keeps_old_mail_readable(harness):
+    """`sproutgate keys rotate-outbox` adds a key: new mail is sealed with it, mail sealed before
+    still opens, and an instance that has not re-read the keys yet picks the new one up on a miss."""
+    data_dir = harness.services.settings.data_dir
+    await ask_for_code(harness, "before-rotation@example.com")
+    before = await harness.last_code("before-rotation@example.com")
+    stale = Sealer(load_outbox_keys(data_dir))  # an instance that read the keys before the rotation
+    r = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "sproutgate", "keys", "rotate-outbox"],
+        env={**os.environ, "SPROUTGATE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    [new_file] = (data_dir / "keys").glob("outbox-*.key")
+    assert new_file.name in r.stdout and stat.S_IMODE(new_file.stat().st_mode) == 0o600
+    harness.services.outbox.sealer._refresh(missed=True)  # as the minute-long re-read would
+    await ask_for_code(harness, "after-rotation@example.com")
+    after = await harness.last_code("after-rotation@example.com")
+
+    [old_row] = await stored_rows(harness.services.settings, "before-rotation@example.com")
+    [new_row] = await stored_rows(harness.services.settings, "after-rotation@example.com")
+    newest_only = Sealer(bytes.fromhex(new_file.read_text().strip()))
+    original_only = Sealer(bytes.fromhex((data_dir / "keys" / "outbox.key").read_text().strip()))
+
+    def opens(sealer: Sealer, row: dict) -> bool:
+        try:
+            sealer.open(row["subject"], field="subject", message_id=row["message_id"], to_addr=row["to_addr"])
+            return True
+        except UnsealError:
+            return False
+
+    assert opens(newest_only, new_row) and not opens(original_only, new_row)
+    assert opens(original_only, old_row) and not opens(newest_only, old_row)
+    # Both still show in the dev mailbox, decrypted.
+    assert before in (await harness.mailbox("before-rotation@example.com"))[0]["subject"]
+    assert after in (await harness.mailbox("after-rotation@example.com"))[0]["subject"]
+    # The stale instance re-reads the keys when a row opens with none of its own.
+    stale._reload = lambda: load_outbox_keys(data_dir, create=False)
+    clear = stale.open(
+        new_row["subject"], field="subject", message_id=new_row["message_id"], to_addr=new_row["to_addr"]
+    )
+    assert after in clear

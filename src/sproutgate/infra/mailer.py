@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CODE_IN_TEXT = re.compile(r"(?<!\d)\d{6}(?!\d)")
 CODE_MASK = "******"
-UNREADABLE = f"(cannot be decrypted with data/keys/{KEY_FILE})"
+UNREADABLE = f"(cannot be decrypted with data/keys/{KEY_FILE} or a later outbox key)"
 
 
 def utcnow() -> datetime:
@@ -155,8 +155,8 @@ class Outbox:
             html_body = None if row.html_body is None else clear("html_body", row.html_body)
         except UnsealError as exc:
             raise UnreadableMail(
-                f"its {exc.field} does not decrypt with data/keys/{KEY_FILE}: queued with another "
-                "outbox key (was the data dir replaced?) or altered"
+                f"its {exc.field} does not decrypt with data/keys/{KEY_FILE} or a later outbox key: "
+                "queued with another outbox key (was the data dir replaced?) or altered"
             ) from exc
         return OpenedMail(
             row.id,

@@ -7,18 +7,33 @@ nonce + ciphertext + tag. The associated data names the field, the message's Mes
 recipient, so a sealed value copied into another field, another row, or a row whose recipient
 was changed does not open. Values without the prefix (rows queued before sealing existed) are
 returned as they are.
+
+Rotation: ``sproutgate keys rotate-outbox`` adds ``data/keys/outbox-<time>.key``; the newest key
+seals, all of them open, and every instance re-reads the keys within a minute (at once when a
+value opens with none of its keys). A retired key can be deleted once no row it sealed remains
+(sent mail is purged after 7 days; see docs/deployment.md).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from sproutgate.infra.keys import keys_dir, load_or_create_secret, write_new_file
+
 KEY_FILE = "outbox.key"
+ROTATED_PATTERN = "outbox-*.key"  # keys added by `sproutgate keys rotate-outbox`, newer than KEY_FILE
+
+log = logging.getLogger(__name__)
 PREFIX = "enc1:"
 _NONCE_BYTES = 12
 
@@ -36,35 +51,110 @@ def is_sealed(value: str | None) -> bool:
 
 
 class Sealer:
-    """Seals and opens the text fields of one outbox message with the outbox key."""
+    """Seals and opens the text fields of one outbox message with the outbox keys: the newest
+    seals, every one opens (``sproutgate keys rotate-outbox`` adds a key; see ``load_outbox_keys``).
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ValueError(f"the outbox key must be 32 bytes, not {len(key)}")
-        self._aead = AESGCM(key)
+    ``reload`` (optional) returns the current keys, oldest first; it is called every
+    ``refresh_seconds`` and, at most once a second, when a sealed value opens with none of the
+    keys held (another instance may already seal with a key this one has not read yet)."""
+
+    def __init__(
+        self,
+        keys: bytes | list[bytes],
+        *,
+        reload: Callable[[], list[bytes]] | None = None,
+        refresh_seconds: float = 60.0,
+    ) -> None:
+        self._reload = reload
+        self._refresh_seconds = refresh_seconds
+        self._loaded_at = time.monotonic()
+        self._missed_at = float("-inf")
+        self._use([keys] if isinstance(keys, bytes) else keys)
+
+    def _use(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one outbox key is required")
+        for key in keys:
+            if len(key) != 32:
+                raise ValueError(f"an outbox key must be 32 bytes, not {len(key)}")
+        self._keys = list(keys)
+        self._aead = AESGCM(keys[-1])
+        # Newest first: rows queued lately are the ones read most.
+        self._openers = [AESGCM(key) for key in reversed(keys)]
+
+    def _refresh(self, missed: bool = False) -> bool:
+        """Re-read the keys when due (or after a miss, at most once a second); True if they changed."""
+        if self._reload is None:
+            return False
+        now = time.monotonic()
+        if missed and now - self._missed_at >= 1.0:
+            self._missed_at = now
+        elif now - self._loaded_at < self._refresh_seconds:
+            return False
+        self._loaded_at = now
+        try:
+            keys = self._reload()
+        except Exception as exc:  # noqa: BLE001 - keep the keys we have
+            log.warning("could not re-read the outbox keys: %s", exc)
+            return False
+        if keys and keys != self._keys:
+            log.info("outbox keys changed: %d key(s), the newest seals", len(keys))
+            self._use(keys)
+            return True
+        return False
 
     @staticmethod
     def _aad(field: str, message_id: str, to_addr: str) -> bytes:
         return "\x1f".join(("sproutgate:mail_outbox:v1", field, message_id, to_addr)).encode()
 
     def seal(self, value: str, *, field: str, message_id: str, to_addr: str) -> str:
+        self._refresh()
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, value.encode(), self._aad(field, message_id, to_addr))
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
     def open(self, value: str, *, field: str, message_id: str, to_addr: str) -> str:
         """The clear text of ``value``; unsealed (legacy) values come back unchanged.
-        Raises UnsealError when the value is sealed but does not open with this key."""
+        Raises UnsealError when the value is sealed but opens with none of the keys."""
         if not is_sealed(value):
             return value
         try:
             raw = base64.urlsafe_b64decode(value[len(PREFIX) :].encode())
-            if len(raw) < _NONCE_BYTES + 16:
-                raise ValueError("too short")
-            clear = self._aead.decrypt(
-                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], self._aad(field, message_id, to_addr)
-            )
-            return clear.decode()
-        except (InvalidTag, ValueError, binascii.Error) as exc:
-            # UnicodeDecodeError is a ValueError; InvalidTag has no message of its own.
+        except (ValueError, binascii.Error) as exc:
             raise UnsealError(field) from exc
+        if len(raw) < _NONCE_BYTES + 16:
+            raise UnsealError(field)
+        aad = self._aad(field, message_id, to_addr)
+        for attempt in range(2):
+            for aead in self._openers:
+                try:
+                    clear = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad)
+                except InvalidTag:
+                    continue
+                try:
+                    return clear.decode()
+                except UnicodeDecodeError as exc:
+                    raise UnsealError(field) from exc
+            if attempt == 0 and not self._refresh(missed=True):
+                break
+        raise UnsealError(field)
+
+
+def load_outbox_keys(data_dir: Path, create: bool = True) -> list[bytes]:
+    """The outbox keys in ``data/keys``, oldest first: ``outbox.key`` (created on first start
+    unless ``create`` is false), then ``outbox-<time>.key`` files by name (their time sorts)."""
+    directory = keys_dir(data_dir)
+    keys = []
+    if create or (directory / KEY_FILE).exists():
+        keys.append(load_or_create_secret(data_dir, KEY_FILE))
+    for path in sorted(directory.glob(ROTATED_PATTERN)):
+        keys.append(bytes.fromhex(path.read_text().strip()))
+    return keys
+
+
+def add_outbox_key(data_dir: Path) -> str:
+    """A new outbox key file; every instance sharing the data dir seals with it within a minute
+    and opens with it at once. Returns the file's name."""
+    name = f"outbox-{time.time_ns():019d}.key"
+    write_new_file(keys_dir(data_dir) / name, secrets.token_bytes(32).hex().encode())
+    return name
