@@ -64,8 +64,7 @@ from sproutgate.storage.repositories import (
     login_candidate_now,
     user_from_row,
 )
-from sproutgate.storage.search import ConnectionRows, search_users
-from sproutgate.storage.search import SessionRows as SearchRows
+from sproutgate.storage.search import ConnectionSearchRows, SessionSearchRows, search_users
 
 UNSET = object()
 
@@ -682,6 +681,6 @@ class AccountService:
         if "@" not in query:
             query = display_name_lower(query)
         if self.db.reads_now:  # SQLite: the statements without the session and ORM around them
-            return await search_users(ConnectionRows(self.db.read_now()), query, 20)
+            return await search_users(ConnectionSearchRows(self.db.read_now()), query, 20)
         async with self.db.read() as s:
-            return await search_users(SearchRows(s), query, 20)
+            return await search_users(SessionSearchRows(s), query, 20)

@@ -7,7 +7,8 @@ substring, then similar), and only the winners are loaded as users: materialisin
 hundred full rows to keep twenty cost more than the index lookups themselves.
 
 The same code runs on an AsyncSession (every engine) or, on SQLite, on the query-only sqlite3
-connection of ``Database.read_now()``, through the two small ``Rows`` adapters below.
+connection of ``Database.read_now()``, through the two small adapters below
+(``SessionSearchRows``, ``ConnectionSearchRows``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class Rows(Protocol):
     async def by_primary_email(self, email: str) -> User | None: ...
 
 
-class SessionRows:
+class SessionSearchRows:
     """Statements in an AsyncSession (every engine)."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -106,7 +107,7 @@ class SessionRows:
         return (await self.s.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
 
-class ConnectionRows:
+class ConnectionSearchRows:
     """The same statements on a plain sqlite3 connection (``Database.read_now()``): no session,
     no ORM loading, nothing that suspends."""
 
