@@ -19,7 +19,7 @@ from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.housekeeping import purge_forever
+from sproutgate.domain.housekeeping.service import purge_forever
 from sproutgate.services import Services, build_services
 
 log = logging.getLogger("sproutgate")

@@ -242,7 +242,7 @@ def import_sproutgate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sproutgate.domain.clock import Clock
-    from sproutgate.domain.importer import ImportSourceError, SproutGateImporter
+    from sproutgate.domain.importing.service import ImportSourceError, SproutGateImporter
     from sproutgate.infra.hasher import Argon2Hasher
     from sproutgate.storage.db import Database, make_engine
     from sproutgate.storage.migrate import upgrade
@@ -312,7 +312,7 @@ def _print_import_report(report: Any) -> None:
 @app.command()
 def purge() -> None:
     """Remove expired codes, abandoned sign-ups and ended sessions now."""
-    from sproutgate.domain.housekeeping import purge_once
+    from sproutgate.domain.housekeeping.service import purge_once
 
     # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
     services = _services()

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sproutgate.config import Settings
-from sproutgate.domain.accounts import AccountService
-from sproutgate.domain.admin import AdminService
+from sproutgate.domain.accounts.service import AccountService
+from sproutgate.domain.admin.service import AdminService
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.codes import CodeService
-from sproutgate.domain.outbox import OutboxService
-from sproutgate.domain.sessions import SessionService
+from sproutgate.domain.codes.service import CodeService
+from sproutgate.domain.mail.service import OutboxService
+from sproutgate.domain.sessions.service import SessionService
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.infra.keys import load_or_create_secret, load_signing_keys

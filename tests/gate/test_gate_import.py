@@ -23,7 +23,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from sproutgate.cli import app as cli_app
-from sproutgate.domain.importer import ImportSourceError, SproutGateImporter, parse_user_record
+from sproutgate.domain.importing.service import ImportSourceError, SproutGateImporter, parse_user_record
 from sproutgate.infra.hasher import hash_scheme
 from sproutgate.storage.models import User, UserEmail
 
@@ -315,7 +315,7 @@ async def test_a_directory_that_is_not_sproutgate_data_is_refused(tmp_path, asgi
     ],
 )
 def test_record_rules(record, reason):
-    from sproutgate.domain.importer import MalformedRecord
+    from sproutgate.domain.importing.service import MalformedRecord
 
     with pytest.raises(MalformedRecord, match=reason):
         parse_user_record(json.dumps(record).encode(), "x.json")

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 from v1_support import assert_problem, create_user, request_code, unverified_claims
 
-from sproutgate.domain.housekeeping import purge_once
+from sproutgate.domain.housekeeping.service import purge_once
 from sproutgate.storage.models import AuthSession, PendingSignup, VerificationCode
 from support.harness import bearer, signup
 

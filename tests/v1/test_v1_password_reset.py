@@ -132,7 +132,7 @@ async def test_reset_confirm_for_unknown_email_is_401(client):
 
 
 async def test_reset_for_a_disabled_account_mails_nothing(harness):
-    from sproutgate.domain.admin import UserFields
+    from sproutgate.domain.admin.service import UserFields
 
     user = await create_user(harness, "frozen@example.com")
     await harness.services.admin.update_user(user.account, UserFields(disabled=True), actor="test")

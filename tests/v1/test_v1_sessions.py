@@ -57,7 +57,7 @@ async def test_sign_in_missing_fields_is_422(client):
 
 
 async def test_disabled_account_is_refused_after_a_correct_password(harness):
-    from sproutgate.domain.admin import UserFields
+    from sproutgate.domain.admin.service import UserFields
 
     user = await create_user(harness, "off@example.com")
     await harness.services.admin.update_user(user.account, UserFields(disabled=True), actor="test")

@@ -234,7 +234,7 @@ async def test_search_handles_unicode_and_fts_syntax(harness, me):
 
 
 async def test_search_skips_disabled_users(harness, me):
-    from sproutgate.domain.admin import UserFields
+    from sproutgate.domain.admin.service import UserFields
 
     await create_user(harness, "hidden@example.com", username="hiddenfern", account="hiddenfern")
     assert await _search(harness, me, "hiddenfern") == ["hiddenfern"]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import jwt
 
-from sproutgate.domain.admin import UserFields
+from sproutgate.domain.admin.service import UserFields
 from sproutgate.storage.models import User
 
 PASSWORD = "Sprout#2026pw"

@@ -17,7 +17,7 @@ from sproutgate.agent.sse import EventStreamResponse
 from sproutgate.api.deps import current_principal, get_services
 from sproutgate.api.problems import lang_of
 from sproutgate.api.v1.schemas import Problem
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 
 log = logging.getLogger(__name__)

@@ -48,10 +48,10 @@ from sproutgate.agent.model import build_chat_model, model_settings
 from sproutgate.agent.store import AgentChatRepository
 from sproutgate.agent.tools import TOOL_INSTRUCTIONS, TOOLS, AgentDeps
 from sproutgate.config import Settings
-from sproutgate.domain.accounts import AccountService
+from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import InvalidInput, NotFound, ServiceUnavailable
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AgentChat

@@ -27,9 +27,9 @@ from pydantic_ai.framing import register_tag, wrap
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
 
 from sproutgate import i18n
-from sproutgate.domain.accounts import UNSET, AccountService, ProfileChanges
+from sproutgate.domain.accounts.service import UNSET, AccountService, ProfileChanges
 from sproutgate.domain.errors import InvalidInput, NotFound, RateLimited
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import User
 from sproutgate.storage.repositories import UserRepository

@@ -11,7 +11,7 @@ from fastapi import Request
 from sproutgate.api.problems import lang_of
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import NotAuthenticated
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from sproutgate.domain.accounts import ProfileChanges
+from sproutgate.domain.accounts.service import ProfileChanges
 from sproutgate.domain.errors import DomainError
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context

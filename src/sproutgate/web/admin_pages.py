@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from sproutgate import i18n
-from sproutgate.domain.accounts import UNSET
-from sproutgate.domain.admin import UserFields
+from sproutgate.domain.accounts.service import UNSET
+from sproutgate.domain.admin.service import UserFields
 from sproutgate.domain.errors import DomainError, NotFound
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from sproutgate import i18n
 from sproutgate.domain.errors import DomainError
-from sproutgate.domain.sessions import IssuedSession
+from sproutgate.domain.sessions.service import IssuedSession
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, local_path, page_context
 

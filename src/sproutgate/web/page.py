@@ -17,7 +17,7 @@ from sproutgate import i18n
 from sproutgate.api.problems import STATUS_BY_ERROR, field_errors
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import DomainError, InvalidInput
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 from sproutgate.web import security
 from sproutgate.web.i18n_pages import tr

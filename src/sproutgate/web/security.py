@@ -25,7 +25,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from sproutgate.domain.errors import DomainError, Forbidden
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.infra.keys import load_or_create_secret
 from sproutgate.services import Services
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sproutgate.api.deps import get_services
 from sproutgate.api.gate.routes import ADMIN_HEADERS, _errors, admin_actor
 from sproutgate.api.gate.schemas import iso
-from sproutgate.domain.outbox import OutboxCounts
+from sproutgate.domain.mail.service import OutboxCounts
 from sproutgate.infra.mailer import Outbox
 from sproutgate.services import Services
 from sproutgate.storage.models import OutboxMessage

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sproutgate.api.deps import bearer_token, caller_context, client_ip, current_principal, get_services
 from sproutgate.api.gate import schemas as S
 from sproutgate.api.v1.schemas import Problem
-from sproutgate.domain.accounts import UNSET, ProfileChanges
-from sproutgate.domain.admin import UserFields, UserView
+from sproutgate.domain.accounts.service import UNSET, ProfileChanges
+from sproutgate.domain.admin.service import UserFields, UserView
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import DomainError, NotAuthenticated
-from sproutgate.domain.sessions import Principal
+from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 
 router = APIRouter(prefix="/api")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from sproutgate.api.wire import WireIn
-from sproutgate.domain.admin import UserView
+from sproutgate.domain.admin.service import UserView
 
 
 def iso(dt: datetime) -> str:

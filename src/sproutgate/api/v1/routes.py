@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from sproutgate.api import health as health_checks
 from sproutgate.api.deps import caller_context, current_principal, get_services
 from sproutgate.api.v1 import schemas as S
-from sproutgate.domain.accounts import UNSET, ProfileChanges
+from sproutgate.domain.accounts.service import UNSET, ProfileChanges
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import InvalidInput
-from sproutgate.domain.sessions import IssuedSession, Principal
+from sproutgate.domain.sessions.service import IssuedSession, Principal
 from sproutgate.services import Services
 from sproutgate.storage.models import User
 

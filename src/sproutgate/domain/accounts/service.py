@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sproutgate import i18n
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.codes import CodePurpose, CodeService
+from sproutgate.domain.codes.service import CodePurpose, CodeService
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import (
     AccountDisabled,
@@ -35,7 +35,7 @@ from sproutgate.domain.errors import (
     RecentAuthRequired,
     WrongCurrentPassword,
 )
-from sproutgate.domain.policy import (
+from sproutgate.domain.accounts.rules import (
     CODE_RE,
     PasswordPolicy,
     account_base_from_email,
@@ -46,7 +46,7 @@ from sproutgate.domain.policy import (
     require_length,
     require_phone,
 )
-from sproutgate.domain.sessions import IssuedSession, Principal, SessionService
+from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.infra.mailer import Outbox
 from sproutgate.infra.ratelimit import RateLimiter

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sproutgate.config import CONFIG_FILES, Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import InvalidInput
-from sproutgate.domain.policy import (
+from sproutgate.domain.accounts.rules import (
     PHONE_RE,
     display_name_lower,
     is_valid_account,

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from sproutgate.domain.accounts import UNSET, AccountService, ProfileChanges
+from sproutgate.domain.accounts.service import UNSET, AccountService, ProfileChanges
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
-from sproutgate.domain.policy import display_name_lower, normalize_email, require_account
+from sproutgate.domain.accounts.rules import display_name_lower, normalize_email, require_account
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.repositories import AuditRepository, SessionRepository, UserRepository
