@@ -11,6 +11,7 @@ from sproutgate.domain.admin.service import AdminService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.mail.service import OutboxService
+from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.infra.hasher import Argon2Hasher
@@ -35,6 +36,7 @@ class Services:
     codes: CodeService
     sessions: SessionService
     accounts: AccountService
+    profiles: ProfileService
     admin: AdminService
     admin_guard: AdminTokenGuard
     mail_outbox: OutboxService
@@ -68,7 +70,7 @@ def build_services(
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
     worker = OutboxWorker(settings, db, outbox, transport)
     codes = CodeService(settings, load_or_create_secret(settings.data_dir, "code-hmac.key"), clock)
-    sessions = SessionService(settings, db, signer, clock)
+    sessions = SessionService(settings, db, signer, limiter, clock)
     accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock)
     admin = AdminService(db, accounts, clock)
     guard = AdminTokenGuard(settings)
@@ -84,6 +86,7 @@ def build_services(
         codes=codes,
         sessions=sessions,
         accounts=accounts,
+        profiles=ProfileService(db, limiter, clock),
         admin=admin,
         admin_guard=guard,
         mail_outbox=OutboxService(db, clock),

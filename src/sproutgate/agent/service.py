@@ -48,9 +48,9 @@ from sproutgate.agent.model import build_chat_model, model_settings
 from sproutgate.agent.store import AgentChatRepository
 from sproutgate.agent.tools import TOOL_INSTRUCTIONS, TOOLS, AgentDeps
 from sproutgate.config import Settings
-from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import InvalidInput, NotFound, ServiceUnavailable
+from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.storage.db import Database
@@ -94,14 +94,14 @@ class AgentChatService:
         self,
         settings: Settings,
         db: Database,
-        accounts: AccountService,
+        profiles: ProfileService,
         limiter: RateLimiter,
         clock: Clock,
         model: Model | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
-        self.accounts = accounts
+        self.profiles = profiles
         self.limiter = limiter
         self.clock = clock
         self.model = model if model is not None else build_chat_model(settings)
@@ -123,7 +123,7 @@ class AgentChatService:
 
     @classmethod
     def from_services(cls, services: Services, model: Model | None = None) -> AgentChatService:
-        return cls(services.settings, services.db, services.accounts, services.limiter, services.clock, model)
+        return cls(services.settings, services.db, services.profiles, services.limiter, services.clock, model)
 
     @property
     def configured(self) -> bool:
@@ -271,7 +271,7 @@ class ChatRun:
         early) cancels the model run and saves nothing."""
         settings = self.service.settings
         yield ChatEvent("run_started", run_id=self.run_id, session_id=self.session_id)
-        deps = AgentDeps(principal=self.principal, accounts=self.service.accounts, db=self.service.db)
+        deps = AgentDeps(principal=self.principal, profiles=self.service.profiles, db=self.service.db)
         translator = EventTranslator()
         new_messages: list[ModelMessage] | None = None
         error: str | None = None

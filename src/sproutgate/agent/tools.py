@@ -27,8 +27,9 @@ from pydantic_ai.framing import register_tag, wrap
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
 
 from sproutgate import i18n
-from sproutgate.domain.accounts.service import UNSET, AccountService, ProfileChanges
 from sproutgate.domain.errors import InvalidInput, NotFound, RateLimited
+from sproutgate.domain.profiles.rules import RUNTIME_PROFILE, UNSET, ProfileChanges
+from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import User
@@ -40,11 +41,11 @@ log = logging.getLogger(__name__)
 UNTRUSTED = register_tag("untrusted_user_content")
 
 # The limits PATCH /users/me and /users/search apply (runtime-api-v1.md).
-BIO_MAX = 200
-USERNAME_MIN = 3
-USERNAME_MAX = 30
 SEARCH_QUERY_MAX = 100
-_FIELD_LIMITS = {"username": {"min": USERNAME_MIN, "max": USERNAME_MAX}, "bio": {"max": BIO_MAX}}
+_FIELD_LIMITS = {
+    "username": {"min": RUNTIME_PROFILE.username_min, "max": RUNTIME_PROFILE.username_max},
+    "bio": {"max": RUNTIME_PROFILE.bio_max},
+}
 
 TOOL_INSTRUCTIONS = (
     "You are the account assistant of SproutGate. You act only for the signed-in user and only "
@@ -86,7 +87,7 @@ class AgentDeps:
     """What a run's tools know: who is asking (from the server) and the services they may use."""
 
     principal: Principal
-    accounts: AccountService
+    profiles: ProfileService
     db: Database
 
     @property
@@ -141,9 +142,7 @@ async def update_my_profile(
         avatar_url=UNSET if avatar_url is None else avatar_url,
     )
     try:
-        user = await ctx.deps.accounts.update_profile(
-            ctx.deps.user_id, changes, bio_max=BIO_MAX, username_min=USERNAME_MIN
-        )
+        user = await ctx.deps.profiles.update_profile(ctx.deps.user_id, changes, RUNTIME_PROFILE)
     except InvalidInput as exc:
         return f"Error: the profile was not changed. {_field_problems(exc)}."
     except NotFound:
@@ -163,7 +162,7 @@ async def search_users(ctx: RunContext[AgentDeps], query: str) -> str:
     if not 1 <= len(query) <= SEARCH_QUERY_MAX:
         return f"Error: the query must be 1-{SEARCH_QUERY_MAX} characters."
     try:
-        users = await ctx.deps.accounts.search(ctx.deps.principal, query)
+        users = await ctx.deps.profiles.search(ctx.deps.principal, query)
     except RateLimited as exc:
         return f"Error: too many searches; try again in {exc.retry_after} seconds."
     except Exception:

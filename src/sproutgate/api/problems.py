@@ -25,11 +25,7 @@ PROBLEM_JSON = "application/problem+json"
 
 STATUS_BY_ERROR: list[tuple[type[E.DomainError], int]] = [
     (E.InvalidInput, 422),
-    (E.InvalidCredentials, 401),
-    (E.InvalidCode, 401),
-    (E.InvalidRefreshToken, 401),
-    (E.NotAuthenticated, 401),
-    (E.AccountDisabled, 403),
+    (E.Unauthorized, 401),
     (E.Forbidden, 403),
     (E.NotFound, 404),
     (E.Conflict, 409),

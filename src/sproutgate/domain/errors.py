@@ -1,5 +1,8 @@
-"""Domain errors. Each carries a stable machine-readable ``code`` that never changes once
-shipped; each API face maps codes to HTTP status and localised text in one place."""
+"""The shared kernel of domain errors: one base class per kind of answer (bad input, not
+authenticated, forbidden, not found, conflict, rate limited, unavailable). Each aggregate's
+``errors.py`` adds its specific errors as subclasses. Each error carries a stable
+machine-readable ``code`` that never changes once shipped; each face maps the base classes to
+its status and localised text in one place."""
 
 from __future__ import annotations
 
@@ -26,39 +29,20 @@ class InvalidInput(DomainError):
         self.fields = fields
 
 
-class InvalidCredentials(DomainError):
-    code = "invalid_credentials"
+class Unauthorized(DomainError):
+    """The caller did not prove who they are (a 401 on every face)."""
+
+    code = "unauthorized"
 
 
-class InvalidCode(DomainError):
-    code = "invalid_code"
+class NotAuthenticated(Unauthorized):
+    """No valid bearer credential: missing, malformed, expired or revoked."""
 
-
-class InvalidRefreshToken(DomainError):
-    code = "invalid_refresh_token"
-
-
-class NotAuthenticated(DomainError):
     code = "not_authenticated"
-
-
-class AccountDisabled(DomainError):
-    code = "account_disabled"
 
 
 class Forbidden(DomainError):
     code = "forbidden"
-
-
-class RecentAuthRequired(Forbidden):
-    code = "recent_auth_required"
-
-
-class WrongCurrentPassword(Forbidden):
-    """The ``currentPassword`` given with a password change is wrong. A 403, not a 401: the
-    caller's token is fine, and clients sign users out on 401."""
-
-    code = "wrong_current_password"
 
 
 class NotFound(DomainError):

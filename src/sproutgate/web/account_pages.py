@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from sproutgate.domain.accounts.service import ProfileChanges
 from sproutgate.domain.errors import DomainError
+from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, ProfileChanges
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context
 
@@ -29,7 +29,7 @@ async def _render_account(page: Page, errors: FormErrors | None = None, **values
         status=errors.status,
         errors=errors,
         profile=profile,
-        secondary_emails=await services.accounts.secondary_emails(user.id),
+        secondary_emails=await services.profiles.secondary_emails(user.id),
         # this browser's session first, then the others by last use
         sessions=sorted(
             await services.sessions.list_active(user.id), key=lambda s: s.id != principal.session_id
@@ -59,7 +59,7 @@ async def save_profile(page: Page = Depends(page_context)) -> Response:
         bio=profile["bio"] or None,
     )
     try:
-        await page.services.accounts.update_profile(principal.user.id, changes)
+        await page.services.profiles.update_profile(principal.user.id, changes, SPROUTGATE_PROFILE)
     except DomainError as exc:
         return await _render_account(page, page.explain(exc), profile=profile)
     return page.redirect("/account", notice="profile_saved")

@@ -11,9 +11,9 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from sproutgate import i18n
-from sproutgate.domain.accounts.service import UNSET
 from sproutgate.domain.admin.service import UserFields
 from sproutgate.domain.errors import DomainError, NotFound
+from sproutgate.domain.profiles.rules import UNSET
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context
 

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from sproutgate import i18n
 from sproutgate.domain.errors import DomainError
+from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, local_path, page_context
@@ -31,10 +32,6 @@ def _signed_in(page: Page, issued: IssuedSession, destination: str) -> Response:
         max_age=issued.expires_in,
     )
     return response
-
-
-def _web_ttl(page: Page) -> int:
-    return page.services.settings.web_session_ttl_seconds
 
 
 @router.get("/")
@@ -72,9 +69,7 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
                 values["identifier"],
                 password,
                 page.ctx,
-                session_kind="web",
-                with_refresh=False,
-                ttl_seconds=_web_ttl(page),
+                SessionKind.WEB,
             )
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_credentials": "password"})
@@ -144,16 +139,8 @@ async def register_verify_submit(page: Page = Depends(page_context)) -> Response
     errors.require_filled(page.lang, email=values["email"], code=code)
     if not errors:
         try:
-            user, _, redirect = await page.services.accounts.complete_signup(
-                code, page.ctx, email=values["email"], open_session=False
-            )
-            issued = await page.services.sessions.open_session(
-                user,
-                kind="web",
-                ip=page.ctx.ip,
-                user_agent=page.ctx.user_agent,
-                with_refresh=False,
-                ttl_seconds=_web_ttl(page),
+            _, issued, redirect = await page.services.accounts.complete_signup(
+                code, page.ctx, email=values["email"], session=SessionKind.WEB
             )
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_code": "code", "account_taken": "code"})

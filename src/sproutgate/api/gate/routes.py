@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sproutgate.api.deps import bearer_token, caller_context, client_ip, current_principal, get_services
 from sproutgate.api.gate import schemas as S
 from sproutgate.api.v1.schemas import Problem
-from sproutgate.domain.accounts.service import UNSET, ProfileChanges
 from sproutgate.domain.admin.service import UserFields, UserView
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import DomainError, NotAuthenticated
+from sproutgate.domain.profiles.rules import UNSET, ProfileChanges
+from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 
@@ -29,7 +30,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 async def _view(services: Services, user) -> UserView:  # type: ignore[no-untyped-def]
-    return UserView(user, await services.accounts.secondary_emails(user.id))
+    return UserView(user, await services.profiles.secondary_emails(user.id))
 
 
 @router.post(
@@ -46,9 +47,7 @@ async def login(
         body.account,
         body.password,
         ctx,
-        session_kind="gate",
-        with_refresh=False,
-        ttl_seconds=services.settings.gate_token_ttl_seconds,
+        SessionKind.GATE,
     )
     response.headers["Cache-Control"] = "no-store"
     return S.LoginOut(
@@ -153,9 +152,7 @@ async def verify_email(
     services: Services = Depends(get_services),
 ) -> S.CreatedOut:
     """Check the registration code and create the account."""
-    user, _, _ = await services.accounts.complete_signup(
-        body.code, ctx, account=body.account, open_session=False
-    )
+    user, _, _ = await services.accounts.complete_signup(body.code, ctx, account=body.account)
     return S.CreatedOut(created=True, user=S.gate_user(UserView(user, [])))
 
 

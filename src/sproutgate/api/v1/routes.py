@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from sproutgate.api import health as health_checks
 from sproutgate.api.deps import caller_context, current_principal, get_services
 from sproutgate.api.v1 import schemas as S
-from sproutgate.domain.accounts.service import UNSET, ProfileChanges
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import InvalidInput
+from sproutgate.domain.profiles.rules import RUNTIME_PROFILE, UNSET, ProfileChanges
+from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal
 from sproutgate.services import Services
 from sproutgate.storage.models import User
@@ -73,7 +74,7 @@ async def create_verification(
 ) -> S.VerificationAccepted:
     """Start a sign-up: store it pending and mail a 6-digit code."""
     await services.accounts.start_signup(
-        body.email, body.password, body.username, ctx, redirect_to=body.redirect_to, username_min=3
+        body.email, body.password, body.username, ctx, redirect_to=body.redirect_to, rules=RUNTIME_PROFILE
     )
     return S.VerificationAccepted(email=body.email.strip().lower())
 
@@ -99,7 +100,9 @@ async def verify_verification(
     services: Services = Depends(get_services),
 ) -> S.SessionOut:
     """Check the sign-up code, create the user and open a session."""
-    _, issued, _ = await services.accounts.complete_signup(body.token, ctx, email=body.email)
+    _, issued, _ = await services.accounts.complete_signup(
+        body.token, ctx, email=body.email, session=SessionKind.RUNTIME
+    )
     assert issued is not None
     response.headers.update(NO_STORE)
     return session_out(issued)
@@ -115,7 +118,7 @@ async def create_session(
     services: Services = Depends(get_services),
 ) -> S.SessionOut:
     """Sign in with email and password."""
-    issued = await services.accounts.login(body.email, body.password, ctx)
+    issued = await services.accounts.login(body.email, body.password, ctx, SessionKind.RUNTIME)
     response.headers.update(NO_STORE)
     return session_out(issued)
 
@@ -130,8 +133,7 @@ async def refresh_session(
     services: Services = Depends(get_services),
 ) -> S.SessionOut:
     """Trade a refresh token for a new pair (rotation with reuse detection)."""
-    await services.limiter.hit("refresh_ip", ctx.ip)
-    issued = await services.sessions.rotate_refresh_token(body.refresh_token)
+    issued = await services.sessions.rotate_refresh_token(body.refresh_token, ctx)
     response.headers.update(NO_STORE)
     return session_out(issued)
 
@@ -172,7 +174,7 @@ async def get_user_by_email(
     services: Services = Depends(get_services),
 ) -> S.AuthUserOut:
     """Look a user up by email (administrators only)."""
-    user = await services.accounts.user_by_email_for_admin(principal, email)
+    user = await services.profiles.user_by_email_for_admin(principal, email)
     return S.AuthUserOut(
         id=user.id, email=user.email, created_at=user.created_at, email_confirmed_at=user.email_confirmed_at
     )
@@ -193,7 +195,7 @@ async def patch_me(
         avatar_url=body.avatar_url if "avatar_url" in sent else UNSET,
         bio=body.bio if "bio" in sent else UNSET,
     )
-    user = await services.accounts.update_profile(principal.user.id, changes, bio_max=200, username_min=3)
+    user = await services.profiles.update_profile(principal.user.id, changes, RUNTIME_PROFILE)
     return profile_out(user)
 
 
@@ -206,7 +208,7 @@ async def search_users(
     services: Services = Depends(get_services),
 ) -> list[S.ProfileOut]:
     """Search users: an address matches one email exactly, anything else display names."""
-    return [profile_out(u) for u in await services.accounts.search(principal, body.query)]
+    return [profile_out(u) for u in await services.profiles.search(principal, body.query)]
 
 
 @router.get("/infra/health", response_model=S.InfraHealth, tags=["infra"])

@@ -1,4 +1,4 @@
-"""Field rules shared by every face: emails, passwords, account names, profile fields."""
+"""Account rules shared by every face: email addresses, passwords, account names, redirects."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from email_validator import EmailNotValidError, validate_email
 from sproutgate.domain.errors import InvalidInput
 
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,32}$")
-PHONE_RE = re.compile(r"^[0-9+\- ]{1,20}$")
-CODE_RE = re.compile(r"^[0-9]{6}$")
 
 
 @dataclass(frozen=True)
@@ -75,28 +73,12 @@ def account_base_from_email(email: str) -> str:
     return cleaned if len(cleaned) >= 3 else ""
 
 
-def require_http_url(value: str, field: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2048:
-        raise InvalidInput({field: "invalid_url"})
-    return value
-
-
-def require_phone(value: str, field: str = "phone") -> str:
-    if not PHONE_RE.match(value):
-        raise InvalidInput({field: "invalid_phone"})
-    return value
-
-
-def require_length(value: str, field: str, lo: int, hi: int) -> str:
-    if not lo <= len(value) <= hi:
-        raise InvalidInput({field: "invalid_length"})
-    return value
-
-
-def display_name_lower(name: str) -> str:
-    # NFKC can turn one character into 18 (U+FDFA); the column holds 64, and PostgreSQL,
-    # unlike SQLite, enforces that.
-    return unicodedata.normalize("NFKC", name).casefold()[:64]
+def allowed_redirect(redirect_to: str | None, allowed: list[str]) -> str | None:
+    """``redirect_to`` when an entry of ``allowed`` (SPROUTGATE_ALLOWED_REDIRECTS) permits it,
+    else None: never an open redirect. An entry ending in ``*`` allows any continuation."""
+    if not redirect_to:
+        return None
+    for entry in allowed:
+        if redirect_to == entry or (entry.endswith("*") and redirect_to.startswith(entry[:-1])):
+            return redirect_to
+    return None

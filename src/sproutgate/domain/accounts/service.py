@@ -12,7 +12,6 @@ Security invariants kept here, not in routes:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -21,31 +20,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate import i18n
 from sproutgate.config import Settings
-from sproutgate.domain.clock import Clock
-from sproutgate.domain.codes.service import CodePurpose, CodeService
-from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import (
+from sproutgate.domain.accounts.errors import (
     AccountDisabled,
-    Conflict,
-    Forbidden,
-    InvalidCode,
     InvalidCredentials,
-    InvalidInput,
-    NotFound,
     RecentAuthRequired,
     WrongCurrentPassword,
 )
 from sproutgate.domain.accounts.rules import (
-    CODE_RE,
     PasswordPolicy,
     account_base_from_email,
-    display_name_lower,
+    allowed_redirect,
     normalize_email,
     require_account,
-    require_http_url,
-    require_length,
-    require_phone,
 )
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.codes.errors import InvalidCode
+from sproutgate.domain.codes.rules import CodePurpose, is_code_shaped
+from sproutgate.domain.codes.service import CodeService
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import Conflict, InvalidInput
+from sproutgate.domain.profiles.errors import UserNotFound
+from sproutgate.domain.profiles.rules import (
+    SPROUTGATE_PROFILE,
+    ProfileChanges,
+    ProfileRules,
+    apply_profile,
+    display_name_lower,
+    profile_errors,
+)
+from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.infra.mailer import Outbox
@@ -64,19 +67,6 @@ from sproutgate.storage.repositories import (
     login_candidate_now,
     user_from_row,
 )
-from sproutgate.storage.search import ConnectionSearchRows, SessionSearchRows, search_users
-
-UNSET = object()
-
-
-@dataclass(slots=True)
-class ProfileChanges:
-    """Fields to change; ``UNSET`` leaves a field alone, None clears an optional one."""
-
-    username: object = UNSET
-    avatar_url: object = UNSET
-    bio: object = UNSET
-    phone: object = UNSET
 
 
 class AccountService:
@@ -114,13 +104,9 @@ class AccountService:
         self.outbox.enqueue(OutboxRepository(s), to, subject, body, kind)
 
     def allowed_redirect(self, redirect_to: str | None) -> str | None:
-        """The redirect if it is on the allow-list, else None (never an open redirect)."""
-        if not redirect_to:
-            return None
-        for allowed in self.settings.allowed_redirects:
-            if redirect_to == allowed or (allowed.endswith("*") and redirect_to.startswith(allowed[:-1])):
-                return redirect_to
-        return None
+        """The redirect if SPROUTGATE_ALLOWED_REDIRECTS permits it, else None (never an open
+        redirect); the rule is ``accounts.rules.allowed_redirect``."""
+        return allowed_redirect(redirect_to, self.settings.allowed_redirects)
 
     async def _code_rate_limits(self, email: str, ctx: CallerContext) -> None:
         """Before any work: count the request against the caller's address, and refuse early
@@ -146,15 +132,20 @@ class AccountService:
         ctx: CallerContext,
         account: str | None = None,
         redirect_to: str | None = None,
-        username_min: int = 1,
+        rules: ProfileRules = SPROUTGATE_PROFILE,
     ) -> datetime:
         """Register a pending sign-up and mail its code. Returns the code's expiry.
 
         Raises InvalidInput, Conflict(account_taken) for a taken account name (account names are
         public), RateLimited. A registered email answers exactly like a new one."""
         email = normalize_email(email)
-        self.policy.require(password)
-        username = require_length(username.strip(), "username", username_min, 30)
+        errors = profile_errors(ProfileChanges(username=username), rules)
+        password_problem = self.policy.problems(password)
+        if password_problem:
+            errors["password"] = password_problem
+        if errors:
+            raise InvalidInput(errors)
+        username = username.strip()
         if account is not None:
             require_account(account, "account")
             async with self.db.read() as s:
@@ -235,15 +226,15 @@ class AccountService:
         *,
         email: str | None = None,
         account: str | None = None,
-        open_session: bool = True,
-        session_kind: str = "runtime",
+        session: SessionKind | None = None,
     ) -> tuple[User, IssuedSession | None, str | None]:
-        """Check the sign-up code and create the user (and a session when asked).
+        """Check the sign-up code and create the user, and in the same transaction a session of
+        kind ``session`` when one is given.
 
         Returns the user, the session and the allowed redirect. Raises InvalidCode,
         Conflict(account_taken) when the name was claimed meanwhile, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
-        if not CODE_RE.match(code):
+        if not is_code_shaped(code):
             raise InvalidCode()
         failed = False
         result: tuple[User, IssuedSession | None, str | None] | None = None
@@ -274,12 +265,12 @@ class AccountService:
                     )
                     redirect = pending.redirect_to
                     await pendings.delete(pending)
-                    session = None
-                    if open_session:
-                        session = await self.sessions.issue_session(
-                            s, user, kind=session_kind, ip=ctx.ip, user_agent=ctx.user_agent
+                    issued = None
+                    if session is not None:
+                        issued = await self.sessions.issue_session(
+                            s, user, session, ip=ctx.ip, user_agent=ctx.user_agent
                         )
-                    result = (user, session, redirect)
+                    result = (user, issued, redirect)
         if failed or result is None:
             raise InvalidCode()
         return result
@@ -348,12 +339,10 @@ class AccountService:
         identifier: str,
         password: str,
         ctx: CallerContext,
-        *,
-        session_kind: str = "runtime",
-        with_refresh: bool = True,
-        ttl_seconds: int | None = None,
+        kind: SessionKind,
     ) -> IssuedSession:
-        """Sign in with an email (primary or verified secondary) or an account name.
+        """Open a session of ``kind`` for the owner of ``identifier``: an email (primary or
+        verified secondary) or an account name.
 
         Raises InvalidCredentials (same answer, same cost for unknown accounts), AccountDisabled
         only after a correct password, RateLimited."""
@@ -399,11 +388,9 @@ class AccountService:
             issued = await self.sessions.issue_session(
                 run,
                 user_from_row(values),
-                kind=session_kind,
+                kind,
                 ip=ctx.ip,
                 user_agent=ctx.user_agent,
-                with_refresh=with_refresh,
-                ttl_seconds=ttl_seconds,
             )
         return issued
 
@@ -446,8 +433,8 @@ class AccountService:
         """Check a reset code and set the new password; every session of the user ends and a
         notice is mailed. Raises InvalidInput, InvalidCode, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
-        self.policy.require(new_password, "new_password" if email is not None else "newPassword")
-        if not CODE_RE.match(code):
+        self.policy.require(new_password, "new_password")
+        if not is_code_shaped(code):
             raise InvalidCode()
         row = None
         async with self.db.write() as s:
@@ -514,7 +501,7 @@ class AccountService:
         *,
         new_password: str | None = None,
         current_password: str | None = None,
-        **limits: int,
+        rules: ProfileRules = SPROUTGATE_PROFILE,
     ) -> User:
         """Apply the caller's profile changes and, when ``new_password`` is given, change the
         password in the same transaction: nothing is written unless every part is allowed.
@@ -523,11 +510,7 @@ class AccountService:
         ``recent_auth_seconds``; it ends the caller's other sessions and mails a notice.
         Raises InvalidInput (all field errors at once), WrongCurrentPassword,
         RecentAuthRequired, RateLimited, NotFound."""
-        errors: dict[str, str] = {}
-        try:
-            self.validate_profile(changes, **limits)
-        except InvalidInput as exc:
-            errors.update(exc.fields)
+        errors = profile_errors(changes, rules)
         if new_password is not None:
             problem = self.policy.problems(new_password)
             if problem:
@@ -541,9 +524,9 @@ class AccountService:
         async with self.db.write() as s:
             live = await UserRepository(s).get(principal.user.id)
             if live is None:
-                raise NotFound("user_not_found")
+                raise UserNotFound()
             now = self.clock.now()
-            self._apply_profile(live, changes)
+            apply_profile(live, changes)
             live.updated_at = now
             if password_hash is not None:
                 live.password_hash = password_hash
@@ -561,57 +544,6 @@ class AccountService:
         if password_hash is not None:
             self.outbox.notify()
         return live
-
-    # -- profile ------------------------------------------------------------------------------
-    def validate_profile(
-        self, changes: ProfileChanges, *, bio_max: int = 2000, username_min: int = 1
-    ) -> None:
-        errors: dict[str, str] = {}
-        if changes.username is not UNSET:
-            name = changes.username
-            if not isinstance(name, str) or not username_min <= len(name.strip()) <= 30:
-                errors["username"] = "invalid_length"
-        if changes.avatar_url not in (UNSET, None, ""):
-            try:
-                require_http_url(str(changes.avatar_url), "avatar_url")
-            except InvalidInput:
-                errors["avatar_url"] = "invalid_url"
-        if changes.bio not in (UNSET, None) and len(str(changes.bio)) > bio_max:
-            errors["bio"] = "too_long"
-        if changes.phone not in (UNSET, None, ""):
-            try:
-                require_phone(str(changes.phone))
-            except InvalidInput:
-                errors["phone"] = "invalid_phone"
-        if errors:
-            raise InvalidInput(errors)
-
-    async def update_profile(self, user_id: str, changes: ProfileChanges, **limits: int) -> User:
-        """Apply profile changes after validating them. Raises InvalidInput, NotFound."""
-        self.validate_profile(changes, **limits)
-        async with self.db.write() as s:
-            user = await UserRepository(s).get(user_id)
-            if user is None:
-                raise NotFound("user_not_found")
-            self._apply_profile(user, changes)
-            user.updated_at = self.clock.now()
-        return user
-
-    @staticmethod
-    def _apply_profile(user: User, changes: ProfileChanges) -> None:
-        if changes.username is not UNSET:
-            user.username = str(changes.username).strip()
-            user.username_lower = display_name_lower(user.username)
-        if changes.avatar_url is not UNSET:
-            user.avatar_url = changes.avatar_url or None  # type: ignore[assignment]
-        if changes.bio is not UNSET:
-            user.bio = changes.bio  # type: ignore[assignment]
-        if changes.phone is not UNSET:
-            user.phone = changes.phone or None  # type: ignore[assignment]
-
-    async def secondary_emails(self, user_id: str) -> list[str]:
-        async with self.db.read() as s:
-            return await UserRepository(s).secondary_emails(user_id)
 
     # -- secondary emails ---------------------------------------------------------------------
     async def request_secondary_email(self, principal: Principal, email: str, ctx: CallerContext) -> datetime:
@@ -636,7 +568,7 @@ class AccountService:
         """Attach a verified secondary address. Raises InvalidCode, Conflict(email_taken)."""
         await self.limiter.hit("verify_ip", ctx.ip)
         email = normalize_email(email)
-        if not CODE_RE.match(code):
+        if not is_code_shaped(code):
             raise InvalidCode()
         taken = False
         async with self.db.write() as s:
@@ -657,30 +589,3 @@ class AccountService:
         if row is None:
             raise InvalidCode()
         return user
-
-    # -- lookups ------------------------------------------------------------------------------
-    async def user_by_email_for_admin(self, principal: Principal, email: str) -> User:
-        """Raises Forbidden for non-admins, NotFound for unknown addresses."""
-        if principal.user.role != "admin":
-            raise Forbidden()
-        email = normalize_email(email)
-        async with self.db.read() as s:
-            user = await UserRepository(s).by_email(email)
-        if user is None:
-            raise NotFound("user_not_found")
-        return user
-
-    async def search(self, principal: Principal, query: str) -> list[User]:
-        """An address (contains @) matches one primary email exactly; anything else is a fuzzy
-        display-name match, best first, at most 20. Rate limited per user."""
-        await self.limiter.hit("search_user", principal.user.id)
-        query = query.strip()
-        if not query or "\x00" in query:
-            # No stored name holds a NUL (PostgreSQL cannot store one, FTS5 cannot match one).
-            return []
-        if "@" not in query:
-            query = display_name_lower(query)
-        if self.db.reads_now:  # SQLite: the statements without the session and ORM around them
-            return await search_users(ConnectionSearchRows(self.db.read_now()), query, 20)
-        async with self.db.read() as s:
-            return await search_users(SessionSearchRows(s), query, 20)

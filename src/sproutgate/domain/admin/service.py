@@ -8,10 +8,17 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from sproutgate.domain.accounts.service import UNSET, AccountService, ProfileChanges
+from sproutgate.domain.accounts.rules import normalize_email, require_account
+from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
-from sproutgate.domain.accounts.rules import display_name_lower, normalize_email, require_account
+from sproutgate.domain.profiles.rules import (
+    SPROUTGATE_PROFILE,
+    UNSET,
+    ProfileChanges,
+    display_name_lower,
+    profile_errors,
+)
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.repositories import AuditRepository, SessionRepository, UserRepository
@@ -116,20 +123,20 @@ class AdminService:
                 try:
                     emails.append(normalize_email(str(e)))
                 except InvalidInput:
-                    errors["secondaryEmails"] = "invalid_email"
+                    errors["secondary_emails"] = "invalid_email"
             clean["secondary_emails"] = list(dict.fromkeys(emails))
         for name in ("level", "sprout_coins"):
             value = getattr(f, name)
             if value is not UNSET and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                errors["sproutCoins" if name == "sprout_coins" else name] = "invalid_value"
+                errors[name] = "invalid_value"
         if f.role is not UNSET and f.role not in ("user", "admin"):
             errors["role"] = "invalid_value"
-        try:
-            self.accounts.validate_profile(
-                ProfileChanges(username=f.username, avatar_url=f.avatar_url, bio=f.bio, phone=f.phone)
+        errors.update(
+            profile_errors(
+                ProfileChanges(username=f.username, avatar_url=f.avatar_url, bio=f.bio, phone=f.phone),
+                SPROUTGATE_PROFILE,
             )
-        except InvalidInput as exc:
-            errors.update({("avatarUrl" if k == "avatar_url" else k): v for k, v in exc.fields.items()})
+        )
         if creating:
             for required in ("account", "email", "password"):
                 if getattr(f, required) is UNSET and required not in errors:

@@ -7,21 +7,17 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.codes.rules import CodePurpose
 from sproutgate.storage.models import VerificationCode
 from sproutgate.storage.repositories import CodeRepository
 
 
-class CodePurpose(StrEnum):
-    SIGNUP = "signup"
-    RESET = "reset"
-    SECONDARY_EMAIL = "secondary_email"
-
-
 class CodeService:
+    """Issues and checks mailed one-time codes inside the caller's transaction."""
+
     def __init__(self, settings: Settings, key: bytes, clock: Clock) -> None:
         self.settings = settings
         self._key = key

@@ -37,15 +37,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from sproutgate.config import CONFIG_FILES, Settings
+from sproutgate.domain.accounts.rules import is_valid_account, normalize_email
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import InvalidInput
-from sproutgate.domain.accounts.rules import (
-    PHONE_RE,
-    display_name_lower,
-    is_valid_account,
-    normalize_email,
-    require_http_url,
-)
+from sproutgate.domain.profiles.rules import display_name_lower, is_phone, require_http_url
 from sproutgate.infra import admin_token as admin_tokens
 from sproutgate.infra.hasher import PasswordHasher, hash_scheme
 from sproutgate.storage.db import Database
@@ -241,7 +236,7 @@ def parse_user_record(raw: bytes, source: str) -> LegacyUser:
         if len(phone) > 20:
             warn("phone longer than 20 characters (dropped)")
         else:
-            if not PHONE_RE.match(phone):
+            if not is_phone(phone):
                 warn("phone has characters other than digits, spaces, + and - (kept)")
             user.phone = phone
             present.add("phone")

@@ -3,17 +3,18 @@ opaque refresh tokens rotated on every use with reuse detection."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.errors import InvalidRefreshToken, NotAuthenticated
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
+from sproutgate.domain.sessions.rules import SessionKind, hash_refresh_token, session_policy
+from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuthSession, User, new_id
@@ -45,54 +46,42 @@ class Principal:
     auth_time: datetime | None = None
 
 
-def hash_refresh_token(token: str) -> str:
-    # Refresh tokens carry 256 bits of entropy, so a fast unkeyed hash is enough to make a
-    # stolen database useless; lookups by hash are constant-time with respect to the secret.
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class SessionService:
-    def __init__(self, settings: Settings, db: Database, signer: TokenSigner, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, signer: TokenSigner, limiter: RateLimiter, clock: Clock
+    ) -> None:
         self.settings = settings
         self.db = db
         self.signer = signer
+        self.limiter = limiter
         self.clock = clock
 
     async def issue_session(
         self,
         s: AsyncSession | Statements,
         user: User,
+        kind: SessionKind,
         *,
-        kind: str = "runtime",
         ip: str | None = None,
         user_agent: str | None = None,
-        with_refresh: bool = True,
-        ttl_seconds: int | None = None,
     ) -> IssuedSession:
-        """Open a session inside the caller's transaction (an AsyncSession from ``db.write()``,
-        or the Statements of ``db.write_now()``) and sign its first tokens."""
+        """Open a session of ``kind`` inside the caller's transaction (an AsyncSession from
+        ``db.write()``, or the Statements of ``db.write_now()``) and sign its first tokens."""
+        policy = session_policy(kind, self.settings)
         now = self.clock.now()
         rows = SessionRows(SessionStatements(s) if isinstance(s, AsyncSession) else s)
-        access_ttl = ttl_seconds or self.settings.access_token_ttl_seconds
-        lifetime = self.settings.refresh_token_ttl_seconds if with_refresh else access_ttl
         session_id = new_id()
-        expires_at = now + timedelta(seconds=max(lifetime, access_ttl))
+        expires_at = now + timedelta(seconds=policy.lifetime_seconds)
         agent = (user_agent or "")[:512] or None
-        await rows.add_session(session_id, user.id, kind, now, expires_at, ip, agent)
+        await rows.add_session(session_id, user.id, kind.value, now, expires_at, ip, agent)
         refresh = None
-        if with_refresh:
+        if policy.refresh:
             refresh = secrets.token_urlsafe(32)
             await rows.add_token(session_id, hash_refresh_token(refresh), None, now)
-        token, exp = self.signer.issue(user.id, session_id, access_ttl)
-        return IssuedSession(session_id, user, token, exp, access_ttl, refresh)
+        token, exp = self.signer.issue(user.id, session_id, policy.access_ttl_seconds)
+        return IssuedSession(session_id, user, token, exp, policy.access_ttl_seconds, refresh)
 
-    async def open_session(self, user: User, **options: Any) -> IssuedSession:
-        """``issue_session`` in a transaction of its own (the pages sign a new user in after
-        sign-up with their own cookie lifetime)."""
-        async with self.db.write() as s:
-            return await self.issue_session(s, user, **options)
-
-    async def rotate_refresh_token(self, presented: str) -> IssuedSession:
+    async def rotate_refresh_token(self, presented: str, ctx: CallerContext) -> IssuedSession:
         """Trade a refresh token for a new pair.
 
         A token already rotated within ``refresh_grace_seconds`` still yields a new pair for
@@ -100,7 +89,9 @@ class SessionService:
         the whole session is revoked. Raises InvalidRefreshToken.
 
         One read and three indexed writes as Core statements (``Database.write_now``: inline
-        on SQLite), no unit of work: refresh is the busiest write there is."""
+        on SQLite), no unit of work: refresh is the busiest write there is. Rate limited per
+        client address (RateLimited)."""
+        await self.limiter.hit("refresh_ip", ctx.ip)
         now = self.clock.now()
         reused = False
         async with self.db.write_now() as run:

@@ -1,0 +1,55 @@
+"""Session rules: the kinds of session each face opens, and how refresh tokens are stored.
+
+A face never passes lifetimes or refresh flags of its own: it names a ``SessionKind`` and
+``session_policy`` turns it into numbers from the one ``Settings``."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sproutgate.config import Settings
+
+
+class SessionKind(StrEnum):
+    """Who a session is for; the value is stored on the session row (``auth_sessions.kind``)."""
+
+    RUNTIME = "runtime"  # /api/v1: 1-hour access token + rotating refresh token
+    GATE = "gate"  # /api: the unified token (7 days by default), no refresh token
+    WEB = "web"  # the hosted pages' cookie session, no refresh token
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """What a kind of session gets.
+
+    ``access_ttl_seconds``: lifetime of each access token (seconds); ``lifetime_seconds``: how
+    long the session row lives without refreshing (seconds); ``refresh``: whether a rotating
+    refresh token is issued; ``audience``: the ``aud`` its access tokens carry."""
+
+    kind: SessionKind
+    access_ttl_seconds: int
+    lifetime_seconds: int
+    refresh: bool
+    audience: str
+
+
+def session_policy(kind: SessionKind, settings: Settings) -> SessionPolicy:
+    """The policy for ``kind`` under ``settings``."""
+    if kind is SessionKind.RUNTIME:
+        access = settings.access_token_ttl_seconds
+        return SessionPolicy(kind, access, max(settings.refresh_token_ttl_seconds, access), True, "api")
+    if kind is SessionKind.GATE:
+        ttl = settings.gate_token_ttl_seconds
+        return SessionPolicy(kind, ttl, ttl, False, "api")
+    ttl = settings.web_session_ttl_seconds
+    return SessionPolicy(kind, ttl, ttl, False, "web")
+
+
+def hash_refresh_token(token: str) -> str:
+    """SHA-256 hex of a refresh token, the only form stored.
+
+    Refresh tokens carry 256 bits of entropy, so a fast unkeyed hash is enough to make a stolen
+    database useless; lookups by hash are constant-time with respect to the secret."""
+    return hashlib.sha256(token.encode()).hexdigest()
