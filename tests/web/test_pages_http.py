@@ -164,6 +164,30 @@ async def test_signing_in_returns_only_to_allowed_urls_and_csp_lets_the_form_go_
         assert r.status_code == 303 and r.headers["location"] == expected
 
 
+async def test_signed_in_login_never_redirects_off_site_through_a_prefix_entry(make_harness, make_settings):
+    """Issue 11 item 6: ``https://app.example.com*`` used to let look-alike hosts and userinfo
+    through, because the entry was compared as a string prefix."""
+    h = await make_harness(
+        make_settings(allowed_redirects=["https://app.example.com*"], admin_token="t" * 20)
+    )
+    user = await make_user(h)
+    client = h.new_client()
+    token = await form_token(client, "/login")
+    r = await client.post(
+        "/login", data={"csrf_token": token, "identifier": user["account"], "password": PASSWORD}
+    )
+    assert r.status_code == 303
+    cases = {
+        "https://app.example.com.evil.example/x": "/account",
+        "https://app.example.com@evil.example/": "/account",
+        "https://app.example.com:444/": "/account",
+        "https://app.example.com/back?x=1": "https://app.example.com/back?x=1",
+    }
+    for redirect_to, expected in cases.items():
+        r = await client.get("/login", params={"redirect_to": redirect_to})
+        assert r.status_code == 303 and r.headers["location"] == expected, redirect_to
+
+
 async def test_pages_for_signed_in_users_send_others_to_login_and_back(h):
     r = await h.client.get("/account")
     assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Faccount"

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -73,12 +74,145 @@ def account_base_from_email(email: str) -> str:
     return cleaned if len(cleaned) >= 3 else ""
 
 
-def allowed_redirect(redirect_to: str | None, allowed: list[str]) -> str | None:
-    """``redirect_to`` when an entry of ``allowed`` (SPROUTGATE_ALLOWED_REDIRECTS) permits it,
-    else None: never an open redirect. An entry ending in ``*`` allows any continuation."""
-    if not redirect_to:
+@dataclass(frozen=True, slots=True)
+class RedirectTarget:
+    """One parsed entry of SPROUTGATE_ALLOWED_REDIRECTS.
+
+    ``path`` is normalized; ``prefix`` entries (written with a trailing ``*``) allow ``path``
+    and everything below it by whole segments, the others exactly ``path`` (and ``query``)."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str
+    prefix: bool
+
+    @property
+    def has_path(self) -> bool:
+        """False for an entry that allows every path of its origin (``https://app.example*``)."""
+        return not (self.prefix and self.path == "/")
+
+
+@dataclass(frozen=True, slots=True)
+class _Url:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str
+    fragment: str
+
+    def serialize(self) -> str:
+        default = {"http": 80, "https": 443}[self.scheme]
+        netloc = self.host if self.port == default else f"{self.host}:{self.port}"
+        if ":" in self.host:  # an IPv6 literal
+            netloc = f"[{self.host}]" if self.port == default else f"[{self.host}]:{self.port}"
+        url = f"{self.scheme}://{netloc}{self.path}"
+        if self.query:
+            url += "?" + self.query
+        if self.fragment:
+            url += "#" + self.fragment
+        return url
+
+
+_ENCODED_SEPARATORS = re.compile(r"%(2f|5c)", re.IGNORECASE)
+
+
+def _normalize_path(path: str) -> str:
+    """RFC 3986 §5.2.4 dot-segment removal, with ``%2e`` read as ``.`` as browsers do (WHATWG
+    URL "single-dot/double-dot path segment"); an empty path is ``/``."""
+    segments = re.sub("%2e", ".", path, flags=re.IGNORECASE).split("/")
+    out: list[str] = []
+    for segment in segments[1:]:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(segment)
+    last = segments[-1] if len(segments) > 1 else ""
+    if last in (".", "..") and (not out or out[-1] != ""):
+        out.append("")
+    return "/" + "/".join(out)
+
+
+def _parse_url(url: str) -> _Url | None:
+    """An absolute http(s) URL split for comparison, or None when it is not one we would ever
+    redirect to: control characters, white space, backslashes, encoded slashes, userinfo
+    (``user@host``), a bad port or an unencodable host are all refused."""
+    if not url or len(url) > 2048 or any(c.isspace() or ord(c) < 32 or c == "\\" for c in url):
         return None
-    for entry in allowed:
-        if redirect_to == entry or (entry.endswith("*") and redirect_to.startswith(entry[:-1])):
-            return redirect_to
+    if _ENCODED_SEPARATORS.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        return None
+    try:
+        host = host.encode("idna").decode("ascii").lower() if not host.isascii() else host.lower()
+    except UnicodeError:
+        return None
+    return _Url(
+        scheme,
+        host,
+        port or (443 if scheme == "https" else 80),
+        _normalize_path(parts.path),
+        parts.query,
+        parts.fragment,
+    )
+
+
+def parse_redirect_entries(entries: list[str]) -> tuple[list[RedirectTarget], list[str]]:
+    """Parse SPROUTGATE_ALLOWED_REDIRECTS. Returns the usable targets and a warning (English,
+    for the operator's log) for each entry that is unusable or allows a whole origin."""
+    targets: list[RedirectTarget] = []
+    warnings: list[str] = []
+    for entry in entries:
+        prefix = entry.endswith("*")
+        parsed = _parse_url(entry[:-1] if prefix else entry)
+        if parsed is None:
+            warnings.append(f"SPROUTGATE_ALLOWED_REDIRECTS entry {entry!r} is not an http(s) URL: ignored")
+            continue
+        target = RedirectTarget(parsed.scheme, parsed.host, parsed.port, parsed.path, parsed.query, prefix)
+        if not target.has_path:
+            warnings.append(
+                f"SPROUTGATE_ALLOWED_REDIRECTS entry {entry!r} has no path: it allows every page of "
+                f"{parsed.scheme}://{parsed.host}; name the path apps return to (e.g. /callback*)"
+            )
+        targets.append(target)
+    return targets, warnings
+
+
+def allowed_redirect(redirect_to: str | None, targets: list[RedirectTarget]) -> str | None:
+    """The URL to redirect to, when an allow-list entry permits ``redirect_to``, else None:
+    never an open redirect (OWASP Unvalidated Redirects and Forwards).
+
+    Scheme, host and port must equal the entry's exactly; the path is compared after
+    normalization, by whole segments for prefix entries (``https://app.example/cb*`` allows
+    ``/cb`` and ``/cb/x`` but not ``/cbx``); userinfo and look-alike hosts
+    (``https://app.example.evil.example``) never match. The answer is the URL rebuilt from what
+    was checked, so the browser goes exactly where the check looked."""
+    if not redirect_to or not targets:
+        return None
+    url = _parse_url(redirect_to)
+    if url is None:
+        return None
+    for t in targets:
+        if (url.scheme, url.host, url.port) != (t.scheme, t.host, t.port):
+            continue
+        if t.prefix:
+            base = t.path if t.path.endswith("/") else t.path + "/"
+            if url.path == t.path or url.path.startswith(base):
+                return url.serialize()
+        elif url.path == t.path and url.query == t.query:
+            return url.serialize()
     return None

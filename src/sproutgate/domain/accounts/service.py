@@ -11,6 +11,7 @@ Security invariants kept here, not in routes:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -31,6 +32,7 @@ from sproutgate.domain.accounts.rules import (
     account_base_from_email,
     allowed_redirect,
     normalize_email,
+    parse_redirect_entries,
     require_account,
 )
 from sproutgate.domain.clock import Clock
@@ -68,6 +70,8 @@ from sproutgate.storage.repositories import (
     user_from_row,
 )
 
+log = logging.getLogger(__name__)
+
 
 class AccountService:
     def __init__(
@@ -89,6 +93,9 @@ class AccountService:
         self.limiter = limiter
         self.outbox = outbox
         self.clock = clock
+        self.redirect_targets, warnings = parse_redirect_entries(settings.allowed_redirects)
+        for warning in warnings:
+            log.warning(warning)
         self.policy = PasswordPolicy(
             settings.password_min_length, settings.password_max_length, settings.password_check_common
         )
@@ -106,7 +113,7 @@ class AccountService:
     def allowed_redirect(self, redirect_to: str | None) -> str | None:
         """The redirect if SPROUTGATE_ALLOWED_REDIRECTS permits it, else None (never an open
         redirect); the rule is ``accounts.rules.allowed_redirect``."""
-        return allowed_redirect(redirect_to, self.settings.allowed_redirects)
+        return allowed_redirect(redirect_to, self.redirect_targets)
 
     async def _code_rate_limits(self, email: str, ctx: CallerContext) -> None:
         """Before any work: count the request against the caller's address, and refuse early
