@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from sproutgate.domain.accounts.rules import normalize_email
+from sproutgate.domain.codes.rules import CODE_RE, is_code_shaped
+from sproutgate.domain.errors import InvalidInput
 
 
 def _has_nul(value: Any) -> bool:
@@ -29,3 +33,28 @@ class WireIn(BaseModel):
         if _has_nul(value):
             raise ValueError("contains_nul")
         return value
+
+
+def _six_digits(value: str) -> str:
+    if not is_code_shaped(value):
+        raise ValueError("invalid_code_format")
+    return value
+
+
+def _email_address(value: str) -> str:
+    try:
+        normalize_email(value)
+    except InvalidInput:
+        raise ValueError("invalid_email") from None
+    return value
+
+
+# A mailed one-time code: six digits (domain/codes/rules.py), else 422 invalid_code_format.
+SixDigitCode = Annotated[
+    str, Field(max_length=16, json_schema_extra={"pattern": CODE_RE.pattern}), AfterValidator(_six_digits)
+]
+# An email address as domain/accounts/rules.py reads it, else 422 invalid_email. The value is
+# passed on as sent: the domain normalizes it.
+EmailAddress = Annotated[
+    str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_email_address)
+]

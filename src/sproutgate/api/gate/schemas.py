@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from sproutgate.api.wire import WireIn
+from sproutgate.api.wire import SixDigitCode, WireIn
 from sproutgate.domain.admin.service import UserView
+from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE as RULES
 
 
 def iso(dt: datetime) -> str:
@@ -93,16 +94,16 @@ class UserOut(BaseModel):
 class ProfileIn(_In):
     password: str | None = Field(default=None, max_length=1024)
     currentPassword: str | None = Field(default=None, max_length=1024)
-    username: str | None = Field(default=None, max_length=30)
-    phone: str | None = Field(default=None, max_length=20)
-    avatarUrl: str | None = Field(default=None, max_length=2048)
-    bio: str | None = Field(default=None, max_length=2000)
+    username: str | None = Field(default=None, max_length=RULES.username_max)
+    phone: str | None = Field(default=None, max_length=RULES.phone_max)
+    avatarUrl: str | None = Field(default=None, max_length=RULES.url_max)
+    bio: str | None = Field(default=None, max_length=RULES.bio_max)
 
 
 class RegisterIn(_In):
     account: str = Field(max_length=64)
     password: str = Field(min_length=1, max_length=1024)
-    username: str | None = Field(default=None, max_length=30)
+    username: str | None = Field(default=None, max_length=RULES.username_max)
     email: str = Field(max_length=320)
     redirectTo: str | None = Field(default=None, max_length=2048)
 
@@ -114,7 +115,7 @@ class SentOut(BaseModel):
 
 class VerifyEmailIn(_In):
     account: str = Field(max_length=64)
-    code: str = Field(max_length=16)
+    code: SixDigitCode
 
 
 class CreatedOut(BaseModel):
@@ -129,7 +130,7 @@ class ForgotIn(_In):
 
 class ResetIn(_In):
     account: str = Field(max_length=64)
-    code: str = Field(max_length=16)
+    code: SixDigitCode
     newPassword: str = Field(min_length=1, max_length=1024)
 
 
@@ -143,7 +144,7 @@ class SecondaryRequestIn(_In):
 
 class SecondaryVerifyIn(_In):
     email: str = Field(max_length=320)
-    code: str = Field(max_length=16)
+    code: SixDigitCode
 
 
 class VerifiedOut(BaseModel):
@@ -158,14 +159,14 @@ class LogoutOut(BaseModel):
 class AdminUserIn(_In):
     account: str | None = Field(default=None, max_length=64)
     password: str | None = Field(default=None, max_length=1024)
-    username: str | None = Field(default=None, max_length=30)
+    username: str | None = Field(default=None, max_length=RULES.username_max)
     email: str | None = Field(default=None, max_length=320)
     level: int | None = Field(default=None, ge=0, le=1_000_000)
     sproutCoins: int | None = Field(default=None, ge=0, le=10**15)
     secondaryEmails: list[str] | None = Field(default=None, max_length=50)
-    phone: str | None = Field(default=None, max_length=20)
-    avatarUrl: str | None = Field(default=None, max_length=2048)
-    bio: str | None = Field(default=None, max_length=2000)
+    phone: str | None = Field(default=None, max_length=RULES.phone_max)
+    avatarUrl: str | None = Field(default=None, max_length=RULES.url_max)
+    bio: str | None = Field(default=None, max_length=RULES.bio_max)
     disabled: bool | None = None
     role: str | None = Field(default=None, pattern="^(user|admin)$")
 

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sproutgate.api.wire import WireIn
+from sproutgate.api.wire import EmailAddress, SixDigitCode, WireIn
+from sproutgate.domain.profiles.rules import RUNTIME_PROFILE as RULES
 
 
 class _In(WireIn):
@@ -14,7 +15,7 @@ class _In(WireIn):
 
 
 class VerificationCreate(_In):
-    username: str = Field(min_length=3, max_length=30)
+    username: str = Field(min_length=RULES.username_min, max_length=RULES.username_max)
     email: str = Field(max_length=320)
     password: str = Field(min_length=1, max_length=1024)
     redirect_to: str | None = Field(default=None, max_length=2048)
@@ -30,11 +31,11 @@ class EmailOnly(_In):
 
 class VerificationVerify(_In):
     email: str = Field(max_length=320)
-    token: str = Field(min_length=1, max_length=16)
+    token: SixDigitCode
 
 
 class SessionCreate(_In):
-    email: str = Field(max_length=320)
+    email: EmailAddress
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -49,7 +50,7 @@ class PasswordResetRequest(_In):
 
 class PasswordResetConfirm(_In):
     email: str = Field(max_length=320)
-    token: str = Field(min_length=1, max_length=16)
+    token: SixDigitCode
     new_password: str = Field(min_length=1, max_length=1024)
 
 
@@ -81,9 +82,9 @@ class ProfileOut(BaseModel):
 
 
 class ProfilePatch(_In):
-    username: str | None = Field(default=None, min_length=3, max_length=30)
-    avatar_url: str | None = Field(default=None, max_length=2048)
-    bio: str | None = Field(default=None, max_length=200)
+    username: str | None = Field(default=None, min_length=RULES.username_min, max_length=RULES.username_max)
+    avatar_url: str | None = Field(default=None, max_length=RULES.url_max)
+    bio: str | None = Field(default=None, max_length=RULES.bio_max)
 
 
 class SearchRequest(_In):

@@ -37,7 +37,7 @@ from sproutgate.domain.accounts.rules import (
 )
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.errors import InvalidCode
-from sproutgate.domain.codes.rules import CodePurpose, is_code_shaped
+from sproutgate.domain.codes.rules import CodePurpose, require_code_shape
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import Conflict, InvalidInput
@@ -241,8 +241,7 @@ class AccountService:
         Returns the user, the session and the allowed redirect. Raises InvalidCode,
         Conflict(account_taken) when the name was claimed meanwhile, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
-        if not is_code_shaped(code):
-            raise InvalidCode()
+        require_code_shape(code)
         failed = False
         result: tuple[User, IssuedSession | None, str | None] | None = None
         async with self.db.write() as s:
@@ -441,8 +440,7 @@ class AccountService:
         notice is mailed. Raises InvalidInput, InvalidCode, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
         self.policy.require(new_password, "new_password")
-        if not is_code_shaped(code):
-            raise InvalidCode()
+        require_code_shape(code)
         row = None
         async with self.db.write() as s:
             codes = CodeRepository(s)
@@ -575,8 +573,7 @@ class AccountService:
         """Attach a verified secondary address. Raises InvalidCode, Conflict(email_taken)."""
         await self.limiter.hit("verify_ip", ctx.ip)
         email = normalize_email(email)
-        if not is_code_shaped(code):
-            raise InvalidCode()
+        require_code_shape(code)
         taken = False
         async with self.db.write() as s:
             row = await self.codes.consume(CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, code)

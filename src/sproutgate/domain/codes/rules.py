@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from sproutgate.domain.errors import InvalidInput
+
 CODE_RE = re.compile(r"^[0-9]{6}$")
 
 
@@ -19,3 +21,11 @@ class CodePurpose(StrEnum):
 def is_code_shaped(code: str) -> bool:
     """Six ASCII digits (what every mailed code looks like)."""
     return bool(CODE_RE.match(code))
+
+
+def require_code_shape(code: str, field: str = "code") -> str:
+    """``code`` when it is six digits; raises InvalidInput({field: "invalid_code_format"}), a 422
+    on every face: a malformed code is bad input, not a wrong guess."""
+    if not is_code_shaped(code):
+        raise InvalidInput({field: "invalid_code_format"})
+    return code
