@@ -70,7 +70,9 @@ def build_services(
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
     worker = OutboxWorker(settings, db, outbox, transport)
     codes = CodeService(settings, load_or_create_secret(settings.data_dir, "code-hmac.key"), clock)
-    sessions = SessionService(settings, db, signer, limiter, clock)
+    sessions = SessionService(
+        settings, db, signer, limiter, clock, load_or_create_secret(settings.data_dir, "refresh-chain.key")
+    )
     accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock)
     admin = AdminService(db, accounts, clock)
     guard = AdminTokenGuard(settings)

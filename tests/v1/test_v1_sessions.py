@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -119,7 +120,8 @@ async def test_reuse_within_grace_window_gives_a_working_pair_for_the_same_sessi
     r = await harness.client.post(REFRESH, json={"refresh_token": session["refresh_token"]})
     assert r.status_code == 200, r.text
     second = r.json()
-    assert second["refresh_token"] != first["refresh_token"]
+    # One chain: a use inside the grace window answers the same successor (issue 11 item 5).
+    assert second["refresh_token"] == first["refresh_token"]
     sid = unverified_claims(session["access_token"])["sid"]
     assert unverified_claims(first["access_token"])["sid"] == sid
     assert unverified_claims(second["access_token"])["sid"] == sid
@@ -129,6 +131,28 @@ async def test_reuse_within_grace_window_gives_a_working_pair_for_the_same_sessi
     for pair in (first, second):
         r = await harness.client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
         assert r.status_code == 200, r.text
+
+
+async def test_parallel_refreshes_with_one_token_never_fork_the_session(harness):
+    """Issue 11 item 5: six parallel uses of one refresh token inside the grace window used to
+    yield six independent refresh tokens, each usable. Now they all get the same successor."""
+    session = await signup(harness, "fork@example.com")
+    answers = await asyncio.gather(
+        *(harness.client.post(REFRESH, json={"refresh_token": session["refresh_token"]}) for _ in range(6))
+    )
+    assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+    successors = {r.json()["refresh_token"] for r in answers}
+    assert len(successors) == 1
+    (successor,) = successors
+    assert successor != session["refresh_token"]
+    nxt = await harness.client.post(REFRESH, json={"refresh_token": successor})
+    assert nxt.status_code == 200
+    # Past the window, the first token is a reuse: the one chain (the whole session) ends.
+    harness.clock.advance(11)
+    r = await harness.client.post(REFRESH, json={"refresh_token": session["refresh_token"]})
+    assert_problem(r, 401, "invalid_refresh_token")
+    r = await harness.client.post(REFRESH, json={"refresh_token": nxt.json()["refresh_token"]})
+    assert_problem(r, 401, "invalid_refresh_token")
 
 
 async def test_grace_window_is_configurable(make_harness, make_settings):

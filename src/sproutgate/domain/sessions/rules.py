@@ -5,7 +5,9 @@ A face never passes lifetimes or refresh flags of its own: it names a ``SessionK
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -53,3 +55,13 @@ def hash_refresh_token(token: str) -> str:
     Refresh tokens carry 256 bits of entropy, so a fast unkeyed hash is enough to make a stolen
     database useless; lookups by hash are constant-time with respect to the secret."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def successor_refresh_token(key: bytes, presented: str) -> str:
+    """The refresh token that replaces ``presented``: HMAC-SHA256 under the server's chain key,
+    URL-safe base64 (43 characters, like the first token of a session).
+
+    Deterministic, so a token used twice inside its grace window yields one successor instead
+    of forking the session; unpredictable without the key, and nothing but its hash is stored."""
+    mac = hmac.new(key, b"refresh-successor\x00" + presented.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()

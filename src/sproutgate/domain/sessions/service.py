@@ -13,7 +13,12 @@ from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
-from sproutgate.domain.sessions.rules import SessionKind, hash_refresh_token, session_policy
+from sproutgate.domain.sessions.rules import (
+    SessionKind,
+    hash_refresh_token,
+    session_policy,
+    successor_refresh_token,
+)
 from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
@@ -48,8 +53,17 @@ class Principal:
 
 class SessionService:
     def __init__(
-        self, settings: Settings, db: Database, signer: TokenSigner, limiter: RateLimiter, clock: Clock
+        self,
+        settings: Settings,
+        db: Database,
+        signer: TokenSigner,
+        limiter: RateLimiter,
+        clock: Clock,
+        chain_key: bytes,
     ) -> None:
+        """``chain_key``: the secret (32 bytes, ``data/keys/refresh-chain.key``) successor
+        refresh tokens are derived with; every instance must hold the same one."""
+        self._chain_key = chain_key
         self.settings = settings
         self.db = db
         self.signer = signer
@@ -84,9 +98,12 @@ class SessionService:
     async def rotate_refresh_token(self, presented: str, ctx: CallerContext) -> IssuedSession:
         """Trade a refresh token for a new pair.
 
-        A token already rotated within ``refresh_grace_seconds`` still yields a new pair for
-        the same session (two tabs refreshing at once); outside the window it is a reuse, and
-        the whole session is revoked. Raises InvalidRefreshToken.
+        The successor refresh token is derived from the presented one with a server key
+        (``successor_refresh_token``), so every use of a token inside its grace window
+        (``refresh_grace_seconds``: two tabs refreshing at once, a retried request) yields the
+        same successor and a session stays one chain; only the first use stores it. Outside
+        the window a use is a reuse, and the whole session is revoked (RFC 9700 §4.14.2).
+        Raises InvalidRefreshToken.
 
         One read and three indexed writes as Core statements (``Database.write_now``: inline
         on SQLite), no unit of work: refresh is the busiest write there is. Rate limited per
@@ -106,15 +123,16 @@ class SessionService:
                 raise InvalidRefreshToken()
             session_id = row["session_id"]
             grace = timedelta(seconds=self.settings.refresh_grace_seconds)
+            refresh = successor_refresh_token(self._chain_key, presented)
             if row["token_rotated_at"] is None:
-                # The UPDATE is conditional: if a concurrent request won, we are within grace.
-                await tokens.mark_rotated(row["token_id"], now)
+                # The UPDATE is conditional: only its winner stores the successor; a concurrent
+                # request that lost is within grace and answers the same successor.
+                if await tokens.mark_rotated(row["token_id"], now):
+                    await tokens.add_token(session_id, hash_refresh_token(refresh), row["token_id"], now)
             elif now - row["token_rotated_at"] > grace:
                 await tokens.revoke_session(session_id, now, "refresh_token_reuse")
                 reused = True
             if not reused:
-                refresh = secrets.token_urlsafe(32)
-                await tokens.add_token(session_id, hash_refresh_token(refresh), row["token_id"], now)
                 await tokens.touch_session(session_id, now)
         if reused:
             raise InvalidRefreshToken(reused=True)
