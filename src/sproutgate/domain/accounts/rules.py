@@ -48,12 +48,34 @@ def _common_passwords() -> frozenset[str]:
 
 
 def normalize_email(email: str, field: str = "email") -> str:
-    """Lower-cased, syntax-checked address (no DNS lookups)."""
+    """The one normalized form of an address, applied at every entry (sign-up, sign-in on both
+    faces, reset, secondary addresses, search, admin look-ups, import): email-validator's
+    normalized form (local part NFC, domain as Unicode IDNA, so ``xn--`` and Unicode spellings
+    agree), lower-cased. Syntax only, no DNS look-ups. Raises InvalidInput({field: "invalid_email"})."""
     try:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput({field: "invalid_email"}) from exc
     return result.normalized.lower()
+
+
+def email_key(text: str) -> str:
+    """The form an address is stored and looked up in, for text that may not be an address:
+    ``normalize_email`` when it is one, else the text NFC-normalized and lower-cased (so a
+    look-up of garbage finds nothing, costs the same and never raises)."""
+    try:
+        return normalize_email(text)
+    except InvalidInput:
+        return unicodedata.normalize("NFC", text.strip()).lower()
+
+
+def sign_in_key(identifier: str) -> str:
+    """What a sign-in identifier is looked up (and rate limited) by: an address in its one
+    normalized form (``email_key``), an account name lower-cased. At most 320 characters."""
+    identifier = identifier.strip()
+    if "@" in identifier:
+        return email_key(identifier)[:320]
+    return identifier.lower()[:320]
 
 
 def is_valid_account(account: str) -> bool:

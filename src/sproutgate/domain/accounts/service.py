@@ -34,6 +34,7 @@ from sproutgate.domain.accounts.rules import (
     normalize_email,
     parse_redirect_entries,
     require_account,
+    sign_in_key,
 )
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.errors import InvalidCode
@@ -352,7 +353,7 @@ class AccountService:
 
         Raises InvalidCredentials (same answer, same cost for unknown accounts), AccountDisabled
         only after a correct password, RateLimited."""
-        key = identifier.strip().lower()[:320]
+        key = sign_in_key(identifier)
         await self.limiter.check("login_fail_account_ip", key, ctx.ip)
         await self.limiter.check("login_fail_account", key)
         await self.limiter.check("login_fail_ip", ctx.ip)

@@ -3,12 +3,13 @@ audit trail of every change made that way."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from sproutgate.domain.accounts.rules import normalize_email, require_account
+from sproutgate.domain.accounts.rules import normalize_email, require_account, sign_in_key
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
@@ -84,7 +85,7 @@ class AdminService:
             repo = UserRepository(s)
             q = q.strip() if q else None
             total, users = await repo.list_admin(
-                q.lower() if q else None,
+                unicodedata.normalize("NFC", q).lower() if q else None,
                 (page - 1) * page_size,
                 page_size,
                 name_q=display_name_lower(q) if q else None,
@@ -250,7 +251,7 @@ class AdminService:
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
         async with self.db.write() as s:
             users = UserRepository(s)
-            key = email_or_account.strip().lower()
+            key = sign_in_key(email_or_account)
             user = await (users.by_email(key) if "@" in key else users.by_account(key))
             if user is None:
                 raise NotFound("user_not_found")

@@ -3,7 +3,7 @@ finding users (search, an administrator's look-up by address)."""
 
 from __future__ import annotations
 
-from sproutgate.domain.accounts.rules import normalize_email
+from sproutgate.domain.accounts.rules import email_key, normalize_email
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import Forbidden
 from sproutgate.domain.profiles.errors import UserNotFound
@@ -70,8 +70,7 @@ class ProfileService:
         if not query or "\x00" in query:
             # No stored name holds a NUL (PostgreSQL cannot store one, FTS5 cannot match one).
             return []
-        if "@" not in query:
-            query = display_name_lower(query)
+        query = email_key(query) if "@" in query else display_name_lower(query)
         if self.db.reads_now:  # SQLite: the statements without the session and ORM around them
             return await search_users(ConnectionSearchRows(self.db.read_now()), query, SEARCH_RESULTS)
         async with self.db.read() as s:
