@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import pytest
+
 from support.harness import bearer, signup
 
 pytestmark = pytest.mark.both_engines
