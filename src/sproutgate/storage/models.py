@@ -153,6 +153,20 @@ class AuthSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
+class SignInClient(Base):
+    """A client address a user signed in from successfully, and when last: sign-in failures
+    from other addresses never block a client seen recently (docs/security.md, lockout)."""
+
+    __tablename__ = "sign_in_clients"
+    __table_args__ = (Index("ix_sign_in_clients_user_ip", "user_id", "ip"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    ip: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class RefreshToken(Base):
     """Opaque refresh tokens, stored as SHA-256; a rotated token keeps its row for reuse detection."""
 

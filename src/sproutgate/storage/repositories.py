@@ -17,6 +17,7 @@ from sproutgate.storage.models import (
     OutboxMessage,
     PendingSignup,
     RefreshToken,
+    SignInClient,
     User,
     UserEmail,
     VerificationCode,
@@ -277,6 +278,50 @@ def _login_statement(key: str) -> Any:
     return _LOGIN_BY_EMAIL if "@" in key else _LOGIN_BY_ACCOUNT
 
 
+_clients = SignInClient.__table__
+_KNOWN_CLIENT = (
+    select(_clients.c.id)
+    .where(
+        _clients.c.user_id == bindparam("uid"),
+        _clients.c.ip == bindparam("client_ip"),
+        _clients.c.last_seen_at > bindparam("since"),
+    )
+    .limit(1)
+)
+_TOUCH_CLIENT = (
+    update(_clients)
+    .where(_clients.c.user_id == bindparam("uid"), _clients.c.ip == bindparam("client_ip"))
+    .values(last_seen_at=bindparam("now"))
+)
+_ADD_CLIENT = insert(_clients).values(
+    id=bindparam("new_id"),
+    user_id=bindparam("uid"),
+    ip=bindparam("client_ip"),
+    first_seen_at=bindparam("now"),
+    last_seen_at=bindparam("now"),
+)
+
+
+async def purge_sign_in_clients(s: AsyncSession, before: datetime) -> int:
+    """Forget client addresses last seen before ``before``; how many rows went."""
+    res = await s.execute(delete(SignInClient).where(SignInClient.last_seen_at < before))
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+def known_client_now(conn: sqlite3.Connection, user_id: str, ip: str, since: datetime) -> bool:
+    """Whether ``user_id`` signed in successfully from ``ip`` after ``since``, on
+    ``Database.read_now()`` (SQLite)."""
+    return (
+        sqlite_driver.prepared(_KNOWN_CLIENT).first(conn, uid=user_id, client_ip=ip, since=since) is not None
+    )
+
+
+async def known_client(s: AsyncSession, user_id: str, ip: str, since: datetime) -> bool:
+    """``known_client_now`` in an AsyncSession (other databases)."""
+    row = (await s.execute(_KNOWN_CLIENT, {"uid": user_id, "client_ip": ip, "since": since})).first()
+    return row is not None
+
+
 def login_candidate_now(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
     """``id``, ``password_hash`` and ``disabled`` of the user a sign-in names (``key``, lower
     case: an address, primary or verified secondary, when it holds @, else an account name),
@@ -358,6 +403,12 @@ class SessionRows:
     async def active_user(self, user_id: str) -> dict[str, Any] | None:
         """The user's columns, unless the user is gone or disabled."""
         return await self.run.first(_ACTIVE_USER_BY_ID, uid=user_id)
+
+    async def record_client(self, user_id: str, ip: str, now: datetime) -> None:
+        """Remember that ``user_id`` signed in from ``ip`` at ``now`` (one row per pair; a rare
+        duplicate from two concurrent first sign-ins is harmless)."""
+        if await self.run.run(_TOUCH_CLIENT, uid=user_id, client_ip=ip[:64], now=now) == 0:
+            await self.run.run(_ADD_CLIENT, new_id=new_id(), uid=user_id, client_ip=ip[:64], now=now)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.run.run(_SET_PASSWORD_HASH, uid=user_id, new=password_hash)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -238,3 +239,22 @@ def allowed_redirect(redirect_to: str | None, targets: list[RedirectTarget]) -> 
         elif url.path == t.path and url.query == t.query:
             return url.serialize()
     return None
+
+
+# A client address that signed in successfully this recently is never locked out by failures
+# from other addresses (docs/security.md, "Sign-in failures and lockout").
+KNOWN_CLIENT_SECONDS = 30 * 24 * 3600
+
+
+def failure_key(typed_key: str, user_id: str | None, password_hash: str | None) -> str:
+    """The key sign-in failures are counted under.
+
+    For an existing account: its id and a digest of its current password hash, so one counter
+    covers every spelling of the account (address or account name), and a password change or
+    reset starts fresh counters: the new password works at once from any address. For an
+    unknown identifier: what was typed (``sign_in_key``), so guessing at accounts that do not
+    exist is limited alike and tells nothing."""
+    if user_id is None or password_hash is None:
+        return typed_key
+    generation = hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+    return f"user:{user_id}:{generation}"

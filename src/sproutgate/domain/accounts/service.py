@@ -28,9 +28,11 @@ from sproutgate.domain.accounts.errors import (
     WrongCurrentPassword,
 )
 from sproutgate.domain.accounts.rules import (
+    KNOWN_CLIENT_SECONDS,
     PasswordPolicy,
     account_base_from_email,
     allowed_redirect,
+    failure_key,
     normalize_email,
     parse_redirect_entries,
     require_account,
@@ -65,6 +67,8 @@ from sproutgate.storage.repositories import (
     SessionRepository,
     SessionRows,
     UserRepository,
+    known_client,
+    known_client_now,
     lock_for_transaction,
     login_candidate,
     login_candidate_now,
@@ -351,19 +355,31 @@ class AccountService:
         """Open a session of ``kind`` for the owner of ``identifier``: an email (primary or
         verified secondary) or an account name.
 
+        Failures are counted per client address, per account and client address, and per
+        account (NIST SP 800-63B-4 §3.2.2: at most 100 consecutive failures); the per-account
+        count does not apply to a client address that signed in to the account successfully
+        within ``KNOWN_CLIENT_SECONDS``, and a password change starts fresh counts
+        (``failure_key``), so nobody can lock the owner out.
+
         Raises InvalidCredentials (same answer, same cost for unknown accounts), AccountDisabled
         only after a correct password, RateLimited."""
-        key = sign_in_key(identifier)
-        await self.limiter.check("login_fail_account_ip", key, ctx.ip)
-        await self.limiter.check("login_fail_account", key)
+        typed = sign_in_key(identifier)
         await self.limiter.check("login_fail_ip", ctx.ip)
-        # One indexed read of three columns, as a Core statement (inline on SQLite): besides the
-        # hash, a sign-in should cost next to nothing.
+        # Two indexed reads as Core statements (inline on SQLite), the same for unknown
+        # identifiers: besides the hash, a sign-in should cost next to nothing.
+        since = self.clock.now() - timedelta(seconds=KNOWN_CLIENT_SECONDS)
         if self.db.reads_now:
-            found = login_candidate_now(self.db.read_now(), key)
+            conn = self.db.read_now()
+            found = login_candidate_now(conn, typed)
+            known = known_client_now(conn, found["id"] if found else "", ctx.ip, since)
         else:
             async with self.db.read() as s:
-                found = await login_candidate(s, key)
+                found = await login_candidate(s, typed)
+                known = await known_client(s, found["id"] if found else "", ctx.ip, since)
+        key = failure_key(typed, found["id"] if found else None, found["password_hash"] if found else None)
+        await self.limiter.check("login_fail_account_ip", key, ctx.ip)
+        if not known:
+            await self.limiter.check("login_fail_account", key)
         if found is None or len(password) > self.settings.password_max_length * 4:
             await self.hasher.burn(password[:1024])
             ok = False
@@ -392,6 +408,7 @@ class AccountService:
             if new_hash:
                 await rows.set_password_hash(user_id, new_hash)
                 values["password_hash"] = new_hash
+            await rows.record_client(user_id, ctx.ip, self.clock.now())
             issued = await self.sessions.issue_session(
                 run,
                 user_from_row(values),
@@ -399,6 +416,9 @@ class AccountService:
                 ip=ctx.ip,
                 user_agent=ctx.user_agent,
             )
+        # Consecutive failures end with a success (NIST SP 800-63B-4 §3.2.2).
+        await self.limiter.reset("login_fail_account", key)
+        await self.limiter.reset("login_fail_account_ip", key, ctx.ip)
         return issued
 
     # -- password reset -----------------------------------------------------------------------
@@ -488,9 +508,10 @@ class AccountService:
         """Raises WrongCurrentPassword (counted like a failed sign-in), RecentAuthRequired."""
         user = principal.user
         if current_password is not None:
-            await self.limiter.check("login_fail_account", user.account_lower)
+            key = failure_key(user.account_lower, user.id, user.password_hash)
+            await self.limiter.check("login_fail_account", key)
             if not await self.hasher.verify(user.password_hash, current_password):
-                await self.limiter.hit("login_fail_account", user.account_lower)
+                await self.limiter.hit("login_fail_account", key)
                 raise WrongCurrentPassword()
             return
         auth_time = await self.sessions.session_auth_time(principal.session_id)

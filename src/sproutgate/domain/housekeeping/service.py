@@ -7,6 +7,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS
 from sproutgate.domain.clock import Clock
 from sproutgate.storage.db import Database
 from sproutgate.storage.repositories import (
@@ -14,6 +15,7 @@ from sproutgate.storage.repositories import (
     OutboxRepository,
     PendingSignupRepository,
     SessionRepository,
+    purge_sign_in_clients,
 )
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,14 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         pending = await PendingSignupRepository(s).purge(now)
         sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION)
         mail = await OutboxRepository(s).purge_sent(now - SENT_MAIL_RETENTION)
-    return {"codes": codes, "pending_signups": pending, "sessions": sessions, "sent_mail": mail}
+        clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
+    return {
+        "codes": codes,
+        "pending_signups": pending,
+        "sessions": sessions,
+        "sent_mail": mail,
+        "sign_in_clients": clients,
+    }
 
 
 async def purge_forever(db: Database, clock: Clock, interval: float) -> None:
