@@ -178,6 +178,19 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
             "here: {link}\n\nIf it was not you, ignore this email.",
         ),
     },
+    "reset_unknown": {
+        "zh-CN": (
+            "【SproutGate】重置密码请求",
+            "你好!\n\n有人请求重置这个邮箱({email})的密码,但没有可以用它重置密码的 SproutGate 账号。\n"
+            "如果你想注册,可以在这里注册:{link}\n\n如果不是你本人操作,请忽略这封邮件。",
+        ),
+        "en": (
+            "[SproutGate] Password reset request",
+            "Hello!\n\nSomeone asked to reset the password for this address ({email}), but no "
+            "SproutGate account can be reset with it.\nIf you meant to sign up, you can do so here: "
+            "{link}\n\nIf it was not you, ignore this email.",
+        ),
+    },
     "reset_code": {
         "zh-CN": (
             "【SproutGate】重置密码验证码 {code}",

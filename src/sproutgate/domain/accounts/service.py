@@ -425,8 +425,11 @@ class AccountService:
     async def request_password_reset(
         self, email: str, ctx: CallerContext, account: str | None = None, redirect_to: str | None = None
     ) -> datetime:
-        """Mail a reset code when the address (and account, if given) belong to an active user.
-        Answers the same either way. Returns the nominal expiry."""
+        """Mail a reset code when the address (and account, if given) belong to an active user,
+        else a notice that no account can be reset with it. Either way the request writes one
+        code row and one sealed mail, so that neither the answer nor the time it takes tells
+        whether the address is registered (a decoy code stands in for the real one). Returns
+        the code's expiry."""
         email = normalize_email(email)
         await self._code_rate_limits(email, ctx)
         expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
@@ -444,6 +447,9 @@ class AccountService:
                     code=code,
                     link=self._link("/forgot-password/confirm", email=email),
                 )
+            else:
+                _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
+                self._mail(s, email, "reset_unknown", ctx.lang, email=email, link=self._link("/register"))
             await self._count_code_mail(s, email)
         self.outbox.notify()
         return expires

@@ -16,6 +16,9 @@ class CodePurpose(StrEnum):
     SIGNUP = "signup"
     RESET = "reset"
     SECONDARY_EMAIL = "secondary_email"
+    # Written, never checked: a request for an address that gets no real code writes one of
+    # these instead, so that it costs what a real one does (no enumeration by time).
+    DECOY = "decoy"
 
 
 def is_code_shaped(code: str) -> bool:
