@@ -66,5 +66,8 @@ def test_unusable_entries_are_reported_and_ignored() -> None:
 
 def test_internationalized_hosts_compare_in_one_form() -> None:
     allow = targets("https://bücher.example/app*")
-    assert allowed_redirect("https://xn--bcher-kva.example/app/1", allow) == "https://xn--bcher-kva.example/app/1"
+    assert (
+        allowed_redirect("https://xn--bcher-kva.example/app/1", allow)
+        == "https://xn--bcher-kva.example/app/1"
+    )
     assert allowed_redirect("https://bücher.example/app/1", allow) == "https://xn--bcher-kva.example/app/1"
