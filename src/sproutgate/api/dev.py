@@ -93,14 +93,16 @@ def dev_mailbox_open(request: Request, services: Services) -> bool:
 @router.get("/dev/mailbox", include_in_schema=False)
 async def dev_mailbox(request: Request, to: str | None = None, services: Services = Depends(get_services)):  # type: ignore[no-untyped-def]
     """Messages the dev mailbox holds, newest first (JSON)."""
+    # The pages' renderer, for browsers: the mailbox page, or (given None) the pages' 404 page.
     renderer = services.extras.get("mailbox_html")
-    wants_page = renderer is not None and "text/html" in request.headers.get("accept", "")
+    if "text/html" not in request.headers.get("accept", ""):
+        renderer = None
     if not dev_mailbox_open(request, services):
-        if wants_page:
-            return await renderer(request, None)  # a 404 page
+        if renderer is not None:
+            return await renderer(request, None)
         raise NotFound("route_not_found")
     rows = await mailbox_messages(services, to)
-    if wants_page:
+    if renderer is not None:
         return await renderer(request, rows)
     return JSONResponse(
         [

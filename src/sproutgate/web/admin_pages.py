@@ -118,6 +118,7 @@ async def admin_login(page: Page = Depends(page_context)) -> Response:
         errors = FormErrors(status=401)
         errors.fields["token"] = i18n.t("admin_token_required", page.lang)
         return _sign_in_page(page, errors)
+    await page.services.console_sessions.close(_console_cookie(page))  # any earlier one of this browser
     opened = await page.services.console_sessions.open(ip)
     response = page.redirect(ADMIN_PATH)
     security.set_cookie(
