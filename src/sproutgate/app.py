@@ -20,6 +20,7 @@ from sproutgate.api.v1.routes import router as v1_router
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.housekeeping.service import purge_forever
+from sproutgate.infra.admin_token import generated_notice as admin_token_notice
 from sproutgate.services import Services, build_services
 
 log = logging.getLogger("sproutgate")
@@ -42,12 +43,8 @@ def create_app(
 
             await upgrade_async(settings)
         if services.admin_guard.generated:
-            # Printed once, on the run that generated it; never logged afterwards.
-            print(  # noqa: T201
-                f"SproutGate admin token (saved to {settings.config_dir / 'admin.json'}, shown once): "
-                f"{services.admin_guard.token}",
-                flush=True,
-            )
+            # Where the new token is, never the token: this output usually ends up in a log.
+            print(admin_token_notice(settings), flush=True)  # noqa: T201
             services.admin_guard.generated = False
         tasks: list[asyncio.Task[Any]] = []
         if run_background:

@@ -108,12 +108,10 @@ def _services():  # type: ignore[no-untyped-def]
     upgrade(settings)
     services = build_services(settings)
     if services.admin_guard.generated:
-        # This command created the admin token: show it now, as `serve` would have.
-        typer.echo(
-            f"SproutGate admin token (saved to {settings.config_dir / 'admin.json'}, shown once): "
-            f"{services.admin_guard.token}",
-            err=True,
-        )
+        # This command created the admin token: say where it is, as `serve` would have.
+        from sproutgate.infra.admin_token import generated_notice
+
+        typer.echo(generated_notice(settings), err=True)
         services.admin_guard.generated = False
     return services
 
@@ -131,6 +129,23 @@ def _record_cli_change(action: str, target: str | None = None, details: dict[str
         asyncio.run(run(_services()))
     except Exception as exc:  # noqa: BLE001 - the change itself is done; say the audit is not
         typer.secho(f"warning: could not record {action} in the audit trail: {exc}", err=True)
+
+
+def _end_console_sessions_after_rotation() -> None:
+    """End every admin console session and record the rotation. Should the database be away,
+    the sessions end anyway: each is bound to the token it was opened with."""
+
+    async def run(services) -> None:  # type: ignore[no-untyped-def]
+        try:
+            ended = await services.console_sessions.end_all()
+            await services.admin.record("cli", "admin_token.rotate", None, {"consoleSessionsEnded": ended})
+        finally:
+            await services.db.dispose()
+
+    try:
+        asyncio.run(run(_services()))
+    except Exception as exc:  # noqa: BLE001 - the rotation itself is done; say what is not
+        typer.secho(f"warning: could not record admin_token.rotate in the audit trail: {exc}", err=True)
 
 
 @user_app.command("promote")
@@ -180,7 +195,7 @@ def admin_token(
         return
     if rotate:
         typer.echo(tokens.rotate(settings))
-        _record_cli_change("admin_token.rotate")
+        _end_console_sessions_after_rotation()
         return
     token, _ = tokens.load_or_create(settings)
     typer.echo(token)

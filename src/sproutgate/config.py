@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     recent_auth_seconds: int = 600
     admin_token: str = ""
     web_session_ttl_seconds: int = 7 * 24 * 3600  # the hosted pages' session cookie
+    console_idle_timeout_seconds: int = Field(default=30 * 60, gt=0)  # admin console, unused this long
 
     # Codes
     code_ttl_seconds: int = 600

@@ -10,6 +10,8 @@ from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import CodeService
+from sproutgate.domain.console_sessions.rules import ConsoleSessionRules
+from sproutgate.domain.console_sessions.service import ConsoleSessionService
 from sproutgate.domain.mail.service import OutboxService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
@@ -21,6 +23,7 @@ from sproutgate.infra.ratelimit import LimitsRateLimiter
 from sproutgate.infra.sealing import Sealer, load_outbox_keys
 from sproutgate.infra.tokens import JwtSigner
 from sproutgate.storage.db import Database, make_engine
+from sproutgate.storage.private_files import private_dir
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Services:
     profiles: ProfileService
     admin: AdminService
     admin_guard: AdminTokenGuard
+    console_sessions: ConsoleSessionService
     mail_outbox: OutboxService
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -47,9 +51,8 @@ def build_services(
     settings: Settings, clock: Clock | None = None, transport: MailTransport | None = None
 ) -> Services:
     clock = clock or Clock()
-    if not settings.data_dir.exists():
-        # The data dir holds the database, keys and config: private to the service user.
-        settings.data_dir.mkdir(parents=True, mode=0o700)
+    # The data dir holds the database, keys and config: private to the service user.
+    private_dir(settings.data_dir)
     db = Database(make_engine(settings))
     hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     signer = JwtSigner(
@@ -76,6 +79,14 @@ def build_services(
     accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock)
     admin = AdminService(db, accounts, clock)
     guard = AdminTokenGuard(settings)
+    console_sessions = ConsoleSessionService(
+        db,
+        clock,
+        ConsoleSessionRules.from_settings(settings),
+        # The pages' cookie key: it signed the console cookie before sessions moved server-side.
+        load_or_create_secret(settings.data_dir, "web-cookies.key"),
+        lambda: guard.token,
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -91,5 +102,6 @@ def build_services(
         profiles=ProfileService(db, limiter, clock),
         admin=admin,
         admin_guard=guard,
+        console_sessions=console_sessions,
         mail_outbox=OutboxService(db, clock),
     )

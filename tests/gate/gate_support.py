@@ -96,9 +96,11 @@ class _Target:
         raise NotImplementedError
 
     async def mailbox(self, to: str | None = None) -> list[dict[str, Any]]:
-        # The mailbox answers local clients only (api/dev.py), so read it as one.
+        # The mailbox answers local clients under a loopback Host name only (api/dev.py): read it as one.
         r = await self.client.get(
-            "/dev/mailbox", params={"to": to} if to else None, headers={"X-Forwarded-For": "127.0.0.1"}
+            "/dev/mailbox",
+            params={"to": to} if to else None,
+            headers={"X-Forwarded-For": "127.0.0.1", "Host": "localhost"},
         )
         r.raise_for_status()
         return r.json()

@@ -39,9 +39,12 @@ class AppHarness:
         )
 
     async def mailbox(self, to: str | None = None) -> list[dict[str, Any]]:
-        # The mailbox answers local clients only, so read it as one (not as the test's address).
+        # The mailbox answers local clients under a loopback Host name only, so read it as one
+        # (not as the test's address).
         response = await self.client.get(
-            "/dev/mailbox", params={"to": to} if to else None, headers={"X-Forwarded-For": "127.0.0.1"}
+            "/dev/mailbox",
+            params={"to": to} if to else None,
+            headers={"X-Forwarded-For": "127.0.0.1", "Host": "localhost"},
         )
         response.raise_for_status()
         return response.json()

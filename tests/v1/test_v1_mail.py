@@ -9,7 +9,7 @@ import httpx
 import pytest
 from v1_support import CODE_IN_TEXT, PASSWORD, assert_problem, request_code
 
-LOCAL = {"X-Forwarded-For": "127.0.0.1"}
+LOCAL = {"X-Forwarded-For": "127.0.0.1", "Host": "localhost"}  # a local client naming localhost
 
 
 async def test_dev_mailbox_lists_messages_newest_first(harness):
@@ -57,6 +57,40 @@ async def test_dev_mailbox_answers_local_clients_only(harness, peer, headers):
         r = await remote.get("/dev/mailbox", headers=headers)
     assert r.status_code == 404
     assert "private@example.com" not in r.text
+
+
+@pytest.mark.both_engines
+@pytest.mark.parametrize(
+    "host",
+    [
+        "rebind.attacker.example",  # a DNS-rebinding page: its own name, resolved to 127.0.0.1
+        "rebind.attacker.example:8080",
+        "localhost.attacker.example",
+        "127.0.0.1.nip.io",
+        "localhost.",
+        "testserver",
+        "",
+        "[::1",
+        "localhost:80x",
+        "::1",
+    ],
+)
+async def test_dev_mailbox_answers_loopback_host_names_only(harness, host):
+    await request_code(harness, "rebound@example.com")
+    r = await harness.client.get("/dev/mailbox", headers={"X-Forwarded-For": "127.0.0.1", "Host": host})
+    assert_problem(r, 404)
+    assert "rebound@example.com" not in r.text
+
+
+@pytest.mark.both_engines
+@pytest.mark.parametrize(
+    "host", ["localhost", "LocalHost:8080", "127.0.0.1", "127.0.0.1:9", "127.3.2.1:80", "[::1]", "[::1]:8080"]
+)
+async def test_dev_mailbox_opens_to_loopback_host_names_with_any_port(harness, host):
+    await request_code(harness, "looped@example.com")
+    r = await harness.client.get("/dev/mailbox", headers={"X-Forwarded-For": "127.0.0.1", "Host": host})
+    assert r.status_code == 200, r.text
+    assert [m["to"] for m in r.json()] == ["looped@example.com"]
 
 
 async def test_dev_mailbox_is_404_when_smtp_is_configured(make_harness, make_settings, smtp_server):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import expect
-from web_support import ADMIN_TOKEN, PASSWORD, shot, sign_in
+from web_support import ADMIN_TOKEN, PASSWORD, REBOUND_NAME, shot, sign_in
 
 from support.fake_openai import Text, ToolCall, ToolCalls
 
@@ -248,11 +248,9 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
     page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     page.get_by_role("button", name="Open the console").click()
     expect(page.get_by_role("heading", name="Admin console")).to_be_visible()
-    admin_cookie = next(c for c in page.context.cookies() if c["name"] == "sg_admin")
+    admin_cookie = next(c for c in page.context.cookies() if c["name"] == "sg_console")
     assert (
-        admin_cookie["httpOnly"]
-        and admin_cookie["path"] == "/admin"
-        and ADMIN_TOKEN not in admin_cookie["value"]
+        admin_cookie["httpOnly"] and admin_cookie["path"] == "/" and ADMIN_TOKEN not in admin_cookie["value"]
     )
     shot(page, "admin_users")
 
@@ -307,6 +305,47 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
 
     page.get_by_role("button", name="Leave the console").click()
     expect(page.get_by_label("Admin token")).to_be_visible()
+
+
+def test_leaving_the_admin_console_ends_the_session_for_copies_of_its_cookie(site, new_page):
+    page = new_page()
+    page.goto("/admin")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Open the console").click()
+    expect(page.get_by_role("button", name="Leave the console")).to_be_visible()
+    # Someone copies the browser's cookies into another browser: the console opens there too...
+    other = new_page()
+    other.context.add_cookies(page.context.cookies())
+    other.goto("/admin")
+    expect(other.get_by_role("button", name="Leave the console")).to_be_visible()
+    # ...until the admin leaves the console: the session ends on the server, for every copy.
+    page.get_by_role("button", name="Leave the console").click()
+    expect(page.get_by_label("Admin token")).to_be_visible()
+    assert not [c for c in page.context.cookies() if c["name"] == "sg_console"]
+    other.goto("/admin/audit")
+    expect(other.get_by_label("Admin token")).to_be_visible()
+    expect(other.get_by_role("button", name="Leave the console")).to_have_count(0)
+
+
+def test_the_dev_mailbox_is_not_readable_under_a_rebound_name(site, new_page):
+    email = f"rebound-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"email": email, "password": PASSWORD, "username": "rebound"}
+    assert site.http.post("/api/v1/auth/verifications", json=body).status_code == 202
+    site.code_for(email)  # mailed
+    # A page on the attacker's name, which DNS now resolves to this machine, in a browser on it.
+    page = new_page(remote=False)
+    rebound = f"http://{REBOUND_NAME}:{site.server.port}"
+    response = page.goto(f"{rebound}/dev/mailbox?to={email}")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="Something went wrong")).to_be_visible()
+    assert email not in page.content()
+    # Its scripts, same-origin with the rebound name, get the 404 too.
+    assert page.evaluate("fetch('/dev/mailbox').then(r => r.status)") == 404
+    # Under a loopback name, with any port, the same browser reads it.
+    for origin in (site.url, f"http://localhost:{site.server.port}"):
+        response = page.goto(f"{origin}/dev/mailbox?to={email}")
+        assert response is not None and response.status == 200
+        expect(page.locator(".mail").first).to_contain_text(email)
 
 
 def test_admin_role_user_reaches_the_console_by_signing_in(site, new_page):

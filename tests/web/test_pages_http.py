@@ -228,11 +228,12 @@ async def test_admin_console_pages_search_and_token_rotation(make_harness, make_
     client = h.new_client(**{"Accept-Language": "en"})
     token = await form_token(client, "/admin")
     r = await client.post("/admin/login", data={"csrf_token": token, "token": "wrong"})
-    assert r.status_code == 401 and "sg_admin" not in r.headers.get("set-cookie", "")
+    assert r.status_code == 401 and "sg_console" not in r.headers.get("set-cookie", "")
     r = await client.post("/admin/login", data={"csrf_token": token, "token": h.services.admin_guard.token})
     assert r.status_code == 303
     cookie = r.headers["set-cookie"]
-    assert "Path=/admin" in cookie and "HttpOnly" in cookie and h.services.admin_guard.token not in cookie
+    assert cookie.startswith("sg_console=") and "Path=/;" in cookie and "HttpOnly" in cookie
+    assert h.services.admin_guard.token not in cookie
 
     first = await client.get("/admin")
     assert first.text.count("<tr data-account=") == 20 and "Page 1 of 2" in first.text
@@ -253,7 +254,7 @@ async def test_dev_mailbox_page_is_html_for_local_browsers_only(h):
         json={"email": "mb@example.com", "password": PASSWORD, "username": "mailbox"},
     )
     assert r.status_code == 202, r.text
-    local = h.new_client(ip="127.0.0.1")
+    local = h.new_client(ip="127.0.0.1", Host="localhost")
     r = await local.get("/dev/mailbox", headers={"Accept": "text/html"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "mb@example.com" in r.text and "content-security-policy" in r.headers
@@ -263,9 +264,29 @@ async def test_dev_mailbox_page_is_html_for_local_browsers_only(h):
     assert r.status_code == 404
 
 
+@pytest.mark.both_engines
+async def test_dev_mailbox_page_is_a_404_page_under_a_forged_host_name(h):
+    r = await h.client.post(
+        "/api/v1/auth/verifications",
+        json={"email": "rebind@example.com", "password": PASSWORD, "username": "rebind"},
+    )
+    assert r.status_code == 202, r.text
+    local = h.new_client(ip="127.0.0.1", Host="rebind.attacker.example:8080")
+    r = await local.get("/dev/mailbox", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "rebind@example.com" not in r.text and "<h1" in r.text
+    r = await local.get("/dev/mailbox", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    # Remote clients meet the same page.
+    r = await h.new_client().get("/dev/mailbox", headers={"Accept": "text/html", "Host": "localhost"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+
+
 async def test_dev_mailbox_page_is_off_when_smtp_is_configured(make_harness, make_settings):
     h = await make_harness(make_settings(smtp_host="127.0.0.1", smtp_port=9, admin_token="t" * 20))
-    r = await h.new_client(ip="127.0.0.1").get("/dev/mailbox", headers={"Accept": "text/html"})
+    r = await h.new_client(ip="127.0.0.1", Host="localhost").get(
+        "/dev/mailbox", headers={"Accept": "text/html"}
+    )
     assert r.status_code == 404
 
 

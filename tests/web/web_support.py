@@ -36,6 +36,7 @@ if not SCREENSHOTS.is_absolute():
     SCREENSHOTS = ROOT / SCREENSHOTS
 ADMIN_TOKEN = "web-test-admin-token-3f9c2a"
 PASSWORD = "Sprout#2026pw"
+REBOUND_NAME = "rebound.attacker.test"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,6 +44,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # A name of the attacker's that resolves to this machine, as after DNS rebinding.
+    f"--host-resolver-rules=MAP {REBOUND_NAME} 127.0.0.1",
 ]
 _ips = itertools.count(1)
 

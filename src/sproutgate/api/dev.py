@@ -1,5 +1,5 @@
 """The dev mailbox: mail that would have gone out, readable while no SMTP host is configured.
-Loopback clients only."""
+Loopback clients only, and only under a loopback Host name (against DNS rebinding)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,39 @@ def is_loopback_peer(request: Request) -> bool:
     return all(_is_loopback(h) for h in hops if h.strip())
 
 
+def _host_name(header: str) -> str | None:
+    """The host of a Host header, lower case, without its port (``[::1]:8080`` -> ``::1``);
+    None when the header is malformed."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, bracket, port = header[1:].partition("]")
+        if not bracket:
+            return None
+    else:
+        name, colon, digits = header.partition(":")
+        port = colon + digits
+    if port and not (port.startswith(":") and port[1:].isdigit()):
+        return None
+    return name or None
+
+
+def is_loopback_host(request: Request) -> bool:
+    """The request names this machine by a loopback name: ``localhost``, a loopback address
+    (``127.0.0.1``, ``[::1]``), with any port.
+
+    A page that rebinds its own DNS name to 127.0.0.1 makes the victim's browser send that name
+    as the Host header; it cannot make it one of these, so it never reads the mailbox."""
+    name = _host_name(request.headers.get("host", ""))
+    if name is None:
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 async def mailbox_messages(services: Services, to: str | None = None, limit: int = 100) -> list[OpenedMail]:
     """The newest messages, decrypted (a message sealed with another key shows a placeholder)."""
     async with services.db.read() as s:
@@ -51,18 +84,25 @@ async def mailbox_messages(services: Services, to: str | None = None, limit: int
     return [services.outbox.view(r) for r in rows[:limit]]
 
 
-def require_dev_mailbox(request: Request, services: Services) -> None:
-    if not services.settings.dev_mailbox_enabled or not is_loopback_peer(request):
-        raise NotFound("route_not_found")
+def dev_mailbox_open(request: Request, services: Services) -> bool:
+    """Whether this request may read the dev mailbox: it is on (no SMTP), the client is on this
+    machine, and it names the machine by a loopback name."""
+    return services.settings.dev_mailbox_enabled and is_loopback_peer(request) and is_loopback_host(request)
 
 
 @router.get("/dev/mailbox", include_in_schema=False)
 async def dev_mailbox(request: Request, to: str | None = None, services: Services = Depends(get_services)):  # type: ignore[no-untyped-def]
     """Messages the dev mailbox holds, newest first (JSON)."""
-    require_dev_mailbox(request, services)
-    rows = await mailbox_messages(services, to)
+    # The pages' renderer, for browsers: the mailbox page, or (given None) the pages' 404 page.
     renderer = services.extras.get("mailbox_html")
-    if renderer is not None and "text/html" in request.headers.get("accept", ""):
+    if "text/html" not in request.headers.get("accept", ""):
+        renderer = None
+    if not dev_mailbox_open(request, services):
+        if renderer is not None:
+            return await renderer(request, None)
+        raise NotFound("route_not_found")
+    rows = await mailbox_messages(services, to)
+    if renderer is not None:
         return await renderer(request, rows)
     return JSONResponse(
         [

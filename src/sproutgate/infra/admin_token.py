@@ -1,5 +1,6 @@
 """The SproutGate admin token: ``SPROUTGATE_ADMIN_TOKEN`` if set, else ``data/config/admin.json``
-(generated on first start, 256 bits, file mode 0600). Compared in constant time, never logged."""
+(generated on first start, 256 bits, file mode 0600). Compared in constant time, never logged or
+printed by the server: on first start it says where the file is and which command shows it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import hmac
 import json
 import os
 import secrets
+import shlex
 from pathlib import Path
 
 from sproutgate.config import Settings
 from sproutgate.infra.keys import write_new_file
+from sproutgate.storage.private_files import private_dir
 
 
 def admin_file(settings: Settings) -> Path:
@@ -18,9 +21,10 @@ def admin_file(settings: Settings) -> Path:
 
 
 def _write_private(path: Path, payload: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when a stale temporary file of this name was left behind
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(payload, f, ensure_ascii=False, indent=2)
     os.replace(tmp, path)
@@ -43,8 +47,19 @@ def read_admin_file(path: Path) -> str | None:
     return None
 
 
+def generated_notice(settings: Settings) -> str:
+    """What to print when a token was just generated: where it is and how to show it, never the
+    token itself (a server's output usually ends up in a log)."""
+    data_dir = shlex.quote(str(settings.data_dir.resolve()))
+    return (
+        f"SproutGate generated an admin token and saved it to {admin_file(settings).resolve()} "
+        f"(mode 0600). Show it with: SPROUTGATE_DATA_DIR={data_dir} sproutgate admin-token"
+    )
+
+
 def load_or_create(settings: Settings) -> tuple[str, bool]:
-    """The admin token and whether it was generated just now (print it once, then never)."""
+    """The admin token and whether it was generated just now (then say where, see
+    ``generated_notice``)."""
     if settings.admin_token:
         return settings.admin_token, False
     path = admin_file(settings)

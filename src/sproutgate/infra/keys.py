@@ -15,12 +15,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sproutgate.storage.private_files import private_dir
+
 
 def write_new_file(path: Path, data: bytes) -> bool:
-    """Write ``data`` to a new 0600 file; False when another process created it first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to a new 0600 file (in a 0700 directory when this makes it); False when
+    another process created it first."""
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)  # exactly, whatever the umask
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -36,8 +40,8 @@ def write_new_file(path: Path, data: bytes) -> bool:
 
 
 def keys_dir(data_dir: Path) -> Path:
-    d = data_dir / "keys"
-    d.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
+    d = private_dir(data_dir / "keys")
     os.chmod(d, 0o700)
     return d
 

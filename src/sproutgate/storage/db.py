@@ -11,14 +11,16 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sproutgate.config import Settings
 from sproutgate.storage import sqlite_driver
+from sproutgate.storage.private_files import private_dir, private_file
 from sproutgate.storage.statements import SessionStatements, SqliteStatements, Statements
 
 _WRITE = "sproutgate_write"
@@ -32,7 +34,12 @@ def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEng
     url = settings.resolved_database_url
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Made here, 0600, before SQLite makes it with the umask's mode (and its -wal/-shm
+            # files after it).
+            private_file(Path(database))
         kwargs["connect_args"] = {"timeout": 30, "isolation_level": None}
         if not for_migrations:
             kwargs["module"] = sqlite_driver.dbapi()  # short calls inline, see sqlite_driver

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from sproutgate.config import Settings
 from sproutgate.storage.db import make_engine
+from sproutgate.storage.private_files import open_private, private_dir
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _ADVISORY_KEY = 0x5370726F7574  # "Sprout"
@@ -32,9 +34,8 @@ async def upgrade_async(settings: Settings, revision: str = "head") -> None:
     engine = make_engine(settings, for_migrations=True)
     try:
         if settings.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            lock_path = settings.data_dir / ".migrate.lock"
-            with open(lock_path, "w") as lock_file:  # noqa: ASYNC230 - tiny lock file
+            lock_path = private_dir(settings.data_dir) / ".migrate.lock"
+            with os.fdopen(open_private(lock_path), "w") as lock_file:
                 await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
                 try:
                     await _run(engine, revision)

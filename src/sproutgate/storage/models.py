@@ -216,6 +216,22 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class AdminConsoleSession(Base):
+    """A browser signed in to the admin console with the admin token. The cookie holds a random
+    value; only its SHA-256 is stored. ``admin_token_mac`` is a keyed MAC of the admin token the
+    session was opened with (domain/console_sessions/rules.py)."""
+
+    __tablename__ = "admin_console_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin_token_mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # if unused until then
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class AgentChat(Base):
     __tablename__ = "agent_chats"
 
@@ -228,6 +244,7 @@ class AgentChat(Base):
 
 
 __all__ = [
+    "AdminConsoleSession",
     "AgentChat",
     "AuditEvent",
     "AuthSession",

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.storage import sqlite_driver
 from sproutgate.storage.models import (
+    AdminConsoleSession,
     AuditEvent,
     AuthSession,
     OutboxMessage,
@@ -542,6 +543,44 @@ class SessionRepository:
                 or_(AuthSession.expires_at < now, AuthSession.revoked_at < keep_revoked_until)
             )
         )
+        return res.rowcount or 0
+
+
+class ConsoleSessionRepository:
+    """Admin console sessions, found by the SHA-256 of their cookie value."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    def add(self, console_session: AdminConsoleSession) -> None:
+        self.s.add(console_session)
+
+    async def by_token_hash(self, token_hash: str) -> AdminConsoleSession | None:
+        stmt = select(AdminConsoleSession).where(AdminConsoleSession.token_hash == token_hash)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def touch(self, session_id: str, now: datetime, expires_at: datetime) -> None:
+        await self.s.execute(
+            update(AdminConsoleSession)
+            .where(AdminConsoleSession.id == session_id)
+            .values(last_seen_at=now, expires_at=expires_at)
+        )
+
+    async def delete(self, session_id: str) -> None:
+        await self.s.execute(delete(AdminConsoleSession).where(AdminConsoleSession.id == session_id))
+
+    async def delete_by_token_hash(self, token_hash: str) -> int:
+        res = await self.s.execute(
+            delete(AdminConsoleSession).where(AdminConsoleSession.token_hash == token_hash)
+        )
+        return res.rowcount or 0
+
+    async def delete_all(self) -> int:
+        res = await self.s.execute(delete(AdminConsoleSession))
+        return res.rowcount or 0
+
+    async def purge(self, now: datetime) -> int:
+        res = await self.s.execute(delete(AdminConsoleSession).where(AdminConsoleSession.expires_at < now))
         return res.rowcount or 0
 
 

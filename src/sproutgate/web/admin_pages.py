@@ -28,9 +28,13 @@ FORM_FIELDS = {"sproutCoins": "sprout_coins", "sprout_coins": "sprout_coins", "a
 CODE_FIELDS = {**FORM_FIELDS, "account_taken": "account", "email_taken": "email"}
 
 
-def admin_actor(page: Page) -> str | None:
-    """Who is using the console: the admin token (console cookie) or an admin-role user."""
-    if page.guard.admin_cookie_ok(page.request.cookies.get(security.ADMIN_COOKIE)):
+def _console_cookie(page: Page) -> str | None:
+    return page.request.cookies.get(security.console_cookie_name(page.request))
+
+
+async def admin_actor(page: Page) -> str | None:
+    """Who is using the console: the admin token (a live console session) or an admin-role user."""
+    if await page.services.console_sessions.check(_console_cookie(page)):
         return TOKEN_ACTOR
     if page.principal is not None and page.principal.user.role == "admin":
         return f"user:{page.principal.user.account}"
@@ -94,7 +98,7 @@ async def _users_page(
 @router.get(ADMIN_PATH)
 async def admin_home(page: Page = Depends(page_context)) -> Response:
     """The users table (search, paging, create), or the console sign-in."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     return await _users_page(page, actor)
@@ -114,31 +118,33 @@ async def admin_login(page: Page = Depends(page_context)) -> Response:
         errors = FormErrors(status=401)
         errors.fields["token"] = i18n.t("admin_token_required", page.lang)
         return _sign_in_page(page, errors)
+    await page.services.console_sessions.close(_console_cookie(page))  # any earlier one of this browser
+    opened = await page.services.console_sessions.open(ip)
     response = page.redirect(ADMIN_PATH)
     security.set_cookie(
         page.request,
         response,
-        security.ADMIN_COOKIE,
-        page.guard.admin_cookie(),
-        max_age=security.ADMIN_CONSOLE_TTL_SECONDS,
-        path=ADMIN_PATH,
+        security.console_cookie_name(page.request),
+        opened.cookie_value,
+        max_age=opened.max_age_seconds,
     )
     return response
 
 
 @router.post(f"{ADMIN_PATH}/logout")
 async def admin_logout(page: Page = Depends(page_context)) -> Response:
-    """Close the token console session."""
+    """End the token console session on the server (copies of the cookie stop working too)."""
     await page.form()
+    await page.services.console_sessions.close(_console_cookie(page))
     response = page.redirect(ADMIN_PATH)
-    security.clear_cookie(page.request, response, security.ADMIN_COOKIE, path=ADMIN_PATH)
+    security.clear_cookie(page.request, response, security.console_cookie_name(page.request))
     return response
 
 
 @router.post(f"{ADMIN_PATH}/users")
 async def admin_create_user(page: Page = Depends(page_context)) -> Response:
     """Create a user."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     form = await page.form()
@@ -192,7 +198,7 @@ async def _edit_page(page: Page, actor: str, account: str, errors: FormErrors | 
 @router.get(ADMIN_PATH + "/users/{account}")
 async def admin_edit_form(account: str, page: Page = Depends(page_context)) -> Response:
     """Edit a user's level, coins, role and disabled flag."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     try:
@@ -204,7 +210,7 @@ async def admin_edit_form(account: str, page: Page = Depends(page_context)) -> R
 @router.post(ADMIN_PATH + "/users/{account}")
 async def admin_edit_submit(account: str, page: Page = Depends(page_context)) -> Response:
     """Save the user's level, coins, role and disabled flag."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     form = await page.form()
@@ -245,7 +251,7 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
 @router.get(ADMIN_PATH + "/users/{account}/delete")
 async def admin_delete_form(account: str, page: Page = Depends(page_context)) -> Response:
     """Ask for confirmation before deleting a user."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     try:
@@ -258,7 +264,7 @@ async def admin_delete_form(account: str, page: Page = Depends(page_context)) ->
 @router.post(ADMIN_PATH + "/users/{account}/delete")
 async def admin_delete_submit(account: str, page: Page = Depends(page_context)) -> Response:
     """Delete the user and end their sessions."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     await page.form()
@@ -272,7 +278,7 @@ async def admin_delete_submit(account: str, page: Page = Depends(page_context)) 
 @router.get(ADMIN_PATH + "/audit")
 async def admin_audit(page: Page = Depends(page_context)) -> Response:
     """Who changed what, newest first."""
-    actor = admin_actor(page)
+    actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
     try:

@@ -6,8 +6,8 @@
   carries ``HMAC(key, nonce | session id)``. An attacker can neither read the nonce nor forge
   the MAC, and a token minted for one session is useless in another. On top of that, unsafe
   requests whose ``Origin`` (or ``Sec-Fetch-Site``) says cross-site are refused.
-- The admin console cookie proves the admin token was presented, without holding it: an
-  expiring MAC over a hash of the token, so rotating the token ends those console sessions.
+- The admin console cookie holds a random value naming a console session kept on the server
+  (domain/console_sessions/), never the admin token; it is ``__Host-sg_console`` over HTTPS.
 - Pages send a strict Content-Security-Policy: scripts and styles from our origin only.
 """
 
@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-import time
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -32,11 +31,13 @@ from sproutgate.services import Services
 SESSION_COOKIE = "sg_session"
 CSRF_COOKIE = "sg_csrf"
 LANG_COOKIE = "sg_lang"
-ADMIN_COOKIE = "sg_admin"
+CONSOLE_COOKIE = "sg_console"
+# Over HTTPS: a __Host- cookie is only accepted by browsers when Secure, on Path=/ and without a
+# Domain, so a neighbouring subdomain (or plain-HTTP page) cannot plant or overwrite it.
+SECURE_CONSOLE_COOKIE = "__Host-sg_console"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ADMIN_CONSOLE_TTL_SECONDS = 8 * 3600
 
 
 def _b64(raw: bytes) -> str:
@@ -67,23 +68,6 @@ class WebGuard:
             return False
         return hmac.compare_digest(self.csrf_token(nonce, session_id), presented)
 
-    # -- admin console ------------------------------------------------------------------------
-    def _token_fingerprint(self) -> str:
-        return hashlib.sha256(self.services.admin_guard.token.encode()).hexdigest()
-
-    def admin_cookie(self) -> str:
-        expires = str(int(time.time()) + ADMIN_CONSOLE_TTL_SECONDS)
-        return f"{expires}.{self._mac('admin', expires, self._token_fingerprint())}"
-
-    def admin_cookie_ok(self, value: str | None) -> bool:
-        if not value or "." not in value:
-            return False
-        expires, _, mac = value.partition(".")
-        if not expires.isdigit() or int(expires) < time.time():
-            return False
-        # The fingerprint is of the current token: a rotation ends every console session.
-        return hmac.compare_digest(self._mac("admin", expires, self._token_fingerprint()), mac)
-
 
 # -- request facts ----------------------------------------------------------------------------
 def is_https(request: Request) -> bool:
@@ -109,6 +93,12 @@ def _peer_is_trusted_proxy(request: Request) -> bool:
         except ValueError:
             continue
     return False
+
+
+def console_cookie_name(request: Request) -> str:
+    """The admin console cookie's name: ``__Host-sg_console`` when served over HTTPS (the
+    cookie is then Secure, Path=/), ``sg_console`` otherwise. Only that name is read."""
+    return SECURE_CONSOLE_COOKIE if is_https(request) else CONSOLE_COOKIE
 
 
 def own_origins(request: Request) -> set[str]:

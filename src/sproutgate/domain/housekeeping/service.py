@@ -1,5 +1,5 @@
-"""Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions, and
-delivered mail after a week (kept that long for the outbox view)."""
+"""Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions (of users
+and of the admin console), and delivered mail after a week (kept that long for the outbox view)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.storage.db import Database
 from sproutgate.storage.repositories import (
     CodeRepository,
+    ConsoleSessionRepository,
     OutboxRepository,
     PendingSignupRepository,
     SessionRepository,
@@ -32,12 +33,14 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION)
         mail = await OutboxRepository(s).purge_sent(now - SENT_MAIL_RETENTION)
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
+        console = await ConsoleSessionRepository(s).purge(now)
     return {
         "codes": codes,
         "pending_signups": pending,
         "sessions": sessions,
         "sent_mail": mail,
         "sign_in_clients": clients,
+        "console_sessions": console,
     }
 
 

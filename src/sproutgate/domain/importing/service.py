@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sproutgate.config import CONFIG_FILES, Settings
 from sproutgate.domain.accounts.rules import is_valid_account, normalize_email
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.console_sessions.service import end_every_console_session
 from sproutgate.domain.errors import InvalidInput
 from sproutgate.domain.profiles.rules import display_name_lower, is_phone, require_http_url
 from sproutgate.infra import admin_token as admin_tokens
@@ -51,6 +52,7 @@ MAX_RECORD_BYTES = 1024 * 1024
 MIN_ADOPTED_ADMIN_TOKEN = 32
 PASSWORD_KEYS = ("password", "passwordHash", "password_hash", "hash")
 CODE_DIRS = ("pending", "reset", "secondary")
+ADOPTED = "adopted (the old token works for /api/admin)"
 
 
 class ImportSourceError(Exception):
@@ -342,6 +344,9 @@ class SproutGateImporter:
             if progress is not None:
                 progress(outcome)
         report.admin_token = self._admin_token(root, update=update, dry_run=dry_run)
+        if report.admin_token == ADOPTED:
+            # The admin token was replaced: console sessions opened with the old one end.
+            await end_every_console_session(self.db)
         report.config = self._config_files(root, update=update, dry_run=dry_run)
         for name in CODE_DIRS:
             if (root / name).is_dir():
@@ -537,7 +542,7 @@ class SproutGateImporter:
         if dry_run:
             return "would be adopted"
         admin_tokens.adopt(self.settings, legacy)
-        return "adopted (the old token works for /api/admin)"
+        return ADOPTED
 
     def _config_files(self, root: Path, *, update: bool, dry_run: bool) -> dict[str, str]:
         results: dict[str, str] = {}

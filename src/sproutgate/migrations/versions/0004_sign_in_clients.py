@@ -1,7 +1,7 @@
 """sign_in_clients: client addresses each user signed in from, for the lockout rule
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30 08:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from sproutgate.storage.models import UTCDateTime
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
