@@ -8,6 +8,7 @@ from typing import Any
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminService
+from sproutgate.domain.chats.service import ChatService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.mail.service import OutboxService
@@ -40,6 +41,7 @@ class Services:
     admin: AdminService
     admin_guard: AdminTokenGuard
     mail_outbox: OutboxService
+    chats: ChatService
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,4 +94,5 @@ def build_services(
         admin=admin,
         admin_guard=guard,
         mail_outbox=OutboxService(db, clock),
+        chats=ChatService(settings, db, limiter, clock),
     )
