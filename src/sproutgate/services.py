@@ -8,6 +8,7 @@ from typing import Any
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminService
+from sproutgate.domain.chats.service import ChatService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.console_sessions.rules import ConsoleSessionRules
@@ -44,6 +45,7 @@ class Services:
     admin_guard: AdminTokenGuard
     console_sessions: ConsoleSessionService
     mail_outbox: OutboxService
+    chats: ChatService
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,4 +106,5 @@ def build_services(
         admin_guard=guard,
         console_sessions=console_sessions,
         mail_outbox=OutboxService(db, clock),
+        chats=ChatService(settings, db, limiter, clock),
     )

@@ -24,10 +24,11 @@ from agent_support import (
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
 from pydantic_ai.models.test import TestModel
+from sqlalchemy import select
 
 from sproutgate.agent.service import AgentChatService
 from sproutgate.agent.sse import KEEPALIVE_TASK_NAME
-from sproutgate.agent.store import AgentChatRepository
+from sproutgate.storage.models import AgentChat
 from support.harness import bearer, next_ip, signup
 
 
@@ -43,19 +44,14 @@ async def user(h, email: str, username: str = "sprout") -> str:
     return (await signup(h, email, username=username))["access_token"]
 
 
+async def stored_chat(h, session_id: str) -> AgentChat:
+    """The conversation's row as stored (tests may look under the domain; the agent may not)."""
+    async with h.services.db.read() as s:
+        return (await s.execute(select(AgentChat).where(AgentChat.id == session_id))).scalar_one()
+
+
 async def stored_messages(h, session_id: str) -> list:
-    async with h.services.db.read() as s:
-        chat_row = await AgentChatRepository(s).owned(session_id, await user_id_of(h, session_id))
-    return chat_row.messages
-
-
-async def user_id_of(h, session_id: str) -> str:
-    from sqlalchemy import select
-
-    from sproutgate.storage.models import AgentChat
-
-    async with h.services.db.read() as s:
-        return (await s.execute(select(AgentChat.user_id).where(AgentChat.id == session_id))).scalar_one()
+    return (await stored_chat(h, session_id)).messages
 
 
 async def me(h, token: str) -> dict:
@@ -147,6 +143,12 @@ async def test_the_model_gets_our_tools_and_instructions(harness, make_settings,
         assert not props & {"user_id", "id", "account", "email"}, tool.name
     update = next(t for t in info.function_tools if t.name == "update_my_profile")
     assert set(update.parameters_json_schema["properties"]) == {"username", "bio", "avatar_url"}
+    # the model is told the limits PATCH /users/me applies
+    props = update.parameters_json_schema["properties"]
+    assert "3-30 characters" in props["username"]["description"]
+    assert "at most 200 characters" in props["bio"]["description"]
+    search = next(t for t in info.function_tools if t.name == "search_users")
+    assert "1-100 characters" in search.parameters_json_schema["properties"]["query"]["description"]
 
 
 async def test_reading_my_profile_through_a_tool(harness):
@@ -271,7 +273,7 @@ async def test_a_conversation_that_read_other_users_text_cannot_change_the_profi
     assert "mallory" in results[0] and results[1].startswith("Error: the profile was not changed.")
     assert "new chat" in results[1]
     assert (await me(harness, caller))["bio"] is None
-    # The same chat later, even when the user asks for it: the search result is still in the history.
+    # The same chat later, even when the user asks for it: the chat is marked for good.
     scripted.then(Call("update_my_profile", {"bio": "my own words"}), "Refused.")
     body = (await chat(harness.client, caller, "set my bio", session_id=body["session_id"])).json()
     assert first(body["events"], "tool_result")["result"].startswith("Error: the profile was not changed.")
@@ -478,7 +480,13 @@ async def test_stored_history_is_trimmed_at_turn_boundaries(make_settings, make_
 
 
 async def test_concurrent_turns_on_one_conversation_are_both_kept(harness):
-    install_agent(harness, ScriptedModel("first", Sleep(0.3, "slow"), Sleep(0.1, "fast")))
+    def by_prompt(messages, info):
+        # Chosen by the prompt, not by which request reaches the model first (a loaded machine
+        # may start the two runs in either order).
+        prompt = [p.content for p in messages[-1].parts if isinstance(p, UserPromptPart)][-1]
+        return Sleep(0.3, "slow") if prompt == "two" else Sleep(0.1, "fast")
+
+    install_agent(harness, ScriptedModel("first", by_prompt, by_prompt))
     token = await user(harness, "concurrent@example.com")
     session_id = (await chat(harness.client, token, "one")).json()["session_id"]
     slow, fast = await asyncio.gather(

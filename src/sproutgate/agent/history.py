@@ -1,4 +1,6 @@
-"""A conversation's history: how it is stored, trimmed and shown.
+"""A conversation's history in pydantic-ai's terms: how it is stored, where it may be cut, and
+how it is shown. What is kept (retention) is the chats domain's rule; this module only tells it
+where a turn begins.
 
 History is stored as pydantic-ai's own serialised messages (``ModelMessagesTypeAdapter``), so a
 conversation resumes exactly, tool calls included, after a restart. It is trimmed only at the start
@@ -23,6 +25,8 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
+from sproutgate.domain.chats.rules import keep_recent_turns
+
 
 def dump_messages(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
     """JSON-ready form for the ``agent_chats.messages`` column."""
@@ -43,20 +47,25 @@ def starts_turn(message: ModelMessage) -> bool:
 
 
 def trim_history(messages: Sequence[ModelMessage], limit: int) -> list[ModelMessage]:
-    """At most ``limit`` messages, dropping whole turns from the front.
+    """At most ``limit`` messages, dropping whole turns from the front (the retention rule of
+    ``domain.chats.rules.keep_recent_turns``, on pydantic-ai's messages)."""
+    return keep_recent_turns(messages, limit, starts_turn)
 
-    When even the latest turn is longer than ``limit`` (many tool calls), that turn is kept whole:
-    a cut inside it would separate tool calls from their returns, which models reject."""
-    messages = list(messages)
-    if limit <= 0:
-        return []
-    if len(messages) <= limit:
-        return messages
-    for start in range(len(messages) - limit, len(messages)):
-        if starts_turn(messages[start]):
-            return messages[start:]
-    starts = [i for i, m in enumerate(messages) if starts_turn(m)]
-    return messages[starts[-1] :] if starts else messages
+
+class PydanticAIHistory:
+    """The ``HistoryFormat`` the chats domain stores the agent's conversations in."""
+
+    def load(self, stored: list[Any]) -> list[ModelMessage]:
+        return load_messages(stored)
+
+    def dump(self, messages: Sequence[ModelMessage]) -> list[Any]:
+        return dump_messages(messages)
+
+    def starts_turn(self, message: ModelMessage) -> bool:
+        return starts_turn(message)
+
+
+HISTORY = PydanticAIHistory()
 
 
 def transcript(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:

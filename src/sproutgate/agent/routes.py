@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from sproutgate.agent import schemas as S
-from sproutgate.agent.service import LIST_LIMIT, AgentChatService, agent_service
+from sproutgate.agent.service import AgentChatService, agent_service
 from sproutgate.agent.sse import EventStreamResponse
 from sproutgate.api.deps import current_principal, get_services
 from sproutgate.api.problems import lang_of
 from sproutgate.api.v1.schemas import Problem
+from sproutgate.domain.chats.rules import LIST_LIMIT
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 

@@ -9,10 +9,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from sproutgate.api.wire import WireIn
+from sproutgate.domain.chats.rules import MESSAGE_MAX
 
 
 class AgentChatCreate(WireIn):
-    message: str = Field(min_length=1, max_length=8000)
+    message: str = Field(min_length=1, max_length=MESSAGE_MAX)
     session_id: uuid.UUID | None = None
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -241,6 +242,8 @@ class AgentChat(Base):
     messages: Mapped[list] = mapped_column(JSON, default=list)  # serialised pydantic-ai messages
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set once a tool returned text written by other users; never cleared (domain/chats/rules.py).
+    held_other_users_content: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 __all__ = [

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sproutgate.api.wire import EmailAddress, SixDigitCode, WireIn
 from sproutgate.domain.profiles.rules import RUNTIME_PROFILE as RULES
+from sproutgate.domain.profiles.rules import RUNTIME_SEARCH_QUERY_MAX
 
 
 class _In(WireIn):
@@ -88,7 +89,7 @@ class ProfilePatch(_In):
 
 
 class SearchRequest(_In):
-    query: str = Field(min_length=1, max_length=100)
+    query: str = Field(min_length=1, max_length=RUNTIME_SEARCH_QUERY_MAX)
 
 
 class ServiceHealth(BaseModel):

@@ -52,6 +52,9 @@ class ProfileRules:
 RUNTIME_PROFILE = ProfileRules(username_min=3, username_max=30, bio_max=200)
 # sproutgate-api.md gives no limits: the stored columns' (a Markdown bio up to 2000).
 SPROUTGATE_PROFILE = ProfileRules(username_min=1, username_max=30, bio_max=2000)
+# runtime-api-v1.md: POST /users/search takes a query of 1-100 characters (the agent's
+# search_users tool takes the same).
+RUNTIME_SEARCH_QUERY_MAX = 100
 
 
 @dataclass(slots=True)

@@ -32,6 +32,15 @@ class ProfileService:
         self.limiter = limiter
         self.clock = clock
 
+    async def own_profile(self, principal: Principal) -> User:
+        """The caller's profile as stored now (the principal's copy is from the start of the
+        request, and a run of the agent may have changed it since). Raises UserNotFound."""
+        async with self.db.read() as s:
+            user = await UserRepository(s).get(principal.user.id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
     async def update_profile(self, user_id: str, changes: ProfileChanges, rules: ProfileRules) -> User:
         """Apply profile changes after checking them against ``rules`` (the face's document).
 

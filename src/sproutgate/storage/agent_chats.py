@@ -1,14 +1,14 @@
 """SQL for ``agent_chats``. Like every repository it never commits: the caller owns the transaction.
 
-Every lookup is scoped to the owner, so another user's session is indistinguishable from a
-missing one."""
+Every lookup is scoped to the owner, so another user's conversation is indistinguishable from a
+missing one. The rules about conversations live in ``domain/chats``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, or_, select
+from sqlalchemy import CursorResult, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
@@ -53,6 +53,14 @@ class AgentChatRepository:
 
     def add(self, chat: AgentChat) -> None:
         self.s.add(chat)
+
+    async def mark_held_other_users_content(self, chat_id: str, user_id: str) -> None:
+        """Set the conversation's mark (one UPDATE, no read); a missing chat stays missing."""
+        await self.s.execute(
+            update(AgentChat)
+            .where(AgentChat.id == chat_id, AgentChat.user_id == user_id)
+            .values(held_other_users_content=True)
+        )
 
     async def delete_owned(self, chat_id: str, user_id: str) -> bool:
         result = await self.s.execute(
