@@ -160,10 +160,13 @@ class AccountService:
         username = username.strip()
         if account is not None:
             require_account(account, "account")
+        # Counted before the account name is looked up: whether a name is taken (409, names
+        # are public) is answered only as fast as code requests are (per client address).
+        await self._code_rate_limits(email, ctx)
+        if account is not None:
             async with self.db.read() as s:
                 if await UserRepository(s).account_taken(account.lower()):
                     raise Conflict("account_taken")
-        await self._code_rate_limits(email, ctx)
         password_hash = await self.hasher.hash(password)
         now = self.clock.now()
         expires = now + timedelta(seconds=self.settings.code_ttl_seconds)
