@@ -7,6 +7,7 @@ Every error leaves the process as ``application/problem+json`` with ``type``, ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,7 +34,8 @@ STATUS_BY_ERROR: list[tuple[type[E.DomainError], int]] = [
     (E.ServiceUnavailable, 503),
 ]
 
-# Field names as each face spells them on the wire.
+# The SproutGate face's spelling of the domain's field names (the domain and /api/v1 use
+# snake_case). A face declares its spelling with ``wire_field_names``; nothing guesses it.
 CAMEL = {
     "avatar_url": "avatarUrl",
     "new_password": "newPassword",
@@ -75,10 +77,20 @@ def problem(
     return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
 
 
+def wire_field_names(names: dict[str, str]) -> Callable[[Request], Awaitable[None]]:
+    """A router dependency by which a face declares how it spells the domain's field names in
+    error bodies (``APIRouter(dependencies=[Depends(wire_field_names(CAMEL))])``). Router
+    dependencies run before the body is validated, so validation errors are spelled too."""
+
+    async def declare(request: Request) -> None:
+        request.state.wire_field_names = names
+
+    return declare
+
+
 def _wire_field(request: Request, name: str) -> str:
-    if request.url.path.startswith("/api/v1") or not request.url.path.startswith("/api/"):
-        return name
-    return CAMEL.get(name, name)
+    names: dict[str, str] | None = getattr(request.state, "wire_field_names", None)
+    return names.get(name, name) if names else name
 
 
 def field_errors(

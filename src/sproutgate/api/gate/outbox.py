@@ -12,12 +12,13 @@ from pydantic import BaseModel
 from sproutgate.api.deps import get_services
 from sproutgate.api.gate.routes import ADMIN_HEADERS, _errors, admin_actor
 from sproutgate.api.gate.schemas import iso
+from sproutgate.api.problems import CAMEL, wire_field_names
 from sproutgate.domain.mail.service import OutboxCounts
 from sproutgate.infra.mailer import Outbox
 from sproutgate.services import Services
 from sproutgate.storage.models import OutboxMessage
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(wire_field_names(CAMEL))])
 
 
 class OutboxCountsOut(BaseModel):

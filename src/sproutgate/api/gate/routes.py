@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sproutgate.api.deps import bearer_token, caller_context, client_ip, current_principal, get_services
 from sproutgate.api.gate import schemas as S
+from sproutgate.api.problems import CAMEL, wire_field_names
 from sproutgate.api.v1.schemas import Problem
 from sproutgate.domain.admin.service import UserFields, UserView
 from sproutgate.domain.context import CallerContext
@@ -19,7 +20,7 @@ from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.services import Services
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(wire_field_names(CAMEL))])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
