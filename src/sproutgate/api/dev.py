@@ -7,12 +7,11 @@ import ipaddress
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
-from sproutgate.api.deps import get_services
+from sproutgate.api.deps import api_hooks, get_services
 from sproutgate.domain.errors import NotFound
-from sproutgate.infra.mailer import OpenedMail
-from sproutgate.services import Services
-from sproutgate.storage.repositories import OutboxRepository
+from sproutgate.domain.registry import DomainServices
 
 router = APIRouter()
 
@@ -42,28 +41,21 @@ def is_loopback_peer(request: Request) -> bool:
     return all(_is_loopback(h) for h in hops if h.strip())
 
 
-async def mailbox_messages(services: Services, to: str | None = None, limit: int = 100) -> list[OpenedMail]:
-    """The newest messages, decrypted (a message sealed with another key shows a placeholder)."""
-    async with services.db.read() as s:
-        rows = await OutboxRepository(s).latest(limit=500)
-    if to:
-        rows = [r for r in rows if r.to_addr == to.lower()]
-    return [services.outbox.view(r) for r in rows[:limit]]
-
-
-def require_dev_mailbox(request: Request, services: Services) -> None:
+def require_dev_mailbox(request: Request, services: DomainServices) -> None:
     if not services.settings.dev_mailbox_enabled or not is_loopback_peer(request):
         raise NotFound("route_not_found")
 
 
 @router.get("/dev/mailbox", include_in_schema=False)
-async def dev_mailbox(request: Request, to: str | None = None, services: Services = Depends(get_services)):  # type: ignore[no-untyped-def]
-    """Messages the dev mailbox holds, newest first (JSON)."""
+async def dev_mailbox(
+    request: Request, to: str | None = None, services: DomainServices = Depends(get_services)
+) -> Response:
+    """Messages the dev mailbox holds, newest first (JSON; the pages' HTML for a browser)."""
     require_dev_mailbox(request, services)
-    rows = await mailbox_messages(services, to)
-    renderer = services.extras.get("mailbox_html")
-    if renderer is not None and "text/html" in request.headers.get("accept", ""):
-        return await renderer(request, rows)
+    rows = await services.mail_outbox.dev_mailbox(to)
+    page = api_hooks(request).mailbox_page
+    if page is not None and "text/html" in request.headers.get("accept", ""):
+        return await page(request, rows)
     return JSONResponse(
         [
             {
