@@ -1,5 +1,6 @@
-# SproutGate: `make run` serves on http://127.0.0.1:8080, `make test` runs the whole suite.
-# Both create or reuse .venv and install what they need.
+# SproutGate: `make run` serves on http://127.0.0.1:8080, `make test` runs the whole suite,
+# `make lint` checks style, types and the import contracts.
+# Each creates or reuses .venv and installs what it needs.
 
 PYTHON ?= python3
 VENV := .venv
@@ -41,9 +42,14 @@ test-postgres: $(TEST_STAMP)
 screenshots: $(TEST_STAMP)
 	SPROUTGATE_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/web -q
 
+# Style, types and the import contracts of docs/architecture.md ("Layers and contracts").
+# lint-imports reads the contracts from pyproject.toml and the code from src/ (PYTHONPATH, so a
+# checkout whose .venv was installed from another tree is checked as it is).
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+	PYTHONPATH=$(CURDIR)/src $(VENV)/bin/lint-imports
 
 bench: $(TEST_STAMP)
 	$(PY) bench/run_core.py

@@ -13,14 +13,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from sproutgate.api import dev
+from sproutgate.api.deps import ApiHooks
 from sproutgate.api.middleware import EdgeMiddleware
 from sproutgate.api.problems import document_problem_responses, install_problem_handlers
 from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.housekeeping.service import purge_forever
 from sproutgate.infra.admin_token import generated_notice as admin_token_notice
+from sproutgate.infra.keys import load_or_create_secret
 from sproutgate.services import Services, build_services
 
 log = logging.getLogger("sproutgate")
@@ -49,23 +50,15 @@ def create_app(
         tasks: list[asyncio.Task[Any]] = []
         if run_background:
             services.mail_worker.start()
-            tasks.append(
-                asyncio.create_task(
-                    purge_forever(services.db, services.clock, settings.purge_interval_seconds)
-                )
-            )
-        for hook in services.extras.get("startup", []):
-            await hook(app)
+            tasks.append(asyncio.create_task(services.housekeeping.run_forever()))
         try:
             yield
         finally:
-            for hook in services.extras.get("shutdown", []):
-                await hook(app)
             await services.mail_worker.stop()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await services.db.dispose()
+            await services.aclose()
 
     app = FastAPI(
         title="SproutGate",
@@ -95,7 +88,9 @@ def create_app(
     app.include_router(v1_router)
     app.include_router(health_router)
     app.include_router(dev.router)
-    _include_optional_faces(app, services)
+    # What the pages lend the API (typed hooks, not a lookup by name): their session cookie as a
+    # principal for our own pages' API calls, and the dev mailbox's HTML.
+    app.state.api_hooks = _include_optional_faces(app, services)
 
     @app.get("/.well-known/jwks.json", tags=["infra"])
     async def jwks() -> JSONResponse:
@@ -105,8 +100,9 @@ def create_app(
     return app
 
 
-def _include_optional_faces(app: FastAPI, services: Services) -> None:
-    """The SproutGate face, the agent and the pages register themselves here."""
+def _include_optional_faces(app: FastAPI, services: Services) -> ApiHooks:
+    """The SproutGate face, the agent and the pages register themselves here; answers the
+    hooks the pages lend the API."""
     from sproutgate.api.gate.routes import router as gate_router
 
     app.include_router(gate_router)
@@ -117,5 +113,6 @@ def _include_optional_faces(app: FastAPI, services: Services) -> None:
 
     app.include_router(agent_router)
     from sproutgate.web.routes import install as install_pages
+    from sproutgate.web.security import COOKIE_KEY_FILE
 
-    install_pages(app, services)
+    return install_pages(app, services, load_or_create_secret(services.settings.data_dir, COOKIE_KEY_FILE))

@@ -6,14 +6,18 @@ import asyncio
 import ipaddress
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from sproutgate.cli_ops import keys_app, outbox_app
+from sproutgate.cli_services import run_with_services
 from sproutgate.config import Settings
 from sproutgate.infra import logs
+
+if TYPE_CHECKING:
+    from sproutgate.services import Services
 
 app = typer.Typer(
     help="SproutGate: a self-hosted account and authentication center.",
@@ -22,6 +26,8 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(keys_app, name="keys")
 
 
 def _is_loopback(host: str) -> bool:
@@ -100,33 +106,14 @@ def migrate(revision: str = typer.Argument("head")) -> None:
     typer.echo(f"database at {revision}")
 
 
-def _services():  # type: ignore[no-untyped-def]
-    from sproutgate.services import build_services
-    from sproutgate.storage.migrate import upgrade
-
-    settings = Settings.load()
-    upgrade(settings)
-    services = build_services(settings)
-    if services.admin_guard.generated:
-        # This command created the admin token: say where it is, as `serve` would have.
-        from sproutgate.infra.admin_token import generated_notice
-
-        typer.echo(generated_notice(settings), err=True)
-        services.admin_guard.generated = False
-    return services
-
-
 def _record_cli_change(action: str, target: str | None = None, details: dict[str, Any] | None = None) -> None:
     """Add a change made from the command line to the audit trail (warn if the database is down)."""
 
-    async def run(services) -> None:  # type: ignore[no-untyped-def]
-        try:
-            await services.admin.record("cli", action, target, details)
-        finally:
-            await services.db.dispose()
+    async def run(services: Services) -> None:
+        await services.admin.record("cli", action, target, details)
 
     try:
-        asyncio.run(run(_services()))
+        run_with_services(run)
     except Exception as exc:  # noqa: BLE001 - the change itself is done; say the audit is not
         typer.secho(f"warning: could not record {action} in the audit trail: {exc}", err=True)
 
@@ -136,14 +123,11 @@ def _end_console_sessions_after_rotation() -> None:
     the sessions end anyway: each is bound to the token it was opened with."""
 
     async def run(services) -> None:  # type: ignore[no-untyped-def]
-        try:
-            ended = await services.console_sessions.end_all()
-            await services.admin.record("cli", "admin_token.rotate", None, {"consoleSessionsEnded": ended})
-        finally:
-            await services.db.dispose()
+        ended = await services.console_sessions.end_all()
+        await services.admin.record("cli", "admin_token.rotate", None, {"consoleSessionsEnded": ended})
 
     try:
-        asyncio.run(run(_services()))
+        run_with_services(run)
     except Exception as exc:  # noqa: BLE001 - the rotation itself is done; say what is not
         typer.secho(f"warning: could not record admin_token.rotate in the audit trail: {exc}", err=True)
 
@@ -163,20 +147,15 @@ def user_demote(email: str) -> None:
 def _set_role(who: str, role: str) -> None:
     from sproutgate.domain.errors import NotFound
 
-    # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
-    services = _services()
-
-    async def run() -> None:
+    async def run(services: Services) -> None:
         try:
             user = await services.admin.set_role(who, role, actor="cli")
             typer.echo(f"{user.account} <{user.email}> is now {role}")
         except NotFound:
             typer.secho(f"no user {who}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
-        finally:
-            await services.db.dispose()
 
-    asyncio.run(run())
+    run_with_services(run)
 
 
 @app.command("admin-token")
@@ -208,14 +187,8 @@ def audit(
 ) -> None:
     """List admin changes: who, what, when."""
 
-    # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
-    services = _services()
-
-    async def run() -> None:
-        try:
-            events = await services.admin.audit_log(limit)
-        finally:
-            await services.db.dispose()
+    async def run(services: Services) -> None:
+        events = await services.admin.audit_log(limit)
         for e in events:
             if as_json:
                 typer.echo(
@@ -237,7 +210,7 @@ def audit(
                     f"{json.dumps(e.details, ensure_ascii=False) if e.details else ''}"
                 )
 
-    asyncio.run(run())
+    run_with_services(run)
 
 
 @app.command("import-sproutgate")
@@ -256,10 +229,8 @@ def import_sproutgate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sproutgate.domain.clock import Clock
     from sproutgate.domain.importing.service import ImportSourceError, SproutGateImporter
-    from sproutgate.infra.hasher import Argon2Hasher
-    from sproutgate.storage.db import Database, make_engine
+    from sproutgate.services import build_importer
     from sproutgate.storage.migrate import upgrade
 
     settings = Settings.load()
@@ -269,11 +240,7 @@ def import_sproutgate(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     upgrade(settings)
-    # Built by hand rather than through _services(): that would generate an admin token before
-    # the import could adopt the old one.
-    hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
-    db = Database(make_engine(settings))
-    importer = SproutGateImporter(settings, db, hasher, Clock())
+    importer, db = build_importer(settings)
     console = Console(stderr=True)
 
     async def run():  # type: ignore[no-untyped-def]
@@ -327,28 +294,11 @@ def _print_import_report(report: Any) -> None:
 @app.command()
 def purge() -> None:
     """Remove expired codes, abandoned sign-ups and ended sessions now."""
-    from sproutgate.domain.housekeeping.service import purge_once
 
-    # Built before the event loop runs: _services() migrates with asyncio.run() of its own.
-    services = _services()
+    async def run(services: Services) -> None:
+        typer.echo(json.dumps(await services.housekeeping.purge_once()))
 
-    async def run() -> None:
-        try:
-            typer.echo(json.dumps(await purge_once(services.db, services.clock)))
-        finally:
-            await services.db.dispose()
-
-    asyncio.run(run())
-
-
-def _add_ops_commands() -> None:
-    from sproutgate.cli_ops import keys_app, outbox_app
-
-    app.add_typer(outbox_app, name="outbox")
-    app.add_typer(keys_app, name="keys")
-
-
-_add_ops_commands()
+    run_with_services(run)
 
 
 def main() -> None:
@@ -357,4 +307,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

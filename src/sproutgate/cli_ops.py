@@ -6,14 +6,18 @@ and ``sproutgate keys rotate`` manage the shared signing keys in ``<data_dir>/ke
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
+from sproutgate.cli_services import run_with_services
 from sproutgate.config import Settings
+
+if TYPE_CHECKING:
+    from sproutgate.domain.mail.service import OutboxPage
+    from sproutgate.services import Services
 
 outbox_app = typer.Typer(
     help="The mail outbox: what waits, what was sent, what failed.", invoke_without_command=True
@@ -25,21 +29,6 @@ keys_app = typer.Typer(
 
 def _when(dt: datetime | None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else "-"
-
-
-def _run(work: Any) -> Any:
-    """Build the services (migrating first, outside any event loop), run ``work`` with them."""
-    from sproutgate.cli import _services
-
-    services = _services()
-
-    async def go() -> Any:
-        try:
-            return await work(services)
-        finally:
-            await services.db.dispose()
-
-    return asyncio.run(go())
 
 
 @outbox_app.callback()
@@ -55,15 +44,14 @@ def outbox(
         return
     wanted = "failed" if failed else status
 
-    async def work(services: Any) -> Any:
-        page = await services.mail_outbox.overview(wanted, 1, limit)
-        # Decrypted, with any code masked; a message sealed with another key says so.
-        return page, {m.id: services.outbox.listed_subject(m) for m in page.messages}
+    async def work(services: Services) -> OutboxPage:
+        # Subjects decrypted, with any code masked; a message sealed with another key says so.
+        return await services.mail_outbox.overview(wanted, 1, limit)
 
     from sproutgate.domain.errors import InvalidInput
 
     try:
-        result, subjects = _run(work)
+        result = run_with_services(work)
     except InvalidInput:
         typer.secho(f"unknown status {wanted!r}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
@@ -85,7 +73,7 @@ def outbox(
                             "id": m.id,
                             "message_id": m.message_id,
                             "to": m.to_addr,
-                            "subject": subjects[m.id],
+                            "subject": m.subject,
                             "kind": m.kind,
                             "status": m.status,
                             "attempts": m.attempts,
@@ -122,14 +110,14 @@ def outbox_retry(
         raise typer.Exit(2)
     from sproutgate.domain.errors import NotFound
 
-    async def work(services: Any) -> int:
+    async def work(services: Services) -> int:
         if all_failed:
-            return int(await services.mail_outbox.retry_failed())
+            return await services.mail_outbox.retry_failed()
         await services.mail_outbox.retry(message_id)
         return 1
 
     try:
-        count = _run(work)
+        count = run_with_services(work)
     except NotFound:
         typer.secho(f"no failed or waiting message {message_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -1,68 +1,82 @@
-"""Builds the object graph once per process: adapters first, then the domain services."""
+"""The composition root: builds the object graph once per process, adapters first, then the
+domain services over them.
+
+``Services`` is the domain's ``DomainServices`` (all a face may call) plus the adapters and
+background work only the entry points (``app``, ``cli``) handle: the database, the hasher, the
+signer, the limiter, the mail worker, the admin token. Faces never import this module (the
+import contracts in pyproject.toml say so); they are handed the ``DomainServices`` part.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
-from sproutgate.domain.admin.service import AdminService
+from sproutgate.domain.admin.service import AdminAccess, AdminService
 from sproutgate.domain.chats.service import ChatService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.console_sessions.rules import ConsoleSessionRules
 from sproutgate.domain.console_sessions.service import ConsoleSessionService
-from sproutgate.domain.mail.service import OutboxService
+from sproutgate.domain.health.service import HealthService
+from sproutgate.domain.housekeeping.service import Housekeeping
+from sproutgate.domain.importing.service import SproutGateImporter
+from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.profiles.service import ProfileService
+from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.service import SessionService
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
-from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, Outbox, OutboxWorker, SmtpTransport
+from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, SmtpTransport
 from sproutgate.infra.ratelimit import LimitsRateLimiter
 from sproutgate.infra.sealing import Sealer, load_outbox_keys
 from sproutgate.infra.tokens import JwtSigner
+from sproutgate.private_files import private_dir
 from sproutgate.storage.db import Database, make_engine
-from sproutgate.storage.private_files import private_dir
 
 
-@dataclass
-class Services:
-    settings: Settings
-    clock: Clock
+@dataclass(kw_only=True)
+class Services(DomainServices):
     db: Database
     hasher: Argon2Hasher
     signer: JwtSigner
-    limiter: LimitsRateLimiter
+    limiter: RateLimits
     outbox: Outbox
     mail_worker: OutboxWorker
     codes: CodeService
-    sessions: SessionService
-    accounts: AccountService
-    profiles: ProfileService
-    admin: AdminService
+    housekeeping: Housekeeping
     admin_guard: AdminTokenGuard
-    console_sessions: ConsoleSessionService
-    mail_outbox: OutboxService
-    chats: ChatService
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        """Release the database connections (the end of a CLI command or of the app)."""
+        await self.db.dispose()
+
+
+def build_hasher(settings: Settings) -> Argon2Hasher:
+    """The password hasher with this deployment's Argon2 cost (``SPROUTGATE_ARGON2_*``)."""
+    return Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
 
 
 def build_services(
     settings: Settings, clock: Clock | None = None, transport: MailTransport | None = None
 ) -> Services:
+    """Every adapter and service of one process. ``transport`` replaces the mail transport
+    (default: SMTP when ``SPROUTGATE_SMTP_HOST`` is set, else the dev mailbox). Creates the data
+    dir, the keys and the admin token when missing; opens no connection yet."""
     clock = clock or Clock()
     # The data dir holds the database, keys and config: private to the service user.
     private_dir(settings.data_dir)
     db = Database(make_engine(settings))
-    hasher = Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    hasher = build_hasher(settings)
     signer = JwtSigner(
         load_signing_keys(settings.data_dir),
         settings.issuer,
         reload=lambda: load_signing_keys(settings.data_dir, create=False),
     )
-    limiter = LimitsRateLimiter(settings)
+    limiter = RateLimits(LimitsRateLimiter(settings))
     # Queued mail is sealed at rest with a key shared through data/keys, like the code-hashing key.
     outbox = Outbox(
         settings,
@@ -70,10 +84,11 @@ def build_services(
             load_outbox_keys(settings.data_dir),
             reload=lambda: load_outbox_keys(settings.data_dir, create=False),
         ),
+        clock,
     )
     if transport is None:
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
-    worker = OutboxWorker(settings, db, outbox, transport)
+    worker = OutboxWorker(settings, db, outbox, transport, clock)
     codes = CodeService(settings, load_or_create_secret(settings.data_dir, "code-hmac.key"), clock)
     sessions = SessionService(
         settings, db, signer, limiter, clock, load_or_create_secret(settings.data_dir, "refresh-chain.key")
@@ -81,6 +96,7 @@ def build_services(
     accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock)
     admin = AdminService(db, accounts, clock)
     guard = AdminTokenGuard(settings)
+    admin_access = AdminAccess(guard, sessions, limiter)
     console_sessions = ConsoleSessionService(
         db,
         clock,
@@ -99,12 +115,23 @@ def build_services(
         outbox=outbox,
         mail_worker=worker,
         codes=codes,
+        housekeeping=Housekeeping(db, clock, settings.purge_interval_seconds),
         sessions=sessions,
         accounts=accounts,
         profiles=ProfileService(db, limiter, clock),
         admin=admin,
+        admin_access=admin_access,
         admin_guard=guard,
         console_sessions=console_sessions,
-        mail_outbox=OutboxService(db, clock),
+        mail_outbox=OutboxService(db, outbox, clock),
+        health=HealthService(settings, db),
         chats=ChatService(settings, db, limiter, clock),
     )
+
+
+def build_importer(settings: Settings, clock: Clock | None = None) -> tuple[SproutGateImporter, Database]:
+    """The importer of ``import-sproutgate`` and the database it writes (dispose it when done).
+    Built without ``build_services``: that would generate an admin token before the import could
+    adopt the old installation's."""
+    db = Database(make_engine(settings))
+    return SproutGateImporter(settings, db, build_hasher(settings), clock or Clock()), db

@@ -157,7 +157,7 @@ async def test_row_sealed_with_another_key_fails_and_the_next_is_sent(
     def seal(field: str, value: str) -> str:
         return foreign.seal(value, field=field, message_id=message_id, to_addr="lost@example.com")
 
-    caplog.set_level(logging.WARNING, logger="sproutgate.infra.mailer")
+    caplog.set_level(logging.WARNING, logger="sproutgate.domain.mail.service")
     lost = await insert_row(
         settings,
         "lost@example.com",
@@ -255,3 +255,23 @@ async def test_outbox_key_rotation_keeps_old_mail_readable(harness):
         new_row["subject"], field="subject", message_id=new_row["message_id"], to_addr=new_row["to_addr"]
     )
     assert after in clear
+
+
+async def test_queued_mail_times_come_from_the_one_clock(harness):
+    """The outbox writes and reads its times with the clock every other module uses, so a
+    message queued while the clock is ahead is stamped and sent by that clock."""
+    harness.clock.advance(3 * 24 * 3600)
+    await ask_for_code(harness, "clocked@example.com")
+    [row] = await stored_rows(harness.services.settings, "clocked@example.com")
+    now = harness.clock.now()
+    for column in ("created_at", "next_attempt_at"):
+        stamped = row[column] if isinstance(row[column], datetime) else datetime.fromisoformat(row[column])
+        stamped = stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
+        assert abs((stamped - now).total_seconds()) < 60, (column, stamped, now)
+    for _ in range(200):
+        [mail] = await harness.mailbox("clocked@example.com")
+        if mail["status"] == "sent":
+            break
+        await asyncio.sleep(0.05)
+    assert mail["status"] == "sent"
+    assert abs((datetime.fromisoformat(mail["time"].replace("Z", "+00:00")) - now).total_seconds()) < 60

@@ -18,8 +18,8 @@ from sproutgate.api.deps import current_principal, get_services
 from sproutgate.api.problems import lang_of
 from sproutgate.api.v1.schemas import Problem
 from sproutgate.domain.chats.rules import LIST_LIMIT
+from sproutgate.domain.registry import DomainServices as Services
 from sproutgate.domain.sessions.service import Principal
-from sproutgate.services import Services
 
 log = logging.getLogger(__name__)
 

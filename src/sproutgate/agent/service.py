@@ -48,7 +48,7 @@ from sproutgate.domain.errors import ServiceUnavailable
 from sproutgate.domain.sessions.service import Principal
 
 if TYPE_CHECKING:
-    from sproutgate.services import Services
+    from sproutgate.domain.registry import DomainServices as Services
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The dev mailbox: mail that would have gone out, readable while no SMTP host is configured.
-Loopback clients only, and only under a loopback Host name (against DNS rebinding)."""
+Loopback clients naming the machine by a loopback name only."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import ipaddress
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
-from sproutgate.api.deps import get_services
+from sproutgate.api.deps import api_hooks, get_services
 from sproutgate.domain.errors import NotFound
-from sproutgate.infra.mailer import OpenedMail
-from sproutgate.services import Services
-from sproutgate.storage.repositories import OutboxRepository
+from sproutgate.domain.registry import DomainServices
 
 router = APIRouter()
 
@@ -75,35 +74,28 @@ def is_loopback_host(request: Request) -> bool:
         return False
 
 
-async def mailbox_messages(services: Services, to: str | None = None, limit: int = 100) -> list[OpenedMail]:
-    """The newest messages, decrypted (a message sealed with another key shows a placeholder)."""
-    async with services.db.read() as s:
-        rows = await OutboxRepository(s).latest(limit=500)
-    if to:
-        rows = [r for r in rows if r.to_addr == to.lower()]
-    return [services.outbox.view(r) for r in rows[:limit]]
-
-
-def dev_mailbox_open(request: Request, services: Services) -> bool:
+def dev_mailbox_open(request: Request, services: DomainServices) -> bool:
     """Whether this request may read the dev mailbox: it is on (no SMTP), the client is on this
     machine, and it names the machine by a loopback name."""
     return services.settings.dev_mailbox_enabled and is_loopback_peer(request) and is_loopback_host(request)
 
 
 @router.get("/dev/mailbox", include_in_schema=False)
-async def dev_mailbox(request: Request, to: str | None = None, services: Services = Depends(get_services)):  # type: ignore[no-untyped-def]
-    """Messages the dev mailbox holds, newest first (JSON)."""
-    # The pages' renderer, for browsers: the mailbox page, or (given None) the pages' 404 page.
-    renderer = services.extras.get("mailbox_html")
+async def dev_mailbox(
+    request: Request, to: str | None = None, services: DomainServices = Depends(get_services)
+) -> Response:
+    """Messages the dev mailbox holds, newest first (JSON; the pages' HTML for a browser)."""
+    page = api_hooks(request).mailbox_page
     if "text/html" not in request.headers.get("accept", ""):
-        renderer = None
+        page = None
     if not dev_mailbox_open(request, services):
-        if renderer is not None:
-            return await renderer(request, None)
+        # A browser gets the pages' 404 page (given None), anything else problem+json.
+        if page is not None:
+            return await page(request, None)
         raise NotFound("route_not_found")
-    rows = await mailbox_messages(services, to)
-    if renderer is not None:
-        return await renderer(request, rows)
+    rows = await services.mail_outbox.dev_mailbox(to)
+    if page is not None:
+        return await page(request, rows)
     return JSONResponse(
         [
             {

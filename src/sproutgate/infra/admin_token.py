@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sproutgate.config import Settings
 from sproutgate.infra.keys import write_new_file
-from sproutgate.storage.private_files import private_dir
+from sproutgate.private_files import private_dir
 
 
 def admin_file(settings: Settings) -> Path:

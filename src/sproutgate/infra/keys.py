@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sproutgate.storage.private_files import private_dir
+from sproutgate.private_files import private_dir
 
 
 def write_new_file(path: Path, data: bytes) -> bool:

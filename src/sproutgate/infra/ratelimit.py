@@ -14,7 +14,7 @@ import asyncio
 import logging
 import math
 import time
-from typing import Protocol
+from typing import Protocol, cast
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, Storage
@@ -22,7 +22,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from sproutgate.config import Settings
-from sproutgate.domain.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +39,32 @@ RULES = {
 }
 
 
+class LimitExceeded(Exception):
+    """A rule is exhausted for this key: try again in ``retry_after`` seconds (at least 1).
+
+    The limiter's own verdict; the domain turns it into its ``RateLimited`` error
+    (``domain.limits.RateLimits``), so this layer knows nothing of the domain."""
+
+    def __init__(self, rule: str, retry_after: int) -> None:
+        super().__init__(f"{rule}: retry after {retry_after}s")
+        self.rule = rule
+        self.retry_after = max(1, int(retry_after))
+
+
 class RateLimiter(Protocol):
+    """Named rules (``RULES``), each counted per key (an address, an account, a user id)."""
+
     async def hit(self, rule: str, *key: str) -> None:
-        """Count one event; raises RateLimited when the rule is exhausted."""
+        """Count one event; raises LimitExceeded when the rule is exhausted."""
         ...
 
     async def check(self, rule: str, *key: str) -> None:
-        """Raise RateLimited if the rule is exhausted, without counting."""
+        """Raise LimitExceeded if the rule is exhausted, without counting."""
         ...
 
-    async def reset(self, rule: str, *key: str) -> None: ...
+    async def reset(self, rule: str, *key: str) -> None:
+        """Forget the counts of ``rule`` for ``key`` (never raises)."""
+        ...
 
 
 class LimitsRateLimiter:
@@ -68,13 +83,18 @@ class LimitsRateLimiter:
             url = settings.redis_url
             if not url.startswith("async+"):
                 url = "async+" + url
-            self._redis_storage = storage_from_string(
-                url,
-                socket_timeout=self._timeout,
-                socket_connect_timeout=self._timeout,
-                implementation="redispy",
+            # An ``async+`` URL gives an asyncio storage (the factory is typed for both kinds).
+            redis_storage = cast(
+                Storage,
+                storage_from_string(
+                    url,
+                    socket_timeout=self._timeout,
+                    socket_connect_timeout=self._timeout,
+                    implementation="redispy",
+                ),
             )
-            self._redis = MovingWindowRateLimiter(self._redis_storage)
+            self._redis_storage = redis_storage
+            self._redis = MovingWindowRateLimiter(redis_storage)
         self.degraded_since: float | None = None
 
     @property
@@ -106,14 +126,14 @@ class LimitsRateLimiter:
             return
         for item in self._items[rule]:
             if not await self._call("hit", item, rule, *key):
-                raise RateLimited(await self._retry_after(item, (rule, *key)))
+                raise LimitExceeded(rule, await self._retry_after(item, (rule, *key)))
 
     async def check(self, rule: str, *key: str) -> None:
         if not self.enabled:
             return
         for item in self._items[rule]:
             if not await self._call("test", item, rule, *key):
-                raise RateLimited(await self._retry_after(item, (rule, *key)))
+                raise LimitExceeded(rule, await self._retry_after(item, (rule, *key)))
 
     async def reset(self, rule: str, *key: str) -> None:
         for item in self._items[rule]:
@@ -121,3 +141,14 @@ class LimitsRateLimiter:
                 await self._call("clear", item, rule, *key)
             except Exception:  # noqa: BLE001, S110
                 pass
+
+
+async def ping_redis(url: str, timeout_seconds: float) -> None:
+    """Raise unless the Redis server at ``url`` answers a PING within ``timeout_seconds``."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()

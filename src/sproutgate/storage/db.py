@@ -19,8 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sproutgate.config import Settings
+from sproutgate.private_files import private_dir, private_file
 from sproutgate.storage import sqlite_driver
-from sproutgate.storage.private_files import private_dir, private_file
 from sproutgate.storage.statements import SessionStatements, SqliteStatements, Statements
 
 _WRITE = "sproutgate_write"

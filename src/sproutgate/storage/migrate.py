@@ -16,8 +16,8 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from sproutgate.config import Settings
+from sproutgate.private_files import open_private, private_dir
 from sproutgate.storage.db import make_engine
-from sproutgate.storage.private_files import open_private, private_dir
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _ADVISORY_KEY = 0x5370726F7574  # "Sprout"

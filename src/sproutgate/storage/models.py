@@ -208,7 +208,7 @@ class OutboxMessage(Base):
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed
+    status: Mapped[str] = mapped_column(String(16))  # domain.mail.rules.MailStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

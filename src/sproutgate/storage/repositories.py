@@ -5,9 +5,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.storage import sqlite_driver
@@ -15,6 +28,7 @@ from sproutgate.storage.models import (
     AdminConsoleSession,
     AuditEvent,
     AuthSession,
+    Base,
     OutboxMessage,
     PendingSignup,
     RefreshToken,
@@ -27,12 +41,23 @@ from sproutgate.storage.models import (
 from sproutgate.storage.statements import Statements
 
 
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched. (``AsyncSession.execute`` is typed as
+    answering any ``Result``; for those statements it is a ``CursorResult``.)"""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+async def ping(s: AsyncSession) -> None:
+    """One round trip to the database (raises when it is unreachable)."""
+    await s.execute(select(1))
+
+
 async def lock_for_transaction(s: AsyncSession, key: str) -> None:
     """Serialise transactions that touch the same ``key`` (e.g. an email address) until commit.
 
     PostgreSQL: a transaction-level advisory lock, so concurrent requests for one address queue
     instead of failing on a unique constraint. SQLite already runs one writer at a time."""
-    if s.bind.dialect.name == "postgresql":
+    if s.bind is not None and s.bind.dialect.name == "postgresql":
         await s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
@@ -179,7 +204,7 @@ class PendingSignupRepository:
 
     async def purge(self, now: datetime) -> int:
         res = await self.s.execute(delete(PendingSignup).where(PendingSignup.expires_at < now))
-        return res.rowcount or 0
+        return rowcount(res)
 
 
 class CodeRepository:
@@ -217,7 +242,7 @@ class CodeRepository:
     async def delete(self, code: VerificationCode) -> bool:
         """False when a concurrent transaction deleted (used) the code first."""
         res = await self.s.execute(delete(VerificationCode).where(VerificationCode.id == code.id))
-        return (res.rowcount or 0) == 1
+        return rowcount(res) == 1
 
     async def delete_for(self, purpose: str, email: str) -> None:
         await self.s.execute(
@@ -235,7 +260,7 @@ class CodeRepository:
 
     async def purge(self, now: datetime) -> int:
         res = await self.s.execute(delete(VerificationCode).where(VerificationCode.expires_at < now))
-        return res.rowcount or 0
+        return rowcount(res)
 
 
 # Built once: composing a select() on every request cost about as much as running it. With
@@ -275,11 +300,16 @@ _LOGIN_BY_EMAIL = (
 )
 
 
+def _table(model: type[Base]) -> Table:
+    """A model's table: a ``Table``, which declarative models type as the wider FromClause."""
+    return cast(Table, model.__table__)
+
+
 def _login_statement(key: str) -> Any:
     return _LOGIN_BY_EMAIL if "@" in key else _LOGIN_BY_ACCOUNT
 
 
-_clients = SignInClient.__table__
+_clients = _table(SignInClient)
 _KNOWN_CLIENT = (
     select(_clients.c.id)
     .where(
@@ -306,7 +336,7 @@ _ADD_CLIENT = insert(_clients).values(
 async def purge_sign_in_clients(s: AsyncSession, before: datetime) -> int:
     """Forget client addresses last seen before ``before``; how many rows went."""
     res = await s.execute(delete(SignInClient).where(SignInClient.last_seen_at < before))
-    return int(getattr(res, "rowcount", 0) or 0)
+    return rowcount(res)
 
 
 def known_client_now(conn: sqlite3.Connection, user_id: str, ip: str, since: datetime) -> bool:
@@ -339,8 +369,8 @@ async def login_candidate(s: AsyncSession, key: str) -> dict[str, Any] | None:
 # A refresh-token rotation as Core statements on ``Statements`` (storage.statements), so that
 # on SQLite it runs inline (Database.write_now) without the session's unit of work. Bind
 # parameter names differ from column names, which insert() and update() reserve.
-_refresh_tokens = RefreshToken.__table__
-_sessions = AuthSession.__table__
+_refresh_tokens = _table(RefreshToken)
+_sessions = _table(AuthSession)
 _ROTATION_ROW = (
     select(
         RefreshToken.id.label("token_id"),
@@ -388,7 +418,7 @@ _ADD_SESSION = insert(_sessions).values(
 _ACTIVE_USER_BY_ID = select(*User.__table__.columns).where(
     User.id == bindparam("uid"), User.disabled.is_(False)
 )
-_users = User.__table__
+_users = _table(User)
 _SET_PASSWORD_HASH = (
     update(_users).where(_users.c.id == bindparam("uid")).values(password_hash=bindparam("new"))
 )
@@ -531,7 +561,7 @@ class SessionRepository:
             .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
             .values(rotated_at=now)
         )
-        return (res.rowcount or 0) == 1
+        return rowcount(res) == 1
 
     async def purge(self, now: datetime, keep_revoked_until: datetime) -> int:
         dead = select(AuthSession.id).where(
@@ -543,7 +573,7 @@ class SessionRepository:
                 or_(AuthSession.expires_at < now, AuthSession.revoked_at < keep_revoked_until)
             )
         )
-        return res.rowcount or 0
+        return rowcount(res)
 
 
 class ConsoleSessionRepository:
@@ -573,15 +603,15 @@ class ConsoleSessionRepository:
         res = await self.s.execute(
             delete(AdminConsoleSession).where(AdminConsoleSession.token_hash == token_hash)
         )
-        return res.rowcount or 0
+        return rowcount(res)
 
     async def delete_all(self) -> int:
         res = await self.s.execute(delete(AdminConsoleSession))
-        return res.rowcount or 0
+        return rowcount(res)
 
     async def purge(self, now: datetime) -> int:
         res = await self.s.execute(delete(AdminConsoleSession).where(AdminConsoleSession.expires_at < now))
-        return res.rowcount or 0
+        return rowcount(res)
 
 
 class AuditRepository:
@@ -597,39 +627,44 @@ class AuditRepository:
 
 
 class OutboxRepository:
+    """Queries of the mail outbox. Statuses are the domain's values (``domain.mail.rules``),
+    passed in: this layer stores them and filters on them, it does not decide them."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
     def add(self, message: OutboxMessage) -> None:
         self.s.add(message)
 
-    async def due_ids(self, now: datetime, limit: int = 20) -> list[str]:
+    @staticmethod
+    def _due(now: datetime, waiting: str, leased: str) -> ColumnElement[bool]:
+        return or_(
+            and_(OutboxMessage.status == waiting, OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == leased, OutboxMessage.locked_until < now),
+        )
+
+    async def due_ids(self, now: datetime, limit: int, *, waiting: str, leased: str) -> list[str]:
+        """Ids of due messages, the longest waiting first: in status ``waiting`` with their next
+        attempt at or before ``now``, or in status ``leased`` with their lease over."""
         stmt = (
             select(OutboxMessage.id)
-            .where(
-                or_(
-                    and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                    and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
-                )
-            )
+            .where(self._due(now, waiting, leased))
             .order_by(OutboxMessage.next_attempt_at)
             .limit(limit)
         )
         return list((await self.s.execute(stmt)).scalars())
 
-    async def claim(self, message_id: str, now: datetime, lease_until: datetime) -> bool:
+    async def claim(
+        self, message_id: str, now: datetime, lease_until: datetime, *, waiting: str, leased: str
+    ) -> bool:
+        """Atomically move one message that is still due (see ``due_ids``) to ``leased`` until
+        ``lease_until``, counting one attempt. False when another worker got it first."""
         res = await self.s.execute(
             update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                or_(
-                    and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                    and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now),
-                ),
-            )
-            .values(status="sending", locked_until=lease_until, attempts=OutboxMessage.attempts + 1)
+            .where(OutboxMessage.id == message_id, self._due(now, waiting, leased))
+            .values(status=leased, locked_until=lease_until, attempts=OutboxMessage.attempts + 1)
         )
-        return (res.rowcount or 0) == 1
+        return rowcount(res) == 1
 
     async def get(self, message_id: str) -> OutboxMessage | None:
         return await self.s.get(OutboxMessage, message_id)
@@ -644,9 +679,9 @@ class OutboxRepository:
         stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         return {status: int(n) for status, n in await self.s.execute(stmt)}
 
-    async def retrying_count(self) -> int:
-        """Pending messages that failed at least once and wait for their next attempt."""
-        stmt = select(func.count()).where(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+    async def retrying_count(self, waiting: str) -> int:
+        """Messages in status ``waiting`` that failed at least once (they wait for a retry)."""
+        stmt = select(func.count()).where(OutboxMessage.status == waiting, OutboxMessage.attempts > 0)
         return int((await self.s.execute(stmt)).scalar_one())
 
     async def page(self, status: str | None, offset: int, limit: int) -> tuple[int, list[OutboxMessage]]:
@@ -659,22 +694,22 @@ class OutboxRepository:
         total = int((await self.s.execute(count_stmt)).scalar_one())
         return total, list((await self.s.execute(stmt.offset(offset).limit(limit))).scalars())
 
-    async def requeue(self, now: datetime, message_id: str | None = None) -> int:
-        """Failed (or still pending) messages back in line, due now, with a fresh attempt budget;
-        one message, or every failed one. Returns how many."""
-        stmt = update(OutboxMessage)
-        if message_id is None:
-            stmt = stmt.where(OutboxMessage.status == "failed")
-        else:
-            stmt = stmt.where(OutboxMessage.id == message_id, OutboxMessage.status.in_(("failed", "pending")))
+    async def requeue(
+        self, now: datetime, statuses: Sequence[str], to_status: str, message_id: str | None = None
+    ) -> int:
+        """Messages in one of ``statuses`` (one message, or all of them) moved to ``to_status``,
+        due now, with a fresh attempt budget. Returns how many."""
+        stmt = update(OutboxMessage).where(OutboxMessage.status.in_(tuple(statuses)))
+        if message_id is not None:
+            stmt = stmt.where(OutboxMessage.id == message_id)
         res = await self.s.execute(
-            stmt.values(status="pending", attempts=0, next_attempt_at=now, locked_until=None)
+            stmt.values(status=to_status, attempts=0, next_attempt_at=now, locked_until=None)
         )
-        return res.rowcount or 0
+        return rowcount(res)
 
-    async def purge_sent(self, before: datetime) -> int:
-        """Forget delivered messages created before ``before`` (their bodies hold codes)."""
+    async def purge(self, status: str, before: datetime) -> int:
+        """Forget messages in ``status`` created before ``before`` (their bodies hold codes)."""
         res = await self.s.execute(
-            delete(OutboxMessage).where(OutboxMessage.status == "sent", OutboxMessage.created_at < before)
+            delete(OutboxMessage).where(OutboxMessage.status == status, OutboxMessage.created_at < before)
         )
-        return res.rowcount or 0
+        return rowcount(res)

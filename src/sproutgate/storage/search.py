@@ -81,7 +81,7 @@ _USER_BY_PRIMARY_EMAIL = select(*User.__table__.columns).where(User.email == bin
 class Rows(Protocol):
     dialect: str
 
-    async def all(self, statement: Select[Any], **params: Any) -> list[tuple[Any, ...]]: ...
+    async def all(self, statement: Select, **params: Any) -> list[tuple[Any, ...]]: ...
 
     async def users(self, ids: list[str]) -> list[User]:
         """The users with these ids, in any order (missing ones left out)."""
@@ -95,9 +95,9 @@ class SessionSearchRows:
 
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
-        self.dialect = session.bind.dialect.name
+        self.dialect = session.get_bind().dialect.name
 
-    async def all(self, statement: Select[Any], **params: Any) -> list[tuple[Any, ...]]:
+    async def all(self, statement: Select, **params: Any) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await self.s.execute(statement, params)]
 
     async def users(self, ids: list[str]) -> list[User]:
@@ -116,7 +116,7 @@ class ConnectionSearchRows:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    async def all(self, statement: Select[Any], **params: Any) -> list[tuple[Any, ...]]:
+    async def all(self, statement: Select, **params: Any) -> list[tuple[Any, ...]]:
         return sqlite_driver.prepared(statement).all(self.conn, **params)
 
     async def users(self, ids: list[str]) -> list[User]:

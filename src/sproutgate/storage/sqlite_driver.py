@@ -29,14 +29,15 @@ import sqlite3
 import threading
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable, SelectBase
 
 _INLINE_OUTSIDE_TRANSACTION = ("SELECT", "WITH", "BEGIN", "ROLLBACK")
 _TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
@@ -256,7 +257,8 @@ class PreparedStatement:
     _dialect = SQLiteDialect_pysqlite()
 
     def __init__(self, statement: Executable) -> None:
-        compiled = statement.compile(dialect=self._dialect)
+        # Typed wider than they are: a Core statement (a ClauseElement) compiles to an SQLCompiler.
+        compiled = cast(SQLCompiler, cast(ClauseElement, statement).compile(dialect=self._dialect))
         self.sql = str(compiled)
         self._params = [
             (name, compiled.binds[name].type._cached_bind_processor(self._dialect))
@@ -269,9 +271,10 @@ class PreparedStatement:
             if not bind.required and name in (compiled.positiontup or ())
         }
         writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
-        columns = () if writes else statement.selected_columns
+        columns = () if writes else cast(SelectBase, statement).selected_columns
         self._columns = [
-            (column.key, column.type._cached_result_processor(self._dialect, None)) for column in columns
+            (cast(str, column.key), column.type._cached_result_processor(self._dialect, None))
+            for column in columns
         ]
 
     def _execute(self, conn: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
@@ -317,7 +320,7 @@ def prepared(statement: Executable) -> PreparedStatement:
     return PreparedStatement(statement)
 
 
-def detached(entity: type[Any], values: dict[str, Any]) -> Any:
+def detached(entity: type[DeclarativeBase], values: dict[str, Any]) -> Any:
     """An instance of a mapped class from a row of its table's columns, in the state a query
     in a closed session leaves it (detached, attributes loaded), without the cost of the
     constructor's attribute events."""
@@ -329,7 +332,7 @@ def detached(entity: type[Any], values: dict[str, Any]) -> Any:
 
 
 @functools.cache
-def _attribute_names(entity: type[Any]) -> dict[str, str]:
+def _attribute_names(entity: type[DeclarativeBase]) -> dict[str, str]:
     """Column key -> mapped attribute name, for the columns of ``entity``'s table."""
     mapper = entity.__mapper__
     return {column.key: mapper.get_property_by_column(column).key for column in mapper.local_table.columns}

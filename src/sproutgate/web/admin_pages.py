@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from sproutgate import i18n
 from sproutgate.domain.admin.service import UserFields
-from sproutgate.domain.errors import DomainError, NotFound
+from sproutgate.domain.errors import DomainError, NotAuthenticated, NotFound
 from sproutgate.domain.profiles.rules import UNSET
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context
@@ -108,18 +108,16 @@ async def admin_home(page: Page = Depends(page_context)) -> Response:
 async def admin_login(page: Page = Depends(page_context)) -> Response:
     """Open the console with the admin token (failures are throttled per address)."""
     form = await page.form()
-    ip = page.ctx.ip
     try:
-        await page.services.limiter.check("admin_auth_fail_ip", ip)
-    except DomainError as exc:
-        return _sign_in_page(page, page.explain(exc))
-    if not page.services.admin_guard.matches(form_text(form, "token").strip()):
-        await page.services.limiter.hit("admin_auth_fail_ip", ip)
+        await page.services.admin_access.authenticate(page.ctx.ip, [form_text(form, "token").strip()])
+    except NotAuthenticated:
         errors = FormErrors(status=401)
         errors.fields["token"] = i18n.t("admin_token_required", page.lang)
         return _sign_in_page(page, errors)
+    except DomainError as exc:  # RateLimited: too many failures from this address
+        return _sign_in_page(page, page.explain(exc))
     await page.services.console_sessions.close(_console_cookie(page))  # any earlier one of this browser
-    opened = await page.services.console_sessions.open(ip)
+    opened = await page.services.console_sessions.open(page.ctx.ip)
     response = page.redirect(ADMIN_PATH)
     security.set_cookie(
         page.request,

@@ -145,6 +145,7 @@ async def register_verify_submit(page: Page = Depends(page_context)) -> Response
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_code": "code", "account_taken": "code"})
         else:
+            assert issued is not None  # a session kind was asked for
             return _signed_in(page, issued, redirect or "/account?notice=welcome")
     return page.render("register_verify.html", status=errors.status, values=values, errors=errors)
 

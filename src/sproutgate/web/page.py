@@ -17,8 +17,8 @@ from sproutgate import i18n
 from sproutgate.api.problems import STATUS_BY_ERROR, field_errors
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import DomainError, InvalidInput
+from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.service import Principal
-from sproutgate.services import Services
 from sproutgate.web import security
 from sproutgate.web.i18n_pages import tr
 from sproutgate.web.security import WebGuard
@@ -78,7 +78,7 @@ def form_text(form: FormData, name: str) -> str:
 @dataclass
 class Page:
     request: Request
-    services: Services
+    services: DomainServices
     guard: WebGuard
     env: Environment
     lang: str
@@ -213,9 +213,18 @@ def page_lang(request: Request) -> str:
     return getattr(request.state, "lang", None) or i18n.negotiate(request.headers.get("accept-language"))
 
 
+@dataclass(frozen=True, slots=True)
+class PagesState:
+    """What the pages keep for the process (``app.state.pages``, set by ``web.routes.install``)."""
+
+    guard: WebGuard
+    env: Environment
+
+
 async def page_context(request: Request) -> Page:
     """FastAPI dependency: the Page for this request."""
-    services: Services = request.app.state.services
+    services: DomainServices = request.app.state.services
+    pages: PagesState = request.app.state.pages
     lang = page_lang(request)
     request.state.lang = lang  # mails and messages follow the language the page shows
     principal = await security.session_principal(request, services)
@@ -226,8 +235,8 @@ async def page_context(request: Request) -> Page:
     return Page(
         request=request,
         services=services,
-        guard=services.extras["web_guard"],
-        env=services.extras["web_templates"],
+        guard=pages.guard,
+        env=pages.env,
         lang=lang,
         principal=principal,
         nonce=nonce,

@@ -1,5 +1,6 @@
-"""Registers the hosted pages on the app: routers, static files, the dev mailbox page, the
-session-cookie hook for same-origin API calls and the pages' own error handling."""
+"""Registers the hosted pages on the app: routers, static files and the pages' own error
+handling; answers the hooks the pages lend the API (the dev mailbox page, the session cookie
+for same-origin API calls), which create_app hands to the API."""
 
 from __future__ import annotations
 
@@ -8,20 +9,20 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from sproutgate import i18n
-from sproutgate.services import Services
+from sproutgate.api.deps import ApiHooks
+from sproutgate.domain.registry import DomainServices
 from sproutgate.web import account_pages, admin_pages, auth_pages, chat_pages
 from sproutgate.web.mailbox_page import render_mailbox
-from sproutgate.web.page import CsrfRejected, SignInRequired, page_context
+from sproutgate.web.page import CsrfRejected, PagesState, SignInRequired, page_context
 from sproutgate.web.rendering import STATIC_DIR, make_environment
-from sproutgate.web.security import WebGuard, cookie_principal_hook
+from sproutgate.web.security import PageCookiePrincipal, WebGuard
 
 
-def install(app: FastAPI, services: Services) -> None:
-    guard = WebGuard(services)
-    services.extras["web_guard"] = guard
-    services.extras["web_templates"] = make_environment()
-    services.extras["mailbox_html"] = render_mailbox
-    services.extras["cookie_principal"] = cookie_principal_hook(services, guard)
+def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHooks:
+    """Add the pages to ``app``. ``cookie_key``: the secret behind the pages' CSRF tokens and
+    console cookie (``security.COOKIE_KEY_FILE``). Returns what the pages lend the API."""
+    guard = WebGuard(services, cookie_key)
+    app.state.pages = PagesState(guard=guard, env=make_environment())
 
     for module in (auth_pages, account_pages, admin_pages, chat_pages):
         app.include_router(module.router)
@@ -42,6 +43,8 @@ def install(app: FastAPI, services: Services) -> None:
     async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
         page = await page_context(request)
         return page.redirect("/login", next=exc.next_path)
+
+    return ApiHooks(cookie_principal=PageCookiePrincipal(services, guard), mailbox_page=render_mailbox)
 
 
 def _section_of(path: str) -> str:

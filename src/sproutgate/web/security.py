@@ -24,9 +24,8 @@ from fastapi import Request
 from starlette.responses import Response
 
 from sproutgate.domain.errors import DomainError, Forbidden
+from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.service import Principal
-from sproutgate.infra.keys import load_or_create_secret
-from sproutgate.services import Services
 
 SESSION_COOKIE = "sg_session"
 CSRF_COOKIE = "sg_csrf"
@@ -44,12 +43,16 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-class WebGuard:
-    """Keys and checks for the pages' cookies; one per process."""
+COOKIE_KEY_FILE = "web-cookies.key"  # in data/keys; loaded by create_app
 
-    def __init__(self, services: Services) -> None:
+
+class WebGuard:
+    """Keys and checks for the pages' cookies; one per process. ``key``: the secret of
+    ``COOKIE_KEY_FILE`` (32 random bytes, shared by every instance)."""
+
+    def __init__(self, services: DomainServices, key: bytes) -> None:
         self.services = services
-        self._key = load_or_create_secret(services.settings.data_dir, "web-cookies.key")
+        self._key = key
 
     def _mac(self, *parts: str) -> str:
         msg = "\x1f".join(parts).encode()
@@ -172,7 +175,7 @@ def content_security_policy(request: Request) -> str:
     )
 
 
-async def session_principal(request: Request, services: Services) -> Principal | None:
+async def session_principal(request: Request, services: DomainServices) -> Principal | None:
     """The user behind the session cookie, or None (missing, expired or revoked)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
@@ -185,21 +188,24 @@ async def session_principal(request: Request, services: Services) -> Principal |
     return principal
 
 
-def cookie_principal_hook(services: Services, guard: WebGuard):  # type: ignore[no-untyped-def]
+class PageCookiePrincipal:
     """``current_principal``'s fallback for API calls made by our own pages (the chat): the
     session cookie counts only for same-origin requests, and unsafe methods must also carry
-    the page's CSRF token in ``X-CSRF-Token``."""
+    the page's CSRF token in ``X-CSRF-Token`` (else Forbidden("csrf_failed")). Wired into the
+    API as ``api.deps.ApiHooks.cookie_principal`` by create_app."""
 
-    async def hook(request: Request) -> Principal | None:
+    def __init__(self, services: DomainServices, guard: WebGuard) -> None:
+        self.services = services
+        self.guard = guard
+
+    async def __call__(self, request: Request) -> Principal | None:
         if SESSION_COOKIE not in request.cookies or not same_origin(request):
             return None
-        principal = await session_principal(request, services)
+        principal = await session_principal(request, self.services)
         if principal is None:
             return None
-        if request.method not in SAFE_METHODS and not guard.csrf_ok(
+        if request.method not in SAFE_METHODS and not self.guard.csrf_ok(
             request.cookies.get(CSRF_COOKIE), principal.session_id, request.headers.get(CSRF_HEADER)
         ):
             raise Forbidden("csrf_failed")
         return principal
-
-    return hook

@@ -13,12 +13,12 @@ from sproutgate.api.deps import get_services
 from sproutgate.api.gate.routes import ADMIN_HEADERS, _errors, admin_actor
 from sproutgate.api.gate.schemas import iso
 from sproutgate.api.problems import CAMEL, wire_field_names
-from sproutgate.domain.mail.service import OutboxCounts
-from sproutgate.infra.mailer import Outbox
-from sproutgate.services import Services
-from sproutgate.storage.models import OutboxMessage
+from sproutgate.domain.mail.rules import MailStatus
+from sproutgate.domain.mail.service import OutboxCounts, QueuedMail
+from sproutgate.domain.registry import DomainServices
 
 router = APIRouter(prefix="/api", dependencies=[Depends(wire_field_names(CAMEL))])
+STATUS_PATTERN = "^(" + "|".join(MailStatus) + ")$"
 
 
 class OutboxCountsOut(BaseModel):
@@ -59,18 +59,17 @@ def _counts(c: OutboxCounts) -> OutboxCountsOut:
     )
 
 
-def _message(m: OutboxMessage, outbox: Outbox) -> OutboxMessageOut:
-    waiting = m.status in ("pending", "sending")
+def _message(m: QueuedMail) -> OutboxMessageOut:
     return OutboxMessageOut(
         id=m.id,
         messageId=m.message_id,
         to=m.to_addr,
-        subject=outbox.listed_subject(m),
+        subject=m.subject,
         kind=m.kind,
         status=m.status,
         attempts=m.attempts,
         createdAt=iso(m.created_at),
-        nextAttemptAt=iso(m.next_attempt_at) if waiting else None,
+        nextAttemptAt=iso(m.next_attempt_at) if m.next_attempt_at else None,
         sentAt=iso(m.sent_at) if m.sent_at else None,
         lastError=m.last_error,
     )
@@ -82,11 +81,11 @@ _TAGS: list[str | Any] = ["sproutgate-admin"]
 @router.get("/admin/outbox", response_model=OutboxOut, responses=_errors(401, 422), tags=_TAGS)
 async def admin_outbox(
     response: Response,
-    status: str | None = Query(default=None, pattern="^(pending|sending|sent|failed)$"),
+    status: str | None = Query(default=None, pattern=STATUS_PATTERN),
     page: int = Query(default=1, ge=1, le=1_000_000),
     pageSize: int = Query(default=50, ge=1, le=500),  # noqa: N803 - as in /admin/users
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> OutboxOut:
     """Mail outbox: counts per status and recent messages (``status`` filters), newest first."""
     result = await services.mail_outbox.overview(status, page, pageSize)
@@ -94,7 +93,7 @@ async def admin_outbox(
     return OutboxOut(
         counts=_counts(result.counts),
         total=result.total,
-        messages=[_message(m, services.outbox) for m in result.messages],
+        messages=[_message(m) for m in result.messages],
     )
 
 
@@ -105,11 +104,10 @@ async def admin_outbox_retry(
     message_id: str,
     response: Response,
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> RetriedOut:
     """Send a failed (or waiting) message again now, with a fresh attempt budget."""
     await services.mail_outbox.retry(message_id)
-    services.outbox.notify()
     response.headers.update(ADMIN_HEADERS)
     return RetriedOut(retried=1)
 
@@ -118,10 +116,9 @@ async def admin_outbox_retry(
 async def admin_outbox_retry_failed(
     response: Response,
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> RetriedOut:
     """Put every failed message back in line."""
     retried = await services.mail_outbox.retry_failed()
-    services.outbox.notify()
     response.headers.update(ADMIN_HEADERS)
     return RetriedOut(retried=retried)

@@ -14,11 +14,11 @@ from sproutgate.api.problems import CAMEL, wire_field_names
 from sproutgate.api.v1.schemas import Problem
 from sproutgate.domain.admin.service import UserFields, UserView
 from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import DomainError, NotAuthenticated
+from sproutgate.domain.errors import DomainError
 from sproutgate.domain.profiles.rules import UNSET, ProfileChanges
+from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import Principal
-from sproutgate.services import Services
 
 router = APIRouter(prefix="/api", dependencies=[Depends(wire_field_names(CAMEL))])
 
@@ -30,7 +30,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-async def _view(services: Services, user) -> UserView:  # type: ignore[no-untyped-def]
+async def _view(services: DomainServices, user) -> UserView:  # type: ignore[no-untyped-def]
     return UserView(user, await services.profiles.secondary_emails(user.id))
 
 
@@ -41,7 +41,7 @@ async def login(
     body: S.LoginIn,
     response: Response,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.LoginOut:
     """Sign in with an account name or email; answers the unified token."""
     issued = await services.accounts.login(
@@ -65,7 +65,7 @@ async def login(
     responses=_errors(422),
     tags=["sproutgate"],
 )
-async def verify_token(body: S.TokenIn, services: Services = Depends(get_services)) -> S.VerifyOut:
+async def verify_token(body: S.TokenIn, services: DomainServices = Depends(get_services)) -> S.VerifyOut:
     """Check a token: valid only while its signature, expiry and session are all good.
 
     Any bad, expired or revoked token answers 200 ``{"valid": false}``."""
@@ -80,7 +80,7 @@ async def verify_token(body: S.TokenIn, services: Services = Depends(get_service
 
 @router.post("/auth/logout", response_model=S.LogoutOut, responses=_errors(401), tags=["sproutgate"])
 async def logout(
-    principal: Principal = Depends(current_principal), services: Services = Depends(get_services)
+    principal: Principal = Depends(current_principal), services: DomainServices = Depends(get_services)
 ) -> S.LogoutOut:
     """Revoke the token's session (an addition to the SproutGate document)."""
     await services.sessions.revoke(principal.session_id)
@@ -89,7 +89,7 @@ async def logout(
 
 @router.get("/auth/me", response_model=S.UserOut, responses=_errors(401), tags=["sproutgate"])
 async def me(
-    principal: Principal = Depends(current_principal), services: Services = Depends(get_services)
+    principal: Principal = Depends(current_principal), services: DomainServices = Depends(get_services)
 ) -> S.UserOut:
     """The signed-in user (never the password)."""
     return S.UserOut(user=S.gate_user(await _view(services, principal.user)))
@@ -102,7 +102,7 @@ async def update_profile(
     body: S.ProfileIn,
     ctx: CallerContext = Depends(caller_context),
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.UserOut:
     """Update password, username, phone, avatarUrl or bio.
 
@@ -127,7 +127,7 @@ async def update_profile(
 async def register(
     body: S.RegisterIn,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.SentOut:
     """Start a registration and mail a code (a taken account name answers 409)."""
     expires = await services.accounts.start_signup(
@@ -150,7 +150,7 @@ async def register(
 async def verify_email(
     body: S.VerifyEmailIn,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.CreatedOut:
     """Check the registration code and create the account."""
     user, _, _ = await services.accounts.complete_signup(body.code, ctx, account=body.account)
@@ -161,7 +161,9 @@ async def verify_email(
     "/auth/forgot-password", response_model=S.SentOut, responses=_errors(422, 429), tags=["sproutgate"]
 )
 async def forgot_password(
-    body: S.ForgotIn, ctx: CallerContext = Depends(caller_context), services: Services = Depends(get_services)
+    body: S.ForgotIn,
+    ctx: CallerContext = Depends(caller_context),
+    services: DomainServices = Depends(get_services),
 ) -> S.SentOut:
     """Mail a reset code (same answer whether or not account and email match)."""
     expires = await services.accounts.request_password_reset(body.email, ctx, account=body.account)
@@ -172,7 +174,9 @@ async def forgot_password(
     "/auth/reset-password", response_model=S.ResetOut, responses=_errors(401, 422, 429), tags=["sproutgate"]
 )
 async def reset_password(
-    body: S.ResetIn, ctx: CallerContext = Depends(caller_context), services: Services = Depends(get_services)
+    body: S.ResetIn,
+    ctx: CallerContext = Depends(caller_context),
+    services: DomainServices = Depends(get_services),
 ) -> S.ResetOut:
     """Check the reset code and set the new password; every session ends."""
     await services.accounts.confirm_password_reset(body.code, body.newPassword, ctx, account=body.account)
@@ -189,7 +193,7 @@ async def secondary_request(
     body: S.SecondaryRequestIn,
     ctx: CallerContext = Depends(caller_context),
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.SentOut:
     """Mail a code to an address the caller wants to add."""
     expires = await services.accounts.request_secondary_email(principal, body.email, ctx)
@@ -206,7 +210,7 @@ async def secondary_verify(
     body: S.SecondaryVerifyIn,
     ctx: CallerContext = Depends(caller_context),
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.VerifiedOut:
     """Check the code and attach the address as a verified secondary email."""
     user = await services.accounts.verify_secondary_email(principal, body.email, body.code, ctx)
@@ -214,29 +218,14 @@ async def secondary_verify(
 
 
 # -- admin ------------------------------------------------------------------------------------
-async def admin_actor(request: Request, services: Services = Depends(get_services)) -> str:
+async def admin_actor(request: Request, services: DomainServices = Depends(get_services)) -> str:
     """The admin token (query ``token``, ``X-Admin-Token`` or bearer) or an admin-role user's
     access token. Failures are throttled per IP; answers 401 otherwise."""
-    ip = client_ip(request)
-    await services.limiter.check("admin_auth_fail_ip", ip)
-    candidates = [
-        request.query_params.get("token"),
-        request.headers.get("x-admin-token"),
-        bearer_token(request),
-    ]
-    for candidate in candidates:
-        if candidate and services.admin_guard.matches(candidate):
-            return "admin-token"
-    bearer = bearer_token(request)
-    if bearer:
-        try:
-            principal = await services.sessions.authenticate(bearer)
-        except DomainError:
-            principal = None
-        if principal is not None and principal.user.role == "admin":
-            return f"user:{principal.user.account}"
-    await services.limiter.hit("admin_auth_fail_ip", ip)
-    raise NotAuthenticated("admin_token_required")
+    return await services.admin_access.authenticate(
+        client_ip(request),
+        [request.query_params.get("token"), request.headers.get("x-admin-token")],
+        bearer=bearer_token(request),
+    )
 
 
 ADMIN_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -274,7 +263,7 @@ async def admin_list_users(
     page: int = Query(default=1, ge=1, le=1_000_000),
     pageSize: int = Query(default=50, ge=1, le=500),  # noqa: N803 - the document's name
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.AdminUserList:
     """List users, optionally filtered by ``q`` (account, username or email contains)."""
     total, views = await services.admin.list_users(q, page, pageSize)
@@ -294,7 +283,7 @@ async def admin_create_user(
     request: Request,
     response: Response,
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.AdminUserOut:
     """Create a user with any fields (the password is hashed)."""
     view = await services.admin.create_user(_fields(body), actor, client_ip(request))
@@ -314,7 +303,7 @@ async def admin_update_user(
     request: Request,
     response: Response,
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.AdminUserOut:
     """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled."""
     view = await services.admin.update_user(account, _fields(body), actor, client_ip(request))
@@ -333,7 +322,7 @@ async def admin_delete_user(
     request: Request,
     response: Response,
     actor: str = Depends(admin_actor),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.DeletedOut:
     """Delete a user and end their sessions."""
     await services.admin.delete_user(account, actor, client_ip(request))

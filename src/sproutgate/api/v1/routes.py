@@ -7,16 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from sproutgate.api import health as health_checks
 from sproutgate.api.deps import caller_context, current_principal, get_services
 from sproutgate.api.v1 import schemas as S
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import InvalidInput
 from sproutgate.domain.profiles.rules import RUNTIME_PROFILE, UNSET, ProfileChanges
+from sproutgate.domain.profiles.service import PublicProfile
+from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal
-from sproutgate.services import Services
-from sproutgate.storage.models import User
 
 router = APIRouter(prefix="/api/v1")
 
@@ -39,7 +38,7 @@ def session_out(issued: IssuedSession) -> S.SessionOut:
     )
 
 
-def profile_out(user: User) -> S.ProfileOut:
+def profile_out(user: PublicProfile) -> S.ProfileOut:
     return S.ProfileOut(id=user.id, username=user.username, avatar_url=user.avatar_url, bio=user.bio)
 
 
@@ -70,7 +69,7 @@ async def get_me(principal: Principal = Depends(current_principal)) -> JSONRespo
 async def create_verification(
     body: S.VerificationCreate,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.VerificationAccepted:
     """Start a sign-up: store it pending and mail a 6-digit code."""
     await services.accounts.start_signup(
@@ -83,7 +82,7 @@ async def create_verification(
 async def resend_verification(
     body: S.EmailOnly,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> Response:
     """Mail a new sign-up code, replacing the previous one."""
     await services.accounts.resend_signup_code(body.email, ctx)
@@ -97,7 +96,7 @@ async def verify_verification(
     body: S.VerificationVerify,
     response: Response,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.SessionOut:
     """Check the sign-up code, create the user and open a session."""
     _, issued, _ = await services.accounts.complete_signup(
@@ -115,7 +114,7 @@ async def create_session(
     body: S.SessionCreate,
     response: Response,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.SessionOut:
     """Sign in with email and password."""
     issued = await services.accounts.login(body.email, body.password, ctx, SessionKind.RUNTIME)
@@ -130,7 +129,7 @@ async def refresh_session(
     body: S.RefreshRequest,
     response: Response,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.SessionOut:
     """Trade a refresh token for a new pair (rotation with reuse detection)."""
     issued = await services.sessions.rotate_refresh_token(body.refresh_token, ctx)
@@ -139,7 +138,9 @@ async def refresh_session(
 
 
 @router.delete("/auth/sessions", status_code=204, responses=_errors(422), tags=["auth"])
-async def delete_session(body: S.RefreshRequest, services: Services = Depends(get_services)) -> Response:
+async def delete_session(
+    body: S.RefreshRequest, services: DomainServices = Depends(get_services)
+) -> Response:
     """Sign out: revoke the refresh token's session (204 even when it is unknown)."""
     await services.sessions.revoke_by_refresh_token(body.refresh_token)
     return Response(status_code=204)
@@ -149,7 +150,7 @@ async def delete_session(body: S.RefreshRequest, services: Services = Depends(ge
 async def request_password_reset(
     body: S.PasswordResetRequest,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> Response:
     """Mail a password reset code (same answer whether or not the address is registered)."""
     await services.accounts.request_password_reset(body.email, ctx, redirect_to=body.redirect_to)
@@ -160,7 +161,7 @@ async def request_password_reset(
 async def confirm_password_reset(
     body: S.PasswordResetConfirm,
     ctx: CallerContext = Depends(caller_context),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> Response:
     """Check the reset code and set the new password; signs out every session."""
     await services.accounts.confirm_password_reset(body.token, body.new_password, ctx, email=body.email)
@@ -171,7 +172,7 @@ async def confirm_password_reset(
 async def get_user_by_email(
     email: str = Query(max_length=320),
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.AuthUserOut:
     """Look a user up by email (administrators only)."""
     user = await services.profiles.user_by_email_for_admin(principal, email)
@@ -184,7 +185,7 @@ async def get_user_by_email(
 async def patch_me(
     body: S.ProfilePatch,
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.ProfileOut:
     """Update the signed-in user's username, avatar or bio."""
     sent = body.model_fields_set
@@ -205,17 +206,23 @@ async def patch_me(
 async def search_users(
     body: S.SearchRequest,
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> list[S.ProfileOut]:
     """Search users: an address matches one email exactly, anything else display names."""
     return [profile_out(u) for u in await services.profiles.search(principal, body.query)]
 
 
 @router.get("/infra/health", response_model=S.InfraHealth, tags=["infra"])
-async def infra_health(request: Request, services: Services = Depends(get_services)) -> JSONResponse:
+async def infra_health(request: Request, services: DomainServices = Depends(get_services)) -> JSONResponse:
     """Health of every backing service, with latency."""
-    result = await health_checks.check(services)
-    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+    report = await services.health.check()
+    body = {
+        "status": report.status,
+        "services": {
+            name: {"status": h.status, "latency_ms": h.latency_ms} for name, h in report.services.items()
+        },
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 health_router = APIRouter()

@@ -44,6 +44,8 @@ from sproutgate.domain.codes.rules import CodePurpose, require_code_shape
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import Conflict, InvalidInput
+from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.profiles.errors import UserNotFound
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
@@ -56,8 +58,6 @@ from sproutgate.domain.profiles.rules import (
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
 from sproutgate.infra.hasher import PasswordHasher
-from sproutgate.infra.mailer import Outbox
-from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import PendingSignup, User
 from sproutgate.storage.repositories import (
@@ -86,7 +86,7 @@ class AccountService:
         hasher: PasswordHasher,
         codes: CodeService,
         sessions: SessionService,
-        limiter: RateLimiter,
+        limiter: RateLimits,
         outbox: Outbox,
         clock: Clock,
     ) -> None:
@@ -623,4 +623,5 @@ class AccountService:
             raise Conflict("email_taken")
         if row is None:
             raise InvalidCode()
+        assert user is not None  # found above, in the transaction that attached the address
         return user

@@ -3,16 +3,19 @@ audit trail of every change made that way."""
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.exc import IntegrityError
 
 from sproutgate.domain.accounts.rules import normalize_email, require_account, sign_in_key
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
+from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
+from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
     UNSET,
@@ -20,6 +23,8 @@ from sproutgate.domain.profiles.rules import (
     display_name_lower,
     profile_errors,
 )
+from sproutgate.domain.sessions.service import SessionService
+from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.repositories import AuditRepository, SessionRepository, UserRepository
@@ -120,7 +125,8 @@ class AdminService:
                 errors["password"] = problem
         if f.secondary_emails is not UNSET:
             emails: list[str] = []
-            for e in f.secondary_emails or []:  # type: ignore[union-attr]
+            # The faces' schemas hand a list of strings here.
+            for e in cast(Iterable[object], f.secondary_emails or []):
                 try:
                     emails.append(normalize_email(str(e)))
                 except InvalidInput:
@@ -270,3 +276,42 @@ class AdminService:
     async def audit_log(self, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
         async with self.db.read() as s:
             return await AuditRepository(s).latest(limit, offset)
+
+
+ADMIN_TOKEN_ACTOR = "admin-token"  # the audit trail's actor for changes made with the admin token
+
+
+class AdminAccess:
+    """The one check of administrator credentials, whichever face presents them (the SproutGate
+    admin API, the admin console's sign-in): the admin token, compared in constant time, or an
+    admin-role user's access token. Failures are throttled per client address."""
+
+    def __init__(self, guard: AdminTokenGuard, sessions: SessionService, limiter: RateLimits) -> None:
+        self.guard = guard
+        self.sessions = sessions
+        self.limiter = limiter
+
+    async def authenticate(self, ip: str, tokens: Sequence[str | None], bearer: str | None = None) -> str:
+        """The actor to audit: ``ADMIN_TOKEN_ACTOR`` when one of ``tokens`` (or ``bearer``) is the
+        admin token, ``user:<account>`` when ``bearer`` is the access token of an admin-role user.
+
+        Raises RateLimited when ``ip`` failed too often (checked before any comparison), else
+        NotAuthenticated("admin_token_required"), counting one failure for ``ip``."""
+        await self.limiter.check("admin_auth_fail_ip", ip)
+        for candidate in (*tokens, bearer):
+            if candidate and self.guard.matches(candidate):
+                return ADMIN_TOKEN_ACTOR
+        if bearer:
+            try:
+                principal = await self.sessions.authenticate(bearer)
+            except DomainError:
+                principal = None
+            if principal is not None and principal.user.role == "admin":
+                return f"user:{principal.user.account}"
+        await self.limiter.hit("admin_auth_fail_ip", ip)
+        raise NotAuthenticated("admin_token_required")
+
+    def token_fingerprint(self) -> str:
+        """SHA-256 (hex) of the current admin token: it changes when the token is rotated, so
+        whatever is bound to it (the console cookie) ends with the rotation."""
+        return hashlib.sha256(self.guard.token.encode()).hexdigest()

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.storage.db import Database
 from sproutgate.storage.repositories import (
     CodeRepository,
@@ -26,12 +27,13 @@ SENT_MAIL_RETENTION = timedelta(days=7)
 
 
 async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
+    """Remove what is dead as of ``clock.now()``, in one transaction; counts per kind."""
     now = clock.now()
     async with db.write() as s:
         codes = await CodeRepository(s).purge(now)
         pending = await PendingSignupRepository(s).purge(now)
         sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION)
-        mail = await OutboxRepository(s).purge_sent(now - SENT_MAIL_RETENTION)
+        mail = await OutboxRepository(s).purge(MailStatus.SENT, now - SENT_MAIL_RETENTION)
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
         console = await ConsoleSessionRepository(s).purge(now)
     return {
@@ -45,6 +47,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
 
 
 async def purge_forever(db: Database, clock: Clock, interval: float) -> None:
+    """``purge_once`` every ``interval`` seconds until cancelled; a failed pass is logged."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -55,3 +58,20 @@ async def purge_forever(db: Database, clock: Clock, interval: float) -> None:
             raise
         except Exception as exc:  # noqa: BLE001 - retried next interval
             log.warning("purge failed: %s", exc)
+
+
+class Housekeeping:
+    """The purge as the app's background task and the CLI's ``purge`` call it."""
+
+    def __init__(self, db: Database, clock: Clock, interval_seconds: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.interval_seconds = interval_seconds
+
+    async def purge_once(self) -> dict[str, int]:
+        """Remove what is dead now; counts per kind (codes, pending_signups, sessions, sent_mail)."""
+        return await purge_once(self.db, self.clock)
+
+    async def run_forever(self) -> None:
+        """Purge every ``interval_seconds`` until cancelled."""
+        await purge_forever(self.db, self.clock, self.interval_seconds)

@@ -3,9 +3,12 @@ finding users (search, an administrator's look-up by address)."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sproutgate.domain.accounts.rules import email_key, normalize_email
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.errors import Forbidden
+from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.profiles.errors import UserNotFound
 from sproutgate.domain.profiles.rules import (
     ProfileChanges,
@@ -15,7 +18,6 @@ from sproutgate.domain.profiles.rules import (
     require_valid_profile,
 )
 from sproutgate.domain.sessions.service import Principal
-from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import User
 from sproutgate.storage.repositories import UserRepository
@@ -24,10 +26,27 @@ from sproutgate.storage.search import ConnectionSearchRows, SessionSearchRows, s
 SEARCH_RESULTS = 20
 
 
+class PublicProfile(Protocol):
+    """What a face may show of any user to another signed-in user (the runtime API's profile,
+    search results): what the services here return, read-only."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def avatar_url(self) -> str | None: ...
+
+    @property
+    def bio(self) -> str | None: ...
+
+
 class ProfileService:
     """Profile operations shared by every face; each is one transaction."""
 
-    def __init__(self, db: Database, limiter: RateLimiter, clock: Clock) -> None:
+    def __init__(self, db: Database, limiter: RateLimits, clock: Clock) -> None:
         self.db = db
         self.limiter = limiter
         self.clock = clock

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
+from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.domain.sessions.rules import (
     SessionKind,
@@ -19,7 +20,6 @@ from sproutgate.domain.sessions.rules import (
     session_policy,
     successor_refresh_token,
 )
-from sproutgate.infra.ratelimit import RateLimiter
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuthSession, User, new_id
@@ -57,7 +57,7 @@ class SessionService:
         settings: Settings,
         db: Database,
         signer: TokenSigner,
-        limiter: RateLimiter,
+        limiter: RateLimits,
         clock: Clock,
         chain_key: bytes,
     ) -> None:
