@@ -1,6 +1,6 @@
 """Issue 11 item 11: whether an address is registered must not show in how long a reset request
 takes. Known and unknown addresses do the same work on the request path; measured here with
-interleaved requests on both faces (medians, so one slow request on a shared machine does not
+interleaved requests on both faces (lower quartiles, so slow requests on a shared machine do not
 decide)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from v1_support import create_user
 
 pytestmark = pytest.mark.both_engines
 
-ROUNDS = 40
+ROUNDS = 60
 
 
 async def _timed(client, path: str, body: dict) -> float:
@@ -33,17 +33,25 @@ async def test_reset_requests_take_as_long_for_unknown_addresses(make_harness, m
     unknown: list[float] = []
     for i in range(ROUNDS + 2):
         if face == "runtime":
-            k = await _timed(h.client, "/api/v1/auth/password-reset", {"email": f"known{i}@example.com"})
-            u = await _timed(h.client, "/api/v1/auth/password-reset", {"email": f"ghost{i}@example.com"})
+            path = "/api/v1/auth/password-reset"
+            bodies = {"k": {"email": f"known{i}@example.com"}, "u": {"email": f"ghost{i}@example.com"}}
         else:
-            body = {"account": f"known{i}", "email": f"known{i}@example.com"}
-            k = await _timed(h.client, "/api/auth/forgot-password", body)
-            body = {"account": f"ghost{i}", "email": f"ghost{i}@example.com"}
-            u = await _timed(h.client, "/api/auth/forgot-password", body)
+            path = "/api/auth/forgot-password"
+            bodies = {
+                "k": {"account": f"known{i}", "email": f"known{i}@example.com"},
+                "u": {"account": f"ghost{i}", "email": f"ghost{i}@example.com"},
+            }
+        # Alternate which goes first, so that drift on a busy machine falls on both alike.
+        order = "ku" if i % 2 else "uk"
+        took = {which: await _timed(h.client, path, bodies[which]) for which in order}
+        k, u = took["k"], took["u"]
         if i >= 2:  # the first requests warm caches up
             known.append(k)
             unknown.append(u)
-    mk, mu = statistics.median(known), statistics.median(unknown)
-    # Within 15 % of each other (or 0.3 ms): the difference this test guards against was a code
-    # row and a sealed mail written for known addresses only, about a third of the request.
-    assert abs(mk - mu) <= max(0.15 * max(mk, mu), 0.0003), (mk, mu)
+    # The lower quartile: load from other processes only ever adds time, so the low end of each
+    # distribution shows the request's own work best.
+    mk, mu = (statistics.quantiles(xs, n=4)[0] for xs in (known, unknown))
+    # Within 25 % of each other (or 0.3 ms). Before the fix known addresses took 40-80 % longer
+    # (a code row and a sealed mail written for them only); the margin absorbs the noise of a
+    # shared 2-core machine running other work.
+    assert abs(mk - mu) <= max(0.25 * max(mk, mu), 0.0003), (mk, mu)
