@@ -10,6 +10,8 @@ then writes the figures, ratios, targets and the machine into docs/benchmarks.md
 
     .venv/bin/python bench/run_core.py            # full run (about 5 minutes), writes the docs
     .venv/bin/python bench/run_core.py --quick    # smoke run; prints the report only
+    .venv/bin/python bench/run_core.py --only login,me,refresh --no-inline-driver
+                                                  # SQLite through plain aiosqlite (prints only)
 
 Everything runs on loopback; every load phase is bounded in time and the servers are stopped
 at the end. The server processes are pinned to the "server" cores and this process (the load
@@ -134,8 +136,9 @@ class Process:
             self.proc.wait(5)
 
 
-def server_env(data_dir: Path, port: int) -> dict[str, str]:
-    """SproutGate's defaults (SQLite, in-process limits, dev mailbox) with real argon2 costs.
+def server_env(data_dir: Path, port: int, inline_driver: bool = True) -> dict[str, str]:
+    """SproutGate's defaults (SQLite, in-process limits, dev mailbox) with real argon2 costs;
+    ``inline_driver=False`` turns the SQLite inline driver off (plain aiosqlite).
 
     Rate limits stay on; the two that a benchmark trips by design (refreshes per IP, searches
     per user) are raised so that the run measures throughput, not the limit. Clients present
@@ -151,13 +154,17 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
         SPROUTGATE_ARGON2_PARALLELISM=str(p),
         SPROUTGATE_LIMIT_REFRESH_PER_IP="1000000/5 minutes",
         SPROUTGATE_LIMIT_SEARCH_PER_USER="1000000/minute",
+        SPROUTGATE_SQLITE_INLINE_DRIVER="true" if inline_driver else "false",
     )
 
 
-def sproutgate_server(data_dir: Path, cpus: set[int], work: Path) -> tuple[Process, int]:
+def sproutgate_server(
+    data_dir: Path, cpus: set[int], work: Path, inline_driver: bool = True
+) -> tuple[Process, int]:
     port = free_port()
     argv = [sys.executable, "-m", "sproutgate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = Process("sproutgate", argv, server_env(data_dir, port), cpus, work / f"server-{port}.log")
+    env = server_env(data_dir, port, inline_driver)
+    proc = Process("sproutgate", argv, env, cpus, work / f"server-{port}.log")
     proc.start(port, "/health")
     return proc, port
 
@@ -466,6 +473,7 @@ class Config:
     quick: bool
     rounds: int = 2
     only: frozenset[str] = PHASES
+    inline_driver: bool = True
 
 
 def split_cpus(spec: str | None) -> tuple[set[int], set[int]]:
@@ -524,7 +532,7 @@ async def throughput_phase(cfg: Config, work: Path) -> dict[str, Any]:
 
     window = cfg.duration / cfg.rounds
     data = work / "core-data"
-    server, port = sproutgate_server(data, cfg.server_cpus, work)
+    server, port = sproutgate_server(data, cfg.server_cpus, work, cfg.inline_driver)
     base = f"http://127.0.0.1:{port}"
     bare = None
     results: dict[str, Any] = {}
@@ -596,7 +604,7 @@ async def search_phase(cfg: Config, work: Path) -> dict[str, Any]:
     names, emails = await asyncio.to_thread(build_user_db, data, cfg.users, cfg.server_cpus, work)
     load_seconds = time.perf_counter() - t0
     log(f"  loaded in {load_seconds:.1f} s")
-    server, port = sproutgate_server(data, cfg.server_cpus, work)
+    server, port = sproutgate_server(data, cfg.server_cpus, work, cfg.inline_driver)
     try:
         session = await asyncio.to_thread(
             sign_up, f"http://127.0.0.1:{port}", "searcher@bench.example", "Searcher", fake_ip(70000)
@@ -716,12 +724,13 @@ def report(cfg: Config, core: dict[str, Any], search: dict[str, Any], info: dict
         ]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = " (quick smoke run: small data, short windows; not a result)" if cfg.quick else ""
+    engine = "SQLite, defaults" if cfg.inline_driver else "SQLite, inline driver off, otherwise defaults"
     core_md = "\n".join(
         [
             "## Core API",
             "",
             f"Measured {when} by `bench/run_core.py`{mode}: one SproutGate process (`sproutgate serve`,"
-            f" SQLite, defaults) pinned to {n} core(s) {sorted(cfg.server_cpus)}, the load generator"
+            f" {engine}) pinned to {n} core(s) {sorted(cfg.server_cpus)}, the load generator"
             f" on {sorted(cfg.load_cpus)}; {cfg.duration:g} s per measurement (compared pairs in"
             f" {cfg.rounds} alternating windows each), after {cfg.warmup:g} s of warm-up per window."
             " Ratios are of throughput; the CPU ratio in brackets compares server CPU time per"
@@ -809,6 +818,9 @@ one machine, loopback only, and stops by itself.
   user: {per_class} each of 1-, 2-, 3-, 5- and 8-character substrings of real names and exact
   emails (30 % in upper case), shuffled, after a warm-up pass with other queries. Latency is
   measured at the client, HTTP included.
+- **SQLite driver.** `--no-inline-driver` runs the SproutGate server with
+  `SPROUTGATE_SQLITE_INLINE_DRIVER=false` (plain aiosqlite) and only prints its report; the
+  comparison is in *SQLite inline driver on and off*.
 - **Reading the numbers.** The machine is shared with other work (the "other processes" column):
   throughput moves by tens of percent from one minute to the next, CPU per request much less.
 """
@@ -827,6 +839,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4, help="alternating windows per compared pair (default 4)")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(sorted(PHASES))} (no docs written)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dirs and logs")
+    ap.add_argument(
+        "--no-inline-driver",
+        action="store_true",
+        help="run SproutGate with SPROUTGATE_SQLITE_INLINE_DRIVER=false (no docs written unless --output)",
+    )
     args = ap.parse_args()
     only = frozenset(args.only.split(",")) if args.only else PHASES
     if not only <= PHASES:
@@ -845,6 +862,7 @@ def main() -> None:
         quick=args.quick,
         rounds=max(1, args.rounds),
         only=only,
+        inline_driver=not args.no_inline_driver,
     )
     os.sched_setaffinity(0, load_cpus)
     loop_name = install_uvloop()
@@ -860,7 +878,8 @@ def main() -> None:
     sections = report(cfg, core, search, info)
     text = sections["Core API"]
     print(text)
-    output = Path(args.output) if args.output else (None if args.quick or args.only else DOCS)
+    partial = args.quick or args.only or args.no_inline_driver
+    output = Path(args.output) if args.output else (None if partial else DOCS)
     if output is not None:
         existing = output.read_text(encoding="utf-8") if output.exists() else ""
         output.write_text(replace_sections(existing, sections), encoding="utf-8")

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     db_statement_timeout_seconds: float = 5.0
     redis_timeout_seconds: float = 1.0
     redis_retry_seconds: float = 2.0  # after a Redis failure, local limits for this long, then retry
+    # SQLite: run the short database calls on the event loop (storage/sqlite_driver.py); false
+    # uses plain aiosqlite through SQLAlchemy, as PostgreSQL uses asyncpg. See
+    # docs/decisions/sqlite-inline-driver.md.
+    sqlite_inline_driver: bool = True
 
     # Housekeeping
     purge_interval_seconds: float = 300.0

@@ -27,10 +27,12 @@ _WRITE = "sproutgate_write"
 
 
 def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEngine:
-    """The engine for ``settings``. On PostgreSQL every wait is bounded (connect, pool checkout,
-    statement) so that a request fails fast with a DB error, rendered as 503, while the server is
-    away; pre-ping replaces dead pooled connections, so service resumes by itself. Migrations
-    (``for_migrations``) may wait for each other's lock and run long DDL: no statement timeout."""
+    """The engine for ``settings``. On SQLite it uses ``sqlite_driver`` unless
+    ``settings.sqlite_inline_driver`` is false or it is for migrations; then plain aiosqlite. On
+    PostgreSQL every wait is bounded (connect, pool checkout, statement) so that a request fails
+    fast with a DB error, rendered as 503, while the server is away; pre-ping replaces dead pooled
+    connections, so service resumes by itself. Migrations (``for_migrations``) may wait for each
+    other's lock and run long DDL: no statement timeout."""
     url = settings.resolved_database_url
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -41,12 +43,13 @@ def make_engine(settings: Settings, *, for_migrations: bool = False) -> AsyncEng
             # files after it).
             private_file(Path(database))
         kwargs["connect_args"] = {"timeout": 30, "isolation_level": None}
-        if not for_migrations:
+        inline = settings.sqlite_inline_driver and not for_migrations
+        if inline:
             kwargs["module"] = sqlite_driver.dbapi()  # short calls inline, see sqlite_driver
         engine = create_async_engine(url, **kwargs)
-        # Database runs a sqlite_driver.Checkpointer for the inline engine; migrations keep
-        # SQLite's own checkpoints.
-        _configure_sqlite(engine, background_checkpoints=not for_migrations)
+        # Database runs a sqlite_driver.Checkpointer for the inline engine; plain aiosqlite
+        # (migrations, or the driver turned off) keeps SQLite's own checkpoints.
+        _configure_sqlite(engine, background_checkpoints=inline)
         return engine
     statement_ms = 0 if for_migrations else int(settings.db_statement_timeout_seconds * 1000)
     server_settings = {
@@ -114,7 +117,7 @@ class Database:
 
     @property
     def reads_now(self) -> bool:
-        """Whether ``read_now()`` is available (a SQLite file)."""
+        """Whether ``read_now()`` is available (a SQLite file with the inline driver)."""
         return self._reader is not None
 
     def read_now(self) -> sqlite3.Connection:
@@ -128,19 +131,32 @@ class Database:
     @asynccontextmanager
     async def write_now(self) -> AsyncIterator[Statements]:
         """A short write transaction of Core statements (``storage.statements``), committed when
-        the block ends. On SQLite, when the write lock is free, it runs inline on a plain sqlite3
-        connection (see ``sqlite_driver.InlineWriter``): nothing awaited inside may suspend,
-        as the lock is held meanwhile. Otherwise, and on other databases, it is ``write()``."""
+        the block ends. On SQLite with the inline driver, when the write lock is free, it runs
+        inline on a plain sqlite3 connection (see ``sqlite_driver.InlineWriter``): nothing
+        awaited inside may suspend, as the lock is held meanwhile and other requests' inline
+        writes would find it taken. That rule is checked: a block that let the event loop run
+        other work is rolled back and raises ``sqlite_driver.WriteBlockSuspended`` (at its next
+        statement, or at its end). Otherwise, and on other databases, it is ``write()``."""
         conn = self._writer.begin() if self._writer is not None else None
         if conn is None:
             async with self.write() as session:
                 yield SessionStatements(session)
             return
+        loop_ran = sqlite_driver.LoopRanCheck()
         try:
-            yield SqliteStatements(conn)
-        except BaseException:
+            yield SqliteStatements(conn, loop_ran)
+        except BaseException as exc:
+            loop_ran.close()
             conn.execute("ROLLBACK")
+            # A cancellation can only arrive at a suspension: let it through as it is.
+            suspended = sqlite_driver.WriteBlockSuspended
+            if loop_ran.ran and isinstance(exc, Exception) and not isinstance(exc, suspended):
+                raise suspended("the block raised after it suspended; rolled back") from exc
             raise
+        loop_ran.close()
+        if loop_ran.ran:
+            conn.execute("ROLLBACK")
+            raise sqlite_driver.WriteBlockSuspended("rolled back instead of committed")
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -19,10 +19,31 @@ connection runs calls inline, and only these go to the connection's thread:
 - opening and closing the connection, ``backup``, ``executescript``.
 
 A COMMIT may run a WAL auto-checkpoint (PASSIVE, never waiting for locks) inline.
+
+Besides that connection, the module holds what ``Database`` uses for the hot paths on a SQLite
+file: query-only and writing sqlite3 connections used straight from the event loop
+(``QueryOnlyReader``, ``InlineWriter``), statements compiled once for them
+(``PreparedStatement``), background WAL checkpoints (``Checkpointer``) and the check of the one
+rule they impose (``LoopRanCheck``): nothing awaited inside an inline write block may suspend.
+
+It relies on private parts of two libraries, which pyproject.toml therefore bounds from above:
+
+- aiosqlite: ``Connection(connector, iter_chunk_size)``, its ``_execute`` (every call of the
+  connection and its cursors goes through it), ``_connection`` and ``_running``; the module's
+  namespace is copied into the shim module SQLAlchemy is handed;
+- SQLAlchemy: ``AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3)`` and its ``aiosqlite``
+  attribute; a compiled statement's ``positiontup`` and ``binds`` (``required``,
+  ``effective_value``); ``TypeEngine._cached_bind_processor``/``_cached_result_processor``;
+  ``Mapper.class_manager.new_instance()``.
+
+``Settings.sqlite_inline_driver = False`` (``SPROUTGATE_SQLITE_INLINE_DRIVER=false``) runs SQLite
+on plain aiosqlite, relying on none of these except ``detached`` (the class manager), which
+``repositories.user_from_row`` uses on every engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sqlite3
@@ -200,6 +221,43 @@ class InlineWriter(_PerThreadConnection):
                 return None
             raise
         return conn
+
+
+class WriteBlockSuspended(RuntimeError):
+    """An inline write block (``Database.write_now`` on SQLite) awaited something that suspended
+    while it held the write lock. Meanwhile every other inline write found the lock taken and
+    queued on a thread, and under load requests ran out of time (503). The transaction was rolled
+    back. A programming error: move the await out of the block (hash, call out, sleep before
+    ``write_now``), or use ``Database.write()``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"an inline SQLite write block let the event loop run other work: {detail}")
+
+
+class LoopRanCheck:
+    """Tells whether the event loop ran anything else since this was made, i.e. whether the
+    current task suspended: it schedules a no-op callback, which the loop can run only once the
+    task gives it control and, callbacks running in the order they were scheduled, before the
+    task resumes. About a microsecond (one ``call_soon`` and one ``cancel``), so it is always on.
+    Awaiting a coroutine that returns without suspending does not count."""
+
+    __slots__ = ("_handle", "ran")
+
+    def __init__(self) -> None:
+        self.ran = False
+        self._handle = asyncio.get_running_loop().call_soon(self._mark)
+
+    def _mark(self) -> None:
+        self.ran = True
+
+    def check(self) -> None:
+        """Raises WriteBlockSuspended if the loop ran other work."""
+        if self.ran:
+            raise WriteBlockSuspended("refused the next statement")
+
+    def close(self) -> None:
+        """Drop the callback (it has run, or it never will)."""
+        self._handle.cancel()
 
 
 class Checkpointer:

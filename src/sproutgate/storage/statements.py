@@ -1,5 +1,5 @@
-"""Core statements, run either through an AsyncSession or, on SQLite, on a plain sqlite3
-connection on the event loop thread (``Database.write_now``).
+"""Core statements, run either through an AsyncSession or, on SQLite with the inline driver, on a
+plain sqlite3 connection on the event loop thread (``Database.write_now``).
 
 Hot paths written against ``Statements`` take the inline path on SQLite, where a refresh's
 handful of indexed statements cost less than SQLAlchemy's session and unit of work around
@@ -44,13 +44,18 @@ class SessionStatements:
 
 
 class SqliteStatements:
-    """Statements on a plain sqlite3 connection; they never suspend."""
+    """Statements on a plain sqlite3 connection inside an inline write block; they never suspend,
+    and each first makes sure nothing else in the block did (``loop_ran``), raising
+    ``sqlite_driver.WriteBlockSuspended`` otherwise."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, loop_ran: sqlite_driver.LoopRanCheck) -> None:
         self.conn = conn
+        self.loop_ran = loop_ran
 
     async def first(self, statement: Executable, **params: Any) -> dict[str, Any] | None:
+        self.loop_ran.check()
         return sqlite_driver.prepared(statement).first(self.conn, **params)
 
     async def run(self, statement: Executable, **params: Any) -> int:
+        self.loop_ran.check()
         return sqlite_driver.prepared(statement).run(self.conn, **params)
