@@ -13,7 +13,6 @@ import itertools
 import pytest
 from sqlalchemy import bindparam, select, text, update
 
-from sproutgate.domain.errors import InvalidCredentials
 from sproutgate.storage.models import User
 from sproutgate.storage.sqlite_driver import WriteBlockSuspended, runs_inline
 from sproutgate.storage.statements import SessionStatements, SqliteStatements
@@ -27,6 +26,10 @@ LEVEL = select(User.level).where(User.id == bindparam("uid"))
 PASSWORD = "Sprout#2026pw"
 
 _n = itertools.count(1)
+
+
+class Refused(Exception):
+    """What a block raises when a rule of its own says no."""
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ async def _waits_for_a_thread(run, uid):
 async def _suspends_then_fails(run, uid):
     await run.run(SET_LEVEL, uid=uid, new_level=7)
     await asyncio.sleep(0)
-    raise InvalidCredentials()
+    raise Refused()
 
 
 @pytest.mark.parametrize(
@@ -88,7 +91,7 @@ async def test_a_failure_after_a_suspension_is_kept_as_the_cause(inline):
     with pytest.raises(WriteBlockSuspended) as caught:
         async with inline.services.db.write_now() as run:
             await _suspends_then_fails(run, uid)
-    assert isinstance(caught.value.__cause__, InvalidCredentials)
+    assert isinstance(caught.value.__cause__, Refused)
 
 
 async def test_inline_write_block_may_await_what_does_not_suspend(inline):
@@ -108,10 +111,10 @@ async def test_inline_write_block_may_await_what_does_not_suspend(inline):
 
 async def test_inline_write_block_failing_without_suspending_raises_its_own_error(inline):
     uid = (await _new_user(inline))["user"]["id"]
-    with pytest.raises(InvalidCredentials):
+    with pytest.raises(Refused):
         async with inline.services.db.write_now() as run:
             await run.run(SET_LEVEL, uid=uid, new_level=3)
-            raise InvalidCredentials()
+            raise Refused()
     assert await _level(inline, uid) == 0
 
 
