@@ -45,8 +45,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "account_disabled": {"zh-CN": "账号已被停用", "en": "This account has been disabled."},
     "forbidden": {"zh-CN": "无权限访问", "en": "You are not allowed to do this."},
     "recent_auth_required": {
-        "zh-CN": "修改密码需要提供当前密码(currentPassword)",
-        "en": "Changing the password needs the current password (currentPassword).",
+        "zh-CN": "此操作需要提供当前密码(currentPassword),或在最近几分钟内重新登录",
+        "en": "This change needs the current password (currentPassword) or a recent sign-in.",
     },
     "wrong_current_password": {"zh-CN": "当前密码错误", "en": "The current password is wrong."},
     "account_immutable": {
@@ -55,6 +55,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "not_found": {"zh-CN": "资源不存在", "en": "Not found."},
     "user_not_found": {"zh-CN": "用户不存在", "en": "User not found."},
+    "email_not_found": {
+        "zh-CN": "这不是你的辅助邮箱",
+        "en": "This address is not one of your secondary addresses.",
+    },
     "message_not_found": {"zh-CN": "邮件不存在或无需重发", "en": "No such message waiting or failed."},
     "chat_not_found": {"zh-CN": "会话不存在", "en": "Chat session not found."},
     "route_not_found": {"zh-CN": "接口不存在", "en": "No such endpoint."},
@@ -122,6 +126,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "invalid_code_format": {"zh-CN": "验证码为 6 位数字", "en": "must be 6 digits"},
     "invalid_value": {"zh-CN": "取值无效", "en": "invalid value"},
+    "primary_email": {
+        "zh-CN": "这是主邮箱,不能作为辅助邮箱移除",
+        "en": "is the primary address and cannot be removed",
+    },
     "contains_nul": {"zh-CN": "不能包含 NUL 字符", "en": "must not contain NUL characters"},
     "invalid_uuid": {"zh-CN": "必须是 UUID", "en": "must be a UUID"},
     "invalid_type": {"zh-CN": "类型错误", "en": "wrong type"},
@@ -213,6 +221,50 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
             "[SproutGate] Your password was changed",
             "Hello {account}!\n\nThe password of your account was just changed and your other "
             "sessions were signed out.\nIf this was not you, reset your password now: {link}",
+        ),
+    },
+    "signup_set_password": {
+        "zh-CN": (
+            "【SproutGate】请为新账号设置密码,验证码 {code}",
+            "你好 {account}!\n\n你的账号已创建。注册等待验证期间,有人用同一个邮箱提交了另一个密码,"
+            "为了安全,这个账号暂时没有密码,任何人都无法用密码登录。\n"
+            "请用这个验证码设置密码:{code}({minutes} 分钟内有效),打开:{link}\n"
+            "验证码过期后,可以随时在登录页选择“忘记密码”用本邮箱设置密码。",
+        ),
+        "en": (
+            "[SproutGate] Choose a password for your new account: code {code}",
+            "Hello {account}!\n\nYour account was created. While the sign-up waited for its code, "
+            "someone sent another password for this address, so to be safe the account has no "
+            "password yet and nobody can sign in with one.\n"
+            "Choose your password with this code: {code} (valid for {minutes} minutes) at: {link}\n"
+            'If the code expires, use "Forgot password" with this address at any time.',
+        ),
+    },
+    "secondary_added": {
+        "zh-CN": (
+            "【SproutGate】你的账号添加了辅助邮箱",
+            "你好 {account}!\n\n邮箱 {email} 刚刚被添加为你账号的辅助邮箱,"
+            "它可以登录并接收重置密码的验证码。\n"
+            "如果不是你本人操作,请立即在账号页面移除它并修改密码:{link}",
+        ),
+        "en": (
+            "[SproutGate] A secondary address was added to your account",
+            "Hello {account}!\n\nThe address {email} was just added to your account as a secondary "
+            "address: it can sign in and receive password reset codes.\n"
+            "If this was not you, remove it on your account page now and change your password: {link}",
+        ),
+    },
+    "secondary_removed": {
+        "zh-CN": (
+            "【SproutGate】你的账号移除了辅助邮箱",
+            "你好 {account}!\n\n邮箱 {email} 已从你的账号移除,不能再用它登录或重置密码。\n"
+            "如果不是你本人操作,请立即重置密码:{link}",
+        ),
+        "en": (
+            "[SproutGate] A secondary address was removed from your account",
+            "Hello {account}!\n\nThe address {email} was removed from your account: it no longer "
+            "signs in or receives password reset codes.\n"
+            "If this was not you, reset your password now: {link}",
         ),
     },
     "secondary_code": {

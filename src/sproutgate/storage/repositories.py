@@ -127,6 +127,17 @@ class UserRepository:
             out[uid].append(email)
         return out
 
+    async def remove_secondary_email(self, user_id: str, email: str) -> bool:
+        """Detach one secondary address of the user; False when it is not one of theirs."""
+        res = await self.s.execute(
+            delete(UserEmail).where(
+                UserEmail.user_id == user_id,
+                UserEmail.email == email.lower(),
+                UserEmail.is_primary.is_(False),
+            )
+        )
+        return (res.rowcount or 0) == 1
+
     async def replace_secondary_emails(self, user_id: str, emails: list[str], at: datetime) -> None:
         await self.s.execute(
             delete(UserEmail).where(UserEmail.user_id == user_id, UserEmail.is_primary.is_(False))
@@ -215,21 +226,26 @@ class CodeRepository:
         """Queue concurrent transactions issuing codes for this purpose and address."""
         await lock_for_transaction(self.s, f"code:{purpose}:{email.lower()}")
 
-    async def replace(self, code: VerificationCode) -> None:
-        """Store a new code, removing any earlier code for the same purpose and email."""
+    async def replace(self, code: VerificationCode, per_user: bool = False) -> None:
+        """Store a new code, removing any earlier code for the same purpose and email (with
+        ``per_user``, only the earlier code of the same user)."""
         await self.lock(code.purpose, code.email)
-        await self.s.execute(
-            delete(VerificationCode).where(
-                VerificationCode.purpose == code.purpose, VerificationCode.email == code.email
-            )
+        stmt = delete(VerificationCode).where(
+            VerificationCode.purpose == code.purpose, VerificationCode.email == code.email
         )
+        if per_user:
+            stmt = stmt.where(VerificationCode.user_id == code.user_id)
+        await self.s.execute(stmt)
         self.s.add(code)
 
-    async def current(self, purpose: str, email: str) -> VerificationCode | None:
+    async def current(self, purpose: str, email: str, user_id: str | None = None) -> VerificationCode | None:
+        """The code for this purpose and email (given ``user_id``, that user's only)."""
         stmt = select(VerificationCode).where(
             VerificationCode.purpose == purpose, VerificationCode.email == email.lower()
         )
-        return (await self.s.execute(stmt)).scalars().first()
+        if user_id is not None:
+            stmt = stmt.where(VerificationCode.user_id == user_id)
+        return (await self.s.execute(stmt.order_by(VerificationCode.created_at.desc()))).scalars().first()
 
     async def current_for_user(self, purpose: str, user_id: str) -> list[VerificationCode]:
         stmt = (
@@ -250,6 +266,14 @@ class CodeRepository:
                 VerificationCode.purpose == purpose, VerificationCode.email == email.lower()
             )
         )
+
+    async def delete_for_user(self, user_id: str, emails: Sequence[str] | None = None) -> int:
+        """Delete the user's codes (only those sent to ``emails`` when given); how many."""
+        stmt = delete(VerificationCode).where(VerificationCode.user_id == user_id)
+        if emails is not None:
+            stmt = stmt.where(VerificationCode.email.in_([e.lower() for e in emails]))
+        res = await self.s.execute(stmt)
+        return res.rowcount or 0
 
     async def count_attempt(self, code_id: str) -> None:
         await self.s.execute(

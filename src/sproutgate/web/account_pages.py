@@ -93,17 +93,27 @@ async def change_password(page: Page = Depends(page_context)) -> Response:
 
 @router.post("/account/emails")
 async def add_email(page: Page = Depends(page_context)) -> Response:
-    """Mail a code to a new secondary address."""
+    """Mail a code to a new secondary address (the current password, unless signed in lately)."""
     principal = page.require_user()
     form = await page.form()
     email = form_text(form, "new_email").strip()
+    current = form_text(form, "email_password")
     errors = FormErrors()
     errors.require_filled(page.lang, new_email=email)
     if not errors:
         try:
-            await page.services.accounts.request_secondary_email(principal, email, page.ctx)
+            await page.services.accounts.request_secondary_email(
+                principal, email, page.ctx, current_password=current or None
+            )
         except DomainError as exc:
-            errors = page.explain(exc, {"email": "new_email"})
+            errors = page.explain(
+                exc,
+                {
+                    "email": "new_email",
+                    "wrong_current_password": "email_password",
+                    "recent_auth_required": "email_password",
+                },
+            )
         else:
             return page.redirect("/account#emails", verify_email=email, email=email, notice="email_code_sent")
     return await _render_account(page, errors, new_email=email)
@@ -125,6 +135,23 @@ async def verify_email(page: Page = Depends(page_context)) -> Response:
         else:
             return page.redirect("/account#emails", notice="email_added")
     return await _render_account(page, errors, verify_email=email)
+
+
+@router.post("/account/emails/remove")
+async def remove_email(page: Page = Depends(page_context)) -> Response:
+    """Remove one of my secondary addresses."""
+    principal = page.require_user()
+    form = await page.form()
+    email = form_text(form, "email").strip()
+    try:
+        await page.services.accounts.remove_secondary_email(principal, email, page.ctx)
+    except DomainError as exc:
+        errors = page.explain(exc)
+        if not errors.alert:  # a field error (malformed or primary address): say it once, on top
+            errors.alert = next(iter(errors.fields.values()), None)
+            errors.fields.clear()
+        return await _render_account(page, errors)
+    return page.redirect("/account#emails", email=email, notice="email_removed")
 
 
 @router.post("/account/sessions/{session_id}/revoke")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from sproutgate import i18n
+from sproutgate.domain.accounts.rules import has_usable_password
 from sproutgate.domain.errors import DomainError
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession
@@ -139,15 +142,53 @@ async def register_verify_submit(page: Page = Depends(page_context)) -> Response
     errors.require_filled(page.lang, email=values["email"], code=code)
     if not errors:
         try:
-            _, issued, redirect = await page.services.accounts.complete_signup(
+            user, issued, redirect = await page.services.accounts.complete_signup(
                 code, page.ctx, email=values["email"], session=SessionKind.WEB
             )
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_code": "code", "account_taken": "code"})
         else:
             assert issued is not None  # a session kind was asked for
+            if not has_usable_password(user.password_hash):  # a contested sign-up: choose one now
+                query = f"?{urlencode({'redirect_to': redirect})}" if redirect else ""
+                return _signed_in(page, issued, f"/register/password{query}")
             return _signed_in(page, issued, redirect or "/account?notice=welcome")
     return page.render("register_verify.html", status=errors.status, values=values, errors=errors)
+
+
+@router.get("/register/password")
+async def set_password_form(redirect_to: str | None = None, page: Page = Depends(page_context)) -> Response:
+    """Choose the password of an account created without one (a contested sign-up)."""
+    principal = page.require_user()
+    if has_usable_password(principal.user.password_hash):
+        return page.redirect("/account#password")
+    return page.render("set_password.html", values={"redirect_to": redirect_to or ""}, errors=FormErrors())
+
+
+@router.post("/register/password")
+async def set_password_submit(page: Page = Depends(page_context)) -> Response:
+    """Set the first password; allowed right after the sign-up (a recent sign-in)."""
+    principal = page.require_user()
+    form = await page.form()
+    values = {"redirect_to": form_text(form, "redirect_to")}
+    new_password = form_text(form, "new_password")
+    if has_usable_password(principal.user.password_hash):
+        return page.redirect("/account#password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, new_password=new_password)
+    if not errors:
+        try:
+            await page.services.accounts.change_password(principal, new_password, page.ctx)
+        except DomainError as exc:
+            errors = page.explain(exc, {"password": "new_password", "new_password": "new_password"})
+            if exc.code == "recent_auth_required":
+                errors.alert = page.t("set_password.expired")
+        else:
+            destination = _destination(page, values["redirect_to"], None, "/account")
+            if destination == "/account":
+                return page.redirect("/account", notice="password_set")
+            return page.redirect(destination)
+    return page.render("set_password.html", status=errors.status, values=values, errors=errors)
 
 
 @router.post("/register/resend")

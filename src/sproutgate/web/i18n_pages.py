@@ -51,6 +51,21 @@ PAGES: dict[str, tuple[str, str]] = {
     "register.submit": ("发送验证码", "Send the code"),
     "register.have_account": ("已有账号?", "Already have an account?"),
     "register.login": ("直接登录", "Sign in"),
+    "set_password.title": ("设置密码", "Choose your password"),
+    "set_password.lead": (
+        "你的账号已创建。注册等待验证期间,有人用同一个邮箱提交了另一个密码,所以为了安全,"
+        "这个账号还没有密码。请现在设置一个(我们也把设置密码的验证码发到了你的邮箱)。",
+        "Your account is ready. While the sign-up waited for its code, someone sent another "
+        "password for this address, so to be safe the account has no password yet. Choose one "
+        "now (we also mailed you a code to do it later).",
+    ),
+    "set_password.password": ("新密码", "New password"),
+    "set_password.submit": ("设置密码", "Set password"),
+    "set_password.expired": (
+        "距离登录已经太久,请用邮件里的验证码或“忘记密码”来设置密码。",
+        "Too much time has passed since you signed in: set the password with the mailed code "
+        'or "Forgot your password?".',
+    ),
     "verify.title": ("输入验证码", "Enter your code"),
     "verify.lead": (
         "验证码已发送到 {email}(如果该邮箱可以注册)。{minutes} 分钟内有效。",
@@ -102,6 +117,11 @@ PAGES: dict[str, tuple[str, str]] = {
         "If this address has a pending sign-up, a new code was sent.",
     ),
     "notice.welcome": ("欢迎!你的账号已创建。", "Welcome! Your account is ready."),
+    "notice.password_set": ("密码已设置。", "Your password is set."),
+    "notice.email_removed": (
+        "已移除辅助邮箱 {email}。",
+        "The address {email} was removed.",
+    ),
     # account
     "account.title": ("我的账号", "Your account"),
     "account.profile": ("个人资料", "Profile"),
@@ -135,6 +155,13 @@ PAGES: dict[str, tuple[str, str]] = {
     "account.add_email": ("添加邮箱", "Add address"),
     "account.new_email": ("新邮箱", "New address"),
     "account.verify_email": ("验证", "Verify"),
+    "account.email_password": ("当前密码", "Current password"),
+    "account.email_password_hint": (
+        "登录后 {minutes} 分钟内可以不填。",
+        "Not needed within {minutes} minutes of signing in.",
+    ),
+    "account.remove_email": ("移除", "Remove"),
+    "account.remove_email_label": ("移除 {email}", "Remove {email}"),
     "account.email_code": ("发送到 {email} 的验证码", "Code sent to {email}"),
     "account.sessions": ("登录设备", "Active sessions"),
     "account.sessions_lead": (

@@ -198,6 +198,8 @@ _NOTICE_KEYS = frozenset(
         "notice.user_deleted",
         "notice.welcome",
         "notice.code_resent",
+        "notice.password_set",
+        "notice.email_removed",
     )
 )
 

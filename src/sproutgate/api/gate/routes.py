@@ -186,7 +186,7 @@ async def reset_password(
 @router.post(
     "/auth/secondary-email/request",
     response_model=S.SentOut,
-    responses=_errors(401, 422, 429),
+    responses=_errors(401, 403, 422, 429),
     tags=["sproutgate"],
 )
 async def secondary_request(
@@ -195,8 +195,13 @@ async def secondary_request(
     principal: Principal = Depends(current_principal),
     services: DomainServices = Depends(get_services),
 ) -> S.SentOut:
-    """Mail a code to an address the caller wants to add."""
-    expires = await services.accounts.request_secondary_email(principal, body.email, ctx)
+    """Mail a code to an address the caller wants to add.
+
+    Needs ``currentPassword``, or a sign-in within the last 10 minutes (else 403
+    ``recent_auth_required``), like a password change."""
+    expires = await services.accounts.request_secondary_email(
+        principal, body.email, ctx, current_password=body.currentPassword
+    )
     return S.SentOut(sent=True, expiresAt=S.iso(expires))
 
 
@@ -215,6 +220,25 @@ async def secondary_verify(
     """Check the code and attach the address as a verified secondary email."""
     user = await services.accounts.verify_secondary_email(principal, body.email, body.code, ctx)
     return S.VerifiedOut(verified=True, user=S.gate_user(await _view(services, user)))
+
+
+@router.post(
+    "/auth/secondary-email/remove",
+    response_model=S.RemovedOut,
+    responses=_errors(401, 404, 422),
+    tags=["sproutgate"],
+)
+async def secondary_remove(
+    body: S.SecondaryRemoveIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> S.RemovedOut:
+    """Remove one of the caller's secondary addresses (an addition to the document).
+
+    404 ``email_not_found`` unless it is one of them; 422 for the primary address."""
+    user = await services.accounts.remove_secondary_email(principal, body.email, ctx)
+    return S.RemovedOut(removed=True, user=S.gate_user(await _view(services, user)))
 
 
 # -- admin ------------------------------------------------------------------------------------

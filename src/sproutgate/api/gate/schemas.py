@@ -140,6 +140,16 @@ class ResetOut(BaseModel):
 
 class SecondaryRequestIn(_In):
     email: str = Field(max_length=320)
+    currentPassword: str | None = Field(default=None, max_length=1024)
+
+
+class SecondaryRemoveIn(_In):
+    email: str = Field(max_length=320)
+
+
+class RemovedOut(BaseModel):
+    removed: bool
+    user: GateUser
 
 
 class SecondaryVerifyIn(_In):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +47,22 @@ def _common_passwords() -> frozenset[str]:
     except ImportError:  # pragma: no cover - zxcvbn is a dependency
         return frozenset()
     return frozenset(p.lower() for p in FREQUENCY_LISTS.get("passwords", []))
+
+
+# A stored password hash with this prefix matches no password (no hash format starts with it):
+# the account exists but nobody can sign in with a password until its owner sets one.
+UNUSABLE_PASSWORD_PREFIX = "!"
+
+
+def unusable_password_hash() -> str:
+    """A stored "hash" no password verifies against (a random tail, so no two are equal).
+    The hasher treats it as an unknown format: it spends the time of a check and says no."""
+    return f"{UNUSABLE_PASSWORD_PREFIX}{secrets.token_hex(16)}"
+
+
+def has_usable_password(password_hash: str) -> bool:
+    """False for ``unusable_password_hash()`` values: the account has no password yet."""
+    return not password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
 
 
 def normalize_email(email: str, field: str = "email") -> str:

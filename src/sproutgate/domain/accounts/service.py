@@ -6,7 +6,14 @@ Security invariants kept here, not in routes:
   the same expensive work either way (a taken address gets a notice mail instead of a code);
 - unknown accounts are verified against a dummy hash, so they cost as much as a wrong password;
 - passwords are hashed before a transaction opens, never while holding the SQLite write lock;
-- failed sign-ins are counted per account+IP, per account and per IP, keyed on what was typed.
+- failed sign-ins are counted per account+IP, per account and per IP, keyed on what was typed;
+- a contested sign-up (a second attempt with another password while one is pending) creates
+  the account without a usable password: nobody who has not proved control of the mailbox ever
+  chose the password of the account its owner verifies;
+- recovery channels (secondary addresses) are added only with the current password or a recent
+  sign-in, and the primary address is told when one is added or removed;
+- a user's outstanding codes end whenever the credential they protect changes
+  (``codes.service.end_outstanding_codes``).
 """
 
 from __future__ import annotations
@@ -33,17 +40,19 @@ from sproutgate.domain.accounts.rules import (
     account_base_from_email,
     allowed_redirect,
     failure_key,
+    has_usable_password,
     normalize_email,
     parse_redirect_entries,
     require_account,
     sign_in_key,
+    unusable_password_hash,
 )
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.errors import InvalidCode
 from sproutgate.domain.codes.rules import CodePurpose, require_code_shape
-from sproutgate.domain.codes.service import CodeService
+from sproutgate.domain.codes.service import CodeService, end_outstanding_codes
 from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import Conflict, InvalidInput
+from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.profiles.errors import UserNotFound
@@ -148,6 +157,12 @@ class AccountService:
     ) -> datetime:
         """Register a pending sign-up and mail its code. Returns the code's expiry.
 
+        A second attempt for an address whose sign-up is pending replaces the pending one (its
+        fields, a new code); when it comes with another password the sign-up is *contested*
+        and ``complete_signup`` creates the account without a usable password, so neither party
+        gets an account whose password the other chose. The same password again is the same
+        person: not contested.
+
         Raises InvalidInput, Conflict(account_taken) for a taken account name (account names are
         public), RateLimited. A registered email answers exactly like a new one."""
         email = normalize_email(email)
@@ -167,7 +182,15 @@ class AccountService:
             async with self.db.read() as s:
                 if await UserRepository(s).account_taken(account.lower()):
                     raise Conflict("account_taken")
+        prior = await self._pending_password(email)
         password_hash = await self.hasher.hash(password)
+        # Is this the person who started the pending sign-up? One password check either way (a
+        # dummy one when nothing is pending), so the time taken does not tell.
+        if prior is not None:
+            same_person = await self.hasher.verify(prior[1], password)
+        else:
+            await self.hasher.burn(password)
+            same_person = False
         now = self.clock.now()
         expires = now + timedelta(seconds=self.settings.code_ttl_seconds)
         async with self.db.write() as s:
@@ -186,7 +209,13 @@ class AccountService:
             else:
                 pendings = PendingSignupRepository(s)
                 old = await pendings.by_email(email)
+                contested = False
                 if old is not None:
+                    # Another live attempt, unless it is the one whose password was just checked
+                    # (a pending row that changed meanwhile counts as another attempt).
+                    contested = old.expires_at > now and not (
+                        same_person and prior is not None and prior[0] == old.id
+                    )
                     await pendings.delete(old)
                     await s.flush()
                 pendings.add(
@@ -195,7 +224,7 @@ class AccountService:
                         account=account,
                         account_lower=account.lower() if account else None,
                         username=username,
-                        password_hash=password_hash,
+                        password_hash=unusable_password_hash() if contested else password_hash,
                         redirect_to=self.allowed_redirect(redirect_to),
                         created_at=now,
                         expires_at=now + timedelta(seconds=self.settings.pending_signup_ttl_seconds),
@@ -213,6 +242,14 @@ class AccountService:
             await self._count_code_mail(s, email)
         self.outbox.notify()
         return expires
+
+    async def _pending_password(self, email: str) -> tuple[str, str] | None:
+        """Id and stored password hash of the live pending sign-up for ``email``, if any."""
+        async with self.db.read() as s:
+            pending = await PendingSignupRepository(s).by_email(email)
+        if pending is None or pending.expires_at <= self.clock.now():
+            return None
+        return pending.id, pending.password_hash
 
     async def resend_signup_code(self, email: str, ctx: CallerContext) -> None:
         """Mail a fresh code for a pending sign-up, replacing the previous one. Silent otherwise."""
@@ -245,6 +282,10 @@ class AccountService:
     ) -> tuple[User, IssuedSession | None, str | None]:
         """Check the sign-up code and create the user, and in the same transaction a session of
         kind ``session`` when one is given.
+
+        A contested sign-up (see ``start_signup``) creates the user without a usable password
+        (``rules.has_usable_password`` is False) and mails a reset code to choose one; the
+        person who entered the code proved control of the mailbox, so the session still opens.
 
         Returns the user, the session and the allowed redirect. Raises InvalidCode,
         Conflict(account_taken) when the name was claimed meanwhile, RateLimited."""
@@ -279,6 +320,8 @@ class AccountService:
                     )
                     redirect = pending.redirect_to
                     await pendings.delete(pending)
+                    if not has_usable_password(user.password_hash):
+                        await self._mail_set_password_code(s, user, ctx)
                     issued = None
                     if session is not None:
                         issued = await self.sessions.issue_session(
@@ -287,7 +330,22 @@ class AccountService:
                     result = (user, issued, redirect)
         if failed or result is None:
             raise InvalidCode()
+        if not has_usable_password(result[0].password_hash):
+            self.outbox.notify()
         return result
+
+    async def _mail_set_password_code(self, s: AsyncSession, user: User, ctx: CallerContext) -> None:
+        """Mail the owner of a just created account without a password a reset code to choose one."""
+        code, _ = await self.codes.issue(CodeRepository(s), CodePurpose.RESET, user.email, user.id)
+        self._mail(
+            s,
+            user.email,
+            "signup_set_password",
+            ctx.lang,
+            code=code,
+            account=user.account,
+            link=self._link("/forgot-password/confirm", email=user.email),
+        )
 
     async def _unique_account(self, users: UserRepository, email: str) -> str:
         base = account_base_from_email(email) or "user"
@@ -466,12 +524,15 @@ class AccountService:
         email: str | None = None,
         account: str | None = None,
     ) -> User:
-        """Check a reset code and set the new password; every session of the user ends and a
-        notice is mailed. Raises InvalidInput, InvalidCode, RateLimited."""
+        """Check a reset code and set the new password; every session and every other outstanding
+        code of the user ends and a notice is mailed. A code whose credential changed between
+        the check and the write (password set meanwhile, address gone, account disabled) is
+        refused. Raises InvalidInput, InvalidCode, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
         self.policy.require(new_password, "new_password")
         require_code_shape(code)
         row = None
+        checked_hash = None
         async with self.db.write() as s:
             codes = CodeRepository(s)
             if email is not None:
@@ -481,16 +542,28 @@ class AccountService:
                 if user is not None:
                     for candidate in (await codes.current_for_user(CodePurpose.RESET.value, user.id))[:1]:
                         row = await self.codes.consume(codes, CodePurpose.RESET, candidate.email, code)
-        if row is None or row.user_id is None:
+            if row is not None and row.user_id is not None:
+                owner = await UserRepository(s).get(row.user_id)
+                checked_hash = owner.password_hash if owner is not None else None
+        if row is None or row.user_id is None or checked_hash is None:
             raise InvalidCode()
         password_hash = await self.hasher.hash(new_password)
         async with self.db.write() as s:
-            user = await UserRepository(s).get(row.user_id)
-            if user is None:
+            users = UserRepository(s)
+            user = await users.get(row.user_id)
+            # The code protected the credential as it was when checked: not a password set since,
+            # an address no longer the user's, or a disabled account.
+            if (
+                user is None
+                or user.disabled
+                or user.password_hash != checked_hash
+                or await users.email_owner(row.email) != user.id
+            ):
                 raise InvalidCode()
             now = self.clock.now()
             user.password_hash = password_hash
             user.updated_at = now
+            await end_outstanding_codes(CodeRepository(s), user.id)
             await SessionRepository(s).revoke_all(user.id, now, "password_reset")
             self._mail(
                 s,
@@ -514,7 +587,10 @@ class AccountService:
         )
 
     async def _authorize_password_change(self, principal: Principal, current_password: str | None) -> None:
-        """Raises WrongCurrentPassword (counted like a failed sign-in), RecentAuthRequired."""
+        """The rule for changing a credential (the password, or adding a secondary address that
+        can sign in and receive reset codes): the current password, or a sign-in within
+        ``recent_auth_seconds``. Raises WrongCurrentPassword (counted like a failed sign-in),
+        RecentAuthRequired."""
         user = principal.user
         if current_password is not None:
             key = failure_key(user.account_lower, user.id, user.password_hash)
@@ -543,7 +619,8 @@ class AccountService:
         password in the same transaction: nothing is written unless every part is allowed.
 
         A password change needs ``current_password`` or a sign-in within
-        ``recent_auth_seconds``; it ends the caller's other sessions and mails a notice.
+        ``recent_auth_seconds``; it ends the caller's other sessions and every outstanding code
+        of the user, and mails a notice.
         Raises InvalidInput (all field errors at once), WrongCurrentPassword,
         RecentAuthRequired, RateLimited, NotFound."""
         errors = profile_errors(changes, rules)
@@ -566,6 +643,7 @@ class AccountService:
             live.updated_at = now
             if password_hash is not None:
                 live.password_hash = password_hash
+                await end_outstanding_codes(CodeRepository(s), live.id)
                 await SessionRepository(s).revoke_all(
                     live.id, now, "password_changed", except_id=principal.session_id
                 )
@@ -582,10 +660,18 @@ class AccountService:
         return live
 
     # -- secondary emails ---------------------------------------------------------------------
-    async def request_secondary_email(self, principal: Principal, email: str, ctx: CallerContext) -> datetime:
-        """Mail a code to a new address for the caller. An address already in use by anyone
-        gets no code, and the answer is the same (no enumeration)."""
+    async def request_secondary_email(
+        self, principal: Principal, email: str, ctx: CallerContext, current_password: str | None = None
+    ) -> datetime:
+        """Mail a code to a new address for the caller. A secondary address signs in and
+        receives reset codes, so adding one follows the rule of a password change: it needs
+        ``current_password`` or a sign-in within ``recent_auth_seconds``. An address already in
+        use by anyone gets no code, and the answer is the same (no enumeration). The code is
+        the caller's: another user asking for the same address neither replaces nor burns it.
+
+        Raises InvalidInput, WrongCurrentPassword, RecentAuthRequired, RateLimited."""
         email = normalize_email(email)
+        await self._authorize_password_change(principal, current_password)
         await self._code_rate_limits(email, ctx)
         expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
         async with self.db.write() as s:
@@ -601,27 +687,70 @@ class AccountService:
     async def verify_secondary_email(
         self, principal: Principal, email: str, code: str, ctx: CallerContext
     ) -> User:
-        """Attach a verified secondary address. Raises InvalidCode, Conflict(email_taken)."""
+        """Attach a verified secondary address (the caller's own code only) and tell the primary
+        address. Raises InvalidCode, Conflict(email_taken), RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
         email = normalize_email(email)
         require_code_shape(code)
         taken = False
+        user: User | None = None
         async with self.db.write() as s:
-            row = await self.codes.consume(CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, code)
-            if row is not None and row.user_id == principal.user.id:
+            row = await self.codes.consume(
+                CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, code, user_id=principal.user.id
+            )
+            if row is not None:
                 users = UserRepository(s)
-                if await users.email_owner(email) is not None:
+                user = await users.get(principal.user.id)
+                if user is None:
+                    row = None
+                elif await users.email_owner(email) is not None:
                     taken = True
                 else:
-                    await users.add_email(principal.user.id, email, False, self.clock.now())
-                    user = await users.get(principal.user.id)
-                    assert user is not None
+                    await users.add_email(user.id, email, False, self.clock.now())
                     user.updated_at = self.clock.now()
-            else:
-                row = None
+                    self._mail(
+                        s,
+                        user.email,
+                        "secondary_added",
+                        ctx.lang,
+                        email=email,
+                        account=user.account,
+                        link=self._link("/account#emails"),
+                    )
         if taken:
             raise Conflict("email_taken")
-        if row is None:
+        if row is None or user is None:
             raise InvalidCode()
-        assert user is not None  # found above, in the transaction that attached the address
+        self.outbox.notify()
+        return user
+
+    async def remove_secondary_email(self, principal: Principal, email: str, ctx: CallerContext) -> User:
+        """Detach one of the caller's secondary addresses: it no longer signs in, its
+        outstanding codes end, and the primary address gets a notice.
+
+        Raises InvalidInput (a malformed address; ``primary_email`` for the primary one),
+        NotFound(email_not_found) when it is not one of the caller's secondary addresses
+        (whoever else may own it), UserNotFound."""
+        email = normalize_email(email)
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            user = await users.get(principal.user.id)
+            if user is None:
+                raise UserNotFound()
+            if email == user.email:
+                raise InvalidInput({"email": "primary_email"})
+            if not await users.remove_secondary_email(user.id, email):
+                raise NotFound("email_not_found")
+            await end_outstanding_codes(CodeRepository(s), user.id, sent_to=[email])
+            user.updated_at = self.clock.now()
+            self._mail(
+                s,
+                user.email,
+                "secondary_removed",
+                ctx.lang,
+                email=email,
+                account=user.account,
+                link=self._link("/forgot-password", email=user.email),
+            )
+        self.outbox.notify()
         return user

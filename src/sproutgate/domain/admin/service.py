@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sproutgate.domain.accounts.rules import normalize_email, require_account, sign_in_key
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.profiles.rules import (
@@ -27,7 +28,12 @@ from sproutgate.domain.sessions.service import SessionService
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
-from sproutgate.storage.repositories import AuditRepository, SessionRepository, UserRepository
+from sproutgate.storage.repositories import (
+    AuditRepository,
+    CodeRepository,
+    SessionRepository,
+    UserRepository,
+)
 
 
 @dataclass(slots=True)
@@ -188,7 +194,11 @@ class AdminService:
         return UserView(user, secondary)
 
     async def update_user(self, account: str, f: UserFields, actor: str, ip: str | None = None) -> UserView:
-        """Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
+        """Change the fields set in ``f``. A new password or disabling ends the user's sessions
+        and every outstanding code; an address that leaves the account (primary replaced,
+        secondary dropped) ends the codes mailed to it.
+
+        Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
         clean = self._validate(f, creating=False)
         password_hash = await self.accounts.hasher.hash(str(f.password)) if f.password is not UNSET else None
         async with self.db.write() as s:
@@ -197,6 +207,7 @@ class AdminService:
             if user is None:
                 raise NotFound("user_not_found")
             now = self.clock.now()
+            addresses_before = {user.email, *await users.secondary_emails(user.id)}
             if "account" in clean and clean["account"] != user.account:
                 # Other apps key their data on the account name: it never changes once given.
                 raise InvalidInput({"account": "account_immutable"})
@@ -239,8 +250,13 @@ class AdminService:
                 await s.flush()
             except IntegrityError as exc:
                 raise Conflict("email_taken") from exc
-            self._audit(s, actor, "user.update", user.account, _audit_details(f), ip)
             secondary = await users.secondary_emails(user.id)
+            if password_hash or user.disabled:
+                await end_outstanding_codes(CodeRepository(s), user.id)
+            else:
+                gone = addresses_before - {user.email, *secondary}
+                await end_outstanding_codes(CodeRepository(s), user.id, sent_to=gone)
+            self._audit(s, actor, "user.update", user.account, _audit_details(f), ip)
         return UserView(user, secondary)
 
     async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
@@ -251,6 +267,7 @@ class AdminService:
             if user is None:
                 raise NotFound("user_not_found")
             target = user.account
+            await end_outstanding_codes(CodeRepository(s), user.id)
             await users.delete(user)
             self._audit(s, actor, "user.delete", target, None, ip)
 

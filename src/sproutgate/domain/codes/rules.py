@@ -21,6 +21,14 @@ class CodePurpose(StrEnum):
     DECOY = "decoy"
 
 
+def held_by_requester(purpose: CodePurpose) -> bool:
+    """Whether codes of ``purpose`` belong to the user who asked for them rather than to the
+    address: several users may each hold one for the same address (a secondary address being
+    added), and one user's request or wrong guesses never replace or burn another user's code.
+    Sign-up and reset codes belong to the address (one at a time)."""
+    return purpose is CodePurpose.SECONDARY_EMAIL
+
+
 def is_code_shaped(code: str) -> bool:
     """Six ASCII digits (what every mailed code looks like)."""
     return bool(CODE_RE.match(code))

@@ -1,16 +1,18 @@
 """One-time codes: 6 digits from ``secrets``, stored as keyed HMAC hashes, bound to a purpose and
-an email, single use, expiring, and dead after a few wrong tries."""
+an email (and, for a secondary address, to the user who asked), single use, expiring, dead after
+a few wrong tries, and ended with the credential they protect (``end_outstanding_codes``)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
-from sproutgate.domain.codes.rules import CodePurpose
+from sproutgate.domain.codes.rules import CodePurpose, held_by_requester
 from sproutgate.storage.models import VerificationCode
 from sproutgate.storage.repositories import CodeRepository
 
@@ -30,7 +32,8 @@ class CodeService:
     async def issue(
         self, repo: CodeRepository, purpose: CodePurpose, email: str, user_id: str | None = None
     ) -> tuple[str, datetime]:
-        """Create a code (replacing any earlier one for this purpose and email).
+        """Create a code, replacing any earlier one for this purpose and email (and, for a purpose
+        ``held_by_requester``, only the same user's: another user's code for the address stays).
 
         Returns the plain code, to be mailed and never stored, and its expiry."""
         code = f"{secrets.randbelow(1_000_000):06d}"
@@ -45,19 +48,31 @@ class CodeService:
                 attempts=0,
                 created_at=now,
                 expires_at=expires,
-            )
+            ),
+            per_user=held_by_requester(purpose),
         )
         return code, expires
 
     async def consume(
-        self, repo: CodeRepository, purpose: CodePurpose, email: str, code: str
+        self,
+        repo: CodeRepository,
+        purpose: CodePurpose,
+        email: str,
+        code: str,
+        user_id: str | None = None,
     ) -> VerificationCode | None:
         """Check and burn a code; None for a wrong, expired, used-up or missing code.
 
-        It returns instead of raising so that the caller's transaction still commits the
-        counted wrong guess; the caller raises ``InvalidCode`` after the commit. After
-        ``code_max_attempts`` wrong guesses the code is deleted."""
-        row = await repo.current(purpose.value, email)
+        For a purpose ``held_by_requester`` only ``user_id``'s own code is looked at (counted,
+        burnt), never another user's. It returns instead of raising so that the caller's
+        transaction still commits the counted wrong guess; the caller raises ``InvalidCode``
+        after the commit. After ``code_max_attempts`` wrong guesses the code is deleted."""
+        if held_by_requester(purpose):
+            if user_id is None:
+                return None
+            row = await repo.current(purpose.value, email, user_id=user_id)
+        else:
+            row = await repo.current(purpose.value, email)
         if row is None:
             return None
         if row.expires_at <= self.clock.now() or row.attempts >= self.settings.code_max_attempts:
@@ -71,3 +86,18 @@ class CodeService:
             return None
         # Two requests may both read the row; only the one whose DELETE removes it may use it.
         return row if await repo.delete(row) else None
+
+
+async def end_outstanding_codes(
+    repo: CodeRepository, user_id: str, *, sent_to: Iterable[str] | None = None
+) -> int:
+    """End a user's outstanding codes inside the caller's transaction: every code of the user
+    (reset and secondary-address codes, whatever address they went to), or with ``sent_to``
+    only those mailed to these addresses. Returns how many ended.
+
+    The one place for the rule "a code never outlives the credential it protects"; every path
+    calls it in the transaction that makes the change: a password set by any path (profile on
+    both faces and the pages, reset, administrator, import), an address leaving the account
+    (``sent_to``: a primary address replaced, a secondary one removed), the account disabled or
+    deleted. Sign-up codes belong to no user and are not touched."""
+    return await repo.delete_for_user(user_id, None if sent_to is None else sorted(set(sent_to)))

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sproutgate.config import CONFIG_FILES, Settings
 from sproutgate.domain.accounts.rules import is_valid_account, normalize_email
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.console_sessions.service import end_every_console_session
 from sproutgate.domain.errors import InvalidInput
 from sproutgate.domain.profiles.rules import display_name_lower, is_phone, require_http_url
@@ -46,7 +47,12 @@ from sproutgate.infra import admin_token as admin_tokens
 from sproutgate.infra.hasher import PasswordHasher, hash_scheme
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
-from sproutgate.storage.repositories import AuditRepository, SessionRepository, UserRepository
+from sproutgate.storage.repositories import (
+    AuditRepository,
+    CodeRepository,
+    SessionRepository,
+    UserRepository,
+)
 
 MAX_RECORD_BYTES = 1024 * 1024
 MIN_ADOPTED_ADMIN_TOKEN = 32
@@ -521,6 +527,7 @@ class SproutGateImporter:
             user.updated_at = now
             if replace_password or simple.get("disabled") is True:
                 await SessionRepository(s).revoke_all(user.id, now, "import_update")
+                await end_outstanding_codes(CodeRepository(s), user.id)
         return Outcome(record.source, "updated", user.account, changed=changed, warnings=warnings)
 
     def _admin_token(self, root: Path, *, update: bool, dry_run: bool) -> str:
