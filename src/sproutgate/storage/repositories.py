@@ -136,7 +136,7 @@ class UserRepository:
                 UserEmail.is_primary.is_(False),
             )
         )
-        return (res.rowcount or 0) == 1
+        return rowcount(res) == 1
 
     async def replace_secondary_emails(self, user_id: str, emails: list[str], at: datetime) -> None:
         await self.s.execute(
@@ -273,7 +273,7 @@ class CodeRepository:
         if emails is not None:
             stmt = stmt.where(VerificationCode.email.in_([e.lower() for e in emails]))
         res = await self.s.execute(stmt)
-        return res.rowcount or 0
+        return rowcount(res)
 
     async def count_attempt(self, code_id: str) -> None:
         await self.s.execute(

@@ -232,7 +232,7 @@ async def secondary_remove(
     body: S.SecondaryRemoveIn,
     ctx: CallerContext = Depends(caller_context),
     principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    services: DomainServices = Depends(get_services),
 ) -> S.RemovedOut:
     """Remove one of the caller's secondary addresses (an addition to the document).
 
