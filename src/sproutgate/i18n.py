@@ -199,6 +199,19 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
             "{link}\n\nIf it was not you, ignore this email.",
         ),
     },
+    "secondary_taken": {
+        "zh-CN": (
+            "【SproutGate】有人尝试添加你的邮箱",
+            "你好!\n\n有人尝试把这个邮箱({email})添加为另一个 SproutGate 账号的备用邮箱,"
+            "但它已经属于一个账号,因此没有发送验证码,什么也没有改变。\n\n如果不是你本人操作,请忽略这封邮件。",
+        ),
+        "en": (
+            "[SproutGate] Someone tried to add your email",
+            "Hello!\n\nSomeone tried to add this address ({email}) to another SproutGate account as a "
+            "secondary address. It already belongs to an account, so no code was sent and nothing "
+            "changed.\n\nIf it was not you, ignore this email.",
+        ),
+    },
     "reset_code": {
         "zh-CN": (
             "【SproutGate】重置密码验证码 {code}",

@@ -666,8 +666,9 @@ class AccountService:
         """Mail a code to a new address for the caller. A secondary address signs in and
         receives reset codes, so adding one follows the rule of a password change: it needs
         ``current_password`` or a sign-in within ``recent_auth_seconds``. An address already in
-        use by anyone gets no code, and the answer is the same (no enumeration). The code is
-        the caller's: another user asking for the same address neither replaces nor burns it.
+        use by anyone gets no code but a notice, and a decoy code row is written, so neither the
+        answer nor its time tells (no enumeration). The code is the caller's: another user
+        asking for the same address neither replaces nor burns it.
 
         Raises InvalidInput, WrongCurrentPassword, RecentAuthRequired, RateLimited."""
         email = normalize_email(email)
@@ -680,6 +681,9 @@ class AccountService:
                     CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, principal.user.id
                 )
                 self._mail(s, email, "secondary_code", ctx.lang, code=code, account=principal.user.account)
+            else:
+                _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
+                self._mail(s, email, "secondary_taken", ctx.lang, email=email)
             await self._count_code_mail(s, email)
         self.outbox.notify()
         return expires
