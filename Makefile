@@ -24,8 +24,9 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@ $(RUN_STAMP)
 
+# Another port: `make run PORT=9000` (or SPROUTGATE_PORT=9000 make run).
 run: $(RUN_STAMP)
-	$(VENV)/bin/sproutgate serve
+	$(VENV)/bin/sproutgate serve $(if $(PORT),--port $(PORT))
 
 migrate: $(RUN_STAMP)
 	$(VENV)/bin/sproutgate migrate

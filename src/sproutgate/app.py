@@ -66,6 +66,9 @@ def create_app(
         description="Self-hosted account and authentication center: the runtime API (/api/v1) and "
         "the SproutGate API (/api) over one user store.",
         lifespan=lifespan,
+        # /docs and /redoc are served by the pages (web/api_docs.py), from this origin only.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services

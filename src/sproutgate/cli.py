@@ -47,15 +47,20 @@ def serve(
     """Serve the API and pages (applies pending migrations first)."""
     import uvicorn
 
-    settings = Settings.load()
+    # --host/--port win over SPROUTGATE_HOST/_PORT; without SPROUTGATE_PUBLIC_URL, mailed links
+    # then name the address actually served.
+    address = {k: v for k, v in (("host", host), ("port", port)) if v}
+    settings = Settings.load(**address)
     log_level = (log_level or settings.log_level).lower()
     if log_level == "trace":
         # uvicorn's trace level logs each request's raw query string, which may hold the
         # admin token (?token=): refuse it rather than write secrets to the log.
         typer.secho("--log-level trace would log query strings (admin tokens); use debug.", err=True)
         raise typer.Exit(2)
-    host = host or settings.host
-    port = port or settings.port
+    host, port = settings.host, settings.port
+    # Worker processes (--workers N) build their settings from the environment: hand them this
+    # address, so their mailed links name it too.
+    os.environ["SPROUTGATE_HOST"], os.environ["SPROUTGATE_PORT"] = host, str(port)
     logs.configure(log_level, access_log=settings.access_log)
     from sproutgate.storage.migrate import upgrade
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str = ""  # default: sqlite+aiosqlite:///<data_dir>/sproutgate.db
     redis_url: str = ""
-    public_url: str = "http://127.0.0.1:8080"
+    # Base URL of mailed links. Empty: the address this server is served on (host and port
+    # below, as `sproutgate serve --host/--port` sets them); set it behind a proxy or a name.
+    public_url: str = ""
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(default=8080, ge=1, le=65535)
 
     # Mail
     smtp_host: str = ""
@@ -133,6 +135,12 @@ class Settings(BaseSettings):
         _split_csv
     )
 
+    @model_validator(mode="after")
+    def _public_url_from_address(self) -> Settings:
+        if not self.public_url.strip():
+            self.public_url = served_url(self.host, self.port)
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -150,6 +158,14 @@ class Settings(BaseSettings):
         return not self.smtp_host
 
     @property
+    def agent_configured(self) -> bool:
+        """A model name, and either an endpoint (local servers need no key) or a key (OpenAI
+        itself). Read by the agent and by the pages, which offer the assistant only then."""
+        return bool(self.agent_model.strip()) and bool(
+            self.agent_base_url.strip() or self.agent_api_key.strip()
+        )
+
+    @property
     def config_dir(self) -> Path:
         return self.data_dir / "config"
 
@@ -163,6 +179,19 @@ class Settings(BaseSettings):
         if not merged:
             return probe
         return cls(**{**merged, **overrides})
+
+
+def served_url(host: str, port: int) -> str:
+    """``http://host:port`` for a bind address; a wildcard address (all interfaces) is reached
+    on this machine through loopback."""
+    host = host.strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "*"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 # data/config/auth.json and email.json are SproutGate's files. Their exact key names were never

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 LANGS = ("zh-CN", "en")
@@ -49,10 +51,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This change needs the current password (currentPassword) or a recent sign-in.",
     },
     "wrong_current_password": {"zh-CN": "当前密码错误", "en": "The current password is wrong."},
-    "account_immutable": {
-        "zh-CN": "账号名一经设定不可修改",
-        "en": "An account name never changes once given.",
-    },
     "not_found": {"zh-CN": "资源不存在", "en": "Not found."},
     "user_not_found": {"zh-CN": "用户不存在", "en": "User not found."},
     "email_not_found": {
@@ -68,7 +66,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "email_taken": {"zh-CN": "该邮箱已被使用", "en": "This email address is already in use."},
     "rate_limited": {
         "zh-CN": "请求过于频繁,请 {retry_after} 秒后再试",
-        "en": "Too many requests. Try again in {retry_after} seconds.",
+        "en": "Too many requests. Try again in {retry_after} {retry_after:second|seconds}.",
     },
     "service_unavailable": {"zh-CN": "服务暂不可用", "en": "The service is temporarily unavailable."},
     "database_unavailable": {"zh-CN": "数据库暂不可用", "en": "The database is temporarily unavailable."},
@@ -81,7 +79,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     # agent run errors (the `error` of a run_error event)
     "agent_timeout": {
         "zh-CN": "模型未能在 {seconds} 秒内完成回答,请稍后再试",
-        "en": "The model did not finish within {seconds} seconds. Try again later.",
+        "en": "The model did not finish within {seconds} {seconds:second|seconds}. Try again later.",
     },
     "agent_model_error": {
         "zh-CN": "模型服务出错(HTTP {status}),请稍后再试",
@@ -107,32 +105,53 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The page expired or the request came from another site. Reload the page and try again.",
     },
     "internal_error": {"zh-CN": "服务器内部错误", "en": "Internal server error."},
-    # field-level codes
-    "field_required": {"zh-CN": "必填", "en": "required"},
-    "invalid_email": {"zh-CN": "邮箱格式无效", "en": "not a valid email address"},
-    "password_too_short": {"zh-CN": "密码至少 {min} 位", "en": "must be at least {min} characters"},
-    "password_too_long": {"zh-CN": "密码最多 {max} 位", "en": "must be at most {max} characters"},
-    "password_too_common": {"zh-CN": "密码过于常见,请换一个", "en": "is too common; choose another"},
-    "invalid_account": {
-        "zh-CN": "账号需为 3-32 位字母、数字、_、-、.",
-        "en": "must be 3-32 ASCII letters, digits, _, - or .",
+    # Field-level codes. Each message reads after the field's name ("username must be 3 to 30
+    # characters long", "邮箱格式无效"): problem details put the field before it, the pages its
+    # label (field_message picks the wording that names the field's real limits).
+    "field_required": {"zh-CN": "不能为空", "en": "is required"},
+    "invalid_email": {"zh-CN": "格式无效", "en": "is not a valid email address"},
+    "password_too_short": {
+        "zh-CN": "至少需要 {min} 个字符",
+        "en": "must be at least {min} {min:character|characters} long",
     },
-    "invalid_length": {"zh-CN": "长度应在 {min}-{max} 之间", "en": "length must be {min}-{max}"},
-    "too_long": {"zh-CN": "最多 {max} 个字符", "en": "must be at most {max} characters"},
+    "password_too_long": {
+        "zh-CN": "最多 {max} 个字符",
+        "en": "must be at most {max} {max:character|characters} long",
+    },
+    "password_too_common": {"zh-CN": "过于常见,请换一个", "en": "is too common; choose another"},
+    "invalid_account": {
+        "zh-CN": "应为 {min}–{max} 个字符,只能包含字母、数字、下划线、连字符和点",
+        "en": "must be {min} to {max} characters long, using letters, digits, underscores, hyphens and dots",
+    },
+    "account_immutable": {"zh-CN": "一经设定不可修改", "en": "can never change once given"},
+    "invalid_length": {
+        "zh-CN": "长度应为 {min}–{max} 个字符",
+        "en": "must be {min} to {max} characters long",
+    },
+    "too_long": {"zh-CN": "最多 {max} 个字符", "en": "must be at most {max} {max:character|characters} long"},
+    "too_short": {
+        "zh-CN": "至少需要 {min} 个字符",
+        "en": "must be at least {min} {min:character|characters} long",
+    },
+    "too_many_items": {"zh-CN": "最多 {max} 项", "en": "must have at most {max} {max:item|items}"},
+    "wrong_length": {"zh-CN": "长度不符合要求", "en": "has the wrong length"},
     "invalid_url": {"zh-CN": "必须是 http(s) 链接", "en": "must be an http(s) URL"},
     "invalid_phone": {
-        "zh-CN": "电话最多 20 位,仅限数字、空格、+ 和 -",
-        "en": "at most 20 digits, spaces, + or -",
+        "zh-CN": "最多 {max} 个字符,只能包含数字、空格、+ 和 -",
+        "en": "must be at most {max} digits, spaces, + or - signs",
     },
-    "invalid_code_format": {"zh-CN": "验证码为 6 位数字", "en": "must be 6 digits"},
-    "invalid_value": {"zh-CN": "取值无效", "en": "invalid value"},
+    "invalid_code_format": {"zh-CN": "应为 {length} 位数字", "en": "must be {length} digits"},
+    "invalid_value": {"zh-CN": "取值无效", "en": "is not valid"},
+    "invalid_count": {"zh-CN": "应为不小于 0 的整数", "en": "must be a whole number, 0 or more"},
     "primary_email": {
         "zh-CN": "这是主邮箱,不能作为辅助邮箱移除",
         "en": "is the primary address and cannot be removed",
     },
     "contains_nul": {"zh-CN": "不能包含 NUL 字符", "en": "must not contain NUL characters"},
     "invalid_uuid": {"zh-CN": "必须是 UUID", "en": "must be a UUID"},
-    "invalid_type": {"zh-CN": "类型错误", "en": "wrong type"},
+    "invalid_type": {"zh-CN": "类型错误", "en": "has the wrong type"},
+    # A 422's detail: the fields and their messages as one sentence.
+    "invalid_fields": {"zh-CN": "请求参数无效:{fields}。", "en": "The request is invalid: {fields}."},
 }
 
 TITLES = {
@@ -150,13 +169,69 @@ TITLES = {
 }
 
 
+class _Formatter(string.Formatter):
+    """``str.format`` plus plural choice: ``{n:item|items}`` is "item" when n is 1, else
+    "items" (English's rule; Chinese texts have no plural forms)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            one, _, other = format_spec.partition("|")
+            return one if str(value).strip() == "1" else other
+        return str(super().format_field(value, format_spec))
+
+
+_formatter = _Formatter()
+
+
+def render(text: str, **params: Any) -> str:
+    """``text`` with its ``{name}`` and ``{n:one|other}`` fields filled in; left as it is when a
+    parameter is missing."""
+    try:
+        return _formatter.format(text, **params)
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
 def t(code: str, lang: str, **params: Any) -> str:
+    """The message for ``code`` in ``lang`` (zh-CN when there is none in it)."""
     entry = MESSAGES.get(code) or MESSAGES["invalid_value"]
     text = entry.get(lang) or entry[DEFAULT_LANG]
-    try:
-        return text.format(**params)
-    except (KeyError, IndexError):
-        return text
+    return render(text, **params)
+
+
+# Codes whose message names a length; field_message words them by what the field's limits are.
+LENGTH_CODES = frozenset({"invalid_length", "too_long", "too_short"})
+
+
+def field_message(
+    code: str, lang: str, limits: Mapping[str, Any] | None = None, *, items: bool = False
+) -> str:
+    """The message for a field error, naming the field's own limits (``min``/``max``; for a
+    list, ``items`` counts entries rather than characters). The stable code stays as it is;
+    only the words follow the limits: "must be 3 to 30 characters long", never "3-"."""
+    limits = {k: v for k, v in (limits or {}).items() if v not in (None, "")}
+    if code in LENGTH_CODES:
+        low, high = limits.get("min"), limits.get("max")
+        if items:
+            code = "too_many_items" if high is not None else "wrong_length"
+        elif low and high is not None:
+            code = "invalid_length"
+        elif high is not None:
+            code = "too_long"
+        elif low:
+            code = "too_short"
+        else:
+            code = "wrong_length"
+    return t(code, lang, **limits)
+
+
+def invalid_fields_detail(lang: str, problems: Iterable[tuple[str, str]]) -> str:
+    """A 422's detail: each (field, message) pair, in one sentence."""
+    separator = ";" if lang == "zh-CN" else "; "
+    joined = separator.join(f"{field} {message}" for field, message in problems)
+    if not joined:
+        return t("invalid_input", lang)
+    return t("invalid_fields", lang, fields=joined)
 
 
 MAIL: dict[str, dict[str, tuple[str, str]]] = {
@@ -169,7 +244,7 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "en": (
             "[SproutGate] Your sign-up code is {code}",
-            "Hello!\n\nYour sign-up code is: {code}\nIt is valid for {minutes} minutes.\n\n"
+            "Hello!\n\nYour sign-up code is: {code}\nIt is valid for {minutes} {minutes:minute|minutes}.\n\n"
             "Or open: {link}\n\nIf you did not ask for this, ignore this email.",
         ),
     },
@@ -220,7 +295,8 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "en": (
             "[SproutGate] Your password reset code is {code}",
-            "Hello!\n\nYour password reset code is: {code}\nIt is valid for {minutes} minutes.\n\n"
+            "Hello!\n\nYour password reset code is: {code}\n"
+            "It is valid for {minutes} {minutes:minute|minutes}.\n\n"
             "Or open: {link}\n\nIf you did not ask for this, ignore this email; your password stays.",
         ),
     },
@@ -289,7 +365,8 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
         "en": (
             "[SproutGate] Your secondary email code is {code}",
             "Hello!\n\nYou are adding this address to the account {account}. Your code is: {code}\n"
-            "It is valid for {minutes} minutes.\n\nIf you did not ask for this, ignore this email.",
+            "It is valid for {minutes} {minutes:minute|minutes}.\n\n"
+            "If you did not ask for this, ignore this email.",
         ),
     },
 }
@@ -297,4 +374,4 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
 
 def mail(kind: str, lang: str, **params: Any) -> tuple[str, str]:
     entry = MAIL[kind].get(lang) or MAIL[kind][DEFAULT_LANG]
-    return entry[0].format(**params), entry[1].format(**params)
+    return _formatter.format(entry[0], **params), _formatter.format(entry[1], **params)

@@ -196,9 +196,9 @@ async def test_the_update_tool_changes_only_the_callers_profile(harness):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ({"username": "ab"}, "username: length must be 3-30"),
-        ({"bio": "x" * 201}, "bio: must be at most 200 characters"),
-        ({"avatar_url": "javascript:alert(1)"}, "avatar_url: must be an http(s) URL"),
+        ({"username": "ab"}, "username must be 3 to 30 characters long"),
+        ({"bio": "x" * 201}, "bio must be at most 200 characters long"),
+        ({"avatar_url": "javascript:alert(1)"}, "avatar_url must be an http(s) URL"),
         ({}, "Nothing to change"),
     ],
 )

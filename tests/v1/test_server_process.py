@@ -193,3 +193,31 @@ def test_access_log_can_be_turned_off(tmp_path):
         log = proc.log_text()
     assert not _access_lines(log, "/api/v1/health") and "sproutgate.access" not in log
     assert "Application startup complete" in log  # the rest of the log at info is still there
+
+
+@pytest.mark.parametrize("how", ["SPROUTGATE_PORT", "--port with --workers 2"])
+def test_mailed_links_name_the_address_served_without_a_public_url(tmp_path, how):
+    """Issue 15: without SPROUTGATE_PUBLIC_URL, links said http://127.0.0.1:8080 whatever the
+    port; they name the address served, set by SPROUTGATE_PORT or by --port (every worker)."""
+    env = server_env(tmp_path / "data", SPROUTGATE_PUBLIC_URL=None)  # type: ignore[arg-type]
+    if how == "SPROUTGATE_PORT":
+        proc = ServerProcess(env, cwd=tmp_path, log_dir=tmp_path, argv=[*SERVE_ARGV[:4]])
+        proc.env.update(SPROUTGATE_HOST=proc.host, SPROUTGATE_PORT=str(proc.port))
+    else:
+        proc = ServerProcess(env, cwd=tmp_path, log_dir=tmp_path, argv=[*SERVE_ARGV, "--workers", "2"])
+    with proc:
+        texts = []
+        for n in range(4):  # new connections: with two workers, both are likely to mail one
+            email = f"port{n}@example.com"
+            body = {"email": email, "password": PASSWORD, "username": f"port{n}"}
+            with client(proc) as c:
+                assert c.post("/api/v1/auth/verifications", json=body).status_code == 202
+            deadline = time.monotonic() + 10
+            while not (mail := httpx.get(proc.base_url + "/dev/mailbox", params={"to": email}).json()):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            texts.append(mail[0]["text"])
+    assert proc.port != 8080
+    for text in texts:
+        assert f"{proc.base_url}/register/verify?email=" in text, text
+        assert ":8080" not in text

@@ -123,14 +123,19 @@ def test_forgot_password_and_reset(site, new_page):
     expect(page).to_have_url(re.compile(r"/forgot-password/confirm\?email="))
     expect(page.get_by_label("Email")).to_have_value(user["email"])
 
-    page.get_by_label("6-digit code").fill(site.code_for(user["email"]))
+    code = site.code_for(user["email"])
+    page.get_by_label("6-digit code").fill(code)
     page.get_by_label("New password").fill("short")
     page.get_by_role("button", name="Reset password").click()
-    expect(page.locator("#f-new_password-error")).to_contain_text("at least")
+    expect(page.locator("#f-new_password-error")).to_have_text(
+        "New password must be at least 6 characters long."
+    )
+    # What was typed stays (the password excepted), so only the password needs typing again.
+    expect(page.get_by_label("6-digit code")).to_have_value(code)
+    expect(page.get_by_label("Email")).to_have_value(user["email"])
     shot(page, "reset_password_error")
 
     # The code was consumed only if the password was accepted: use it again with a good one.
-    page.get_by_label("6-digit code").fill(site.code_for(user["email"]))
     page.get_by_label("New password").fill("Fresh#Sprout2026")
     page.get_by_role("button", name="Reset password").click()
     expect(page).to_have_url(re.compile(r"/login\?notice=password_reset"))
@@ -146,7 +151,7 @@ def test_profile_edit_renders_markdown_bio_safely(site, new_page):
     form = page.locator("form[action='/account/profile']")
     form.get_by_label("Avatar URL").fill("ftp://example.com/a.png")
     form.get_by_role("button", name="Save profile").click()
-    expect(page.locator("#f-avatar_url-error")).to_have_text("Must be an http(s) URL")
+    expect(page.locator("#f-avatar_url-error")).to_have_text("Avatar URL must be an http(s) URL.")
 
     form = page.locator("form[action='/account/profile']")
     form.get_by_label("Display name").fill("Grace 小芽")
@@ -262,7 +267,7 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
     create.get_by_label("Password").fill("x")
     create.get_by_label("Sprout coins").fill("50")
     create.get_by_role("button", name="Create user").click()
-    expect(page.locator("#f-password-error")).to_have_text("Must be at least 6 characters")
+    expect(page.locator("#f-password-error")).to_have_text("Password must be at least 6 characters long.")
     create = page.locator("form[action='/admin/users']")
     expect(create.get_by_label("Account name")).to_have_value(created)
     create.get_by_label("Password").fill(PASSWORD)
@@ -273,12 +278,12 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
     page.get_by_role("searchbox").fill(user["account"])
     page.get_by_role("button", name="Search").click()
     row = page.locator(f"tr[data-account='{user['account']}']")
-    expect(page.get_by_test_id("total")).to_have_text("1 users")
+    expect(page.get_by_test_id("total")).to_have_text("1 user")
     row.get_by_role("link", name=re.compile("^Edit")).click()
     shot(page, "admin_edit_user")
     page.get_by_label("Level").fill("-3")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("#f-level-error")).to_have_text("invalid value")
+    expect(page.locator("#f-level-error")).to_have_text("Level must be a whole number, 0 or more.")
     page.get_by_label("Level").fill("7")
     page.get_by_label("Sprout coins").fill("1200")
     page.get_by_label(re.compile("^Disabled")).check()
@@ -299,8 +304,11 @@ def test_admin_console_with_token_edit_disable_and_delete(site, new_page):
 
     page.get_by_role("link", name="Audit log").click()
     audit = page.get_by_test_id("audit")
-    expect(audit.locator("tr", has_text=user["account"]).first).to_contain_text("user.delete")
-    expect(audit.locator("tr", has_text="user.update").first).to_contain_text("admin-token")
+    expect(audit.locator("tr", has_text=user["account"]).first).to_contain_text("Deleted a user")
+    changed = audit.locator("tr[data-action='user.update']").first
+    expect(changed).to_contain_text("Changed a user")
+    expect(changed).to_contain_text("the admin token")
+    expect(changed).to_contain_text("level → 7")
     shot(page, "admin_audit")
 
     page.get_by_role("button", name="Leave the console").click()
@@ -337,7 +345,7 @@ def test_the_dev_mailbox_is_not_readable_under_a_rebound_name(site, new_page):
     rebound = f"http://{REBOUND_NAME}:{site.server.port}"
     response = page.goto(f"{rebound}/dev/mailbox?to={email}")
     assert response is not None and response.status == 404
-    expect(page.get_by_role("heading", name="Something went wrong")).to_be_visible()
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     assert email not in page.content()
     # Its scripts, same-origin with the rebound name, get the 404 too.
     assert page.evaluate("fetch('/dev/mailbox').then(r => r.status)") == 404
@@ -378,7 +386,7 @@ def test_language_switch_is_remembered(site, new_page):
     page.get_by_label("昵称").fill("小芽")
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="发送验证码").click()
-    expect(page.locator("#f-email-error")).to_have_text("邮箱格式无效")
+    expect(page.locator("#f-email-error")).to_have_text("邮箱格式无效。")
     shot(page, "register_zh_error")
     page.get_by_role("link", name="English").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Create your account")
@@ -395,6 +403,8 @@ def test_chat_streams_answers_and_keeps_conversations(site, new_page):
     sign_in(page, user["account"])
     page.get_by_role("link", name="Assistant").click()
     expect(page.get_by_text("No conversations yet.")).to_be_visible()
+    delete = page.get_by_role("button", name="Delete conversation")
+    expect(delete).to_be_hidden()  # nothing to delete yet
 
     site.llm.script(
         ToolCalls(ToolCall("update_my_profile", {"bio": "Grows **sprouts** on the balcony."})),
@@ -427,8 +437,13 @@ def test_chat_streams_answers_and_keeps_conversations(site, new_page):
     page.locator("#chat-sessions button").first.click()
     expect(page.locator(".msg-user")).to_have_count(2)
     expect(page.locator(".msg-user").first).to_contain_text("balcony")
+    expect(delete).to_be_visible()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete conversation").click()
+    delete.click()
+    expect(page.get_by_text("No conversations yet.")).to_be_visible()
+    expect(delete).to_be_hidden()
+    expect(page.locator(".msg")).to_have_count(0)
+    page.reload()
     expect(page.get_by_text("No conversations yet.")).to_be_visible()
 
 

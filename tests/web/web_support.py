@@ -18,10 +18,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Request
 
 from support.fake_openai import FakeOpenAI
 from support.servers import ServerProcess
@@ -153,35 +154,115 @@ class Browsing:
     site: Site
     contexts: list[BrowserContext] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Requests a page made to another origin than its own, by request; one the browser refused
+    # (the CSP blocked it: nothing left the machine) is taken off again.
+    outside: dict[Request, str] = field(default_factory=dict)
 
-    def page(self, lang: str = "en-US", javascript: bool = True, remote: bool = True) -> Page:
+    def page(
+        self,
+        lang: str = "en-US",
+        javascript: bool = True,
+        remote: bool = True,
+        viewport: tuple[int, int] = (1280, 860),
+        allowed_refusals: tuple[str, ...] = (),
+    ) -> Page:
         """A page in a new browser context. ``remote`` devices appear to come from their own
-        address through the (trusted) local proxy; the dev mailbox only opens to local ones."""
+        address through the (trusted) local proxy; the dev mailbox only opens to local ones.
+        Every page is watched: a CSP refusal in the console (unless it contains one of
+        ``allowed_refusals``), a script error or a request to another origin than the page's
+        own fails the test."""
         ip = next(_ips)
         forwarded = {"X-Forwarded-For": f"10.77.{ip // 250}.{ip % 250 + 1}"} if remote else {}
         context = self.browser.new_context(
             base_url=self.site.url,
             locale=lang,
-            viewport={"width": 1280, "height": 860},
+            viewport={"width": viewport[0], "height": viewport[1]},
             java_script_enabled=javascript,
             extra_http_headers=forwarded,
         )
         context.set_default_timeout(10_000)
         self.contexts.append(context)
         page = context.new_page()
-        page.on("console", self._console)
+        page.on("console", lambda message: self._console(message, allowed_refusals))
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        page.on("request", self._request)
+        page.on("requestfailed", self._request_failed)
         return page
 
-    def _console(self, message: Any) -> None:
-        if message.type == "error" and (
-            "Content Security Policy" in message.text or "Refused" in message.text
-        ):
+    def _console(self, message: Any, allowed: tuple[str, ...]) -> None:
+        if message.type != "error" or any(text in message.text for text in allowed):
+            return
+        if "Content Security Policy" in message.text or "Refused" in message.text:
             self.problems.append(f"console: {message.text}")
+
+    def _request(self, request: Request) -> None:
+        # Going to another site is a navigation (a redirect to an allowed app); what a page
+        # loads or calls by itself must come from its own origin.
+        if request.is_navigation_request() or urlsplit(request.url).scheme in ("data", "blob"):
+            return
+        try:
+            page_url = request.frame.url
+        except Exception:  # noqa: BLE001 - a worker's request has no frame: judge by the site
+            page_url = self.site.url
+        if _origin(request.url) != _origin(page_url):
+            self.outside[request] = f"{page_url} requested {request.url}"
+
+    def _request_failed(self, request: Request) -> None:
+        if "csp" in (request.failure or "").lower():
+            self.outside.pop(request, None)
 
     def close(self) -> None:
         for context in self.contexts:
             context.close()
+        self.problems.extend(f"request to another origin: {what}" for what in self.outside.values())
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def outside_viewport(page: Page) -> list[str]:
+    """What makes ``page`` wider than its window: the page's own width when it scrolls
+    sideways, and every visible control (link, button, field) that is not wholly on screen."""
+    return page.evaluate(
+        """() => {
+            const width = window.innerWidth;
+            const found = [];
+            const total = document.documentElement.scrollWidth;
+            if (total > width) found.push(`the page is ${total}px wide in a ${width}px window`);
+            const controls = document.querySelectorAll("a, button, input, select, textarea, summary");
+            for (const el of controls) {
+                if (el.closest(".visually-hidden") || el.classList.contains("skip-link")) continue;
+                const box = el.getBoundingClientRect();
+                if (box.width < 2 || box.height < 2 || getComputedStyle(el).visibility === "hidden") continue;
+                if (box.left < -0.5 || box.right > width + 0.5) {
+                    const name = (el.innerText || el.value || el.name || el.id || "").trim().slice(0, 40);
+                    const span = `${Math.round(box.left)}-${Math.round(box.right)}px`;
+                    found.push(`${el.tagName.toLowerCase()} "${name}" spans ${span}`);
+                }
+            }
+            return found;
+        }"""
+    )
+
+
+def lines_of(page: Page, selector: str) -> dict[str, int]:
+    """How many lines the text of each visible element matching ``selector`` takes."""
+    return page.evaluate(
+        """(selector) => {
+            const out = {};
+            for (const el of document.querySelectorAll(selector)) {
+                if (!el.getClientRects().length) continue;
+                const range = document.createRange();
+                range.selectNodeContents(el);
+                const rects = [...range.getClientRects()].filter(r => r.width > 0);
+                out[el.innerText.trim()] = new Set(rects.map(r => Math.round(r.top))).size;
+            }
+            return out;
+        }""",
+        selector,
+    )
 
 
 def shot(page: Page, name: str, full_page: bool = True) -> None:

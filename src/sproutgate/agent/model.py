@@ -23,13 +23,6 @@ OPENAI_HOSTS = frozenset({"api.openai.com"})
 SDK_RETRIES = 1
 
 
-def agent_configured(settings: Settings) -> bool:
-    """A model name, and either an endpoint (local servers need no key) or a key (OpenAI itself)."""
-    return bool(settings.agent_model.strip()) and bool(
-        settings.agent_base_url.strip() or settings.agent_api_key.strip()
-    )
-
-
 def model_settings(settings: Settings) -> ModelSettings:
     """Per-request settings: the SDK's own timeout per attempt, and its retry count."""
     return ModelSettings(timeout=settings.agent_timeout_seconds, max_retries=SDK_RETRIES)
@@ -37,7 +30,7 @@ def model_settings(settings: Settings) -> ModelSettings:
 
 def build_chat_model(settings: Settings) -> Model | None:
     """The configured chat-completions model, or None when the agent is not configured."""
-    if not agent_configured(settings):
+    if not settings.agent_configured:
         return None
     # Imported here so a process without an agent never loads the OpenAI SDK.
     from pydantic_ai.models.openai import OpenAIChatModel

@@ -46,11 +46,6 @@ log = logging.getLogger(__name__)
 UNTRUSTED = register_tag("untrusted_user_content")
 
 RULES = RUNTIME_PROFILE
-# The numbers the field error messages name (i18n's {min} and {max}).
-_FIELD_LIMITS = {
-    "username": {"min": RULES.username_min, "max": RULES.username_max},
-    "bio": {"max": RULES.bio_max},
-}
 
 # What the model is told about each argument, with the numbers of the rules above.
 _USERNAME_ARG = f"New display name, {RULES.username_min}-{RULES.username_max} characters."
@@ -129,7 +124,8 @@ def _profile(user: PublicProfile) -> dict[str, Any]:
 
 def _field_problems(exc: InvalidInput) -> str:
     return "; ".join(
-        f"{name}: {i18n.t(code, 'en', **_FIELD_LIMITS.get(name, {}))}" for name, code in exc.fields.items()
+        f"{name} {i18n.field_message(code, 'en', RULES.limits().get(name))}"
+        for name, code in exc.fields.items()
     )
 
 

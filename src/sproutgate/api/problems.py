@@ -19,6 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sproutgate import i18n
 from sproutgate.domain import errors as E
+from sproutgate.domain.accounts.rules import ACCOUNT_LIMITS, PasswordPolicy
+from sproutgate.domain.codes.rules import CODE_LENGTH
+from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, ProfileRules
 
 log = logging.getLogger(__name__)
 
@@ -93,21 +96,75 @@ def _wire_field(request: Request, name: str) -> str:
     return names.get(name, name) if names else name
 
 
+def _domain_field(request: Request, wire: str) -> str:
+    names: dict[str, str] | None = getattr(request.state, "wire_field_names", None)
+    for name, spelled in (names or {}).items():
+        if spelled == wire:
+            return name
+    return wire
+
+
+def profile_rules(rules: ProfileRules) -> Callable[[Request], Awaitable[None]]:
+    """A router dependency by which a face declares the profile rules it follows, so that its
+    field messages name those limits (``SPROUTGATE_PROFILE`` when a face declares none)."""
+
+    async def declare(request: Request) -> None:
+        request.state.profile_rules = rules
+
+    return declare
+
+
+# Fields that hold a new password: their messages name the password policy's limits.
+_NEW_PASSWORD_FIELDS = frozenset({"password", "new_password"})
+
+
+def field_limits(request: Request) -> dict[str, dict[str, Any]]:
+    """The limits each field's messages name for this request, from the domain: the profile
+    rules the face declared (``profile_rules``: RUNTIME_PROFILE for /api/v1; SPROUTGATE_PROFILE
+    for /api and the pages), the password policy in force and the account-name rule. Keys are
+    domain field names."""
+    rules: ProfileRules = getattr(request.state, "profile_rules", SPROUTGATE_PROFILE)
+    services = getattr(request.app.state, "services", None)
+    accounts = getattr(services, "accounts", None)
+    policy: PasswordPolicy = getattr(accounts, "policy", None) or PasswordPolicy()
+    limits: dict[str, dict[str, Any]] = dict(rules.limits())
+    limits.update({name: policy.limits() for name in _NEW_PASSWORD_FIELDS})
+    limits["account"] = dict(ACCOUNT_LIMITS)
+    limits["code"] = limits["token"] = {"length": CODE_LENGTH}
+    return limits
+
+
 def field_errors(
-    request: Request, fields: dict[str, str], params: dict[str, dict[str, Any]] | None = None
+    request: Request,
+    fields: dict[str, str],
+    schema_limits: dict[str, dict[str, Any]] | None = None,
+    lists: frozenset[str] = frozenset(),
 ) -> list[dict[str, str]]:
+    """``[{field, code, message}]`` for field name -> code, in the caller's language, each
+    message naming the limits that field really has.
+
+    A domain error (``schema_limits`` None) names the domain's limits (``field_limits``). A
+    schema error names the schema's (``schema_limits``: what the failed constraint said), except
+    for the profile fields, whose schemas are built from the domain's rules and whose messages
+    name both ends. ``lists`` are fields whose length counts entries."""
     lang = lang_of(request)
-    settings = getattr(request.app.state, "settings", None)
-    base = {
-        "min": getattr(settings, "password_min_length", 6),
-        "max": getattr(settings, "password_max_length", 128),
-    }
+    known = field_limits(request)
+    profile = ProfileRules().limits().keys()
     out = []
     for name, code in fields.items():
-        p = dict(base)
-        p.update((params or {}).get(name, {}))
-        out.append({"field": _wire_field(request, name), "code": code, "message": i18n.t(code, lang, **p)})
+        domain_name = _domain_field(request, name)
+        if schema_limits is None or domain_name in profile:
+            limits = known.get(domain_name, {})
+        else:
+            limits = schema_limits.get(name, {})
+        message = i18n.field_message(code, lang, limits, items=name in lists)
+        out.append({"field": _wire_field(request, name), "code": code, "message": message})
     return out
+
+
+def invalid_input_detail(request: Request, errors: list[dict[str, str]]) -> str:
+    """A 422's detail: the fields and their messages as one sentence."""
+    return i18n.invalid_fields_detail(lang_of(request), ((e["field"], e["message"]) for e in errors))
 
 
 def domain_error_response(request: Request, exc: E.DomainError) -> JSONResponse:
@@ -121,11 +178,20 @@ def domain_error_response(request: Request, exc: E.DomainError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, E.InvalidInput):
         errors = field_errors(request, exc.fields)
-        detail = i18n.t("invalid_input", lang_of(request))
-        if errors:
-            detail = f"{detail}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(request, 422, exc.code, detail=detail, errors=errors)
+        return problem(request, 422, exc.code, detail=invalid_input_detail(request, errors), errors=errors)
     return problem(request, status, exc.code, headers=headers, **extra)
+
+
+def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """The problem for a routing-level error (no such path, method not allowed, body too large)."""
+    code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "invalid_input"
+    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a body it cannot decode (not UTF-8, say): malformed like bad JSON.
+        return problem(request, 422, "malformed_json", headers=headers, errors=[])
+    return problem(request, exc.status_code, code, headers=headers)
 
 
 _PYDANTIC_CODES = {
@@ -157,30 +223,27 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSONRe
     if any(e.get("type") == "json_invalid" for e in errs):
         return problem(request, 422, "malformed_json", errors=[])
     fields: dict[str, str] = {}
-    params: dict[str, dict[str, Any]] = {}
+    limits: dict[str, dict[str, Any]] = {}
+    lists: set[str] = set()
     for e in errs:
         # Drop only the leading location: a field may itself be called "query" or "body".
         loc = [str(p) for p in e.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]
         name = ".".join(loc) or "body"
-        code = _PYDANTIC_CODES.get(e.get("type", ""), "invalid_value")
+        kind = e.get("type", "")
+        code = _PYDANTIC_CODES.get(kind, "invalid_value")
         ctx = e.get("ctx") or {}
-        if code == "invalid_length":
-            params[name] = {"min": ctx.get("min_length", 0), "max": ctx.get("max_length", "")}
-        if code == "too_long":
-            params[name] = {"max": ctx.get("max_length", "")}
-        msg = str(ctx.get("error", "")) if e.get("type") == "value_error" else ""
+        if code in i18n.LENGTH_CODES:
+            limits[name] = {"min": ctx.get("min_length"), "max": ctx.get("max_length")}
+            if kind in ("too_short", "too_long"):  # a list's length, not a string's
+                lists.add(name)
+        msg = str(ctx.get("error", "")) if kind == "value_error" else ""
         if msg in i18n.MESSAGES:
             code = msg
         fields.setdefault(name, code)
-    errors = field_errors(request, fields, params)
-    detail = (
-        i18n.t("invalid_input", lang_of(request))
-        + ": "
-        + "; ".join(f"{x['field']}: {x['message']}" for x in errors)
-    )
-    return problem(request, 422, "invalid_input", detail=detail, errors=errors)
+    errors = field_errors(request, fields, limits, frozenset(lists))
+    return problem(request, 422, "invalid_input", detail=invalid_input_detail(request, errors), errors=errors)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -194,14 +257,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "route_not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code, "invalid_input"
-        )
-        headers = dict(exc.headers or {})
-        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            # FastAPI's answer to a body it cannot decode (not UTF-8, say): malformed like bad JSON.
-            return problem(request, 422, "malformed_json", headers=headers, errors=[])
-        return problem(request, exc.status_code, code, headers=headers)
+        return http_error_response(request, exc)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

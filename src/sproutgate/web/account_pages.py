@@ -73,7 +73,14 @@ async def change_password(page: Page = Depends(page_context)) -> Response:
     current, new = form_text(form, "current_password"), form_text(form, "new_password")
     errors = FormErrors()
     errors.require_filled(page.lang, current_password=current, new_password=new)
-    if not errors:
+    if errors:
+        # Not asked without the current password (that would count as a wrong one), but the new
+        # one's problem still shows with the empty field's.
+        try:
+            page.services.accounts.policy.require(new, "new_password")
+        except DomainError as exc:
+            errors.add(page.explain(exc))
+    else:
         try:
             await page.services.accounts.change_password(principal, new, page.ctx, current_password=current)
         except DomainError as exc:
@@ -134,7 +141,7 @@ async def verify_email(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc, {"invalid_code": "code", "email_taken": "code", "email": "code"})
         else:
             return page.redirect("/account#emails", notice="email_added")
-    return await _render_account(page, errors, verify_email=email)
+    return await _render_account(page, errors, verify_email=email, code=code)
 
 
 @router.post("/account/emails/remove")

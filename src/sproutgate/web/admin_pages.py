@@ -3,6 +3,7 @@ the audit trail. Every change goes through services.admin, which records it."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -15,7 +16,7 @@ from sproutgate.domain.admin.service import UserFields
 from sproutgate.domain.errors import DomainError, NotAuthenticated, NotFound
 from sproutgate.domain.profiles.rules import UNSET
 from sproutgate.web import security
-from sproutgate.web.page import FormErrors, Page, form_text, page_context
+from sproutgate.web.page import FieldProblem, FormErrors, Page, form_text, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,10 +54,12 @@ def _sign_in_page(page: Page, errors: FormErrors | None = None) -> Response:
 
 
 def _count(form: FormData, name: str, errors: FormErrors, lang: str, *, required: bool) -> object:
+    """A whole number of 0 or more from the form. An empty optional field is UNSET; a value that
+    is not one comes back as -1 (with its message here), which the service refuses too."""
     raw = form_text(form, name).strip()
     if not raw:
         if required:
-            errors.fields[name] = i18n.t("field_required", lang)
+            errors.fields[name] = FieldProblem(i18n.t("field_required", lang))
             errors.status = 422
         return UNSET
     try:
@@ -64,9 +67,9 @@ def _count(form: FormData, name: str, errors: FormErrors, lang: str, *, required
     except ValueError:
         value = -1
     if value < 0:
-        errors.fields[name] = i18n.t("invalid_value", lang)
+        errors.fields[name] = FieldProblem(i18n.t("invalid_count", lang))
         errors.status = 422
-        return UNSET
+        return -1
     return value
 
 
@@ -161,13 +164,14 @@ async def admin_create_user(page: Page = Depends(page_context)) -> Response:
     fields.level = _count(form, "level", errors, page.lang, required=False)
     fields.sprout_coins = _count(form, "sprout_coins", errors, page.lang, required=False)
     errors.require_filled(page.lang, account=values["account"], email=values["email"])
-    if not errors:
-        try:
-            view = await page.services.admin.create_user(fields, actor, page.ctx.ip)
-        except DomainError as exc:
-            errors = page.explain(exc, CODE_FIELDS)
-        else:
-            return page.redirect(ADMIN_PATH, q=view.user.account, notice="user_created")
+    # Asked even when the form found problems: the service refuses whatever the form refused
+    # (empty names, negative counts) before it changes anything, and names every other problem.
+    try:
+        view = await page.services.admin.create_user(fields, actor, page.ctx.ip)
+    except DomainError as exc:
+        errors.add(page.explain(exc, CODE_FIELDS))
+    else:
+        return page.redirect(ADMIN_PATH, q=view.user.account, notice="user_created")
     return await _users_page(page, actor, errors, values)
 
 
@@ -291,10 +295,62 @@ async def admin_audit(page: Page = Depends(page_context)) -> Response:
         events=events[:AUDIT_PAGE_SIZE],
         page_number=number,
         has_next=len(events) > AUDIT_PAGE_SIZE,
+        audit_action=lambda action: _audit_action(page, action),
+        audit_actor=lambda who: _audit_actor(page, who),
+        audit_details=lambda details: _audit_details(page, details),
     )
+
+
+# Audit actions are stable codes (domain/admin/service.py, cli.py, the importer); the console
+# names them in the reader's language and shows an unknown one as it is.
+def _audit_action(page: Page, action: str) -> str:
+    key = f"admin.action.{action}"
+    text = page.t(key)
+    return action if text == key else text
+
+
+def _audit_actor(page: Page, actor: str) -> str:
+    if actor == TOKEN_ACTOR:
+        return page.t("admin.token_actor")
+    if actor == "cli":
+        return page.t("admin.actor.cli")
+    return actor.removeprefix("user:")
+
+
+def _field_label(page: Page, name: str) -> str:
+    key = f"admin.field.{name}"
+    text = page.t(key)
+    return name if text == key else text
+
+
+def _audit_details(page: Page, details: dict[str, Any] | None) -> str:
+    """The fields an event changed, by their names in the reader's language (and the new
+    values the trail keeps); anything else as compact JSON."""
+    if not details:
+        return ""
+    fields = details.get("fields")
+    if not isinstance(fields, list):
+        return json.dumps(details, ensure_ascii=False, separators=(", ", ": "))
+    values = details.get("values") or {}
+    separator = "、" if page.lang == "zh-CN" else ", "
+    parts = []
+    for name in fields:
+        label = _field_label(page, str(name))
+        if name in values:
+            label = f"{label} → {_audit_value(page, str(name), values[name])}"
+        parts.append(label)
+    return separator.join(parts)
+
+
+def _audit_value(page: Page, name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return page.t("admin.yes" if value else "admin.no")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if name == "role" and value in ("user", "admin"):
+        return page.t(f"admin.role.{value}")
+    return str(value)
 
 
 def _not_found(page: Page) -> Response:
-    return page.render(
-        "message.html", status=404, title=page.t("error.title"), message=page.t("error.not_found")
-    )
+    return page.not_found()

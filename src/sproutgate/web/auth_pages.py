@@ -109,20 +109,21 @@ async def register_submit(page: Page = Depends(page_context)) -> Response:
     password = form_text(form, "password")
     errors = FormErrors()
     errors.require_filled(page.lang, email=values["email"], username=values["username"], password=password)
-    if not errors:
-        try:
-            await page.services.accounts.start_signup(
-                values["email"],
-                password,
-                values["username"],
-                page.ctx,
-                account=values["account"].strip() or None,
-                redirect_to=values["redirect_to"] or None,
-            )
-        except DomainError as exc:
-            errors = page.explain(exc, {"account_taken": "account"})
-        else:
-            return page.redirect("/register/verify", email=values["email"].strip())
+    # Asked even with a field empty: the service checks every field before it does anything,
+    # so the form shows all of its problems at once.
+    try:
+        await page.services.accounts.start_signup(
+            values["email"],
+            password,
+            values["username"],
+            page.ctx,
+            account=values["account"].strip() or None,
+            redirect_to=values["redirect_to"] or None,
+        )
+    except DomainError as exc:
+        errors.add(page.explain(exc, {"account_taken": "account"}))
+    else:
+        return page.redirect("/register/verify", email=values["email"].strip())
     return page.render("register.html", status=errors.status, values=values, errors=errors)
 
 
@@ -136,23 +137,21 @@ async def register_verify_form(email: str = "", page: Page = Depends(page_contex
 async def register_verify_submit(page: Page = Depends(page_context)) -> Response:
     """Check the code, create the account and sign the new user in."""
     form = await page.form()
-    values = {"email": form_text(form, "email").strip()}
-    code = form_text(form, "code").strip()
+    values = {"email": form_text(form, "email").strip(), "code": form_text(form, "code").strip()}
     errors = FormErrors()
-    errors.require_filled(page.lang, email=values["email"], code=code)
-    if not errors:
-        try:
-            user, issued, redirect = await page.services.accounts.complete_signup(
-                code, page.ctx, email=values["email"], session=SessionKind.WEB
-            )
-        except DomainError as exc:
-            errors = page.explain(exc, {"invalid_code": "code", "account_taken": "code"})
-        else:
-            assert issued is not None  # a session kind was asked for
-            if not has_usable_password(user.password_hash):  # a contested sign-up: choose one now
-                query = f"?{urlencode({'redirect_to': redirect})}" if redirect else ""
-                return _signed_in(page, issued, f"/register/password{query}")
-            return _signed_in(page, issued, redirect or "/account?notice=welcome")
+    errors.require_filled(page.lang, email=values["email"], code=values["code"])
+    try:
+        user, issued, redirect = await page.services.accounts.complete_signup(
+            values["code"], page.ctx, email=values["email"], session=SessionKind.WEB
+        )
+    except DomainError as exc:
+        errors.add(page.explain(exc, {"invalid_code": "code", "account_taken": "code"}))
+    else:
+        assert issued is not None  # a session kind was asked for
+        if not has_usable_password(user.password_hash):  # a contested sign-up: choose one now
+            query = f"?{urlencode({'redirect_to': redirect})}" if redirect else ""
+            return _signed_in(page, issued, f"/register/password{query}")
+        return _signed_in(page, issued, redirect or "/account?notice=welcome")
     return page.render("register_verify.html", status=errors.status, values=values, errors=errors)
 
 
@@ -240,22 +239,21 @@ async def reset_form(email: str = "", page: Page = Depends(page_context)) -> Res
 async def reset_submit(page: Page = Depends(page_context)) -> Response:
     """Set the new password; every session of the account ends."""
     form = await page.form()
-    values = {"email": form_text(form, "email").strip()}
-    code = form_text(form, "code").strip()
+    # What was typed comes back with the errors, the new password excepted.
+    values = {"email": form_text(form, "email").strip(), "code": form_text(form, "code").strip()}
     new_password = form_text(form, "new_password")
     errors = FormErrors()
-    errors.require_filled(page.lang, email=values["email"], code=code, new_password=new_password)
-    if not errors:
-        try:
-            await page.services.accounts.confirm_password_reset(
-                code, new_password, page.ctx, email=values["email"]
-            )
-        except DomainError as exc:
-            errors = page.explain(exc, {"invalid_code": "code"})
-        else:
-            response = page.redirect("/login", notice="password_reset")
-            security.clear_cookie(page.request, response, security.SESSION_COOKIE)
-            return response
+    errors.require_filled(page.lang, email=values["email"], code=values["code"], new_password=new_password)
+    try:
+        await page.services.accounts.confirm_password_reset(
+            values["code"], new_password, page.ctx, email=values["email"]
+        )
+    except DomainError as exc:
+        errors.add(page.explain(exc, {"invalid_code": "code"}))
+    else:
+        response = page.redirect("/login", notice="password_reset")
+        security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+        return response
     return page.render("reset.html", status=errors.status, values=values, errors=errors)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sproutgate.i18n import DEFAULT_LANG
+from sproutgate.i18n import DEFAULT_LANG, render
 
 PAGES: dict[str, tuple[str, str]] = {
     # key: (zh-CN, en)
@@ -18,6 +18,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "nav.register": ("注册", "Sign up"),
     "nav.logout": ("退出登录", "Sign out"),
     "nav.language": ("语言", "Language"),
+    "nav.menu": ("菜单", "Menu"),
     "working": ("请稍候…", "Working…"),
     "optional": ("选填", "optional"),
     "footer": ("由 SproutGate 提供", "Powered by SproutGate"),
@@ -33,15 +34,15 @@ PAGES: dict[str, tuple[str, str]] = {
     # sign-up
     "register.title": ("注册", "Create your account"),
     "register.lead": (
-        "填写信息后,我们会向你的邮箱发送 6 位验证码。",
-        "We will email you a 6-digit code to confirm your address.",
+        "填写信息后,我们会向你的邮箱发送 {length} 位验证码。",
+        "We will email you a {length}-digit code to confirm your address.",
     ),
     "register.email": ("邮箱", "Email"),
     "register.username": ("昵称", "Display name"),
     "register.account": ("账号名", "Account name"),
     "register.account_hint": (
-        "3-32 位字母、数字、_、-、.;账号名是公开的,注册后不能修改。",
-        "3-32 letters, digits, _, - or .; public and permanent.",
+        "{min}–{max} 个字母、数字、下划线、连字符或点;账号名是公开的,注册后不能修改。",
+        "{min} to {max} letters, digits, underscores, hyphens or dots; public and permanent.",
     ),
     "register.password": ("密码", "Password"),
     "register.password_hint": (
@@ -69,17 +70,17 @@ PAGES: dict[str, tuple[str, str]] = {
     "verify.title": ("输入验证码", "Enter your code"),
     "verify.lead": (
         "验证码已发送到 {email}(如果该邮箱可以注册)。{minutes} 分钟内有效。",
-        "If {email} can be used, a code is on its way. It is valid for {minutes} minutes.",
+        "If {email} can be used, a code is on its way. It is valid for {minutes} {minutes:minute|minutes}.",
     ),
     "verify.email": ("邮箱", "Email"),
-    "verify.code": ("6 位验证码", "6-digit code"),
+    "verify.code": ("{length} 位验证码", "{length}-digit code"),
     "verify.submit": ("完成注册", "Create account"),
     "verify.resend": ("重新发送验证码", "Send a new code"),
     # reset
     "forgot.title": ("重置密码", "Reset your password"),
     "forgot.lead": (
-        "输入注册邮箱,我们会发送一个 6 位验证码。",
-        "Enter your email address and we will send you a 6-digit code.",
+        "输入注册邮箱,我们会发送一个 {length} 位验证码。",
+        "Enter your email address and we will send you a {length}-digit code.",
     ),
     "forgot.email": ("邮箱", "Email"),
     "forgot.submit": ("发送验证码", "Send the code"),
@@ -87,9 +88,9 @@ PAGES: dict[str, tuple[str, str]] = {
     "reset.title": ("设置新密码", "Choose a new password"),
     "reset.lead": (
         "如果 {email} 已注册,验证码已发送,{minutes} 分钟内有效。",
-        "If {email} is registered, a code is on its way. It is valid for {minutes} minutes.",
+        "If {email} is registered, a code is on its way. It is valid for {minutes} {minutes:minute|minutes}.",
     ),
-    "reset.code": ("6 位验证码", "6-digit code"),
+    "reset.code": ("{length} 位验证码", "{length}-digit code"),
     "reset.password": ("新密码", "New password"),
     "reset.submit": ("重置密码", "Reset password"),
     # notices shown after a redirect
@@ -140,7 +141,7 @@ PAGES: dict[str, tuple[str, str]] = {
     ),
     "account.phone": ("电话", "Phone"),
     "account.bio": ("简介", "Bio"),
-    "account.bio_hint": ("支持 Markdown,最多 2000 字。", "Markdown, up to 2,000 characters."),
+    "account.bio_hint": ("支持 Markdown,最多 {max} 个字符。", "Markdown, up to {max} characters."),
     "account.save": ("保存资料", "Save profile"),
     "account.password": ("修改密码", "Change password"),
     "account.current_password": ("当前密码", "Current password"),
@@ -192,7 +193,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "admin.audit": ("操作记录", "Audit log"),
     "admin.search": ("搜索账号、昵称或邮箱", "Search account, name or email"),
     "admin.search_submit": ("搜索", "Search"),
-    "admin.total": ("共 {total} 个用户", "{total} users"),
+    "admin.total": ("共 {total} 个用户", "{total} {total:user|users}"),
     "admin.col.account": ("账号", "Account"),
     "admin.col.username": ("昵称", "Name"),
     "admin.col.email": ("邮箱", "Email"),
@@ -237,6 +238,29 @@ PAGES: dict[str, tuple[str, str]] = {
     "admin.audit.target": ("对象", "Target"),
     "admin.audit.details": ("详情", "Details"),
     "admin.audit.empty": ("还没有记录。", "Nothing recorded yet."),
+    "admin.audit.ip": ("IP 地址", "IP address"),
+    "admin.actor.cli": ("命令行", "command line"),
+    "admin.action.user.create": ("创建用户", "Created a user"),
+    "admin.action.user.update": ("修改用户", "Changed a user"),
+    "admin.action.user.delete": ("删除用户", "Deleted a user"),
+    "admin.action.user.role.admin": ("设为管理员", "Made an admin"),
+    "admin.action.user.role.user": ("取消管理员", "Made a plain user"),
+    "admin.action.import.sproutgate": ("导入 SproutGate 数据", "Imported SproutGate data"),
+    "admin.action.admin_token.rotate": ("更换管理员 Token", "Replaced the admin token"),
+    "admin.field.account": ("账号名", "account name"),
+    "admin.field.email": ("邮箱", "email"),
+    "admin.field.password": ("密码", "password"),
+    "admin.field.username": ("昵称", "display name"),
+    "admin.field.level": ("等级", "level"),
+    "admin.field.sprout_coins": ("萌芽币", "sprout coins"),
+    "admin.field.secondary_emails": ("辅助邮箱", "secondary emails"),
+    "admin.field.phone": ("电话", "phone"),
+    "admin.field.avatar_url": ("头像链接", "avatar URL"),
+    "admin.field.bio": ("简介", "bio"),
+    "admin.field.disabled": ("停用", "disabled"),
+    "admin.field.role": ("角色", "role"),
+    "admin.yes": ("是", "yes"),
+    "admin.no": ("否", "no"),
     "admin.not_admin": (
         "当前账号没有管理员权限。请使用管理员 Token。",
         "Your account is not an admin. Use the admin token instead.",
@@ -271,9 +295,29 @@ PAGES: dict[str, tuple[str, str]] = {
     "chat.tool": ("调用工具:{name}", "Using tool: {name}"),
     "chat.error": ("出错了:{error}", "Something went wrong: {error}"),
     "chat.untitled": ("未命名对话", "Untitled"),
+    "chat.unavailable": (
+        "这台服务器上暂时没有可用的助手。",
+        "The assistant is not available on this server.",
+    ),
+    "chat.unconfigured_admin": (
+        "用户看不到助手:还没有配置模型。设置下面三个环境变量(任何兼容 OpenAI 的聊天模型)后重启服务:",
+        "Users do not see the assistant: no model is configured. Set these three environment "
+        "variables (any OpenAI-compatible chat model) and restart the server:",
+    ),
+    "chat.unconfigured_admin_more": (
+        "本地模型服务不需要 API Key;详见 docs/agent.md。",
+        "A local model server needs no API key; docs/agent.md has the details.",
+    ),
+    "chat.back_to_account": ("返回我的账号", "Back to your account"),
     # generic
     "error.title": ("出错了", "Something went wrong"),
-    "error.not_found": ("页面不存在。", "This page does not exist."),
+    "error.not_found_title": ("页面不存在", "Page not found"),
+    "error.not_found": (
+        "这个地址没有页面,可能是链接有误或已经过期。",
+        "There is no page at this address. The link may be mistyped or out of date.",
+    ),
+    # A field's problem after its label: "Display name must be 1 to 30 characters long."
+    "field.sentence": ("{label}{problem}。", "{label} {problem}."),
     "error.back": ("返回", "Go back"),
     "error.csrf_title": ("请重新提交", "Please try again"),
 }
@@ -287,9 +331,4 @@ def tr(key: str, lang: str, **params: Any) -> str:
     if entry is None:
         return key
     text = entry[_INDEX.get(lang, _INDEX[DEFAULT_LANG])]
-    if params:
-        try:
-            return text.format(**params)
-        except (KeyError, IndexError):
-            return text
-    return text
+    return render(text, **params) if params else text

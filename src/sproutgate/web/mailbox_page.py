@@ -18,7 +18,5 @@ async def render_mailbox(request: Request, rows: Sequence[OpenedMail] | None) ->
     ``None``: the mailbox is not open to this request, answer the pages' 404."""
     page = await page_context(request)
     if rows is None:
-        return page.render(
-            "message.html", status=404, title=page.t("error.title"), message=page.t("error.not_found")
-        )
+        return page.not_found()
     return page.render("mailbox.html", messages=rows, to=request.query_params.get("to", ""))

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from sproutgate import i18n
-from sproutgate.api.problems import STATUS_BY_ERROR, field_errors
+from sproutgate.api.problems import STATUS_BY_ERROR, field_errors, field_limits
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import DomainError, InvalidInput
 from sproutgate.domain.registry import DomainServices
@@ -23,11 +23,13 @@ from sproutgate.web import security
 from sproutgate.web.i18n_pages import tr
 from sproutgate.web.security import WebGuard
 
-# Limits that field messages mention ({min}/{max}), per form field.
-FIELD_LIMITS: dict[str, dict[str, Any]] = {
-    "username": {"min": 1, "max": 30},
-    "bio": {"max": 2000},
-}
+
+class FieldProblem(str):
+    """A field error that reads after the field's label ("must be 1 to 30 characters long"):
+    the form macro makes the sentence, "Display name must be 1 to 30 characters long."
+    Plain strings next to a field are whole sentences already ("Wrong account or password.")."""
+
+    about_field = True
 
 
 class CsrfRejected(Exception):
@@ -66,8 +68,17 @@ class FormErrors:
         """Mark each empty field as required (the browser checks too, but not every client)."""
         for name, value in values.items():
             if not value.strip():
-                self.fields[name] = _sentence(i18n.t("field_required", lang))
+                self.fields[name] = FieldProblem(i18n.t("field_required", lang))
                 self.status = 422
+
+    def add(self, other: FormErrors) -> FormErrors:
+        """These errors and ``other``'s, so a form shows every problem at once; a field already
+        marked here (an empty one) keeps its message."""
+        for name, message in other.fields.items():
+            self.fields.setdefault(name, message)
+        self.alert = self.alert or other.alert
+        self.status = self.status if self.status != 200 else other.status
+        return self
 
 
 def form_text(form: FormData, name: str) -> str:
@@ -96,6 +107,11 @@ class Page:
 
         return context_of(self.request)
 
+    @property
+    def agent_offered(self) -> bool:
+        """Whether the assistant can answer here (a model is configured)."""
+        return self.services.settings.agent_configured
+
     def t(self, key: str, **params: Any) -> str:
         return tr(key, self.lang, **params)
 
@@ -122,9 +138,21 @@ class Page:
             path=self.request.url.path,
             here=self._here(),
             notice=self._notice(),
+            # The domain's field limits (what the messages name), for maxlength and hints.
+            L=field_limits(self.request),
+            agent_offered=self.principal is not None and self.agent_offered,
             **values,
         )
         return self.finish(HTMLResponse(html, status_code=status))
+
+    def not_found(self, status: int = 404) -> Response:
+        """The pages' 404: a message in the reader's language with a way back."""
+        return self.render(
+            "message.html",
+            status=status,
+            title=self.t("error.not_found_title"),
+            message=self.t("error.not_found"),
+        )
 
     def redirect(self, url: str, **query: str | None) -> Response:
         params = {k: v for k, v in query.items() if v}
@@ -165,9 +193,9 @@ class Page:
         status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
         errors = FormErrors(status=status)
         if isinstance(exc, InvalidInput):
-            for item in field_errors(self.request, exc.fields, FIELD_LIMITS):
+            for item in field_errors(self.request, exc.fields):
                 name = code_fields.get(item["field"], item["field"])
-                errors.fields[name] = _sentence(item["message"])
+                errors.fields[name] = FieldProblem(item["message"])
             return errors
         message = i18n.t(exc.code, self.lang, **exc.params)
         target = code_fields.get(exc.code)
@@ -202,10 +230,6 @@ _NOTICE_KEYS = frozenset(
         "notice.email_removed",
     )
 )
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] if message else message
 
 
 def page_lang(request: Request) -> str:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from sproutgate import i18n
 from sproutgate.api.deps import ApiHooks
+from sproutgate.api.problems import http_error_response
 from sproutgate.domain.registry import DomainServices
-from sproutgate.web import account_pages, admin_pages, auth_pages, chat_pages
+from sproutgate.web import account_pages, admin_pages, api_docs, auth_pages, chat_pages
 from sproutgate.web.mailbox_page import render_mailbox
 from sproutgate.web.page import CsrfRejected, PagesState, SignInRequired, page_context
 from sproutgate.web.rendering import STATIC_DIR, make_environment
@@ -27,6 +29,7 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
     for module in (auth_pages, account_pages, admin_pages, chat_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    api_docs.install(app)
 
     @app.exception_handler(CsrfRejected)
     async def _csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
@@ -39,12 +42,31 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
             back=_section_of(request.url.path),
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _no_such_page(request: Request, exc: StarletteHTTPException) -> Response:
+        # A browser that followed a wrong link gets a page in its language; API clients (and
+        # everything under /api) keep problem+json.
+        if exc.status_code in (404, 405) and wants_page(request):
+            # 405: a form's address typed into the address bar (GET /logout) is no page either.
+            response = (await page_context(request)).not_found(exc.status_code)
+            response.headers.update(exc.headers or {})
+            return response
+        return http_error_response(request, exc)
+
     @app.exception_handler(SignInRequired)
     async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
         page = await page_context(request)
         return page.redirect("/login", next=exc.next_path)
 
     return ApiHooks(cookie_principal=PageCookiePrincipal(services, guard), mailbox_page=render_mailbox)
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating to a page: GET or HEAD, HTML accepted, outside the APIs."""
+    path = request.url.path
+    if request.method not in ("GET", "HEAD") or path == "/api" or path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _section_of(path: str) -> str:

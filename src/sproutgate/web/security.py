@@ -151,9 +151,18 @@ def clear_cookie(request: Request, response: Response, name: str, path: str = "/
     response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=is_https(request))
 
 
-def content_security_policy(request: Request) -> str:
+def content_security_policy(
+    request: Request,
+    style_nonce: str | None = None,
+    *,
+    own_images_only: bool = False,
+    blob_workers: bool = False,
+) -> str:
     """Scripts and styles from our origin only; forms may also post to (and so be redirected
-    to) the configured redirect origins."""
+    to) the configured redirect origins. ``style_nonce`` also lets ``<style>`` elements carrying
+    that nonce apply (Redoc writes its styles that way). ``own_images_only`` refuses images from
+    other origins (pages that show no avatars), ``blob_workers`` lets a page's own script start a
+    worker from a blob it made (Redoc's search)."""
     targets = ["'self'"]
     for allowed in request.app.state.settings.allowed_redirects:
         parts = urlsplit(allowed.rstrip("*"))
@@ -165,9 +174,10 @@ def content_security_policy(request: Request) -> str:
         [
             "default-src 'none'",
             "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data: https: http:",
+            "style-src 'self'" + (f" 'nonce-{style_nonce}'" if style_nonce else ""),
+            "img-src 'self' data:" + ("" if own_images_only else " https: http:"),
             "connect-src 'self'",
+            *(["worker-src blob:"] if blob_workers else []),
             "form-action " + " ".join(targets),
             "frame-ancestors 'none'",
             "base-uri 'none'",

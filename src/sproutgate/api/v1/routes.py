@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from sproutgate.api.deps import caller_context, current_principal, get_services
+from sproutgate.api.problems import profile_rules
 from sproutgate.api.v1 import schemas as S
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import InvalidInput
@@ -17,7 +18,8 @@ from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal
 
-router = APIRouter(prefix="/api/v1")
+# Field messages name the runtime API's profile limits (runtime-api-v1.md).
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(profile_rules(RUNTIME_PROFILE))])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

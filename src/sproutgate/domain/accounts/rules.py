@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -14,7 +15,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from sproutgate.domain.errors import InvalidInput
 
-ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,32}$")
+ACCOUNT_MIN_LENGTH = 3
+ACCOUNT_MAX_LENGTH = 32
+ACCOUNT_RE = re.compile(rf"^[A-Za-z0-9_.\-]{{{ACCOUNT_MIN_LENGTH},{ACCOUNT_MAX_LENGTH}}}$")
+# What an account name's error message names ({min}/{max} characters).
+ACCOUNT_LIMITS = {"min": ACCOUNT_MIN_LENGTH, "max": ACCOUNT_MAX_LENGTH}
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,10 @@ class PasswordPolicy:
     min_length: int = 6
     max_length: int = 128
     check_common: bool = True
+
+    def limits(self) -> dict[str, int]:
+        """The numbers a password's error message names: ``min`` and ``max`` characters."""
+        return {"min": self.min_length, "max": self.max_length}
 
     def problems(self, password: str) -> str | None:
         """The field error code for a password that breaks the policy, or None."""
@@ -37,6 +46,20 @@ class PasswordPolicy:
         problem = self.problems(password)
         if problem:
             raise InvalidInput({field: problem})
+
+
+def require_all(*checks: Callable[[], object]) -> None:
+    """Run every check (each raising InvalidInput or not) and raise one InvalidInput naming the
+    fields of all that failed, so that a caller learns every problem at once."""
+    fields: dict[str, str] = {}
+    for check in checks:
+        try:
+            check()
+        except InvalidInput as exc:
+            for name, code in exc.fields.items():
+                fields.setdefault(name, code)
+    if fields:
+        raise InvalidInput(fields)
 
 
 @lru_cache(maxsize=1)

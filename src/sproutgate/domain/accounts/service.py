@@ -44,6 +44,7 @@ from sproutgate.domain.accounts.rules import (
     normalize_email,
     parse_redirect_entries,
     require_account,
+    require_all,
     sign_in_key,
     unusable_password_hash,
 )
@@ -63,6 +64,7 @@ from sproutgate.domain.profiles.rules import (
     apply_profile,
     display_name_lower,
     profile_errors,
+    require_valid_profile,
 )
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
@@ -165,16 +167,14 @@ class AccountService:
 
         Raises InvalidInput, Conflict(account_taken) for a taken account name (account names are
         public), RateLimited. A registered email answers exactly like a new one."""
+        require_all(
+            lambda: normalize_email(email),
+            lambda: require_valid_profile(ProfileChanges(username=username), rules),
+            lambda: self.policy.require(password, "password"),
+            lambda: account is None or require_account(account, "account"),
+        )
         email = normalize_email(email)
-        errors = profile_errors(ProfileChanges(username=username), rules)
-        password_problem = self.policy.problems(password)
-        if password_problem:
-            errors["password"] = password_problem
-        if errors:
-            raise InvalidInput(errors)
         username = username.strip()
-        if account is not None:
-            require_account(account, "account")
         # Counted before the account name is looked up: whether a name is taken (409, names
         # are public) is answered only as fast as code requests are (per client address).
         await self._code_rate_limits(email, ctx)
@@ -290,7 +290,7 @@ class AccountService:
         Returns the user, the session and the allowed redirect. Raises InvalidCode,
         Conflict(account_taken) when the name was claimed meanwhile, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
-        require_code_shape(code)
+        require_all(lambda: require_code_shape(code), lambda: email is None or normalize_email(email))
         failed = False
         result: tuple[User, IssuedSession | None, str | None] | None = None
         async with self.db.write() as s:
@@ -529,8 +529,11 @@ class AccountService:
         the check and the write (password set meanwhile, address gone, account disabled) is
         refused. Raises InvalidInput, InvalidCode, RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
-        self.policy.require(new_password, "new_password")
-        require_code_shape(code)
+        require_all(
+            lambda: self.policy.require(new_password, "new_password"),
+            lambda: require_code_shape(code),
+            lambda: email is None or normalize_email(email),
+        )
         row = None
         checked_hash = None
         async with self.db.write() as s:
@@ -694,8 +697,8 @@ class AccountService:
         """Attach a verified secondary address (the caller's own code only) and tell the primary
         address. Raises InvalidCode, Conflict(email_taken), RateLimited."""
         await self.limiter.hit("verify_ip", ctx.ip)
+        require_all(lambda: normalize_email(email), lambda: require_code_shape(code))
         email = normalize_email(email)
-        require_code_shape(code)
         taken = False
         user: User | None = None
         async with self.db.write() as s:

@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from sproutgate.domain.errors import InvalidInput
 
-CODE_RE = re.compile(r"^[0-9]{6}$")
+CODE_LENGTH = 6
+CODE_RE = re.compile(rf"^[0-9]{{{CODE_LENGTH}}}$")
 
 
 class CodePurpose(StrEnum):

@@ -32,7 +32,8 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
-PHONE_RE = re.compile(r"^[0-9+\- ]{1,20}$")
+PHONE_MAX_LENGTH = 20
+PHONE_RE = re.compile(rf"^[0-9+\- ]{{1,{PHONE_MAX_LENGTH}}}$")
 URL_MAX_LENGTH = 2048
 DISPLAY_NAME_LOWER_MAX = 64
 
@@ -44,8 +45,18 @@ class ProfileRules:
     username_min: int = 1
     username_max: int = 30
     bio_max: int = 2000
-    phone_max: int = 20
+    phone_max: int = PHONE_MAX_LENGTH
     url_max: int = URL_MAX_LENGTH
+
+    def limits(self) -> dict[str, dict[str, int]]:
+        """The numbers each field's error message names: field (domain spelling) -> ``min``
+        and/or ``max`` characters."""
+        return {
+            "username": {"min": self.username_min, "max": self.username_max},
+            "bio": {"max": self.bio_max},
+            "phone": {"max": self.phone_max},
+            "avatar_url": {"max": self.url_max},
+        }
 
 
 # runtime-api-v1.md: "username 3-30 chars", "bio max 200 chars".

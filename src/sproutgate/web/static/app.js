@@ -1,7 +1,11 @@
 // Progressive enhancement for the SproutGate pages: every form works without this file.
-// It only shows a busy state and blocks double submits while a request runs.
+// It shows a busy state and blocks double submits while a request runs, folds the top bar into
+// a menu on narrow screens and puts initials where an avatar image does not load.
+// Loaded in <head> without defer: the "js" class is there before the first paint.
 (function () {
   "use strict";
+
+  document.documentElement.classList.add("js");
 
   function busyLabel() {
     return document.body.getAttribute("data-busy-label") || "…";
@@ -44,8 +48,50 @@
     });
   });
 
-  // Put the cursor in the first field with an error, else leave focus alone.
+  // The top bar's menu on narrow screens (app.css shows the button only there).
+  function wireMenu() {
+    var toggle = document.querySelector(".menu-toggle");
+    var menu = document.getElementById("site-menu");
+    if (!toggle || !menu) return;
+    toggle.hidden = false;
+    function setOpen(open) {
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      document.body.classList.toggle("menu-open", open);
+    }
+    toggle.addEventListener("click", function () {
+      setOpen(toggle.getAttribute("aria-expanded") !== "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && toggle.getAttribute("aria-expanded") === "true") {
+        setOpen(false);
+        toggle.focus();
+      }
+    });
+  }
+
+  // An avatar that does not load gives way to the initials drawn beneath it (app.css).
+  function showInitialsFor(img) {
+    img.hidden = true;
+    var frame = img.closest(".avatar-frame");
+    if (frame) frame.classList.add("avatar-failed");
+  }
+  document.addEventListener(
+    "error",
+    function (event) {
+      if (event.target instanceof HTMLImageElement && event.target.classList.contains("avatar")) {
+        showInitialsFor(event.target);
+      }
+    },
+    true
+  );
+
   document.addEventListener("DOMContentLoaded", function () {
+    wireMenu();
+    // Images that failed before this listener existed.
+    document.querySelectorAll("img.avatar").forEach(function (img) {
+      if (img.complete) img.decode().catch(function () { showInitialsFor(img); });
+    });
+    // Put the cursor in the first field with an error, else leave focus alone.
     var invalid = document.querySelector("[aria-invalid=true]");
     if (invalid) invalid.focus();
   });
