@@ -325,7 +325,8 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
             "Hello {account}!\n\nYour account was created. While the sign-up waited for its code, "
             "someone sent another password for this address, so to be safe the account has no "
             "password yet and nobody can sign in with one.\n"
-            "Choose your password with this code: {code} (valid for {minutes} minutes) at: {link}\n"
+            "Choose your password with this code: {code} "
+            "(valid for {minutes} {minutes:minute|minutes}) at: {link}\n"
             'If the code expires, use "Forgot password" with this address at any time.',
         ),
     },
