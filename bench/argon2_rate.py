@@ -1,11 +1,19 @@
-"""The raw argon2id verify rate, measured the way the server hashes.
+"""The raw argon2id verify rate, in one of two shapes.
 
-``python bench/argon2_rate.py SECONDS WARMUP CONCURRENCY [TIME_COST MEMORY_KIB PARALLELISM]``
-prints one JSON object. Like SproutGate's Argon2Hasher, each verify runs through
-``asyncio.to_thread``, i.e. on the event loop's default ThreadPoolExecutor, whose worker count
-(``min(32, os.cpu_count() + 4)`` on Python 3.11) is the same as in the server process.
-``CONCURRENCY`` verifies are kept in flight, as many as the login benchmark's clients, so the
-pool is as busy as it is during the login run. Run it pinned to the server's cores.
+``python bench/argon2_rate.py SECONDS WARMUP CONCURRENCY [TIME_COST MEMORY_KIB PARALLELISM]
+[--loop]`` prints one JSON object. Run it pinned to the server's cores.
+
+- ``--loop``: the physical bound. One plain thread per core this process may use
+  (``os.sched_getaffinity``), each calling ``verify`` back to back: no event loop, no pool, no
+  queue, never more hashes at once than cores. On one core that is a single-threaded loop.
+  ``CONCURRENCY`` is ignored.
+- default (pool): each verify runs through ``asyncio.to_thread``, i.e. on the event loop's
+  default ThreadPoolExecutor (``min(32, os.cpu_count() + 4)`` workers on Python 3.11), with
+  ``CONCURRENCY`` verifies in flight, as many as the login benchmark's clients. This is how the
+  server hashed until it got a hash executor of its own (one thread per core); with more
+  threads than cores, hashes share a core and evict each other's 19 MiB working set.
+
+Only verifies that start after the warm-up and end inside the window count, in both shapes.
 """
 
 from __future__ import annotations
@@ -15,16 +23,66 @@ import concurrent.futures
 import json
 import os
 import sys
+import threading
 import time
 
 import argon2
 
+PASSWORD = "Sprout#2026-bench-pw"
 
-async def measure(seconds: float, warmup: float, concurrency: int, params: tuple[int, int, int]) -> dict:
+
+def _hasher(params: tuple[int, int, int]) -> argon2.PasswordHasher:
     t, m, p = params
-    ph = argon2.PasswordHasher(time_cost=t, memory_cost=m, parallelism=p, type=argon2.Type.ID)
-    password = "Sprout#2026-bench-pw"
-    stored = ph.hash(password)
+    return argon2.PasswordHasher(time_cost=t, memory_cost=m, parallelism=p, type=argon2.Type.ID)
+
+
+def _result(
+    done: int, seconds: float, cpu: list[float], params: tuple[int, int, int], **extra: object
+) -> dict:
+    t, m, p = params
+    return {
+        "verifies": done,
+        "seconds": seconds,
+        "rate": done / seconds,
+        "cpu_ms_per_verify": (cpu[1] - cpu[0]) * 1000 / done if done and len(cpu) == 2 else 0.0,
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "params": {"time_cost": t, "memory_kib": m, "parallelism": p},
+        **extra,
+    }
+
+
+def measure_loop(seconds: float, warmup: float, params: tuple[int, int, int]) -> dict:
+    """One tight verify loop per usable core, counted over ``seconds`` after ``warmup``."""
+    ph = _hasher(params)
+    stored = ph.hash(PASSWORD)
+    threads = len(os.sched_getaffinity(0))
+    start = time.perf_counter() + warmup
+    end = start + seconds
+    counts = [0] * threads
+
+    def loop(i: int) -> None:
+        while (began := time.perf_counter()) < end:
+            ph.verify(stored, PASSWORD)
+            if began >= start and time.perf_counter() <= end:
+                counts[i] += 1
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    cpu: list[float] = []
+    time.sleep(max(0.0, start - time.perf_counter()))
+    cpu.append(time.process_time())
+    time.sleep(max(0.0, end - time.perf_counter()))
+    cpu.append(time.process_time())
+    for w in workers:
+        w.join()
+    return _result(sum(counts), seconds, cpu, params, mode="loop", threads=threads)
+
+
+async def measure_pool(seconds: float, warmup: float, concurrency: int, params: tuple[int, int, int]) -> dict:
+    """``concurrency`` verifies in flight through ``asyncio.to_thread``."""
+    ph = _hasher(params)
+    stored = ph.hash(PASSWORD)
     loop = asyncio.get_running_loop()
     start = loop.time() + warmup
     end = start + seconds
@@ -37,36 +95,32 @@ async def measure(seconds: float, warmup: float, concurrency: int, params: tuple
         nonlocal done
         while loop.time() < end:
             began = loop.time()
-            ok = await asyncio.to_thread(ph.verify, stored, password)
+            ok = await asyncio.to_thread(ph.verify, stored, PASSWORD)
             if ok and began >= start and loop.time() <= end:
                 done += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     # What ThreadPoolExecutor() picks by default, i.e. what asyncio.to_thread runs on.
     pool_workers = concurrent.futures.ThreadPoolExecutor()._max_workers
-    return {
-        "verifies": done,
-        "seconds": seconds,
-        "rate": done / seconds,
-        "cpu_ms_per_verify": (cpu[1] - cpu[0]) * 1000 / done if done and len(cpu) == 2 else 0.0,
-        "pool_workers": pool_workers,
-        "concurrency": concurrency,
-        "cpus": sorted(os.sched_getaffinity(0)),
-        "params": {"time_cost": t, "memory_kib": m, "parallelism": p},
-    }
+    extra = {"mode": "pool", "pool_workers": pool_workers, "concurrency": concurrency}
+    return _result(done, seconds, cpu, params, **extra)
 
 
 def main() -> None:
-    seconds, warmup, concurrency = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-    params = tuple(int(x) for x in sys.argv[4:7]) or (2, 19456, 1)
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
+    args = [a for a in sys.argv[1:] if a != "--loop"]
+    seconds, warmup, concurrency = float(args[0]), float(args[1]), int(args[2])
+    params: tuple[int, int, int] = tuple(int(x) for x in args[3:6]) or (2, 19456, 1)  # type: ignore[assignment]
     t0 = time.perf_counter()
-    result = asyncio.run(measure(seconds, warmup, concurrency, params))  # type: ignore[arg-type]
+    if "--loop" in sys.argv:
+        result = measure_loop(seconds, warmup, params)
+    else:
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:
+            pass
+        result = asyncio.run(measure_pool(seconds, warmup, concurrency, params))
     result["wall"] = time.perf_counter() - t0
     print(json.dumps(result))
 

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
+    # Hashes allowed to run at once in this process; 0: one per usable core (see infra/hasher.py).
+    argon2_threads: int = Field(default=0, ge=0)
 
     # Rate limits (limits library notation: "N/period", several separated by ';' where allowed)
     rate_limits_enabled: bool = True

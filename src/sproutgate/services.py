@@ -56,8 +56,14 @@ class Services(DomainServices):
 
 
 def build_hasher(settings: Settings) -> Argon2Hasher:
-    """The password hasher with this deployment's Argon2 cost (``SPROUTGATE_ARGON2_*``)."""
-    return Argon2Hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    """The password hasher with this deployment's Argon2 cost and hash threads
+    (``SPROUTGATE_ARGON2_*``)."""
+    return Argon2Hasher(
+        settings.argon2_time_cost,
+        settings.argon2_memory_kib,
+        settings.argon2_parallelism,
+        threads=settings.argon2_threads or None,
+    )
 
 
 def build_services(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import threading
 import time
 
+import pytest
 from argon2 import extract_parameters
 from v1_support import PASSWORD, create_user, login
 
 from sproutgate.config import Settings
+from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.services import build_services
 from sproutgate.storage.repositories import UserRepository
 
@@ -63,6 +69,101 @@ async def test_hashing_does_not_block_the_event_loop(tmp_path):
     # Had the hash run on the loop, the ticker could not have run while it did.
     assert one_hash > 0.005, "hash too cheap to tell"
     assert ticks >= max(3, int(elapsed / 0.002 / 10)), (ticks, elapsed)
+
+
+def _argon2_calls_in_progress() -> int:
+    """How many threads are inside an argon2 hash or verify right now (their Python frame
+    calling into the C library is argon2's low_level.py, whether or not they are on a core)."""
+    busy = 0
+    for frame in sys._current_frames().values():
+        f = frame
+        while f is not None:
+            if f.f_code.co_filename.endswith(os.path.join("argon2", "low_level.py")):
+                busy += 1
+                break
+            f = f.f_back
+    return busy
+
+
+async def _most_hashes_at_once(hasher: Argon2Hasher, calls: int) -> int:
+    """Run ``calls`` hash/verify/burn calls at once (real argon2) and return the most that
+    were ever in progress together, sampled every 0.5 ms from a thread of its own."""
+    stored = await hasher.hash(PASSWORD)
+    seen = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal seen
+        while not stop.is_set():
+            seen = max(seen, _argon2_calls_in_progress())
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        await asyncio.gather(*(_one_of_each(hasher, stored, i) for i in range(calls)))
+    finally:
+        stop.set()
+        sampler.join()
+    return seen
+
+
+async def _one_of_each(hasher: Argon2Hasher, stored: str, i: int) -> object:
+    """A hash, a (failing) verify or a burn, by ``i``: all three count towards the bound."""
+    if i % 3 == 0:
+        return await hasher.hash(PASSWORD)
+    if i % 3 == 1:
+        return await hasher.verify(stored, PASSWORD + "x")
+    return await hasher.burn(PASSWORD)
+
+
+async def test_no_more_hashes_run_at_once_than_cores_the_process_may_use():
+    # Two hashes sharing a core evict each other's 19 MiB working set: more wait in line.
+    cores = len(os.sched_getaffinity(0))
+    hasher = Argon2Hasher(time_cost=1, memory_kib=8192)
+    assert hasher.threads == cores
+    most = await _most_hashes_at_once(hasher, calls=4 * cores + 6)
+    assert 1 <= most <= cores, (most, cores)
+
+
+async def test_an_explicit_hash_thread_count_is_the_bound_and_is_reached():
+    hasher = Argon2Hasher(time_cost=1, memory_kib=8192, threads=3)
+    assert await _most_hashes_at_once(hasher, calls=15) == 3
+
+
+def test_the_default_bound_follows_the_cpu_affinity_mask():
+    # What `taskset -c 0 sproutgate serve` (or a cpuset) gives the process.
+    code = "from sproutgate.infra.hasher import Argon2Hasher; print(Argon2Hasher(1, 64).threads)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
+    assert out.stdout.strip() == "1"
+
+
+def test_a_hash_thread_count_below_one_is_refused():
+    with pytest.raises(ValueError):
+        Argon2Hasher(1, 64, threads=0)
+    with pytest.raises(ValueError):
+        Settings(argon2_threads=-1)
+
+
+async def test_queued_hashes_do_not_hold_up_other_blocking_work():
+    # Hashes have an executor of their own: asyncio.to_thread (file reads, SQLite through
+    # aiosqlite's callers, ...) does not wait behind a queue of sign-ins.
+    hasher = Argon2Hasher(time_cost=2, memory_kib=19456, threads=1)
+    stored = await hasher.hash(PASSWORD)
+    pending = [asyncio.ensure_future(hasher.verify(stored, PASSWORD)) for _ in range(16)]
+    try:
+        await asyncio.sleep(0)
+        await asyncio.to_thread(time.monotonic)
+        finished = sum(t.done() for t in pending)
+    finally:
+        await asyncio.gather(*pending)
+    assert finished <= 2, finished
 
 
 async def _stored_hash(h, email):

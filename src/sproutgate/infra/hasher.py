@@ -1,11 +1,22 @@
-"""Password hashing: argon2id, off the event loop, with verification of imported legacy hashes."""
+"""Password hashing: argon2id, off the event loop, with verification of imported legacy hashes.
+
+Hashes run on an executor of their own with one thread per core the process may use (divided by
+the argon2 lanes per hash), so that they queue instead of sharing a core: each argon2id hash
+works through 19 MiB of memory, and two hashes time-sliced on one core evict each other's
+working set from the cache (docs/decisions/0001-argon2-hashes-one-per-core.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import math
+import os
 import re
-from typing import Protocol
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,12 +38,63 @@ class PasswordHasher(Protocol):
         ...
 
 
+_T = TypeVar("_T")
+
+_CGROUP = Path("/sys/fs/cgroup")
+
+
+def usable_cores() -> int:
+    """The number of CPU cores this process may run on: its affinity mask
+    (``os.sched_getaffinity``, e.g. set by ``taskset`` or a cpuset), capped by a cgroup CPU
+    quota rounded up (a container's ``--cpus``). At least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
+    return max(1, cores)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs' worth of time per period allowed by the cgroup (v2 ``cpu.max``, v1
+    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), None when unlimited or unreadable."""
+    try:
+        quota, period = (_CGROUP / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((_CGROUP / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((_CGROUP / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def hashing_threads(parallelism: int = 1) -> int:
+    """How many argon2 hashes may run at once without two sharing a core: the usable cores
+    divided by the lanes (threads) each hash uses, at least 1."""
+    return max(1, usable_cores() // max(1, parallelism))
+
+
 class Argon2Hasher:
     """argon2id with configurable cost. Also verifies bcrypt and werkzeug (pbkdf2/scrypt) hashes
     brought in by ``sproutgate import-sproutgate``; those report ``needs_rehash`` so that the
-    next successful login upgrades them to argon2id."""
+    next successful login upgrades them to argon2id.
 
-    def __init__(self, time_cost: int = 2, memory_kib: int = 19456, parallelism: int = 1) -> None:
+    Every hash, verify and burn runs on this hasher's own executor of ``threads`` threads
+    (default ``hashing_threads(parallelism)``: one per usable core), never on the event loop's
+    default pool: at most ``threads`` hashes run at once and the rest wait their turn in FIFO
+    order, and other blocking work (``asyncio.to_thread``) never queues behind hashes. A call
+    cancelled while it waits (a client that went away) drops out of the queue without hashing."""
+
+    def __init__(
+        self, time_cost: int = 2, memory_kib: int = 19456, parallelism: int = 1, threads: int | None = None
+    ) -> None:
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
         self._ph = argon2.PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_kib,
@@ -40,12 +102,18 @@ class Argon2Hasher:
             type=argon2.Type.ID,
         )
         self._dummy = self._ph.hash("sproutgate-dummy-password")
+        self.threads = threads or hashing_threads(parallelism)
+        # Threads start on first use and end with the executor (or the process).
+        self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="argon2")
+
+    async def _run(self, fn: Callable[..., _T], *args: str) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._ph.hash, password)
+        return await self._run(self._ph.hash, password)
 
     async def verify(self, stored_hash: str, password: str) -> bool:
-        return await asyncio.to_thread(self._verify_sync, stored_hash, password)
+        return await self._run(self._verify_sync, stored_hash, password)
 
     def _verify_sync(self, stored_hash: str, password: str) -> bool:
         if stored_hash.startswith("$argon2"):
@@ -78,7 +146,7 @@ class Argon2Hasher:
             pass
 
     async def burn(self, password: str) -> None:
-        await asyncio.to_thread(self._burn_sync, password)
+        await self._run(self._burn_sync, password)
 
     def needs_rehash(self, stored_hash: str) -> bool:
         if not stored_hash.startswith("$argon2id"):
