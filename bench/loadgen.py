@@ -165,9 +165,12 @@ async def run_load(
 ) -> LoadResult:
     """Drive every client on its own connection, closed loop, for ``warmup + duration`` seconds.
 
-    Only requests that start after the warm-up and finish inside the measured window count;
-    the rate is successes per second of that window. ``probe`` (e.g. the server's CPU time) is
-    called when the window opens and when it closes."""
+    Every request that finishes inside the measured window (after the warm-up) counts, wherever
+    it started: in a closed loop that is the steady-state throughput. (Counting only those that
+    also started inside would drop the ``len(clients)`` requests in flight when the window
+    opens, a bias that grows with the clients and shrinks with the window: 16 of about 175
+    logins in a 5 s window.) The rate is successes per second of that window. ``probe`` (e.g.
+    the server's CPU time) is called when the window opens and when it closes."""
     loop = asyncio.get_running_loop()
     start = loop.time() + warmup
     end = start + duration
@@ -183,7 +186,6 @@ async def run_load(
             while loop.time() < end:
                 raw = client.next_request()
                 t0 = time.perf_counter()
-                began = loop.time()
                 try:
                     status, body = await conn.exchange(raw)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -191,7 +193,7 @@ async def run_load(
                     status, body = 0, b""
                 ok = client.on_response(status, body)
                 finished = loop.time()
-                if began >= start and finished <= end:
+                if start <= finished <= end:
                     result.statuses[status] = result.statuses.get(status, 0) + 1
                     if ok:
                         result.ok += 1

@@ -75,6 +75,11 @@ def serve(
                 bold=True,
                 err=True,
             )
+    if workers > 1 and not settings.argon2_threads:
+        # Each worker process bounds its own hashes; together they should not exceed the cores.
+        from sproutgate.infra.hasher import hashing_threads
+
+        os.environ["SPROUTGATE_ARGON2_THREADS"] = str(hashing_threads(settings.argon2_parallelism, workers))
     if workers > 1 and not settings.redis_url:
         typer.secho(
             "WARNING: several workers without SPROUTGATE_REDIS_URL: rate limits are counted per process.",

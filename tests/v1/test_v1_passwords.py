@@ -14,7 +14,7 @@ from argon2 import extract_parameters
 from v1_support import PASSWORD, create_user, login
 
 from sproutgate.config import Settings
-from sproutgate.infra.hasher import Argon2Hasher
+from sproutgate.infra.hasher import Argon2Hasher, hashing_threads, usable_cores
 from sproutgate.services import build_services
 from sproutgate.storage.repositories import UserRepository
 
@@ -142,6 +142,14 @@ def test_the_default_bound_follows_the_cpu_affinity_mask():
         preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
     )
     assert out.stdout.strip() == "1"
+
+
+def test_workers_and_lanes_share_the_cores_between_them():
+    cores = usable_cores()
+    assert hashing_threads() == cores
+    assert hashing_threads(parallelism=2) == max(1, cores // 2)
+    assert hashing_threads(processes=cores) == 1
+    assert hashing_threads(parallelism=4, processes=10**6) == 1  # never none
 
 
 def test_a_hash_thread_count_below_one_is_refused():

@@ -73,10 +73,11 @@ def _cgroup_cpu_quota() -> float | None:
     return quota_us / period_us if quota_us > 0 and period_us > 0 else None
 
 
-def hashing_threads(parallelism: int = 1) -> int:
-    """How many argon2 hashes may run at once without two sharing a core: the usable cores
-    divided by the lanes (threads) each hash uses, at least 1."""
-    return max(1, usable_cores() // max(1, parallelism))
+def hashing_threads(parallelism: int = 1, processes: int = 1) -> int:
+    """How many argon2 hashes one of ``processes`` processes sharing this machine's usable cores
+    may run at once without two hashes sharing a core: the cores divided by the lanes (threads)
+    each hash uses and by the processes, at least 1."""
+    return max(1, usable_cores() // (max(1, parallelism) * max(1, processes)))
 
 
 class Argon2Hasher:
