@@ -3,7 +3,7 @@
 Hashes run on an executor of their own with one thread per core the process may use (divided by
 the argon2 lanes per hash), so that they queue instead of sharing a core: each argon2id hash
 works through 19 MiB of memory, and two hashes time-sliced on one core evict each other's
-working set from the cache (docs/decisions/0001-argon2-hashes-one-per-core.md).
+working set from the cache (docs/decisions/argon2-hashes-one-per-core.md).
 """
 
 from __future__ import annotations
