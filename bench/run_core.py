@@ -806,15 +806,15 @@ one machine, loopback only, and stops by itself.
   keep-alive connection, send the next request as soon as the previous answer arrives. It is a
   small HTTP/1.1 client on asyncio + uvloop (`bench/loadgen.py`) rather than httpx, whose CPU
   cost per request would make the client the bottleneck on one core and pull every ratio towards
-  1. Each measurement runs {duration} s in all after {warmup} s of warm-up per window; the two
-  sides of a comparison (login and the two raw argon2 rates, /users/me and the bare app) alternate in
-  {rounds} windows each, so that load from other processes on this shared machine falls on both
-  alike. Every request that finishes inside a window counts, wherever it started (counting only
-  those that also started inside would drop the requests in flight when the window opens: 16
-  of about 175 logins in a 5 s window, against 1 verify of the tight loop), and only 200
-  answers count as throughput. The server's CPU time (all its threads, from /proc) is read at each window's
-  edges: CPU per request is the steadier figure when the machine is busy, and the tables give
-  the CPU ratio next to the throughput ratio.
+  1. Each measurement runs {duration} s in all after {warmup} s of warm-up per window; the
+  sides of a comparison (login and the two raw argon2 rates, /users/me and the bare app)
+  alternate in {rounds} windows each, so that load from other processes on this shared machine
+  falls on all alike. Every request that finishes inside a window counts, wherever it started:
+  counting only those that also started inside would drop the requests in flight when the
+  window opens (16 of about 175 logins in a 5 s window, against 1 verify of the tight loop).
+  Only 200 answers count as throughput. The server's CPU time (all its threads, from /proc) is
+  read at each window's edges: CPU per request is the steadier figure when the machine is busy,
+  and the tables give the CPU ratio next to the throughput ratio.
 - **Login vs the argon2id tight loop.** Login is POST /api/v1/auth/sessions with a correct
   password. Hashing is the only work a sign-in must wait on, so the bound is argon2-cffi's
   `verify` at the same parameters in a tight loop (`bench/argon2_rate.py --loop`): one plain
@@ -823,11 +823,12 @@ one machine, loopback only, and stops by itself.
   HTTP, the read, the write transaction and the token signing cost on top of it, plus whatever
   the server loses to scheduling its hashes.
 - **Login vs argon2id through asyncio.to_thread** (second row, for reference: the comparison
-  used before the tight loop). The same `verify` called the way the server called it until it got
-  a hash executor of its own: `asyncio.to_thread` on the event loop's default pool (`min(32,
-  cpu_count + 4)` threads) with as many verifies in flight as login clients. With more hashing
-  threads than cores, hashes share a core and evict each other's 19 MiB working set from the
-  cache, so this rate is below the tight loop; a login that hashes one per core can exceed it.
+  used before the tight loop). The same `verify` called the way the server called it until it
+  got a hash executor of its own (docs/decisions/argon2-hashes-one-per-core.md):
+  `asyncio.to_thread` on the event loop's default pool (`min(32, cpu_count + 4)` threads) with
+  as many verifies in flight as login clients. More hashing threads than cores time-slice one
+  core between 19 MiB working sets, which costs cache misses when the machine is otherwise
+  quiet; this rate is then below the tight loop, and a login can exceed it.
 - **/users/me vs bare JWT.** The bare app (`bench/bare_jwt.py`) is FastAPI with one endpoint
   that parses the bearer header and verifies the same ES256 token with SproutGate's own
   `JwtSigner` and keys, and returns a small JSON body: no middleware, no database. It runs as its
