@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from sproutgate.api import dev
+from sproutgate.api import dev, metrics
 from sproutgate.api.deps import ApiHooks
 from sproutgate.api.middleware import EdgeMiddleware
 from sproutgate.api.problems import document_problem_responses, install_problem_handlers
@@ -86,11 +86,18 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Admin-Token"],
         )
-    app.add_middleware(EdgeMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost (added last): the request id is set before anything else runs or logs.
+    app.add_middleware(
+        EdgeMiddleware,
+        max_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+        metrics=services.metrics,
+    )
 
     app.include_router(v1_router)
     app.include_router(health_router)
     app.include_router(dev.router)
+    app.include_router(metrics.router)
     # What the pages lend the API (typed hooks, not a lookup by name): their session cookie as a
     # principal for our own pages' API calls, and the dev mailbox's HTML.
     app.state.api_hooks = _include_optional_faces(app, services)

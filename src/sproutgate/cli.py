@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,19 +62,26 @@ def serve(
     # Worker processes (--workers N) build their settings from the environment: hand them this
     # address, so their mailed links name it too.
     os.environ["SPROUTGATE_HOST"], os.environ["SPROUTGATE_PORT"] = host, str(port)
-    logs.configure(log_level, access_log=settings.access_log)
+    from sproutgate.api.middleware import current_request_id
+
+    logs.configure(
+        log_level,
+        access_log=settings.access_log,
+        log_format=settings.log_format,
+        request_id=current_request_id,
+    )
+    say = _Notices(json_log=settings.log_format == "json")
+    from sproutgate.infra import metrics_files
     from sproutgate.storage.migrate import upgrade
 
     upgrade(settings)
     if settings.dev_mailbox_enabled:
-        typer.echo(f"Dev mailbox (no SMTP configured): http://{host}:{port}/dev/mailbox")
+        say.info(f"Dev mailbox (no SMTP configured): http://{host}:{port}/dev/mailbox")
         if not _is_loopback(host):
-            typer.secho(
+            say.warning(
                 "WARNING: serving on a non-loopback address without SMTP: no mail leaves this machine and "
                 "users cannot receive codes. Set SPROUTGATE_SMTP_HOST.",
-                fg=typer.colors.RED,
-                bold=True,
-                err=True,
+                color=typer.colors.RED,
             )
     if workers > 1 and not settings.argon2_threads:
         # Each worker process bounds its own hashes; together they should not exceed the cores.
@@ -81,24 +89,58 @@ def serve(
 
         os.environ["SPROUTGATE_ARGON2_THREADS"] = str(hashing_threads(settings.argon2_parallelism, workers))
     if workers > 1 and not settings.redis_url:
-        typer.secho(
+        say.warning(
             "WARNING: several workers without SPROUTGATE_REDIS_URL: rate limits are counted per process.",
-            fg=typer.colors.YELLOW,
-            err=True,
+            color=typer.colors.YELLOW,
         )
-    typer.echo(
+    say.info(
         f"SproutGate on http://{host}:{port} (database: {settings.resolved_database_url.split('://')[0]})"
     )
-    uvicorn.run(
-        "sproutgate.asgi:app" if workers > 1 else _factory(settings),
-        host=host,
-        port=port,
-        workers=workers if workers > 1 else None,
-        access_log=False,
-        log_level=log_level,
-        proxy_headers=False,
-        server_header=False,
-    )
+    # Metrics (infra.metrics): several workers share prometheus-client's multiprocess files in a
+    # fresh directory of this run; one process counts in memory. Decided here, before anything
+    # imports prometheus-client, which reads the variable once; the workers inherit it.
+    run_dir = metrics_files.fresh_run_dir(settings.data_dir) if workers > 1 else None
+    if run_dir is not None:
+        os.environ[metrics_files.MULTIPROC_ENV] = str(run_dir)
+    else:
+        os.environ.pop(metrics_files.MULTIPROC_ENV, None)
+    try:
+        uvicorn.run(
+            "sproutgate.asgi:app" if workers > 1 else _factory(settings),
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            access_log=False,
+            log_level=log_level,
+            # uvicorn's own lines go through the handler logs.configure set up (text or JSON).
+            log_config=None,
+            proxy_headers=False,
+            server_header=False,
+        )
+    finally:
+        if run_dir is not None:
+            metrics_files.remove_run_dir(run_dir)
+
+
+class _Notices:
+    """What ``serve`` tells the person starting it: on the terminal, or, with
+    SPROUTGATE_LOG_FORMAT=json, as log lines like every other (one JSON object each)."""
+
+    def __init__(self, *, json_log: bool) -> None:
+        self.json_log = json_log
+        self.log = logging.getLogger("sproutgate.serve")
+
+    def info(self, message: str) -> None:
+        if self.json_log:
+            self.log.info(message)
+        else:
+            typer.echo(message)
+
+    def warning(self, message: str, *, color: str) -> None:
+        if self.json_log:
+            self.log.warning(message.removeprefix("WARNING: "))
+        else:
+            typer.secho(message, fg=color, bold=color == typer.colors.RED, err=True)
 
 
 def _factory(settings: Settings) -> Any:

@@ -62,7 +62,11 @@ class Settings(BaseSettings):
 
     # Logging (to standard error; see infra/logs.py)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"
     access_log: bool = True
+
+    # /metrics: loopback clients only, unless a token is set; then only with it (Bearer)
+    metrics_token: str = ""
 
     # Tokens and sessions
     issuer: str = "sproutgate"

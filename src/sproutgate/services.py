@@ -24,6 +24,8 @@ from sproutgate.domain.housekeeping.service import Housekeeping
 from sproutgate.domain.importing.service import SproutGateImporter
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
+from sproutgate.domain.metrics import LABEL_VALUES
+from sproutgate.domain.monitoring.service import MonitoringService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.service import SessionService
@@ -31,7 +33,8 @@ from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
 from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, SmtpTransport
-from sproutgate.infra.ratelimit import LimitsRateLimiter
+from sproutgate.infra.metrics import PrometheusMetrics
+from sproutgate.infra.ratelimit import RULES, LimitsRateLimiter
 from sproutgate.infra.sealing import Sealer, load_outbox_keys
 from sproutgate.infra.tokens import JwtSigner
 from sproutgate.private_files import private_dir
@@ -49,6 +52,7 @@ class Services(DomainServices):
     codes: CodeService
     housekeeping: Housekeeping
     admin_guard: AdminTokenGuard
+    metrics: PrometheusMetrics
 
     async def aclose(self) -> None:
         """Release the database connections (the end of a CLI command or of the app)."""
@@ -75,14 +79,16 @@ def build_services(
     clock = clock or Clock()
     # The data dir holds the database, keys and config: private to the service user.
     private_dir(settings.data_dir)
+    metrics = PrometheusMetrics({**LABEL_VALUES, "limit": tuple(RULES)})
     db = Database(make_engine(settings))
+    metrics.watch_pool(db.engine)
     hasher = build_hasher(settings)
     signer = JwtSigner(
         load_signing_keys(settings.data_dir),
         settings.issuer,
         reload=lambda: load_signing_keys(settings.data_dir, create=False),
     )
-    limiter = RateLimits(LimitsRateLimiter(settings))
+    limiter = RateLimits(LimitsRateLimiter(settings, on_local_mode=metrics.rate_limits_local), metrics)
     # Queued mail is sealed at rest with a key shared through data/keys, like the code-hashing key.
     outbox = Outbox(
         settings,
@@ -94,12 +100,18 @@ def build_services(
     )
     if transport is None:
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
-    worker = OutboxWorker(settings, db, outbox, transport, clock)
+    worker = OutboxWorker(settings, db, outbox, transport, clock, metrics)
     codes = CodeService(settings, load_or_create_secret(settings.data_dir, "code-hmac.key"), clock)
     sessions = SessionService(
-        settings, db, signer, limiter, clock, load_or_create_secret(settings.data_dir, "refresh-chain.key")
+        settings,
+        db,
+        signer,
+        limiter,
+        clock,
+        load_or_create_secret(settings.data_dir, "refresh-chain.key"),
+        metrics,
     )
-    accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock)
+    accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock, metrics)
     admin = AdminService(db, accounts, clock)
     guard = AdminTokenGuard(settings)
     admin_access = AdminAccess(guard, sessions, limiter)
@@ -111,6 +123,8 @@ def build_services(
         load_or_create_secret(settings.data_dir, "web-cookies.key"),
         lambda: guard.token,
     )
+    mail_outbox = OutboxService(db, outbox, clock)
+    health = HealthService(settings, db)
     return Services(
         settings=settings,
         clock=clock,
@@ -129,8 +143,10 @@ def build_services(
         admin_access=admin_access,
         admin_guard=guard,
         console_sessions=console_sessions,
-        mail_outbox=OutboxService(db, outbox, clock),
-        health=HealthService(settings, db),
+        mail_outbox=mail_outbox,
+        health=health,
+        monitoring=MonitoringService(settings, mail_outbox, health, metrics),
+        metrics=metrics,
         chats=ChatService(settings, db, limiter, clock),
     )
 

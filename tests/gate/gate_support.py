@@ -69,6 +69,7 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
     body = r.json()
     assert PROBLEM_KEYS <= body.keys(), body
     assert body["status"] == status and body["instance"] == r.request.url.path
+    assert body["request_id"] == r.headers["x-request-id"]  # one id: header, body, log lines
     if code is not None:
         assert body["code"] == code, body
     return body

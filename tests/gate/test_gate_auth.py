@@ -79,6 +79,7 @@ async def test_wrong_password_and_unknown_account_get_the_same_401(face):
         assert_problem(wrong, 401, "invalid_credentials"),
         assert_problem(unknown, 401, "invalid_credentials"),
     )
+    assert a.pop("request_id") != b.pop("request_id")  # each request its own id, nothing else differs
     assert a == b
     assert HAN.search(a["detail"])  # zh-CN by default
 

@@ -27,6 +27,7 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
     assert isinstance(body["title"], str) and body["title"]
     assert isinstance(body["detail"], str) and body["detail"]
     assert body["instance"] == r.request.url.path
+    assert body["request_id"] == r.headers["x-request-id"]  # one id: header, body, log lines
     if code is not None:
         assert body.get("code") == code, body
     return body

@@ -1,19 +1,46 @@
-"""Pure ASGI middleware, one layer: body size limit, security headers, and an access log that never writes
-query strings (they may carry the admin token). The caller's language needs none: it is
-negotiated where it is used (api.problems.lang_of)."""
+"""Pure ASGI middleware, one layer: the request id, body size limit, security headers, request
+metrics, and an access log that never writes query strings (they may carry the admin token). The
+caller's language needs none: it is negotiated where it is used (api.problems.lang_of)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import os
+import re
 import time
-from typing import Any
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Any, Protocol
 
 from sproutgate import i18n
 
 access_log = logging.getLogger("sproutgate.access")
 
+# The id of the request being handled in this context (None outside requests).
+REQUEST_ID: ContextVar[str | None] = ContextVar("sproutgate_request_id", default=None)
+
 Scope = dict[str, Any]
+
+# An X-Request-ID a trusted proxy sends is kept when it looks like an id: letters, digits and
+# ``._:+=/-``, at most 128 characters (a UUID, a trace id, a load balancer's id all fit). Anything
+# else is replaced: it goes into every log line and back out in a header.
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
+REQUEST_ID_HEADER = b"x-request-id"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, or None outside a request: for problem bodies, and
+    for every log line (the entry points hand it to ``infra.logs.configure``)."""
+    return REQUEST_ID.get()
+
+
+class RequestMetrics(Protocol):
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request (``infra.metrics.PrometheusMetrics``)."""
+        ...
 
 
 SECURITY_HEADERS = [
@@ -25,14 +52,29 @@ SECURITY_HEADERS = [
 
 
 class EdgeMiddleware:
-    """The one middleware every HTTP request passes: bodies over ``max_bytes`` (declared or
-    streamed) answer 413 problem+json, every response gets the baseline security headers, and
-    the access log gets a line without the query string. One layer rather than two: each
-    layer wraps ``send`` again, on every request."""
+    """The one middleware every HTTP request passes, outermost: it gives the request its id
+    (``request_id``; ``current_request_id()`` answers it for every log line and problem body of
+    the request, and it goes back in the ``X-Request-ID`` answer header), bodies over
+    ``max_bytes`` (declared or streamed) answer 413 problem+json, every response gets the
+    baseline security headers, ``metrics`` counts the request by route template, and the access
+    log gets a line without the query string. One layer rather than several: each layer wraps
+    ``send`` again, on every request.
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    ``trusted_proxies``: SPROUTGATE_TRUSTED_PROXIES (addresses or networks). It must see the
+    socket peer, so it stays outside any layer that rewrites ``scope["client"]``."""
+
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        *,
+        trusted_proxies: Iterable[str] = (),
+        metrics: RequestMetrics | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.metrics = metrics
+        self._proxies = _networks(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -40,6 +82,9 @@ class EdgeMiddleware:
             return
         start = time.perf_counter()
         status = 0
+        request_id = self.request_id(scope)
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
+        context = REQUEST_ID.set(request_id)
 
         async def send_with_headers(message: Any) -> None:
             nonlocal status
@@ -48,22 +93,52 @@ class EdgeMiddleware:
                 headers = list(message.get("headers", []))
                 existing = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in existing]
+                headers.append(id_header)
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self._limit_body(scope, receive, send_with_headers)
         finally:
+            seconds = time.perf_counter() - start
+            method = scope.get("method", "-")
+            route = route_template(scope)
+            if self.metrics is not None and status:
+                self.metrics.observe_request(route, method, status, seconds)
             if access_log.isEnabledFor(logging.INFO):
-                client = scope.get("client") or ("-", 0)
+                client = (scope.get("client") or ("-", 0))[0]
+                path = scope.get("path", "-")  # path only: queries may hold secrets
+                duration_ms = round(seconds * 1000, 1)
                 access_log.info(
                     '%s "%s %s" %d %.1fms',
-                    client[0],
-                    scope.get("method", "-"),
-                    scope.get("path", "-"),  # path only: queries may hold secrets
+                    client,
+                    method,
+                    path,
                     status,
-                    (time.perf_counter() - start) * 1000,
+                    duration_ms,
+                    extra={
+                        "client": client,
+                        "method": method,
+                        "path": path,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    },
                 )
+            REQUEST_ID.reset(context)
+
+    def request_id(self, scope: Scope) -> str:
+        """The X-Request-ID a trusted proxy sent, when it is well formed; otherwise a new one
+        (32 hex digits). A client that is not a trusted proxy cannot choose the id."""
+        if self._proxies:
+            for name, value in scope.get("headers") or ():
+                if name == REQUEST_ID_HEADER:
+                    candidate = value.decode("latin-1")
+                    peer = (scope.get("client") or ("", 0))[0]
+                    if REQUEST_ID_RE.fullmatch(candidate) and _in_networks(peer, self._proxies):
+                        return candidate
+                    break
+        return os.urandom(16).hex()  # 128 random bits, a third of what uuid4() costs
 
     async def _limit_body(self, scope: Scope, receive: Any, send: Any) -> None:
         headers = dict(scope.get("headers") or [])
@@ -124,6 +199,7 @@ class EdgeMiddleware:
                 "detail": i18n.t("payload_too_large", lang),
                 "instance": scope.get("path", ""),
                 "code": "payload_too_large",
+                "request_id": REQUEST_ID.get(),
             },
             ensure_ascii=False,
         ).encode()
@@ -143,3 +219,34 @@ class EdgeMiddleware:
 
 class _TooLarge(Exception):
     pass
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (``/api/admin/users/{account}``), or
+    ``UNMATCHED_ROUTE``: never the raw path, so metrics have one series per route."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """SPROUTGATE_TRUSTED_PROXIES as networks: each entry an address or a network (host bits
+    allowed); entries that are neither are ignored."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
+
+
+def _in_networks(host: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)

@@ -1,8 +1,9 @@
 """RFC 7807 problem responses, shared by both API faces and the JSON side of the pages.
 
 Every error leaves the process as ``application/problem+json`` with ``type``, ``title``,
-``status``, ``detail`` (in the caller's language), ``instance`` and a stable ``code``; 422s add
-``errors`` listing the offending fields; 429s carry ``Retry-After``."""
+``status``, ``detail`` (in the caller's language), ``instance``, a stable ``code`` and the
+``request_id`` that the response's X-Request-ID header and the request's log lines carry; 422s
+add ``errors`` listing the offending fields; 429s carry ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sproutgate import i18n
+from sproutgate.api.middleware import current_request_id
 from sproutgate.domain import errors as E
 from sproutgate.domain.accounts.rules import ACCOUNT_LIMITS, PasswordPolicy
 from sproutgate.domain.codes.rules import CODE_LENGTH
@@ -75,6 +77,9 @@ def problem(
         "code": code,
     }
     body.update(extra)
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
     hdrs = {"Content-Language": lang, "Cache-Control": "no-store"}
     hdrs.update(headers or {})
     return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
@@ -348,6 +353,7 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "instance": {"type": "string"},
         "code": {"type": "string"},
+        "request_id": {"type": "string", "description": "The request's id, as in its X-Request-ID header."},
         "errors": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}}},
     },
 }

@@ -8,20 +8,24 @@ domain's, here, once."""
 from __future__ import annotations
 
 from sproutgate.domain.errors import RateLimited
+from sproutgate.domain.metrics import NO_METRICS, Metrics
 from sproutgate.infra.ratelimit import LimitExceeded, RateLimiter
 
 
 class RateLimits:
-    """The limiter every domain service counts against (one per process)."""
+    """The limiter every domain service counts against (one per process); every refusal is
+    reported to ``metrics`` by rule name."""
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, metrics: Metrics = NO_METRICS) -> None:
         self.limiter = limiter
+        self.metrics = metrics
 
     async def hit(self, rule: str, *key: str) -> None:
         """Count one event of ``rule`` for ``key``. Raises RateLimited when the rule is exhausted."""
         try:
             await self.limiter.hit(rule, *key)
         except LimitExceeded as exc:
+            self.metrics.rate_limited(exc.rule)
             raise RateLimited(exc.retry_after) from None
 
     async def check(self, rule: str, *key: str) -> None:
@@ -29,6 +33,7 @@ class RateLimits:
         try:
             await self.limiter.check(rule, *key)
         except LimitExceeded as exc:
+            self.metrics.rate_limited(exc.rule)
             raise RateLimited(exc.retry_after) from None
 
     async def reset(self, rule: str, *key: str) -> None:

@@ -20,6 +20,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.console_sessions.service import ConsoleSessionService
 from sproutgate.domain.health.service import HealthService
 from sproutgate.domain.mail.service import OutboxService
+from sproutgate.domain.monitoring.service import MonitoringService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
 
@@ -37,6 +38,7 @@ class DomainServices:
     chats: ChatService
     mail_outbox: OutboxService
     health: HealthService
+    monitoring: MonitoringService
     # Objects a face builds on first use and keeps for the process (the agent's chat service;
     # tests place their own). Never a channel between faces: those are typed (api.deps.ApiHooks).
     extras: dict[str, Any] = field(default_factory=dict)

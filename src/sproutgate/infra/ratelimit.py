@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol, cast
 
 from limits import RateLimitItem, parse_many
@@ -68,8 +69,11 @@ class RateLimiter(Protocol):
 
 
 class LimitsRateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_local_mode: Callable[[bool], None] | None = None) -> None:
+        """``on_local_mode(True)`` is called when this process starts counting in its own memory
+        because Redis failed, ``on_local_mode(False)`` when it counts in Redis again."""
         self.enabled = settings.rate_limits_enabled
+        self._on_local_mode = on_local_mode or (lambda local: None)
         self._items: dict[str, list[RateLimitItem]] = {
             rule: parse_many(str(getattr(settings, field)).replace(";", ",")) for rule, field in RULES.items()
         }
@@ -109,12 +113,14 @@ class LimitsRateLimiter:
                 if self.degraded_since is not None:
                     log.warning("rate limiter: Redis is back, counters shared again")
                     self.degraded_since = None
+                    self._on_local_mode(False)
                 return result
             except Exception as exc:  # noqa: BLE001 - any storage failure degrades to memory
                 self._next_redis_try = time.monotonic() + self._retry_seconds
                 if self.degraded_since is None:
                     log.error("rate limiter: Redis unavailable (%r); using per-process limits", exc)
                     self.degraded_since = time.time()
+                    self._on_local_mode(True)
         return await getattr(self._memory, method)(*args)
 
     async def _retry_after(self, item: RateLimitItem, key: tuple[str, ...]) -> int:

@@ -703,6 +703,12 @@ class OutboxRepository:
         stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         return {status: int(n) for status, n in await self.s.execute(stmt)}
 
+    async def oldest_waiting_since(self, waiting: Sequence[str]) -> datetime | None:
+        """When the oldest message in one of the ``waiting`` statuses was queued; None when there
+        is none."""
+        stmt = select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(tuple(waiting)))
+        return (await self.s.execute(stmt)).scalar_one()
+
     async def retrying_count(self, waiting: str) -> int:
         """Messages in status ``waiting`` that failed at least once (they wait for a retry)."""
         stmt = select(func.count()).where(OutboxMessage.status == waiting, OutboxMessage.attempts > 0)

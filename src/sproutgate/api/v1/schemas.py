@@ -115,4 +115,5 @@ class Problem(BaseModel):
     detail: str
     instance: str
     code: str | None = None
+    request_id: str | None = None  # the request's id, as in its X-Request-ID header
     errors: list[dict[str, str]] | None = None

@@ -53,9 +53,10 @@ from sproutgate.domain.codes.errors import InvalidCode
 from sproutgate.domain.codes.rules import CodePurpose, require_code_shape
 from sproutgate.domain.codes.service import CodeService, end_outstanding_codes
 from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import Conflict, InvalidInput, NotFound
+from sproutgate.domain.errors import Conflict, InvalidInput, NotFound, RateLimited
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.service import Outbox
+from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
 from sproutgate.domain.profiles.errors import UserNotFound
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
@@ -100,8 +101,10 @@ class AccountService:
         limiter: RateLimits,
         outbox: Outbox,
         clock: Clock,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.db = db
         self.hasher = hasher
         self.codes = codes
@@ -125,6 +128,12 @@ class AccountService:
         params.setdefault("minutes", self.settings.code_ttl_seconds // 60)
         subject, body = i18n.mail(kind, lang, **params)
         self.outbox.enqueue(OutboxRepository(s), to, subject, body, kind)
+
+    def _committed(self, code_mailed: CodePurpose | None = None) -> None:
+        """After a transaction that queued mail committed: wake the worker, count the code."""
+        self.outbox.notify()
+        if code_mailed is not None:
+            self.metrics.code_mailed(code_mailed)
 
     def allowed_redirect(self, redirect_to: str | None) -> str | None:
         """The redirect if SPROUTGATE_ALLOWED_REDIRECTS permits it, else None (never an open
@@ -193,6 +202,7 @@ class AccountService:
             same_person = False
         now = self.clock.now()
         expires = now + timedelta(seconds=self.settings.code_ttl_seconds)
+        mailed = None
         async with self.db.write() as s:
             # Concurrent sign-ups for one address queue here instead of racing on its pending row.
             await CodeRepository(s).lock(CodePurpose.SIGNUP.value, email)
@@ -239,8 +249,9 @@ class AccountService:
                     code=code,
                     link=self._link("/register/verify", email=email),
                 )
+                mailed = CodePurpose.SIGNUP
             await self._count_code_mail(s, email)
-        self.outbox.notify()
+        self._committed(mailed)
         return expires
 
     async def _pending_password(self, email: str) -> tuple[str, str] | None:
@@ -256,6 +267,7 @@ class AccountService:
         email = normalize_email(email)
         await self._code_rate_limits(email, ctx)
         now = self.clock.now()
+        mailed = None
         async with self.db.write() as s:
             pending = await PendingSignupRepository(s).by_email(email)
             if pending is not None and pending.expires_at > now:
@@ -268,8 +280,9 @@ class AccountService:
                     code=code,
                     link=self._link("/register/verify", email=email),
                 )
+                mailed = CodePurpose.SIGNUP
             await self._count_code_mail(s, email)
-        self.outbox.notify()
+        self._committed(mailed)
 
     async def complete_signup(
         self,
@@ -331,7 +344,7 @@ class AccountService:
         if failed or result is None:
             raise InvalidCode()
         if not has_usable_password(result[0].password_hash):
-            self.outbox.notify()
+            self._committed(CodePurpose.RESET)  # the code that sets a first password
         return result
 
     async def _mail_set_password_code(self, s: AsyncSession, user: User, ctx: CallerContext) -> None:
@@ -423,7 +436,31 @@ class AccountService:
         (``failure_key``), so nobody can lock the owner out.
 
         Raises InvalidCredentials (same answer, same cost for unknown accounts), AccountDisabled
-        only after a correct password, RateLimited."""
+        only after a correct password, RateLimited.
+
+        Every outcome is counted (``Metrics.sign_in``)."""
+        try:
+            issued = await self._login(identifier, password, ctx, kind)
+        except InvalidCredentials:
+            self.metrics.sign_in(SignInOutcome.WRONG_PASSWORD)
+            raise
+        except AccountDisabled:
+            self.metrics.sign_in(SignInOutcome.DISABLED)
+            raise
+        except RateLimited:
+            self.metrics.sign_in(SignInOutcome.RATE_LIMITED)
+            raise
+        self.metrics.sign_in(SignInOutcome.SUCCESS)
+        return issued
+
+    async def _login(
+        self,
+        identifier: str,
+        password: str,
+        ctx: CallerContext,
+        kind: SessionKind,
+    ) -> IssuedSession:
+        """The sign-in itself; ``login`` counts how it ended."""
         typed = sign_in_key(identifier)
         await self.limiter.check("login_fail_ip", ctx.ip)
         # Two indexed reads as Core statements (inline on SQLite), the same for unknown
@@ -494,6 +531,7 @@ class AccountService:
         email = normalize_email(email)
         await self._code_rate_limits(email, ctx)
         expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
+        mailed = None
         async with self.db.write() as s:
             user = await UserRepository(s).by_email(email)
             if user is not None and account is not None and user.account_lower != account.lower():
@@ -508,11 +546,12 @@ class AccountService:
                     code=code,
                     link=self._link("/forgot-password/confirm", email=email),
                 )
+                mailed = CodePurpose.RESET
             else:
                 _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
                 self._mail(s, email, "reset_unknown", ctx.lang, email=email, link=self._link("/register"))
             await self._count_code_mail(s, email)
-        self.outbox.notify()
+        self._committed(mailed)
         return expires
 
     async def confirm_password_reset(
@@ -678,17 +717,19 @@ class AccountService:
         await self._authorize_password_change(principal, current_password)
         await self._code_rate_limits(email, ctx)
         expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
+        mailed = None
         async with self.db.write() as s:
             if await UserRepository(s).email_owner(email) is None:
                 code, expires = await self.codes.issue(
                     CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, principal.user.id
                 )
                 self._mail(s, email, "secondary_code", ctx.lang, code=code, account=principal.user.account)
+                mailed = CodePurpose.SECONDARY_EMAIL
             else:
                 _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
                 self._mail(s, email, "secondary_taken", ctx.lang, email=email)
             await self._count_code_mail(s, email)
-        self.outbox.notify()
+        self._committed(mailed)
         return expires
 
     async def verify_secondary_email(

@@ -36,6 +36,7 @@ from sproutgate.domain.mail.rules import (
     lease,
     mask_codes,
 )
+from sproutgate.domain.metrics import NO_METRICS, MailDelivery, Metrics
 from sproutgate.infra.mailer import (
     UNREADABLE,
     MailText,
@@ -98,6 +99,15 @@ class OutboxCounts:
     sent: int
     failed: int
     retrying: int
+
+
+@dataclass(slots=True)
+class OutboxBacklog:
+    """What the outbox holds now: messages per status, and how long the oldest message not yet
+    delivered (pending or sending) has waited, in seconds (0.0 when none waits)."""
+
+    counts: OutboxCounts
+    oldest_waiting_seconds: float
 
 
 @dataclass(slots=True)
@@ -228,6 +238,15 @@ class OutboxService:
             retrying = await repo.retrying_count(MailStatus.PENDING)
         return OutboxCounts(**{st.value: by_status.get(st, 0) for st in MailStatus}, retrying=retrying)
 
+    async def backlog(self) -> OutboxBacklog:
+        """Counts and the age of the oldest waiting message, for monitoring (``/metrics``).
+        Raises the database's errors when it is away."""
+        counts = await self.counts()
+        async with self.db.read() as s:
+            since = await OutboxRepository(s).oldest_waiting_since(tuple(WAITING))
+        age = 0.0 if since is None else max(0.0, (self.clock.now() - since).total_seconds())
+        return OutboxBacklog(counts, age)
+
     async def overview(self, status: str | None = None, page: int = 1, page_size: int = 50) -> OutboxPage:
         """Counts and one page of messages, newest first. Raises InvalidInput for an unknown status."""
         if status is not None and status not in MailStatus.__members__.values():
@@ -273,9 +292,17 @@ class OutboxWorker:
     """Delivers due mail in the background: one per process, started with the app."""
 
     def __init__(
-        self, settings: Settings, db: Database, outbox: Outbox, transport: MailTransport, clock: Clock
+        self,
+        settings: Settings,
+        db: Database,
+        outbox: Outbox,
+        transport: MailTransport,
+        clock: Clock,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        """``metrics`` counts what each delivery attempt came to (``Metrics.mail_delivery``)."""
         self.settings = settings
+        self.metrics = metrics
         self.db = db
         self.outbox = outbox
         self.transport = transport
@@ -369,6 +396,7 @@ class OutboxWorker:
             return
         await self._record_sent(message_id)
         self.sent += 1
+        self.metrics.mail_delivery(MailDelivery.SENT)
 
     async def _record_sent(self, message_id: str) -> None:
         """Mark a delivered message sent. The mail is already out: if the database is briefly
@@ -394,6 +422,7 @@ class OutboxWorker:
         key is back in data/keys (then ``sproutgate outbox retry`` sends it)."""
         self.outbox.warn_unreadable(row, exc)
         self.failed += 1
+        self.metrics.mail_delivery(MailDelivery.FAILED)
         async with self.db.write() as s:
             live = await OutboxRepository(s).get(row.id)
             if live is None:
@@ -407,11 +436,13 @@ class OutboxWorker:
         attempts = row.attempts
         log.warning("outbox: sending %s failed (attempt %d): %s", row.message_id, attempts, exc)
         self.failed += 1
+        gives_up = self.retry_policy.gives_up(attempts)
+        self.metrics.mail_delivery(MailDelivery.FAILED if gives_up else MailDelivery.RETRY)
         async with self.db.write() as s:
             live = await OutboxRepository(s).get(row.id)
             if live is None:
                 return
-            live.status = MailStatus.FAILED if self.retry_policy.gives_up(attempts) else MailStatus.PENDING
+            live.status = MailStatus.FAILED if gives_up else MailStatus.PENDING
             live.next_attempt_at = self.clock.now() + self.retry_policy.delay(attempts)
             live.locked_until = None
             live.last_error = error_text(exc)

@@ -3,6 +3,7 @@ opaque refresh tokens rotated on every use with reuse detection."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.metrics import NO_METRICS, Metrics
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.domain.sessions.rules import (
     SessionKind,
@@ -30,6 +32,8 @@ from sproutgate.storage.repositories import (
     user_from_row,
 )
 from sproutgate.storage.statements import SessionStatements, Statements
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -60,10 +64,13 @@ class SessionService:
         limiter: RateLimits,
         clock: Clock,
         chain_key: bytes,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``chain_key``: the secret (32 bytes, ``data/keys/refresh-chain.key``) successor
-        refresh tokens are derived with; every instance must hold the same one."""
+        refresh tokens are derived with; every instance must hold the same one. ``metrics``
+        counts reuse detections."""
         self._chain_key = chain_key
+        self.metrics = metrics
         self.settings = settings
         self.db = db
         self.signer = signer
@@ -135,6 +142,9 @@ class SessionService:
             if not reused:
                 await tokens.touch_session(session_id, now)
         if reused:
+            # A stolen token or a broken client: worth an operator's eye (never the token itself).
+            log.warning("refresh token reused outside its grace window: session %s revoked", session_id)
+            self.metrics.refresh_token_reused()
             raise InvalidRefreshToken(reused=True)
         user = user_from_row(row)
         access_ttl = self.settings.access_token_ttl_seconds

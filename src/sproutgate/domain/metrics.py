@@ -1,0 +1,118 @@
+"""What the server reports for operators to count, as ports: the rules call ``Metrics`` where
+they decide (a sign-in's outcome in ``accounts``, a refresh-token reuse in ``sessions``, a
+refusal in ``limits``, a delivery in the mail worker) and know nothing of how it is counted;
+``MetricsExposition`` renders the counts for ``/metrics`` (``domain.monitoring``).
+
+The Prometheus adapter, ``infra.metrics.PrometheusMetrics``, implements both without importing
+the domain (label values reach it as plain strings; ``LABEL_VALUES`` lists them for the
+composition root to hand over), and the domain never imports prometheus-client. ``NO_METRICS``
+counts nothing (services built without one, unit tests).
+
+Label values are part of the promise to dashboards and alerts: once shipped they never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Protocol
+
+from sproutgate.domain.codes.rules import CodePurpose
+
+
+class SignInOutcome(StrEnum):
+    """How a sign-in with a password ended (the ``outcome`` label of
+    ``sproutgate_sign_ins_total``)."""
+
+    SUCCESS = "success"
+    # The password did not match, or no account has that identifier (one answer for both).
+    WRONG_PASSWORD = "wrong_password"
+    RATE_LIMITED = "rate_limited"
+    # The password was right, the account is disabled.
+    DISABLED = "disabled"
+    # The password was right and a second factor was asked for. Reserved: no sign-in asks for
+    # one yet; the value is defined now so dashboards and alerts can be written against it.
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+
+
+class MailDelivery(StrEnum):
+    """What one delivery attempt of a queued mail came to."""
+
+    SENT = "sent"
+    RETRY = "retry"  # failed, will be tried again
+    FAILED = "failed"  # failed for good (attempts used up, or unreadable with this key)
+
+
+class Metrics(Protocol):
+    """Counts domain events. Implementations must be cheap (called on hot paths, on the event
+    loop) and must never raise."""
+
+    def sign_in(self, outcome: SignInOutcome) -> None:
+        """One password sign-in ended with ``outcome``."""
+        ...
+
+    def code_mailed(self, purpose: CodePurpose) -> None:
+        """A one-time code of ``purpose`` was queued for mailing (its transaction committed)."""
+        ...
+
+    def rate_limited(self, rule: str) -> None:
+        """A request was refused by the rate-limit rule named ``rule`` (``infra.ratelimit.RULES``)."""
+        ...
+
+    def refresh_token_reused(self) -> None:
+        """A refresh token was presented again outside its grace window; its session was revoked."""
+        ...
+
+    def mail_delivery(self, result: MailDelivery) -> None:
+        """One delivery attempt of a queued message ended with ``result``."""
+        ...
+
+
+class MetricsExposition(Protocol):
+    """Renders every counted value, with the facts ``domain.monitoring`` worked out for this
+    scrape, in a format ``content_type`` names."""
+
+    content_type: str
+
+    def exposition(
+        self,
+        *,
+        database_up: bool,
+        redis_up: bool | None,
+        outbox: Mapping[str, int],
+        outbox_oldest_waiting_seconds: float | None,
+    ) -> bytes:
+        """The document. ``redis_up`` None: no Redis configured; ``outbox`` empty and the age
+        None: the outbox could not be read. May read files: call it off the event loop."""
+        ...
+
+
+class NoMetrics:
+    """A Metrics that counts nothing."""
+
+    def sign_in(self, outcome: SignInOutcome) -> None:
+        pass
+
+    def code_mailed(self, purpose: CodePurpose) -> None:
+        pass
+
+    def rate_limited(self, rule: str) -> None:
+        pass
+
+    def refresh_token_reused(self) -> None:
+        pass
+
+    def mail_delivery(self, result: MailDelivery) -> None:
+        pass
+
+
+NO_METRICS: Metrics = NoMetrics()
+
+# Every label value the domain can report, by label name: the adapter creates each series at
+# zero up front, so a rate() over it exists before the first event. (``limit`` values are the
+# rate limiter's rule names.) A decoy code is never mailed.
+LABEL_VALUES: dict[str, tuple[str, ...]] = {
+    "outcome": tuple(o.value for o in SignInOutcome),
+    "purpose": tuple(p.value for p in CodePurpose if p is not CodePurpose.DECOY),
+    "result": tuple(r.value for r in MailDelivery),
+}

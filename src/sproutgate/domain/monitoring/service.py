@@ -1,0 +1,79 @@
+"""What operators read at ``/metrics``: every value the processes counted (the rules report
+them through ``domain.metrics.Metrics``) and, worked out at the moment of the scrape, the state
+of the services every instance shares: the outbox (through ``OutboxService``), the database
+and Redis (through ``HealthService``). A service that is away makes its values say so; the
+scrape itself never fails for it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sproutgate.config import Settings
+from sproutgate.domain.errors import Forbidden, NotAuthenticated
+from sproutgate.domain.health.service import HEALTHY, HealthService
+from sproutgate.domain.mail.service import OutboxBacklog, OutboxService
+from sproutgate.domain.metrics import MetricsExposition
+from sproutgate.domain.monitoring.rules import may_scrape
+
+# The outbox is asked for at most this long; Prometheus gives a scrape 10 s by default, and the
+# health checks run beside it within their own 3 s.
+OUTBOX_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """A rendered exposition and its media type."""
+
+    body: bytes
+    content_type: str
+
+
+class MonitoringService:
+    def __init__(
+        self,
+        settings: Settings,
+        outbox: OutboxService,
+        health: HealthService,
+        exposition: MetricsExposition,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.health = health
+        self.exposition = exposition
+
+    def authorize_scrape(self, presented_token: str | None, local_client: bool) -> None:
+        """Raises NotAuthenticated when a metrics token is configured and ``presented_token`` is
+        not it, Forbidden when none is and the caller is not a local client
+        (``rules.may_scrape``)."""
+        expected = self.settings.metrics_token
+        if may_scrape(expected, presented_token, local_client):
+            return
+        raise NotAuthenticated() if expected else Forbidden()
+
+    async def scrape(self) -> Scrape:
+        """Everything counted, plus the outbox, database and Redis as they are now. Never raises
+        for a backing service that is away."""
+        report, backlog = await asyncio.gather(self.health.check(), self._backlog())
+        redis = report.services.get("redis")
+        database = report.services.get("database")
+        outbox: dict[str, int] = {}
+        oldest: float | None = None
+        if backlog is not None:
+            c = backlog.counts
+            outbox = {"pending": c.pending, "sending": c.sending, "sent": c.sent, "failed": c.failed}
+            oldest = backlog.oldest_waiting_seconds
+        body = await asyncio.to_thread(
+            self.exposition.exposition,
+            database_up=database is not None and database.status == HEALTHY,
+            redis_up=None if redis is None else redis.status == HEALTHY,
+            outbox=outbox,
+            outbox_oldest_waiting_seconds=oldest,
+        )
+        return Scrape(body, self.exposition.content_type)
+
+    async def _backlog(self) -> OutboxBacklog | None:
+        try:
+            return await asyncio.wait_for(self.outbox.backlog(), OUTBOX_SECONDS)
+        except Exception:  # noqa: BLE001 - the database is away: the outbox gauges are left out
+            return None
