@@ -1,6 +1,10 @@
 """Shared fixtures. Real components only: each test gets its own data dir and database, the
 app runs with its lifespan (migrations, mail worker), and each test talks to it from its own
-client address so rate limits never leak between tests."""
+client address so rate limits never leak between tests.
+
+A test's database is a copy of one migrated once per session (tests/support/databases.py); the
+app's start-up migration then finds it at head. Tests marked ``fresh_database`` start from an
+empty one and so run every migration."""
 
 from __future__ import annotations
 
@@ -20,6 +24,12 @@ from sproutgate.app import create_app  # noqa: E402
 from sproutgate.config import Settings  # noqa: E402
 from sproutgate.domain.clock import OffsetClock  # noqa: E402
 from sproutgate.services import build_services  # noqa: E402
+from support.databases import (  # noqa: E402
+    SQLITE_FILE,
+    copy_sqlite_database,
+    migrate_postgres_template,
+    migrate_sqlite_template,
+)
 from support.harness import AppHarness, bearer, next_ip, signup  # noqa: E402, F401 - re-exported
 from support.servers import PostgresServer, RedisServer, SmtpServer  # noqa: E402
 
@@ -43,6 +53,18 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session; each test's data dir gets a copy."""
+    return migrate_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database migrated to head once per session; each test gets a copy."""
+    return migrate_postgres_template(postgres_server, "migrated_template")
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
@@ -64,7 +86,15 @@ BOTH_ENGINES_MODULES = {
 }
 
 
+# Parameters under which a test never touches its own database, so that running it once per
+# engine would run the same test twice. ("face", "server"): the gate tests' real server process
+# keeps its own SQLite database (tests/gate/gate_support.py).
+ENGINE_FREE_PARAMS = {("face", "server")}
+
+
 def _runs_on_both_engines(metafunc: pytest.Metafunc) -> bool:
+    if metafunc.definition.get_closest_marker("engine_independent"):
+        return False
     if metafunc.definition.get_closest_marker("both_engines"):
         return True
     module = Path(metafunc.definition.fspath).resolve()
@@ -77,13 +107,29 @@ def _runs_on_both_engines(metafunc: pytest.Metafunc) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``both_engines`` (on the test, its class or as ``pytestmark`` of its module),
     and those in BOTH_ENGINES_MODULES, run twice in the same session, on SQLite and on
-    PostgreSQL, whatever SPROUTGATE_TEST_DB says."""
+    PostgreSQL, whatever SPROUTGATE_TEST_DB says. Tests marked ``engine_independent`` (what they
+    check is decided before any SQL runs, e.g. a request refused by validation) run once, on
+    SPROUTGATE_TEST_DB's engine, even in such a module."""
     if "db_engine" in metafunc.fixturenames and _runs_on_both_engines(metafunc):
         metafunc.parametrize(
             "db_engine",
             ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
             indirect=True,
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL run of a both-engines test under an ENGINE_FREE_PARAMS parameter:
+    it would repeat its SQLite run exactly."""
+    keep: list[pytest.Item] = []
+    repeats: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        engine_free = any(params.get(name) == value for name, value in ENGINE_FREE_PARAMS)
+        (repeats if engine_free and params.get("db_engine") == "postgres" else keep).append(item)
+    if repeats:
+        config.hook.pytest_deselected(items=repeats)
+        items[:] = keep
 
 
 @pytest.fixture
@@ -93,29 +139,47 @@ def db_engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, db_engine: str) -> str:
-    """'' (SQLite in the test's data dir) or a fresh PostgreSQL database."""
-    if db_engine != "postgres":
+def make_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, db_engine: str
+) -> Iterator[Callable[..., Settings]]:
+    """``make_settings(**overrides)``: Settings for the app under test, with the test's own data
+    dir and database. The database is made on first use: a copy of the session's migrated
+    template (empty for tests marked ``fresh_database``), the same for every call of the test;
+    on SQLite, a copy in whichever data dir the settings name, unless one is there already.
+    A ``database_url`` among the overrides names another database instead. A PostgreSQL
+    database is dropped after the test (after its apps have stopped: see make_harness)."""
+    fresh = request.node.get_closest_marker("fresh_database") is not None
+    postgres_db: list[tuple[PostgresServer, str, str]] = []  # (server, name, url), made once
+
+    def database_url(data_dir: Path) -> str:
+        if db_engine == "postgres":
+            if not postgres_db:
+                pg: PostgresServer = request.getfixturevalue("postgres_server")
+                template = None if fresh else request.getfixturevalue("postgres_template")
+                name = f"t{os.getpid()}_{next(_db_counter)}"
+                postgres_db.append((pg, name, pg.create_database(name, template=template)))
+            return postgres_db[0][2]
+        if not fresh and not (data_dir / SQLITE_FILE).exists():
+            copy_sqlite_database(request.getfixturevalue("sqlite_template"), data_dir)
         return ""
-    pg: PostgresServer = request.getfixturevalue("postgres_server")
-    return pg.create_database(f"t{os.getpid()}_{next(_db_counter)}")
 
-
-@pytest.fixture
-def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
-            "database_url": database_url,
             "trusted_proxies": ["127.0.0.1"],
             "public_url": "http://testserver",
             "mail_poll_seconds": 0.2,
             **CHEAP_ARGON2,
         }
         values.update(overrides)
+        if "database_url" not in overrides:
+            values["database_url"] = database_url(Path(values["data_dir"]))
         return Settings(**values)
 
-    return factory
+    yield factory
+    for pg, name, _url in postgres_db:
+        if pg.is_running:  # a test about outages may have left it stopped
+            pg.drop_database(name)
 
 
 @pytest.fixture
@@ -124,7 +188,10 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def make_harness(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def make_harness(make_settings: Callable[..., Settings]) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_harness(settings)``: the app started with its lifespan, an in-process client
+    and the injectable clock; everything started is stopped after the test. It depends on
+    make_settings only so that the apps stop before the test's database is dropped."""
     stack: list[Any] = []
 
     async def factory(settings: Settings) -> AppHarness:

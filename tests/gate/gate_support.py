@@ -191,10 +191,14 @@ def gate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
 
 
 @pytest.fixture(params=["asgi", "server"])
-async def face(request: pytest.FixtureRequest, make_harness: Any, settings: Any) -> AsyncIterator[_Target]:
+async def face(
+    request: pytest.FixtureRequest, make_harness: Any, make_settings: Any
+) -> AsyncIterator[_Target]:
     if request.param == "asgi":
-        yield AsgiTarget(await make_harness(settings))
+        yield AsgiTarget(await make_harness(make_settings()))
         return
+    # The shared server keeps its own SQLite database: no test database is made for this run
+    # (and tests/conftest.py runs it once, not once per engine).
     server, data_dir = request.getfixturevalue("gate_server")
     target = ServerTarget(server, data_dir)
     try:
