@@ -123,6 +123,7 @@ async def test_list_defaults_to_50_per_page_and_treats_wildcards_literally(face)
     assert all("_" in (u["account"] + u["username"] + u["email"]) for u in r.json()["users"])
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(("params", "field"), [({"pageSize": 501}, "pageSize"), ({"page": 0}, "page")])
 async def test_list_rejects_bad_paging(face, params, field):
     r = await face.client.get(USERS, params=params, headers={"X-Admin-Token": face.admin_token})
@@ -179,6 +180,7 @@ async def test_create_conflicts_are_409(face):
     assert_problem(r, 409, "email_taken")
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(
     ("fields", "errors"),
     [

@@ -116,6 +116,7 @@ async def test_repeated_failed_logins_are_throttled(face):
     assert int(r.headers["retry-after"]) > 0
 
 
+@pytest.mark.engine_independent
 async def test_login_validation_errors_name_the_wire_fields(face):
     r = await face.client.post("/api/auth/login", json={}, headers={"Accept-Language": "en"})
     body = assert_problem(r, 422, "invalid_input")
@@ -142,12 +143,14 @@ async def test_verify_is_valid_with_the_user_until_logout(face):
     assert_problem(await face.client.post("/api/auth/logout", headers=bearer(token)), 401)
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "x" * 20000])
 async def test_verify_answers_valid_false_for_bad_tokens(face, token):
     r = await face.client.post("/api/auth/verify", json={"token": token})
     assert r.status_code == 200 and r.json() == {"valid": False}
 
 
+@pytest.mark.engine_independent
 async def test_verify_without_a_token_field_is_422(face):
     r = await face.client.post("/api/auth/verify", json={})
     assert_problem(r, 422)
@@ -222,6 +225,7 @@ async def test_profile_updates_the_fields_sent_and_nothing_else(face):
     assert user["username"] == "小明"
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [
@@ -301,6 +305,7 @@ async def test_password_change_without_current_password_after_ten_minutes_needs_
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.engine_independent
 async def test_profile_needs_a_token(face):
     assert_problem(await face.client.put("/api/auth/profile", json={"bio": "x"}), 401, "not_authenticated")
 
@@ -375,6 +380,7 @@ async def test_a_name_claimed_while_pending_answers_409_at_verify_email(face):
     assert_problem(r, 409, "account_taken")
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(
     ("body", "field", "code"),
     [

@@ -55,6 +55,7 @@ async def test_wrong_password_and_unknown_email_answer_alike(harness):
     assert wrong.headers["content-type"] == ghost.headers["content-type"]
 
 
+@pytest.mark.engine_independent
 async def test_sign_in_missing_fields_is_422(client):
     r = await client.post(SESSIONS, json={"email": "x@example.com"})
     assert_problem(r, 422)
@@ -173,6 +174,7 @@ async def test_unknown_refresh_token_is_401(client):
     assert_problem(r, 401, "invalid_refresh_token")
 
 
+@pytest.mark.engine_independent
 async def test_refresh_missing_token_is_422(client):
     r = await client.post(REFRESH, json={})
     assert_problem(r, 422)
@@ -210,6 +212,7 @@ async def test_sign_out_leaves_other_sessions_alone(harness):
     assert (await _me(harness, two["access_token"])).status_code == 200
 
 
+@pytest.mark.engine_independent
 async def test_sign_out_without_body_is_422(client):
     r = await client.request("DELETE", SESSIONS)
     assert_problem(r, 422)
@@ -316,6 +319,7 @@ async def test_expired_token_is_refused(harness):
     assert_problem(await _me(harness, token), 401)
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("drop", ["sid", "sub", "exp"])
 async def test_token_missing_a_claim_is_refused(harness, drop):
     session = await signup(harness, f"no-{drop}@example.com")
@@ -337,6 +341,7 @@ async def test_token_signed_by_a_foreign_key_is_refused(harness):
     assert_problem(await _me(harness, token), 401)
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(
     "header",
     [None, "", "Bearer", "Bearer ", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Token abc"],
@@ -357,6 +362,7 @@ async def test_token_of_another_session_of_a_different_user_cannot_be_spliced(ha
     assert_problem(await _me(harness, token), 401)
 
 
+@pytest.mark.engine_independent
 def test_grace_window_cannot_exceed_ten_seconds(make_settings):
     from pydantic import ValidationError
 

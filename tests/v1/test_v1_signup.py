@@ -254,12 +254,14 @@ async def test_verify_for_unknown_email_is_401(client):
     assert_problem(r, 401, "invalid_code")
 
 
+@pytest.mark.engine_independent
 async def test_verify_missing_fields_are_listed(client):
     r = await client.post(VERIFY, json={})
     assert_problem(r, 422)
     assert error_fields(r) == {"email", "token"}
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(
     "password, code",
     [
@@ -304,6 +306,7 @@ async def test_minimum_password_length_is_configurable(make_harness, make_settin
     assert error_fields(r) == {"password"}
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("username", ["ab", "   ", "  ab  ", "x" * 31])
 async def test_signup_refuses_bad_usernames(client, username):
     r = await client.post(

@@ -27,6 +27,7 @@ async def test_profile_has_exactly_the_documented_fields(harness, me):
     assert body["username"] == "myself"
 
 
+@pytest.mark.engine_independent
 async def test_profile_needs_a_token(client):
     assert_problem(await client.get(ME), 401, "not_authenticated")
     assert_problem(await client.patch(ME, json={"bio": "x"}), 401, "not_authenticated")
@@ -67,6 +68,7 @@ async def test_patch_null_clears_optional_fields(authed):
     assert r.json()["bio"] is None and r.json()["avatar_url"] is None
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize(
     "payload, field",
     [
@@ -164,6 +166,7 @@ async def _search(h, headers, query):
     return [u["username"] for u in r.json()]
 
 
+@pytest.mark.engine_independent
 async def test_search_needs_a_token(client):
     assert_problem(await client.post(SEARCH, json={"query": "anna"}), 401)
 
@@ -243,6 +246,7 @@ async def test_search_skips_disabled_users(harness, me):
     assert await _search(harness, me, "hidden@example.com") == []
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("query", ["", "q" * 101])
 async def test_search_query_length_is_1_to_100(harness, me, query):
     r = await harness.client.post(SEARCH, json={"query": query}, headers=me)
