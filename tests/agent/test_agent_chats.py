@@ -30,6 +30,7 @@ from sproutgate.agent.service import AgentChatService
 from sproutgate.agent.sse import KEEPALIVE_TASK_NAME
 from sproutgate.storage.models import AgentChat
 from support.harness import bearer, next_ip, signup
+from support.waiting import wait_until
 
 
 def assert_problem(r, status: int, code: str) -> dict:
@@ -498,11 +499,12 @@ async def test_concurrent_turns_on_one_conversation_are_both_kept(harness):
 
 
 async def test_a_conversation_deleted_during_a_run_stays_deleted(harness):
-    install_agent(harness, ScriptedModel("first", Sleep(0.3, "too late")))
+    scripted = ScriptedModel("first", Sleep(0.3, "too late"))
+    install_agent(harness, scripted)
     token = await user(harness, "deleter@example.com")
     session_id = (await chat(harness.client, token, "one")).json()["session_id"]
     running = asyncio.create_task(chat(harness.client, token, "two", session_id))
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: len(scripted.seen) == 2, what="the second run to reach the model")
     r = await harness.client.delete(f"/api/v1/agent-chats/{session_id}", headers=bearer(token))
     assert r.status_code == 204
     assert types((await running).json()["events"])[-1] == "run_finished"

@@ -3,7 +3,6 @@ server (tests/support/fake_openai.py) speaking chat completions with streamed ch
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from agent_support import KEEPALIVE, parse_sse, sse_blocks, types
 
 from support.fake_openai import Delay, Fail, FakeOpenAI, Hang, Text, ToolCall, ToolCalls
 from support.servers import ServerProcess
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -88,15 +88,6 @@ async def run(
     r = await client.post("/api/v1/agent-chats", json=body, headers=auth)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-async def wait_for(predicate, within: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
 
 
 async def test_tool_calls_and_answer_through_the_real_server(client, fake):
@@ -220,7 +211,7 @@ async def test_a_slow_upstream_ends_in_run_error(client, fake):
         == f"The model did not finish within {AGENT_TIMEOUT} seconds. Try again later."
     )
     assert body["output"] == ""
-    assert await wait_for(lambda: fake.requests[-1].aborted, 5), "the upstream request was not abandoned"
+    await wait_until(lambda: fake.requests[-1].aborted, 5, what="the upstream request to be abandoned")
     r = await client.get(f"/api/v1/agent-chats/{session_id}", headers=auth)
     assert [m["role"] for m in r.json()["messages"]] == ["user", "assistant"]  # the failed turn left no trace
 
@@ -254,9 +245,9 @@ async def test_a_client_that_disconnects_cancels_the_run(client, fake):
             if "\n\n" in first_frame:
                 break
         session_id = parse_sse(first_frame)[0][1]["session_id"]
-        assert await wait_for(lambda: len(fake.requests) == 1, 5), "the model was never called"
+        await wait_until(lambda: len(fake.requests) == 1, 5, what="the model to be called")
     # leaving the block closed the connection mid-stream
-    assert await wait_for(lambda: fake.requests[0].aborted, AGENT_TIMEOUT - 0.5), "the run was not cancelled"
+    await wait_until(lambda: fake.requests[0].aborted, AGENT_TIMEOUT - 0.5, what="the run to be cancelled")
     r = await client.get("/api/v1/agent-chats", headers=auth)
     assert session_id not in [c["session_id"] for c in r.json()]
 

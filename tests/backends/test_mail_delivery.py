@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 
 from support.servers import ServerProcess, SmtpServer
+from support.waiting import wait_until
 
 from .cluster import CODE, PASSWORD, client, server_env, start_all
 
@@ -135,14 +136,14 @@ async def test_mail_that_keeps_failing_is_listed_counted_and_sent_on_retry(make_
         )
         assert r.status_code == 202
 
-        for _ in range(400):  # up to ~20 s: the machine may be busy
+        async def failed_view() -> dict | None:
             view = (
                 await h.client.get("/api/admin/outbox", params={"status": "failed"}, headers=admin)
             ).json()
             # counts and the list are two reads: wait until both saw the final state
-            if view["total"] and view["counts"]["failed"]:
-                break
-            await asyncio.sleep(0.05)
+            return view if view["total"] and view["counts"]["failed"] else None
+
+        view = await wait_until(failed_view, 20, what="the mail to fail")  # the machine may be busy
         assert view["counts"]["failed"] == 1 and view["total"] == 1, view
         failed = view["messages"][0]
         assert failed["to"] == "stuck@example.com" and failed["attempts"] == 2
@@ -172,9 +173,14 @@ async def test_mail_that_keeps_failing_is_listed_counted_and_sent_on_retry(make_
         # In a thread: the app sending it runs on this event loop.
         message = await asyncio.to_thread(smtp.wait_for, lambda m: m.sent_to("stuck@example.com"), 10)
         assert message.message_id == failed["messageId"]  # the same message, not a new one
-        await asyncio.sleep(0.5)
+
+        async def settled() -> dict | None:
+            counts = (await h.client.get("/api/admin/outbox", headers=admin)).json()["counts"]
+            return counts if counts["sent"] and not counts["pending"] and not counts["sending"] else None
+
+        # Once the outbox has nothing left to send, every send has happened: no second copy.
+        counts = await wait_until(settled, 10, what="the outbox to settle")
         assert len(smtp.messages_to("stuck@example.com")) == 1
-        counts = (await h.client.get("/api/admin/outbox", headers=admin)).json()["counts"]
         assert counts["failed"] == 0 and counts["sent"] == 1
         r = await h.client.post(f"/api/admin/outbox/{failed['id']}/retry", headers=admin)
         assert r.status_code == 404

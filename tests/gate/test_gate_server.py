@@ -6,7 +6,6 @@ read and the environment winning over them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from gate_support import (
 )
 
 from support.servers import ServerProcess
+from support.waiting import wait_until
 
 
 async def test_admin_token_in_a_query_string_never_reaches_the_log(gate_server):
@@ -42,10 +42,9 @@ async def test_admin_token_in_a_query_string_never_reaches_the_log(gate_server):
     finally:
         await target.aclose()
     # The access line is written once the response has gone out: give the last one a moment.
-    for _ in range(200):
-        if '"DELETE /api/admin/users/no-such-user" 404' in server.log_text():
-            break
-        await asyncio.sleep(0.05)
+    await wait_until(
+        lambda: '"DELETE /api/admin/users/no-such-user" 404' in server.log_text(), what="the access line"
+    )
     log = server.log_text()
     # Our access log writes the path only; uvicorn's own access log is off.
     assert '"GET /api/admin/users" 200' in log and '"GET /api/admin/users" 401' in log

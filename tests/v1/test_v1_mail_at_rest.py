@@ -21,6 +21,7 @@ from v1_support import CODE_IN_TEXT, PASSWORD
 
 from sproutgate.infra.sealing import Sealer, UnsealError, load_outbox_keys
 from sproutgate.storage.models import OutboxMessage
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.both_engines
 
@@ -131,12 +132,14 @@ async def test_row_queued_before_sealing_is_still_delivered(make_harness, make_s
     h.services.outbox.notify()
     message = await asyncio.to_thread(smtp_server.wait_for, lambda m: m.sent_to("legacy@example.com"), 15)
     assert message.subject == subject and "Your sign-up code is: 424242" in message.text
-    for _ in range(200):  # the mail is out a moment before the row is marked sent
+
+    async def listed_as_sent() -> dict | None:
         [listed] = (await admin_outbox(h))["messages"]
-        if listed["status"] == "sent":
-            break
-        await asyncio.sleep(0.05)
-    assert listed["subject"] == "[SproutGate] Your sign-up code is ******" and listed["status"] == "sent"
+        return listed if listed["status"] == "sent" else None
+
+    # The mail is out a moment before the row is marked sent.
+    listed = await wait_until(listed_as_sent, what="the row to be marked sent")
+    assert listed["subject"] == "[SproutGate] Your sign-up code is ******"
 
 
 async def test_dev_mailbox_shows_a_row_queued_before_sealing_as_it_is(harness):
@@ -170,11 +173,11 @@ async def test_row_sealed_with_another_key_fails_and_the_next_is_sent(
     message = await asyncio.to_thread(smtp_server.wait_for, lambda m: m.sent_to("next@example.com"), 15)
     assert CODE_IN_TEXT.search(message.subject)
 
-    for _ in range(200):
+    async def failed_view() -> dict | None:
         view = await admin_outbox(h, status="failed")
-        if view["total"]:
-            break
-        await asyncio.sleep(0.05)
+        return view if view["total"] else None
+
+    view = await wait_until(failed_view, what="the foreign row to fail")
     [failed] = view["messages"]
     assert failed["id"] == lost and failed["attempts"] == 1
     assert "outbox.key" in failed["lastError"] and "135790" not in str(view)
