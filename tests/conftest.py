@@ -138,6 +138,33 @@ def db_engine(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", TEST_BACKEND)
 
 
+def _new_postgres_database(
+    request: pytest.FixtureRequest, template: str | None
+) -> tuple[PostgresServer, str]:
+    pg: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    pg.create_database(name, template=template)
+    return pg, name
+
+
+def _drop_postgres_database(pg: PostgresServer, name: str) -> None:
+    if pg.is_running:  # a test about outages may have left it stopped
+        pg.drop_database(name)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_engine: str) -> Iterator[str]:
+    """An empty database for tests that start ``sproutgate`` processes on it themselves (they
+    migrate it): '' (SQLite in their data dir) or a new PostgreSQL database, dropped after the
+    test. In-process apps take make_settings, which gives them a migrated copy."""
+    if db_engine != "postgres":
+        yield ""
+        return
+    pg, name = _new_postgres_database(request, template=None)
+    yield pg.url(name)
+    _drop_postgres_database(pg, name)
+
+
 @pytest.fixture
 def make_settings(
     request: pytest.FixtureRequest, tmp_path: Path, db_engine: str
@@ -149,16 +176,15 @@ def make_settings(
     A ``database_url`` among the overrides names another database instead. A PostgreSQL
     database is dropped after the test (after its apps have stopped: see make_harness)."""
     fresh = request.node.get_closest_marker("fresh_database") is not None
-    postgres_db: list[tuple[PostgresServer, str, str]] = []  # (server, name, url), made once
+    postgres_db: list[tuple[PostgresServer, str]] = []  # made on first use, then reused
 
-    def database_url(data_dir: Path) -> str:
+    def test_database_url(data_dir: Path) -> str:
         if db_engine == "postgres":
             if not postgres_db:
-                pg: PostgresServer = request.getfixturevalue("postgres_server")
                 template = None if fresh else request.getfixturevalue("postgres_template")
-                name = f"t{os.getpid()}_{next(_db_counter)}"
-                postgres_db.append((pg, name, pg.create_database(name, template=template)))
-            return postgres_db[0][2]
+                postgres_db.append(_new_postgres_database(request, template))
+            pg, name = postgres_db[0]
+            return pg.url(name)
         if not fresh and not (data_dir / SQLITE_FILE).exists():
             copy_sqlite_database(request.getfixturevalue("sqlite_template"), data_dir)
         return ""
@@ -173,13 +199,12 @@ def make_settings(
         }
         values.update(overrides)
         if "database_url" not in overrides:
-            values["database_url"] = database_url(Path(values["data_dir"]))
+            values["database_url"] = test_database_url(Path(values["data_dir"]))
         return Settings(**values)
 
     yield factory
-    for pg, name, _url in postgres_db:
-        if pg.is_running:  # a test about outages may have left it stopped
-            pg.drop_database(name)
+    for pg, name in postgres_db:
+        _drop_postgres_database(pg, name)
 
 
 @pytest.fixture

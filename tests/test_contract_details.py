@@ -34,6 +34,7 @@ async def test_runtime_sign_in_with_an_account_name_is_422(harness):
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("bad", BAD_CODES)
 async def test_malformed_codes_are_422_on_every_face(harness, bad):
     c = harness.client

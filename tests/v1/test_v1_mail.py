@@ -59,7 +59,6 @@ async def test_dev_mailbox_answers_local_clients_only(harness, peer, headers):
     assert "private@example.com" not in r.text
 
 
-@pytest.mark.both_engines
 @pytest.mark.parametrize(
     "host",
     [
