@@ -43,7 +43,8 @@ TEST_BACKEND = os.environ.get("SPROUTGATE_TEST_DB", "sqlite")  # sqlite | postgr
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    with PostgresServer() as pg:
+    # In memory: the tests create and drop a database each (see PostgresServer).
+    with PostgresServer(in_memory=True) as pg:
         yield pg
 
 

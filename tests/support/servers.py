@@ -299,10 +299,11 @@ class PostgresServer:
     (no Unix socket), with ``fsync=off`` and friends for speed, password
     (SCRAM) authentication for ``user``/``password`` (a superuser).
 
-    Without ``base_dir`` the cluster lives in a temp dir in memory
-    (:func:`memory_scratch_root`) when there is room: each ``CREATE DATABASE``
-    writes some 8 MB, which on a disk other processes keep busy took a second
-    instead of a tenth.  Drop the databases you no longer need.
+    Without ``base_dir`` the cluster lives in a new temp dir; with
+    ``in_memory=True`` that is in memory (:func:`memory_scratch_root`) when there
+    is room: each ``CREATE DATABASE`` writes some 8 MB, which on a disk other
+    processes keep busy took a second instead of a tenth (then drop the databases
+    you no longer need).  The benchmarks keep the default, a disk.
 
     Root: PostgreSQL refuses to run as root.  When ``os.geteuid() == 0`` the
     server processes (``initdb``/``postgres``) are run as the unprivileged
@@ -322,6 +323,7 @@ class PostgresServer:
         settings: Mapping[str, str | int] | None = None,
         system_user: str = PG_SYSTEM_USER,
         start_timeout: float = 60.0,
+        in_memory: bool = False,
     ) -> None:
         if not _IDENT_RE.match(user):
             raise ValueError(f"invalid PostgreSQL user name {user!r}")
@@ -333,12 +335,15 @@ class PostgresServer:
         self.settings = dict(settings or {})
         self.system_user = system_user
         self.start_timeout = start_timeout
+        self.in_memory = in_memory
 
         self._own_base_dir = base_dir is None
         self.base_dir = (
             Path(base_dir)
             if base_dir is not None
-            else Path(tempfile.mkdtemp(prefix="sproutgate-pg-", dir=memory_scratch_root()))
+            else Path(
+                tempfile.mkdtemp(prefix="sproutgate-pg-", dir=memory_scratch_root() if in_memory else None)
+            )
         )
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.base_dir / "data"
@@ -616,15 +621,14 @@ class PostgresServer:
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
-            # Every CREATE DATABASE writes its pages to the WAL: recycle it early, as it may be
-            # held in memory (see memory_scratch_root).
-            "max_wal_size": "'128MB'",
-            "min_wal_size": "'32MB'",
             "timezone": "'UTC'",
             "log_timezone": "'UTC'",
             "logging_collector": "off",
             "log_min_messages": "warning",
         }
+        if self.in_memory:
+            # Every CREATE DATABASE writes its pages to the WAL: recycle it early.
+            conf.update(max_wal_size="'128MB'", min_wal_size="'32MB'")
         conf.update(self.settings)
         with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as fh:
             fh.write("\n# --- SproutGate test settings (tests/support/servers.py) ---\n")
