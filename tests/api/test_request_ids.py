@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -19,6 +18,7 @@ from sproutgate.api.middleware import REQUEST_ID, current_request_id
 from sproutgate.infra import logs
 from support.harness import AppHarness
 from support.servers import ServerProcess
+from support.waiting import wait_until_sync
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -31,17 +31,27 @@ def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         yield proc
 
 
-def _entries(server: ServerProcess, *, settle: float = 0.3) -> list[dict]:
-    """Every line the server wrote, parsed; the harness's own "=== starting" marker aside."""
-    time.sleep(settle)  # the access line is written once the answer is sent
-    lines = [line for line in server.log_text().splitlines() if line.strip() and not line.startswith("=== ")]
-    entries = []
-    for line in lines:
-        entry = json.loads(line)  # every line is one JSON object
-        assert isinstance(entry, dict), line
-        assert {"time", "level", "logger", "message", "pid"} <= set(entry), line
-        entries.append(entry)
-    return entries
+def _entries(server: ServerProcess, request_id: str) -> list[dict]:
+    """Every line the server wrote, parsed, once the access line of ``request_id`` is among them
+    (it is written once the answer is sent); the harness's own "=== starting" marker aside."""
+
+    def parsed() -> list[dict] | None:
+        # Whole lines only: the last one may still be being written.
+        lines = server.log_text().split("\n")[:-1]
+        entries = []
+        for line in lines:
+            if not line.strip() or line.startswith("=== "):
+                continue
+            entry = json.loads(line)  # every line is one JSON object
+            assert isinstance(entry, dict), line
+            assert {"time", "level", "logger", "message", "pid"} <= set(entry), line
+            entries.append(entry)
+        logged = any(
+            e.get("request_id") == request_id and e["logger"] == "sproutgate.access" for e in entries
+        )
+        return entries if logged else None
+
+    return wait_until_sync(parsed, what=f"the access line of request {request_id}")
 
 
 def _signed_in(server: ServerProcess, email: str) -> dict:
@@ -68,7 +78,7 @@ def test_every_log_line_of_a_request_carries_its_id(json_server):
     assert GENERATED.fullmatch(request_id)
     assert reuse.json()["request_id"] == request_id
 
-    entries = _entries(json_server)
+    entries = _entries(json_server, request_id)
     mine = [e for e in entries if e.get("request_id") == request_id]
     # The reuse warning and the access line: two lines, one id.
     assert [e["logger"] for e in mine] == ["sproutgate.domain.sessions.service", "sproutgate.access"], mine
@@ -94,7 +104,7 @@ def test_every_log_line_of_a_request_carries_its_id(json_server):
 def test_the_json_log_never_holds_a_query_string(json_server):
     r = httpx.get(json_server.base_url + "/api/v1/health?token=secret-in-query&x=1")
     assert r.status_code == 200
-    entries = _entries(json_server)
+    entries = _entries(json_server, r.headers["x-request-id"])
     (line,) = [e for e in entries if e.get("request_id") == r.headers["x-request-id"]]
     assert line["path"] == "/api/v1/health" and "?" not in line["message"]
     assert "secret-in-query" not in json_server.log_text()
@@ -106,7 +116,7 @@ def test_a_trusted_proxy_sets_the_id_and_the_log_uses_it(json_server):
     r = httpx.get(json_server.base_url + "/api/v1/no-such-route", headers={"X-Request-ID": sent})
     assert r.status_code == 404
     assert r.headers["x-request-id"] == sent and r.json()["request_id"] == sent
-    entries = _entries(json_server)
+    entries = _entries(json_server, sent)
     assert [e["logger"] for e in entries if e.get("request_id") == sent] == ["sproutgate.access"]
 
 

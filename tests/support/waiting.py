@@ -32,3 +32,17 @@ async def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {within}s (last: {value!r})")
         await asyncio.sleep(interval)
+
+
+def wait_until_sync(
+    predicate: Callable[[], T], within: float = 10.0, *, interval: float = 0.05, what: str = "the condition"
+) -> T:
+    """``wait_until`` for a plain predicate in code without an event loop (it blocks the thread)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {within}s (last: {value!r})")
+        time.sleep(interval)
