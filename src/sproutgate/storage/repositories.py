@@ -147,6 +147,7 @@ class UserRepository:
             await self.add_email(user_id, email, False, at)
 
     async def remove_secondary_emails(self, user_id: str, emails: Sequence[str]) -> None:
+        """Delete these secondary addresses of the user (a primary one is never touched)."""
         if emails:
             await self.s.execute(
                 delete(UserEmail).where(
@@ -462,7 +463,9 @@ class SessionRows:
         self.run = statements
 
     async def active_user(self, user_id: str) -> dict[str, Any] | None:
-        """The user's columns, unless the user is gone or disabled."""
+        """The user's columns, unless the user is gone or disabled: sign-in's re-check, inside
+        its write, of what it read before hashing (a disabled account opens no session). Not
+        whether a session counts: that is domain.sessions.rules.session_is_active."""
         return await self.run.first(_ACTIVE_USER_BY_ID, uid=user_id)
 
     async def record_client(self, user_id: str, ip: str, now: datetime) -> None:
