@@ -14,12 +14,13 @@ from pathlib import Path
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 
+from sproutgate.domain.clock import Clock
 from sproutgate.infra.keys import load_signing_keys
 from sproutgate.infra.tokens import InvalidToken, JwtSigner, TokenClaims
 
 
 def create_bare_app(data_dir: Path, issuer: str = "sproutgate") -> FastAPI:
-    signer = JwtSigner(load_signing_keys(data_dir), issuer)
+    signer = JwtSigner(load_signing_keys(data_dir), issuer, clock=Clock())
     app = FastAPI()
 
     # async: FastAPI would run a plain def dependency in its thread pool.

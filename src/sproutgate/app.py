@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from sproutgate.api import dev, metrics
 from sproutgate.api.deps import ApiHooks
-from sproutgate.api.middleware import EdgeMiddleware
+from sproutgate.api.middleware import EdgeMiddleware, ProxyHeaders
 from sproutgate.api.problems import document_problem_responses, install_problem_handlers
 from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
@@ -86,6 +86,11 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Admin-Token"],
         )
+    if settings.trusted_proxies:
+        # Inside the edge layer, which must see the socket peer (a trusted proxy's request id);
+        # every layer and route after it sees the client's address in request.client.host, and
+        # so does the edge's access log, written after the request (docs/decisions/client-ip.md).
+        app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)
     # Outermost (added last): the request id is set before anything else runs or logs.
     app.add_middleware(
         EdgeMiddleware,

@@ -277,7 +277,7 @@ def import_sproutgate(
     """Import users, the admin token and auth/email config from an existing SproutGate install.
 
     Idempotent: accounts already in the database are skipped and reported (--update refreshes
-    them from the files). Malformed files are reported and skipped; nothing is ever deleted."""
+    them from the files). Malformed files are reported and skipped; no account is ever deleted."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -86,6 +86,7 @@ def build_services(
     signer = JwtSigner(
         load_signing_keys(settings.data_dir),
         settings.issuer,
+        clock=clock,
         reload=lambda: load_signing_keys(settings.data_dir, create=False),
     )
     limiter = RateLimits(LimitsRateLimiter(settings, on_local_mode=metrics.rate_limits_local), metrics)

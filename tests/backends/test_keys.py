@@ -6,6 +6,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from sproutgate.domain.clock import Clock
 from sproutgate.infra.keys import generate_signing_key, keys_dir, load_signing_keys
 from sproutgate.infra.tokens import InvalidToken, JwtSigner
 from support.harness import bearer, signup
@@ -15,6 +16,7 @@ def _signer(data_dir, refresh_seconds: float = 60.0) -> JwtSigner:
     return JwtSigner(
         load_signing_keys(data_dir),
         "sproutgate",
+        clock=Clock(),
         reload=lambda: load_signing_keys(data_dir, create=False),
         refresh_seconds=refresh_seconds,
     )

@@ -3,10 +3,8 @@ and language, and the bearer-token principal; and ``ApiHooks``, what another fac
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 
 from fastapi import Request
@@ -58,41 +56,10 @@ def api_hooks(request: Request) -> ApiHooks:
     return hooks or ApiHooks()
 
 
-@lru_cache(maxsize=64)
-def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    nets = []
-    for p in proxies:
-        try:
-            nets.append(ipaddress.ip_network(p, strict=False))
-        except ValueError:
-            continue
-    return tuple(nets)
-
-
-def _trusted(ip: str, proxies: tuple[str, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr in net for net in _networks(proxies))
-
-
 def client_ip(request: Request) -> str:
-    """The socket peer, unless it is a trusted proxy: then the right-most X-Forwarded-For
-    entry that is not itself a trusted proxy."""
-    peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104
-    proxies = tuple(request.app.state.settings.trusted_proxies)
-    if not proxies or not _trusted(peer, proxies):
-        return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
-    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, proxies):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer
-    return hops[0] if hops else peer
+    """The caller's address: ``request.client.host``, which ``api.middleware.ProxyHeaders``
+    has already resolved behind trusted proxies (the one place that is worked out)."""
+    return request.client.host if request.client else "0.0.0.0"  # noqa: S104 - a label
 
 
 def context_of(request: Request) -> CallerContext:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from sproutgate.api.deps import api_hooks, get_services
+from sproutgate.api.deps import api_hooks, client_ip, get_services
 from sproutgate.domain.errors import NotFound
 from sproutgate.domain.registry import DomainServices
 
@@ -23,22 +23,29 @@ def _is_loopback(host: str) -> bool:
         return host in ("testclient", "localhost")
 
 
-def is_loopback_peer(request: Request) -> bool:
-    """A client on this machine: a loopback socket peer that forwards for nobody else.
-
-    A reverse proxy on the same host connects from loopback too; the addresses it forwards
-    (X-Forwarded-For, X-Real-IP, Forwarded: for=) must then be loopback as well, trusted
-    proxy or not, or the mailbox would be open to whoever reaches the proxy."""
-    host = request.client.host if request.client else ""
-    if not _is_loopback(host):
-        return False
-    hops = request.headers.get("x-forwarded-for", "").split(",")
-    hops.append(request.headers.get("x-real-ip", ""))
+def _named_clients(request: Request) -> list[str]:
+    """Every address a forwarding header names (X-Forwarded-For, X-Real-IP, Forwarded: for=),
+    trusted or not. Not a client-address resolution (that is ``request.client.host``): only
+    "does this request speak for anyone else"."""
+    named = request.headers.get("x-forwarded-for", "").split(",")
+    named.append(request.headers.get("x-real-ip", ""))
     for element in request.headers.get("forwarded", "").replace(",", ";").split(";"):
         name, _, value = element.strip().partition("=")
         if name.lower() == "for":
-            hops.append(value.rsplit(":", 1)[0] if value.count(":") == 1 else value)
-    return all(_is_loopback(h) for h in hops if h.strip())
+            named.append(value.rsplit(":", 1)[0] if value.count(":") == 1 else value)
+    return [h for h in named if h.strip()]
+
+
+def is_loopback_peer(request: Request) -> bool:
+    """A client on this machine: the client (``request.client.host``, resolved once by
+    api.middleware.ProxyHeaders) is loopback, and the request forwards for nobody else.
+
+    A reverse proxy on the same host that is not in SPROUTGATE_TRUSTED_PROXIES connects from
+    loopback too; the addresses it forwards must then be loopback as well, or the mailbox would
+    be open to whoever reaches the proxy."""
+    if not _is_loopback(client_ip(request)):
+        return False
+    return all(_is_loopback(h) for h in _named_clients(request))
 
 
 def _host_name(header: str) -> str | None:

@@ -1,6 +1,8 @@
-"""Pure ASGI middleware, one layer: the request id, body size limit, security headers, request
-metrics, and an access log that never writes query strings (they may carry the admin token). The
-caller's language needs none: it is negotiated where it is used (api.problems.lang_of)."""
+"""Pure ASGI middleware. Outermost, one layer: the request id, body size limit, security headers,
+request metrics, and an access log that never writes query strings (they may carry the admin
+token). Inside it, ``ProxyHeaders`` (uvicorn's implementation) works out the client address
+behind trusted proxies. The caller's language needs none: it is negotiated where it is used
+(api.problems.lang_of)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ import re
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, Protocol, cast
+
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from sproutgate import i18n
 
@@ -250,3 +255,60 @@ def _in_networks(host: str, networks: tuple[Network, ...]) -> bool:
     except ValueError:
         return False
     return any(address in network for network in networks)
+
+
+_PEER = "sproutgate.peer"
+
+
+class ProxyHeaders:
+    """The one place the client address is worked out (docs/decisions/client-ip.md).
+
+    uvicorn's ``ProxyHeadersMiddleware`` does the work: when the socket peer is one of
+    ``trusted`` (SPROUTGATE_TRUSTED_PROXIES: addresses or networks), ``scope["client"]`` becomes
+    the right-most X-Forwarded-For hop that is not itself trusted (the left-most when every hop
+    is), and ``scope["scheme"]`` follows X-Forwarded-Proto. Everything downstream reads
+    ``request.client.host``. One check is added: a "hop" that is not an IP address (a proxy
+    passing junk along) is not believed, and the socket peer stays the client."""
+
+    def __init__(self, app: Any, trusted: Iterable[str]) -> None:
+        self.app = app
+        self._resolve: Any = ProxyHeadersMiddleware(
+            cast(Any, self._checked), trusted_hosts=trusted_networks(trusted)
+        )
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        scope[_PEER] = scope.get("client")
+        await self._resolve(scope, receive, send)
+
+    async def _checked(self, scope: Scope, receive: Any, send: Any) -> None:
+        peer = scope.pop(_PEER, None)
+        client = scope.get("client")
+        if client is not peer and client is not None and not _is_ip_address(client[0]):
+            scope["client"] = peer
+        await self.app(scope, receive, send)
+
+
+def trusted_networks(entries: Iterable[str]) -> list[str]:
+    """SPROUTGATE_TRUSTED_PROXIES as uvicorn wants them, read by ``_networks`` like everywhere:
+    each entry an address or a network (host bits allowed: ``10.1.2.3/8`` means ``10.0.0.0/8``);
+    entries that are neither are ignored, ``*`` included (trusting everyone would take the
+    left-most, client-written hop)."""
+    return [str(n.network_address) if n.num_addresses == 1 else str(n) for n in _networks(entries)]
+
+
+def _is_ip_address(host: str) -> bool:
+    # Longer than any written address (and than the 64 characters stored for it): never
+    # cached, so junk cannot pin large keys.
+    return len(host) <= 64 and _parses_as_ip_address(host)
+
+
+@lru_cache(maxsize=4096)
+def _parses_as_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

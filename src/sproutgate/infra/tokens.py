@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import jwt
 from jwt.algorithms import ECAlgorithm
+
+from sproutgate.infra.timesource import TimeSource
 
 ALGORITHM = "ES256"
 
@@ -49,6 +52,8 @@ class TokenSigner(Protocol):
 class JwtSigner:
     """Signs with the newest key, verifies with all of them.
 
+    ``clock`` gives ``iat`` and ``exp`` when signing and the time ``exp`` is checked against
+    when verifying (the process's one clock, so a test that moves it moves token lifetimes too).
     ``reload`` (optional) returns the current keys, oldest first; it is called every
     ``refresh_seconds`` and, at most once a second, for a token signed with an unknown key."""
 
@@ -57,12 +62,14 @@ class JwtSigner:
         keys: list[tuple[str, Any]],
         issuer: str,
         *,
+        clock: TimeSource,
         reload: Callable[[], list[tuple[str, Any]]] | None = None,
         refresh_seconds: float = 60.0,
     ) -> None:
         if not keys:
             raise ValueError("at least one signing key is required")
         self._issuer = issuer
+        self._clock = clock
         self._reload = reload
         self._refresh_seconds = refresh_seconds
         self._loaded_at = time.monotonic()
@@ -100,7 +107,7 @@ class JwtSigner:
 
     def issue(self, user_id: str, session_id: str, ttl_seconds: int) -> tuple[str, int]:
         self._refresh()
-        now = int(time.time())
+        now = int(self._clock.now().timestamp())
         exp = now + ttl_seconds
         claims = {"iss": self._issuer, "sub": user_id, "sid": session_id, "iat": now, "exp": exp}
         token = jwt.encode(claims, self._active_key, algorithm=ALGORITHM, headers={"kid": self._active_kid})
@@ -121,15 +128,29 @@ class JwtSigner:
                 public,
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
-                options={"require": ["exp", "iss", "sub", "sid"]},
+                # Times are checked below against our clock, not PyJWT's reading of the system's.
+                options={"require": ["exp", "iss", "sub", "sid"], "verify_exp": False, "verify_iat": False},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
-        sub, sid = claims.get("sub"), claims.get("sid")
+        sub, sid, exp, iat = claims.get("sub"), claims.get("sid"), claims.get("exp"), claims.get("iat", 0)
         if not isinstance(sub, str) or not isinstance(sid, str):
             raise InvalidToken("bad claims")
-        return TokenClaims(sub, sid, int(claims.get("iat", 0)), int(claims["exp"]))
+        if not _is_number(exp) or not _is_number(iat):
+            raise InvalidToken("bad time claims")
+        now = self._clock.now().timestamp()
+        # PyJWT's rules, with no leeway: expired from the second ``exp`` names; not valid
+        # before ``iat``.
+        if exp <= now:
+            raise InvalidToken("Signature has expired")
+        if iat > now:
+            raise InvalidToken("The token is not yet valid (iat)")
+        return TokenClaims(sub, sid, int(iat), int(exp))
 
     def jwks(self) -> dict[str, Any]:
         self._refresh()
         return self._jwks
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -146,6 +146,18 @@ class UserRepository:
         for email in emails:
             await self.add_email(user_id, email, False, at)
 
+    async def remove_secondary_emails(self, user_id: str, emails: Sequence[str]) -> None:
+        """Delete these secondary addresses of the user (a primary one is never touched)."""
+        if emails:
+            await self.s.execute(
+                delete(UserEmail).where(
+                    UserEmail.user_id == user_id,
+                    UserEmail.is_primary.is_(False),
+                    UserEmail.email.in_([e.lower() for e in emails]),
+                )
+            )
+            await self.s.flush()
+
     async def set_primary_email(self, user: User, email: str, at: datetime) -> None:
         await self.s.execute(
             delete(UserEmail).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
@@ -289,29 +301,24 @@ class CodeRepository:
 
 # Built once: composing a select() on every request cost about as much as running it. With
 # bind parameters the statement's cache key is the same each time, so SQLAlchemy reuses its
-# compiled form too.
-_ACTIVE_USER = (
-    select(User)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(
-        AuthSession.id == bindparam("session_id"),
-        AuthSession.user_id == bindparam("user_id"),
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > bindparam("now"),
-        User.disabled.is_(False),
+# compiled form too. A lookup by key only: whether the session still counts is
+# domain.sessions.rules.session_is_active, applied to the two session columns and the user's
+# ``disabled`` this row carries.
+_SESSION_WITH_USER = (
+    select(
+        *User.__table__.columns,
+        AuthSession.revoked_at.label("session_revoked_at"),
+        AuthSession.expires_at.label("session_expires_at"),
     )
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.id == bindparam("session_id"), AuthSession.user_id == bindparam("user_id"))
 )
 
 
-_ACTIVE_USER_ROW = _ACTIVE_USER.with_only_columns(*User.__table__.columns)
-
-
-def active_user_now(conn: sqlite3.Connection, session_id: str, user_id: str, now: datetime) -> User | None:
-    """``SessionRepository.active_user`` on ``Database.read_now()`` (SQLite): the same
+def session_with_user_now(conn: sqlite3.Connection, session_id: str, user_id: str) -> dict[str, Any] | None:
+    """``SessionRepository.session_with_user`` on ``Database.read_now()`` (SQLite): the same
     statement without the session, engine and ORM loading around it."""
-    query = sqlite_driver.prepared(_ACTIVE_USER_ROW)
-    row = query.first(conn, session_id=session_id, user_id=user_id, now=now)
-    return sqlite_driver.detached(User, row) if row is not None else None
+    return sqlite_driver.prepared(_SESSION_WITH_USER).first(conn, session_id=session_id, user_id=user_id)
 
 
 # What a sign-in needs before the hash check: built once, run as Core (inline on SQLite).
@@ -456,7 +463,9 @@ class SessionRows:
         self.run = statements
 
     async def active_user(self, user_id: str) -> dict[str, Any] | None:
-        """The user's columns, unless the user is gone or disabled."""
+        """The user's columns, unless the user is gone or disabled: sign-in's re-check, inside
+        its write, of what it read before hashing (a disabled account opens no session). Not
+        whether a session counts: that is domain.sessions.rules.session_is_active."""
         return await self.run.first(_ACTIVE_USER_BY_ID, uid=user_id)
 
     async def record_client(self, user_id: str, ip: str, now: datetime) -> None:
@@ -525,35 +534,28 @@ class SessionRepository:
     async def get(self, session_id: str) -> AuthSession | None:
         return await self.s.get(AuthSession, session_id)
 
-    async def active_user(self, session_id: str, user_id: str, now: datetime) -> User | None:
-        """The hot path: one indexed query answering 'is this token's session still good?'."""
-        params = {"session_id": session_id, "user_id": user_id, "now": now}
-        return (await self.s.execute(_ACTIVE_USER, params)).scalar_one_or_none()
+    async def session_with_user(self, session_id: str, user_id: str) -> dict[str, Any] | None:
+        """The hot path: one lookup by primary key. The user's columns, with the session's
+        ``session_revoked_at`` and ``session_expires_at``; None when there is no such session
+        of that user. Whether it is active is for the domain to say."""
+        params = {"session_id": session_id, "user_id": user_id}
+        row = (await self.s.execute(_SESSION_WITH_USER, params)).mappings().first()
+        return dict(row) if row is not None else None
 
-    async def active_session_with_user(self, session_id: str, user_id: str, now: datetime):  # type: ignore[no-untyped-def]
+    async def sessions_of_user(self, user_id: str, now: datetime) -> list[tuple[AuthSession, bool]]:
+        """The user's sessions that may still be active, most recently used first, each with
+        the user's ``disabled`` flag. The SQL condition is only an index pre-filter (revoked and
+        expired rows stay until the purge and would otherwise all be read);
+        domain.sessions.rules.session_is_active decides."""
         stmt = (
-            select(AuthSession, User)
-            .join(User, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.id == session_id,
-                AuthSession.user_id == user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
-                User.disabled.is_(False),
-            )
-        )
-        row = (await self.s.execute(stmt)).first()
-        return (row[0], row[1]) if row else None
-
-    async def list_active(self, user_id: str, now: datetime) -> list[AuthSession]:
-        stmt = (
-            select(AuthSession)
+            select(AuthSession, User.disabled)
+            .join(User, User.id == AuthSession.user_id)
             .where(
                 AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
             )
             .order_by(AuthSession.last_seen_at.desc())
         )
-        return list((await self.s.execute(stmt)).scalars())
+        return [(session, bool(disabled)) for session, disabled in await self.s.execute(stmt)]
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
         await self.s.execute(

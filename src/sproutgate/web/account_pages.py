@@ -179,8 +179,7 @@ async def revoke_all_sessions(page: Page = Depends(page_context)) -> Response:
     """Sign out everywhere, this browser included."""
     principal = page.require_user()
     await page.form()
-    for session in await page.services.sessions.list_active(principal.user.id):
-        await page.services.sessions.revoke_for_user(principal.user.id, session.id)
+    await page.services.sessions.revoke_all_for_user(principal.user.id)
     response = page.redirect("/login", notice="logged_out")
     security.clear_cookie(page.request, response, security.SESSION_COOKIE)
     return response

@@ -217,21 +217,14 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
         return _sign_in_page(page)
     form = await page.form()
     errors = FormErrors()
-    wanted = {
-        "level": _count(form, "level", errors, page.lang, required=True),
-        "sprout_coins": _count(form, "sprout_coins", errors, page.lang, required=True),
-        "disabled": form.get("disabled") == "on",
-        "role": form_text(form, "role") or "user",
-    }
-    try:
-        current = (await page.services.admin.get_user(account)).user
-    except NotFound:
-        return _not_found(page)
-    # Only what changed, so the audit trail says what the admin actually did.
-    fields = UserFields()
-    for name, value in wanted.items():
-        if value is not UNSET and value != getattr(current, name):
-            setattr(fields, name, value)
+    # Everything the form holds: the service works out what changed and audits that, as it
+    # does for the admin API and the CLI.
+    fields = UserFields(
+        level=_count(form, "level", errors, page.lang, required=True),
+        sprout_coins=_count(form, "sprout_coins", errors, page.lang, required=True),
+        disabled=form.get("disabled") == "on",
+        role=form_text(form, "role") or "user",
+    )
     if not errors:
         try:
             view = await page.services.admin.update_user(account, fields, actor, page.ctx.ip)
@@ -247,7 +240,10 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
         "role": form_text(form, "role"),
         "disabled": form.get("disabled") == "on",
     }
-    return await _edit_page(page, actor, account, errors, **values)
+    try:
+        return await _edit_page(page, actor, account, errors, **values)
+    except NotFound:
+        return _not_found(page)
 
 
 @router.get(ADMIN_PATH + "/users/{account}/delete")

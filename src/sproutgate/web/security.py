@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
@@ -74,28 +73,11 @@ class WebGuard:
 
 # -- request facts ----------------------------------------------------------------------------
 def is_https(request: Request) -> bool:
+    """Served over HTTPS: the request's scheme (api.middleware.ProxyHeaders takes it from
+    X-Forwarded-Proto when a trusted proxy sends it), or an https SPROUTGATE_PUBLIC_URL."""
     if request.url.scheme == "https":
         return True
-    settings = request.app.state.settings
-    if settings.public_url.startswith("https://"):
-        return True
-    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return proto == "https" and _peer_is_trusted_proxy(request)
-
-
-def _peer_is_trusted_proxy(request: Request) -> bool:
-    peer = request.client.host if request.client else ""
-    try:
-        addr = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    for proxy in request.app.state.settings.trusted_proxies:
-        try:
-            if addr in ipaddress.ip_network(proxy, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    return request.app.state.settings.public_url.startswith("https://")
 
 
 def console_cookie_name(request: Request) -> str:

@@ -1,4 +1,5 @@
-"""Account rules shared by every face: email addresses, passwords, account names, redirects."""
+"""Account rules shared by every face: email addresses, passwords, account names, redirects,
+what a new user starts with, and what replacing a primary email does to the old one."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -298,3 +300,46 @@ def failure_key(typed_key: str, user_id: str | None, password_hash: str | None) 
         return typed_key
     generation = hashlib.sha256(password_hash.encode()).hexdigest()[:16]
     return f"user:{user_id}:{generation}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A user about to be created, and the one set of defaults every way in shares (sign-up,
+    the admin API and console, the importer): ``accounts.service.add_user`` builds the row.
+
+    ``account`` None: one is derived from the email address (sign-up without a name).
+    ``username`` None: the account name. ``created_at`` None: now (an import keeps the old
+    installation's times); ``updated_at`` None: ``created_at``. Every address given is verified
+    from ``created_at`` on: a code proved it, an administrator vouched for it, or the old
+    installation had."""
+
+    email: str
+    password_hash: str
+    account: str | None = None
+    username: str | None = None
+    secondary_emails: tuple[str, ...] = ()
+    role: str = "user"
+    disabled: bool = False
+    level: int = 0
+    sprout_coins: int = 0
+    phone: str | None = None
+    avatar_url: str | None = None
+    bio: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def secondaries_after_primary_change(
+    old_primary: str, secondaries: Sequence[str], new_primary: str, keep: Sequence[str] = ()
+) -> list[str]:
+    """The secondary addresses a user has once ``new_primary`` replaces ``old_primary``.
+
+    The rule, the same for the admin API, the admin console and the importer: the new address
+    stops being a secondary one (it is promoted), and the old primary address is dropped (it no
+    longer signs in and is free for anyone to register) unless the change explicitly keeps it,
+    by listing it in ``keep`` (the secondary addresses the same request names). The other
+    secondary addresses stay. Order is kept; the old address, when kept, comes last."""
+    after = [e for e in secondaries if e != new_primary and e != old_primary]
+    if old_primary != new_primary and old_primary in keep:
+        after.append(old_primary)
+    return after

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ from sproutgate.domain.accounts.errors import (
 )
 from sproutgate.domain.accounts.rules import (
     KNOWN_CLIENT_SECONDS,
+    NewUser,
     PasswordPolicy,
     account_base_from_email,
     allowed_redirect,
@@ -45,6 +47,7 @@ from sproutgate.domain.accounts.rules import (
     parse_redirect_entries,
     require_account,
     require_all,
+    secondaries_after_primary_change,
     sign_in_key,
     unusable_password_hash,
 )
@@ -88,6 +91,99 @@ from sproutgate.storage.repositories import (
 )
 
 log = logging.getLogger(__name__)
+
+
+# -- the one way a user is created, and the one way a primary address is replaced ------------
+async def add_user(s: AsyncSession, new: NewUser, now: datetime) -> User:
+    """Create the user ``new`` describes, with its addresses, inside the caller's transaction:
+    the only place a ``users`` row is built (sign-up, admin create, import).
+
+    Raises Conflict(email_taken) when the address or a secondary one belongs to anyone (or a
+    secondary repeats the primary), Conflict(account_taken) for a taken account name; the
+    caller's transaction then rolls back."""
+    users = UserRepository(s)
+    if await users.email_owner(new.email) is not None:
+        raise Conflict("email_taken")
+    for address in new.secondary_emails:
+        if address == new.email or await users.email_owner(address) is not None:
+            raise Conflict("email_taken")
+    account = new.account
+    if account is None:
+        account = await _unique_account(users, new.email)
+    elif await users.account_taken(account.lower()):
+        raise Conflict("account_taken")
+    created = new.created_at or now
+    username = new.username or account
+    user = User(
+        account=account,
+        account_lower=account.lower(),
+        email=new.email,
+        username=username,
+        username_lower=display_name_lower(username),
+        password_hash=new.password_hash,
+        role=new.role,
+        disabled=new.disabled,
+        level=new.level,
+        sprout_coins=new.sprout_coins,
+        phone=new.phone,
+        avatar_url=new.avatar_url,
+        bio=new.bio,
+        email_confirmed_at=created,
+        created_at=created,
+        updated_at=new.updated_at or created,
+    )
+    try:
+        users.add(user)
+        await s.flush()
+        await users.add_email(user.id, new.email, True, created)
+        for address in dict.fromkeys(new.secondary_emails):
+            await users.add_email(user.id, address, False, created)
+        await s.flush()
+    except IntegrityError as exc:
+        # A concurrent transaction took the name or an address after our check (PostgreSQL
+        # runs them in parallel); the whole transaction rolls back.
+        raise Conflict("account_taken" if "account_lower" in str(exc.orig) else "email_taken") from exc
+    return user
+
+
+async def _unique_account(users: UserRepository, email: str) -> str:
+    base = account_base_from_email(email) or "user"
+    # Two sign-ups whose addresses give the same name (alice@a.example, alice@b.example)
+    # verified at once on PostgreSQL: the second waits here for the first to commit, then
+    # sees the name taken and takes a numbered one, instead of failing on the unique index.
+    await lock_for_transaction(users.s, f"account:{base.lower()}")
+    if base != "user" and not await users.account_taken(base.lower()):
+        return base
+    for _ in range(20):
+        candidate = f"{base[:26]}{secrets.randbelow(10**6):d}"
+        if not await users.account_taken(candidate.lower()):
+            return candidate
+    return f"user{secrets.token_hex(6)}"
+
+
+async def replace_primary_email(
+    users: UserRepository, user: User, new_primary: str, now: datetime, keep: Sequence[str] = ()
+) -> None:
+    """Make ``new_primary`` (normalised, not owned by anyone else: the caller checks) the user's
+    primary address, inside the caller's transaction, by the one rule
+    ``accounts.rules.secondaries_after_primary_change``: a secondary address being promoted
+    stops being one, the old primary address is dropped unless ``keep`` (the secondary
+    addresses the same change names) lists it, and the codes mailed to a dropped address end
+    (``codes.service.end_outstanding_codes``). Nothing happens when it is the same address."""
+    old_primary = user.email
+    if new_primary == old_primary:
+        return
+    before = await users.secondary_emails(user.id)
+    after = secondaries_after_primary_change(old_primary, before, new_primary, keep)
+    await users.remove_secondary_emails(user.id, [e for e in before if e not in after])
+    await users.set_primary_email(user, new_primary, now)  # the old primary row goes here
+    for address in after:
+        if address not in before:  # the old primary address, kept as a secondary one
+            await users.add_email(user.id, address, False, now)
+    if old_primary not in after:
+        # It left the account: a code mailed to it no longer protects anything of this user.
+        await end_outstanding_codes(CodeRepository(users.s), user.id, sent_to=[old_primary])
+    await users.s.flush()  # sessions do not autoflush: later reads in the transaction see this
 
 
 class AccountService:
@@ -324,12 +420,15 @@ class AccountService:
                     await pendings.delete(pending)
                     failed = True
                 else:
-                    user = await self._create_user(
+                    user = await add_user(
                         s,
-                        email=pending.email,
-                        account=pending.account,
-                        username=pending.username,
-                        password_hash=pending.password_hash,
+                        NewUser(
+                            email=pending.email,
+                            password_hash=pending.password_hash,
+                            account=pending.account,
+                            username=pending.username,
+                        ),
+                        self.clock.now(),
                     )
                     redirect = pending.redirect_to
                     await pendings.delete(pending)
@@ -359,64 +458,6 @@ class AccountService:
             account=user.account,
             link=self._link("/forgot-password/confirm", email=user.email),
         )
-
-    async def _unique_account(self, users: UserRepository, email: str) -> str:
-        base = account_base_from_email(email) or "user"
-        # Two sign-ups whose addresses give the same name (alice@a.example, alice@b.example)
-        # verified at once on PostgreSQL: the second waits here for the first to commit, then
-        # sees the name taken and takes a numbered one, instead of failing on the unique index.
-        await lock_for_transaction(users.s, f"account:{base.lower()}")
-        if base != "user" and not await users.account_taken(base.lower()):
-            return base
-        for _ in range(20):
-            candidate = f"{base[:26]}{secrets.randbelow(10**6):d}"
-            if not await users.account_taken(candidate.lower()):
-                return candidate
-        return f"user{secrets.token_hex(6)}"
-
-    async def _create_user(
-        self,
-        s,  # type: ignore[no-untyped-def]
-        *,
-        email: str,
-        account: str | None,
-        username: str,
-        password_hash: str,
-        **fields: object,
-    ) -> User:
-        users = UserRepository(s)
-        if account is None:
-            account = await self._unique_account(users, email)
-        elif await users.account_taken(account.lower()):
-            raise Conflict("account_taken")
-        now = self.clock.now()
-        user = User(
-            account=account,
-            account_lower=account.lower(),
-            email=email,
-            username=username,
-            username_lower=display_name_lower(username),
-            password_hash=password_hash,
-            role="user",
-            disabled=False,
-            level=0,
-            sprout_coins=0,
-            email_confirmed_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        for key, value in fields.items():
-            setattr(user, key, value)
-        try:
-            users.add(user)
-            await s.flush()
-            await users.add_email(user.id, email, True, now)
-            await s.flush()
-        except IntegrityError as exc:
-            # A concurrent transaction took the name or the address after our check (PostgreSQL
-            # runs them in parallel); the whole transaction rolls back, the code stays usable.
-            raise Conflict("account_taken" if "account_lower" in str(exc.orig) else "email_taken") from exc
-        return user
 
     # -- sign-in ------------------------------------------------------------------------------
     async def login(

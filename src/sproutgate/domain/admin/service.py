@@ -1,18 +1,21 @@
 """Administration of users (the SproutGate admin API, the admin pages and the CLI) and the
-audit trail of every change made that way."""
+audit trail of every change made that way: each operation is one transaction that writes its
+own audit record (``admin.rules.audit_details``), so no face audits anything itself."""
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from sproutgate.domain.accounts.rules import normalize_email, require_account, sign_in_key
-from sproutgate.domain.accounts.service import AccountService
+from sproutgate.domain.accounts.rules import NewUser, normalize_email, require_account, sign_in_key
+from sproutgate.domain.accounts.service import AccountService, add_user, replace_primary_email
+from sproutgate.domain.admin.rules import audit_details, changed_fields
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
@@ -52,10 +55,6 @@ class UserFields:
     bio: object = UNSET
     disabled: object = UNSET
     role: object = UNSET
-    changed: list[str] = field(default_factory=list)
-
-    def set_fields(self) -> list[str]:
-        return [k for k in self.__slots__ if k != "changed" and getattr(self, k) is not UNSET]  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -66,14 +65,65 @@ class UserView:
     secondary_emails: list[str]
 
 
-# Values worth keeping in the audit trail; the password (and its hash) never is.
-_AUDITED_VALUES = ("email", "level", "sprout_coins", "secondary_emails", "disabled", "role")
+# NewUser fields an admin may set beyond the account, addresses and password.
+_SET_AT_CREATION = ("username", "level", "sprout_coins", "phone", "avatar_url", "bio", "disabled", "role")
 
 
-def _audit_details(f: UserFields) -> dict[str, Any]:
-    changed = f.set_fields()
-    values = {k: getattr(f, k) for k in _AUDITED_VALUES if k in changed}
-    return {"fields": changed, "values": values} if values else {"fields": changed}
+def _given(f: UserFields, name: str) -> Any:
+    """The field's value, or UNSET when it was not sent or sent as null (left as it is)."""
+    value = getattr(f, name)
+    return UNSET if value is None else value
+
+
+def _wanted(f: UserFields, clean: dict[str, Any], password_hash: str | None) -> dict[str, Any]:
+    """What the request asks for, normalised like the stored values (domain field names)."""
+    wanted: dict[str, Any] = {k: clean[k] for k in ("account", "email", "secondary_emails") if k in clean}
+    if password_hash is not None:
+        wanted["password"] = password_hash
+    if _given(f, "username") is not UNSET:
+        wanted["username"] = str(f.username).strip()
+    for name in ("level", "sprout_coins", "role"):
+        if _given(f, name) is not UNSET:
+            wanted[name] = getattr(f, name)
+    if _given(f, "disabled") is not UNSET:
+        wanted["disabled"] = bool(f.disabled)
+    for name in ("phone", "avatar_url", "bio"):
+        if getattr(f, name) is not UNSET:
+            wanted[name] = getattr(f, name) or None  # "" or null clears
+    return wanted
+
+
+def _stored(user: User, secondary_emails: list[str]) -> dict[str, Any]:
+    return {
+        "account": user.account,
+        "email": user.email,
+        "username": user.username,
+        "level": user.level,
+        "sprout_coins": user.sprout_coins,
+        "secondary_emails": secondary_emails,
+        "phone": user.phone,
+        "avatar_url": user.avatar_url,
+        "bio": user.bio,
+        "disabled": user.disabled,
+        "role": user.role,
+    }
+
+
+def _defaults(account: str) -> dict[str, Any]:
+    """What a new user would be without the request: ``NewUser``'s defaults (the account,
+    address and password are always the request's own)."""
+    blank = NewUser(email="", password_hash="")
+    return {
+        "username": account,
+        "level": blank.level,
+        "sprout_coins": blank.sprout_coins,
+        "secondary_emails": list(blank.secondary_emails),
+        "phone": blank.phone,
+        "avatar_url": blank.avatar_url,
+        "bio": blank.bio,
+        "disabled": blank.disabled,
+        "role": blank.role,
+    }
 
 
 class AdminService:
@@ -159,45 +209,31 @@ class AdminService:
         return clean
 
     async def create_user(self, f: UserFields, actor: str, ip: str | None = None) -> UserView:
-        """Raises InvalidInput, Conflict(account_taken | email_taken)."""
+        """Create a user through ``accounts.service.add_user`` (the one creation path, with
+        ``NewUser``'s defaults for what is not given) and audit it: the fields that differ from
+        those defaults. Raises InvalidInput, Conflict(account_taken | email_taken)."""
         clean = self._validate(f, creating=True)
         password_hash = await self.accounts.hasher.hash(str(f.password))
-        username = str(f.username).strip() if f.username not in (UNSET, None) else clean["account"]
+        wanted = _wanted(f, clean, password_hash)
+        changed = changed_fields(wanted, _defaults(clean["account"]))
+        new = NewUser(
+            email=clean["email"],
+            password_hash=password_hash,
+            account=clean["account"],
+            secondary_emails=tuple(clean.get("secondary_emails", ())),
+            **{k: v for k, v in changed.items() if k in _SET_AT_CREATION},
+        )
         async with self.db.write() as s:
-            users = UserRepository(s)
-            if await users.email_owner(clean["email"]) is not None:
-                raise Conflict("email_taken")
-            for e in clean.get("secondary_emails", []):
-                if await users.email_owner(e) is not None or e == clean["email"]:
-                    raise Conflict("email_taken")
-            extra: dict[str, Any] = {}
-            for name in ("level", "sprout_coins", "phone", "avatar_url", "bio", "disabled", "role"):
-                value = getattr(f, name)
-                if value is not UNSET and value is not None:
-                    extra[name] = value
-            user = await self.accounts._create_user(
-                s,
-                email=clean["email"],
-                account=clean["account"],
-                username=username,
-                password_hash=password_hash,
-                **extra,
-            )
-            for e in clean.get("secondary_emails", []):
-                await users.add_email(user.id, e, False, self.clock.now())
-            try:
-                await s.flush()
-            except IntegrityError as exc:
-                raise Conflict("email_taken") from exc
-            self._audit(s, actor, "user.create", user.account, _audit_details(f), ip)
-            secondary = clean.get("secondary_emails", [])
-        return UserView(user, secondary)
+            user = await add_user(s, new, self.clock.now())
+            self._audit(s, actor, "user.create", user.account, audit_details(changed), ip)
+        return UserView(user, list(new.secondary_emails))
 
     async def update_user(self, account: str, f: UserFields, actor: str, ip: str | None = None) -> UserView:
-        """Change the fields set in ``f``. A new password or disabling ends the user's sessions
-        and every outstanding code; an address that leaves the account (primary replaced,
-        secondary dropped) ends the codes mailed to it.
-
+        """Change what differs from the stored user, in one transaction, and audit exactly that
+        (``admin.rules.audit_details``), whichever face asked. A new password or disabling ends
+        the user's sessions and every outstanding code; an address that leaves the account
+        (primary replaced, secondary dropped) ends the codes mailed to it; a new primary address
+        follows ``accounts.rules.secondaries_after_primary_change``.
         Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
         clean = self._validate(f, creating=False)
         password_hash = await self.accounts.hasher.hash(str(f.password)) if f.password is not UNSET else None
@@ -206,58 +242,59 @@ class AdminService:
             user = await users.by_account(account)
             if user is None:
                 raise NotFound("user_not_found")
-            now = self.clock.now()
-            addresses_before = {user.email, *await users.secondary_emails(user.id)}
-            if "account" in clean and clean["account"] != user.account:
-                # Other apps key their data on the account name: it never changes once given.
-                raise InvalidInput({"account": "account_immutable"})
-            if "email" in clean and clean["email"] != user.email:
-                owner = await users.email_owner(clean["email"])
-                if owner is not None and owner != user.id:
-                    raise Conflict("email_taken")
-                if owner == user.id:  # promote one of their secondary addresses
-                    current = await users.secondary_emails(user.id)
-                    await users.replace_secondary_emails(
-                        user.id, [e for e in current if e != clean["email"]], now
-                    )
-                await users.set_primary_email(user, clean["email"], now)
-            if "secondary_emails" in clean:
-                for e in clean["secondary_emails"]:
-                    owner = await users.email_owner(e)
-                    if (owner is not None and owner != user.id) or e == user.email:
-                        raise Conflict("email_taken")
-                await users.replace_secondary_emails(user.id, clean["secondary_emails"], now)
-            if password_hash:
-                user.password_hash = password_hash
-                await SessionRepository(s).revoke_all(user.id, now, "admin_password")
-            if f.username is not UNSET and f.username is not None:
-                user.username = str(f.username).strip()
-                user.username_lower = display_name_lower(user.username)
-            for name in ("level", "sprout_coins", "role"):
-                value = getattr(f, name)
-                if value is not UNSET and value is not None:
-                    setattr(user, name, value)
-            for name in ("phone", "avatar_url", "bio"):
-                value = getattr(f, name)
-                if value is not UNSET:
-                    setattr(user, name, value or None)
-            if f.disabled is not UNSET and f.disabled is not None:
-                user.disabled = bool(f.disabled)
-                if user.disabled:
-                    await SessionRepository(s).revoke_all(user.id, now, "disabled")
-            user.updated_at = now
-            try:
-                await s.flush()
-            except IntegrityError as exc:
-                raise Conflict("email_taken") from exc
+            await self._change(s, user, _wanted(f, clean, password_hash), actor, ip)
             secondary = await users.secondary_emails(user.id)
-            if password_hash or user.disabled:
-                await end_outstanding_codes(CodeRepository(s), user.id)
-            else:
-                gone = addresses_before - {user.email, *secondary}
-                await end_outstanding_codes(CodeRepository(s), user.id, sent_to=gone)
-            self._audit(s, actor, "user.update", user.account, _audit_details(f), ip)
         return UserView(user, secondary)
+
+    async def _change(
+        self, s: AsyncSession, user: User, wanted: dict[str, Any], actor: str, ip: str | None
+    ) -> None:
+        """Apply ``wanted`` to ``user`` inside ``s`` and add its audit record."""
+        users = UserRepository(s)
+        secondaries_before = await users.secondary_emails(user.id)
+        addresses_before = {user.email, *secondaries_before}
+        changed = changed_fields(wanted, _stored(user, secondaries_before))
+        now = self.clock.now()
+        if "account" in changed:
+            # Other apps key their data on the account name: it never changes once given.
+            raise InvalidInput({"account": "account_immutable"})
+        listed = wanted.get("secondary_emails")
+        if "email" in changed:
+            owner = await users.email_owner(changed["email"])
+            if owner is not None and owner != user.id:
+                raise Conflict("email_taken")
+            await replace_primary_email(users, user, changed["email"], now, keep=listed or ())
+        if listed is not None:
+            for e in listed:
+                owner = await users.email_owner(e)
+                if (owner is not None and owner != user.id) or e == user.email:
+                    raise Conflict("email_taken")
+            if set(listed) != set(await users.secondary_emails(user.id)):
+                await users.replace_secondary_emails(user.id, listed, now)
+        if "password" in changed:
+            user.password_hash = changed["password"]
+            await SessionRepository(s).revoke_all(user.id, now, "admin_password")
+        if "username" in changed:
+            user.username = changed["username"]
+            user.username_lower = display_name_lower(user.username)
+        for name in ("level", "sprout_coins", "role", "phone", "avatar_url", "bio"):
+            if name in changed:
+                setattr(user, name, changed[name])
+        if "disabled" in changed:
+            user.disabled = changed["disabled"]
+            if user.disabled:
+                await SessionRepository(s).revoke_all(user.id, now, "disabled")
+        user.updated_at = now
+        try:
+            await s.flush()
+        except IntegrityError as exc:
+            raise Conflict("email_taken") from exc
+        if "password" in changed or user.disabled:
+            await end_outstanding_codes(CodeRepository(s), user.id)
+        else:
+            gone = addresses_before - {user.email, *await users.secondary_emails(user.id)}
+            await end_outstanding_codes(CodeRepository(s), user.id, sent_to=gone)
+        self._audit(s, actor, "user.update", user.account, audit_details(changed), ip)
 
     async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
         """Delete a user and end their sessions. Raises NotFound."""
@@ -272,15 +309,16 @@ class AdminService:
             self._audit(s, actor, "user.delete", target, None, ip)
 
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
+        """Give the user (by address or account name) ``role``: an update like any other,
+        audited the same way. Raises NotFound, InvalidInput for an unknown role."""
+        self._validate(UserFields(role=role), creating=False)
         async with self.db.write() as s:
             users = UserRepository(s)
             key = sign_in_key(email_or_account)
             user = await (users.by_email(key) if "@" in key else users.by_account(key))
             if user is None:
                 raise NotFound("user_not_found")
-            user.role = role
-            user.updated_at = self.clock.now()
-            self._audit(s, actor, f"user.role.{role}", user.account, None, None)
+            await self._change(s, user, {"role": role}, actor, None)
         return user
 
     async def record(

@@ -15,12 +15,17 @@ What is read, and what becomes of it:
   installation are not honoured, users sign in again.
 - ``pending/``, ``reset/``, ``secondary/``: codes that live minutes; counted, not imported.
 
+Users are created by ``accounts.service.add_user``, the one creation path (with its defaults
+for what a file leaves out; the file's ``createdAt`` and ``updatedAt`` are kept).
+
 Idempotent: an account already in the database is skipped ("already in the database") unless
-``update`` is given, and an update that would change nothing is skipped as "unchanged". The
-import never deletes anything: ``update`` overwrites profile fields present in the file, adds
-secondary addresses, keeps a replaced primary address as a secondary one, and replaces the
-password only while the account still holds the hash an earlier import stored (one the
-hasher would upgrade); a password changed or upgraded here since is kept.
+``update`` is given, and an update that would change nothing is skipped as "unchanged".
+``update`` overwrites profile fields present in the file and adds secondary addresses (it never
+removes one); a new primary address replaces the old one by the rule every face follows
+(``accounts.rules.secondaries_after_primary_change``): the old address is dropped unless the
+file lists it among its ``secondaryEmails``. The password is replaced only while the account
+still holds the hash an earlier import stored (one the hasher would upgrade); a password
+changed or upgraded here since is kept.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from sproutgate.config import CONFIG_FILES, Settings
-from sproutgate.domain.accounts.rules import is_valid_account, normalize_email
+from sproutgate.domain.accounts.rules import NewUser, is_valid_account, normalize_email
+from sproutgate.domain.accounts.service import add_user, replace_primary_email
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.console_sessions.service import end_every_console_session
-from sproutgate.domain.errors import InvalidInput
+from sproutgate.domain.errors import Conflict, InvalidInput
 from sproutgate.domain.profiles.rules import display_name_lower, is_phone, require_http_url
 from sproutgate.infra import admin_token as admin_tokens
 from sproutgate.infra.hasher import PasswordHasher, hash_scheme
@@ -391,7 +397,7 @@ class SproutGateImporter:
                     outcome = Outcome(source, "skipped", existing.account, "already in the database")
                 else:
                     outcome = await self._update(s, users, existing, record, claims, dry_run)
-        except IntegrityError:
+        except (IntegrityError, Conflict):
             # Someone (a running server) took the account or an address meanwhile.
             outcome = Outcome(source, "skipped", record.account, "account or email taken while importing")
         outcome.warnings = record.warnings + outcome.warnings
@@ -432,31 +438,26 @@ class SproutGateImporter:
         for address in (record.email, *secondaries):
             claims.emails[address] = record.account
         if not dry_run:
-            now = self.clock.now()
-            created = record.created_at or now
-            user = User(
-                account=record.account,
-                account_lower=record.account.lower(),
-                email=record.email,
-                username=record.username,
-                username_lower=display_name_lower(record.username),
-                password_hash=record.password_hash,
-                role=record.role or "user",
-                disabled=bool(record.disabled),
-                level=record.level,
-                sprout_coins=record.sprout_coins,
-                phone=record.phone,
-                avatar_url=record.avatar_url,
-                bio=record.bio,
-                email_confirmed_at=created,
-                created_at=created,
-                updated_at=record.updated_at or created,
+            await add_user(
+                users.s,
+                NewUser(
+                    email=record.email,
+                    password_hash=record.password_hash,
+                    account=record.account,
+                    username=record.username,
+                    secondary_emails=tuple(secondaries),
+                    disabled=bool(record.disabled),
+                    level=record.level,
+                    sprout_coins=record.sprout_coins,
+                    phone=record.phone,
+                    avatar_url=record.avatar_url,
+                    bio=record.bio,
+                    created_at=record.created_at,
+                    updated_at=record.updated_at,
+                    **({"role": record.role} if record.role else {}),
+                ),
+                self.clock.now(),
             )
-            users.add(user)
-            await users.s.flush()
-            await users.add_email(user.id, record.email, True, created)
-            for address in secondaries:
-                await users.add_email(user.id, address, False, created)
         return Outcome(record.source, "imported", record.account, warnings=warnings)
 
     async def _update(
@@ -511,11 +512,9 @@ class SproutGateImporter:
             claims.emails[new_primary] = user.account
         if not dry_run:
             if new_primary:
-                old_primary = user.email
-                keep = [a for a in current_secondaries if a != new_primary]
-                await users.replace_secondary_emails(user.id, keep, now)
-                await users.set_primary_email(user, new_primary, now)
-                await users.add_email(user.id, old_primary, False, now)  # nothing is lost
+                # The one rule (accounts.rules.secondaries_after_primary_change): the old
+                # address stays only when the record lists it among its secondary ones.
+                await replace_primary_email(users, user, new_primary, now, keep=record.secondary_emails)
             for address in added:
                 await users.add_email(user.id, address, False, now)
             for attr, value in simple.items():

@@ -1,4 +1,5 @@
-"""Session rules: the kinds of session each face opens, and how refresh tokens are stored.
+"""Session rules: the kinds of session each face opens, when a session is active, and how
+refresh tokens are stored.
 
 A face never passes lifetimes or refresh flags of its own: it names a ``SessionKind`` and
 ``session_policy`` turns it into numbers from the one ``Settings``."""
@@ -9,6 +10,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sproutgate.config import Settings
@@ -47,6 +49,19 @@ def session_policy(kind: SessionKind, settings: Settings) -> SessionPolicy:
         return SessionPolicy(kind, ttl, ttl, False, "api")
     ttl = settings.web_session_ttl_seconds
     return SessionPolicy(kind, ttl, ttl, False, "web")
+
+
+def session_is_active(
+    revoked_at: datetime | None, expires_at: datetime, user_disabled: bool, now: datetime
+) -> bool:
+    """The one answer to "does this session still count?": not revoked, not expired (active
+    until the instant ``expires_at``, exclusive) and its user not disabled.
+
+    Every check uses it: access tokens (``SessionService.authenticate``, so the API faces, the
+    pages' cookie, the admin guard and the agent), refresh-token rotation, and the list of a
+    user's sessions. Storage only looks rows up by key, or pre-filters by index where a list is
+    read, and this function decides."""
+    return revoked_at is None and now < expires_at and not user_disabled
 
 
 def hash_refresh_token(token: str) -> str:

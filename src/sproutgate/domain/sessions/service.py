@@ -7,6 +7,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,7 @@ from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthentica
 from sproutgate.domain.sessions.rules import (
     SessionKind,
     hash_refresh_token,
+    session_is_active,
     session_policy,
     successor_refresh_token,
 )
@@ -28,7 +30,7 @@ from sproutgate.storage.models import AuthSession, User, new_id
 from sproutgate.storage.repositories import (
     SessionRepository,
     SessionRows,
-    active_user_now,
+    session_with_user_now,
     user_from_row,
 )
 from sproutgate.storage.statements import SessionStatements, Statements
@@ -121,12 +123,7 @@ class SessionService:
         async with self.db.write_now() as run:
             tokens = SessionRows(run)
             row = await tokens.token_with_session_and_user(hash_refresh_token(presented))
-            if (
-                row is None
-                or row["disabled"]
-                or row["session_revoked_at"] is not None
-                or row["session_expires_at"] <= now
-            ):
+            if row is None or not _row_is_active(row, now):
                 raise InvalidRefreshToken()
             session_id = row["session_id"]
             grace = timedelta(seconds=self.settings.refresh_grace_seconds)
@@ -171,15 +168,14 @@ class SessionService:
             claims = self.signer.verify(token)
         except InvalidToken as exc:
             raise NotAuthenticated() from exc
-        now = self.clock.now()
         if self.db.reads_now:  # SQLite: the lookup without the async machinery around it
-            user = active_user_now(self.db.read_now(), claims.session_id, claims.user_id, now)
+            row = session_with_user_now(self.db.read_now(), claims.session_id, claims.user_id)
         else:
             async with self.db.read() as s:
-                user = await SessionRepository(s).active_user(claims.session_id, claims.user_id, now)
-        if user is None:
+                row = await SessionRepository(s).session_with_user(claims.session_id, claims.user_id)
+        if row is None or not _row_is_active(row, self.clock.now()):
             raise NotAuthenticated()
-        return Principal(user=user, session_id=claims.session_id)
+        return Principal(user=user_from_row(row), session_id=claims.session_id)
 
     async def session_auth_time(self, session_id: str) -> datetime | None:
         async with self.db.read() as s:
@@ -187,8 +183,15 @@ class SessionService:
             return session.auth_time if session else None
 
     async def list_active(self, user_id: str) -> list[AuthSession]:
+        """The user's active sessions (``session_is_active``), most recently used first."""
+        now = self.clock.now()
         async with self.db.read() as s:
-            return await SessionRepository(s).list_active(user_id, self.clock.now())
+            rows = await SessionRepository(s).sessions_of_user(user_id, now)
+        return [
+            session
+            for session, disabled in rows
+            if session_is_active(session.revoked_at, session.expires_at, disabled, now)
+        ]
 
     async def revoke_for_user(self, user_id: str, session_id: str) -> bool:
         """Sign out one of the user's own sessions; False when it is not theirs."""
@@ -199,3 +202,15 @@ class SessionService:
                 return False
             await repo.revoke(session_id, self.clock.now(), "logout")
             return True
+
+    async def revoke_all_for_user(self, user_id: str, reason: str = "logout") -> None:
+        """Sign the user out everywhere: every session of theirs ends, in one transaction (a
+        session opened meanwhile either ends with the others or was opened after this)."""
+        async with self.db.write() as s:
+            await SessionRepository(s).revoke_all(user_id, self.clock.now(), reason)
+
+
+def _row_is_active(row: dict[str, Any], now: datetime) -> bool:
+    """``session_is_active`` for a storage row carrying ``session_revoked_at``,
+    ``session_expires_at`` and the user's ``disabled``."""
+    return session_is_active(row["session_revoked_at"], row["session_expires_at"], row["disabled"], now)
