@@ -41,13 +41,13 @@ async def test_token_signed_with_a_key_added_later_is_accepted_without_restart(h
 
 def test_newest_key_signs_and_a_deleted_key_stops_verifying(tmp_path):
     signer = _signer(tmp_path, refresh_seconds=0)
-    old_token, _ = signer.issue("user", "session", 60)
+    old_token, _ = signer.issue("user", "session", 60, audience="sproutgate:api", token_type="at+jwt")
     old_kid = jwt.get_unverified_header(old_token)["kid"]
     new_kid = generate_signing_key(tmp_path)
-    new_token, _ = signer.issue("user", "session", 60)
+    new_token, _ = signer.issue("user", "session", 60, audience="sproutgate:api", token_type="at+jwt")
     assert jwt.get_unverified_header(new_token)["kid"] == new_kid
-    assert signer.verify(old_token).user_id == "user"
+    assert signer.verify(old_token, audience="sproutgate:api", token_type="at+jwt").user_id == "user"
     (keys_dir(tmp_path) / f"jwt-es256-{old_kid}.pem").unlink()
     with pytest.raises(InvalidToken):
-        signer.verify(old_token)
-    assert signer.verify(new_token).session_id == "session"
+        signer.verify(old_token, audience="sproutgate:api", token_type="at+jwt")
+    assert signer.verify(new_token, audience="sproutgate:api", token_type="at+jwt").session_id == "session"

@@ -25,22 +25,22 @@ def signer(tmp_path, clock) -> JwtSigner:
 
 
 def test_iat_and_exp_come_from_the_clock(signer, clock):
-    token, exp = signer.issue("user-1", "session-1", 600)
+    token, exp = signer.issue("user-1", "session-1", 600, audience="sproutgate:api", token_type="at+jwt")
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["iat"] == int(START.timestamp()) and claims["exp"] == exp == claims["iat"] + 600
 
 
 def test_expiry_is_checked_against_the_clock(signer, clock):
-    token, _ = signer.issue("user-1", "session-1", 600)
+    token, _ = signer.issue("user-1", "session-1", 600, audience="sproutgate:api", token_type="at+jwt")
     clock.advance(599)
-    assert signer.verify(token).session_id == "session-1"
+    assert signer.verify(token, audience="sproutgate:api", token_type="at+jwt").session_id == "session-1"
     clock.advance(1)
     with pytest.raises(InvalidToken):
-        signer.verify(token)
+        signer.verify(token, audience="sproutgate:api", token_type="at+jwt")
 
 
 def test_a_token_from_the_clocks_future_is_not_yet_valid(signer, clock):
-    token, _ = signer.issue("user-1", "session-1", 600)
+    token, _ = signer.issue("user-1", "session-1", 600, audience="sproutgate:api", token_type="at+jwt")
     clock.advance(-1)
     with pytest.raises(InvalidToken):
-        signer.verify(token)
+        signer.verify(token, audience="sproutgate:api", token_type="at+jwt")

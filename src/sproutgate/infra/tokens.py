@@ -38,12 +38,17 @@ class InvalidToken(Exception):
 
 
 class TokenSigner(Protocol):
-    def issue(self, user_id: str, session_id: str, ttl_seconds: int) -> tuple[str, int]:
-        """Sign a token; returns it with its expiry (unix seconds)."""
+    def issue(
+        self, user_id: str, session_id: str, ttl_seconds: int, *, audience: str, token_type: str
+    ) -> tuple[str, int]:
+        """Sign a token for ``audience`` (the ``aud`` claim, RFC 7519 §4.1.3) of type
+        ``token_type`` (the JOSE ``typ`` header, RFC 7515 §4.1.9); returns it with its expiry
+        (unix seconds)."""
         ...
 
-    def verify(self, token: str) -> TokenClaims:
-        """Check signature, algorithm, issuer and expiry. Raises InvalidToken."""
+    def verify(self, token: str, *, audience: str, token_type: str) -> TokenClaims:
+        """Check signature, algorithm, issuer, expiry, and that the token was issued for
+        ``audience`` with type ``token_type``. Raises InvalidToken."""
         ...
 
     def jwks(self) -> dict[str, Any]: ...
@@ -105,20 +110,34 @@ class JwtSigner:
         jwk.update({"kid": kid, "use": "sig", "alg": ALGORITHM})
         return jwk
 
-    def issue(self, user_id: str, session_id: str, ttl_seconds: int) -> tuple[str, int]:
+    def issue(
+        self, user_id: str, session_id: str, ttl_seconds: int, *, audience: str, token_type: str
+    ) -> tuple[str, int]:
         self._refresh()
         now = int(self._clock.now().timestamp())
         exp = now + ttl_seconds
-        claims = {"iss": self._issuer, "sub": user_id, "sid": session_id, "iat": now, "exp": exp}
-        token = jwt.encode(claims, self._active_key, algorithm=ALGORITHM, headers={"kid": self._active_kid})
+        claims = {
+            "iss": self._issuer,
+            "aud": audience,
+            "sub": user_id,
+            "sid": session_id,
+            "iat": now,
+            "exp": exp,
+        }
+        headers = {"kid": self._active_kid, "typ": token_type}
+        token = jwt.encode(claims, self._active_key, algorithm=ALGORITHM, headers=headers)
         return token, exp
 
-    def verify(self, token: str) -> TokenClaims:
+    def verify(self, token: str, *, audience: str, token_type: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
             kid = header.get("kid", "")
             if not isinstance(kid, str):
                 raise InvalidToken("bad key id")
+            # A token of another kind (the pages' cookie as a bearer token, say) is refused
+            # before its signature is even checked.
+            if header.get("typ") != token_type:
+                raise InvalidToken("wrong token type")
             self._refresh(unknown_kid=kid not in self._public)
             public = self._public.get(kid)
             if public is None:
@@ -128,8 +147,13 @@ class JwtSigner:
                 public,
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
+                audience=audience,
                 # Times are checked below against our clock, not PyJWT's reading of the system's.
-                options={"require": ["exp", "iss", "sub", "sid"], "verify_exp": False, "verify_iat": False},
+                options={
+                    "require": ["exp", "iss", "aud", "sub", "sid"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc

@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from sproutgate.domain.errors import DomainError, Forbidden
 from sproutgate.domain.registry import DomainServices
+from sproutgate.domain.sessions.rules import TokenAudience
 from sproutgate.domain.sessions.service import Principal
 
 SESSION_COOKIE = "sg_session"
@@ -173,7 +174,7 @@ async def session_principal(request: Request, services: DomainServices) -> Princ
     if not token:
         return None
     try:
-        principal = await services.sessions.authenticate(token)
+        principal = await services.sessions.authenticate(token, TokenAudience.PAGES)
     except DomainError:
         return None
     request.state.principal = principal

@@ -16,6 +16,18 @@ from enum import StrEnum
 from sproutgate.config import Settings
 
 
+class TokenAudience(StrEnum):
+    """Who an access token is for (its ``aud`` claim); each surface accepts only its own."""
+
+    API = "sproutgate:api"  # both API faces (runtime access token and the unified token)
+    PAGES = "sproutgate:pages"  # the hosted pages' session cookie, never a bearer token
+
+
+# The JOSE ``typ`` header each audience's tokens carry: API tokens are access tokens in the
+# sense of RFC 9068 §2.1 ("at+jwt"); the pages' cookie is a session of its own kind.
+TOKEN_TYPES = {TokenAudience.API: "at+jwt", TokenAudience.PAGES: "sproutgate-session+jwt"}
+
+
 class SessionKind(StrEnum):
     """Who a session is for; the value is stored on the session row (``auth_sessions.kind``)."""
 
@@ -30,25 +42,33 @@ class SessionPolicy:
 
     ``access_ttl_seconds``: lifetime of each access token (seconds); ``lifetime_seconds``: how
     long the session row lives without refreshing (seconds); ``refresh``: whether a rotating
-    refresh token is issued; ``audience``: the ``aud`` its access tokens carry."""
+    refresh token is issued; ``audience``: the ``aud`` its access tokens carry (and so the only
+    surface that accepts them)."""
 
     kind: SessionKind
     access_ttl_seconds: int
     lifetime_seconds: int
     refresh: bool
-    audience: str
+    audience: TokenAudience
+
+    @property
+    def token_type(self) -> str:
+        """The ``typ`` header of this kind's access tokens."""
+        return TOKEN_TYPES[self.audience]
 
 
 def session_policy(kind: SessionKind, settings: Settings) -> SessionPolicy:
     """The policy for ``kind`` under ``settings``."""
     if kind is SessionKind.RUNTIME:
         access = settings.access_token_ttl_seconds
-        return SessionPolicy(kind, access, max(settings.refresh_token_ttl_seconds, access), True, "api")
+        return SessionPolicy(
+            kind, access, max(settings.refresh_token_ttl_seconds, access), True, TokenAudience.API
+        )
     if kind is SessionKind.GATE:
         ttl = settings.gate_token_ttl_seconds
-        return SessionPolicy(kind, ttl, ttl, False, "api")
+        return SessionPolicy(kind, ttl, ttl, False, TokenAudience.API)
     ttl = settings.web_session_ttl_seconds
-    return SessionPolicy(kind, ttl, ttl, False, "web")
+    return SessionPolicy(kind, ttl, ttl, False, TokenAudience.PAGES)
 
 
 def session_is_active(

@@ -18,7 +18,9 @@ from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.metrics import NO_METRICS, Metrics
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.domain.sessions.rules import (
+    TOKEN_TYPES,
     SessionKind,
+    TokenAudience,
     hash_refresh_token,
     session_is_active,
     session_policy,
@@ -101,7 +103,13 @@ class SessionService:
         if policy.refresh:
             refresh = secrets.token_urlsafe(32)
             await rows.add_token(session_id, hash_refresh_token(refresh), None, now)
-        token, exp = self.signer.issue(user.id, session_id, policy.access_ttl_seconds)
+        token, exp = self.signer.issue(
+            user.id,
+            session_id,
+            policy.access_ttl_seconds,
+            audience=policy.audience.value,
+            token_type=policy.token_type,
+        )
         return IssuedSession(session_id, user, token, exp, policy.access_ttl_seconds, refresh)
 
     async def rotate_refresh_token(self, presented: str, ctx: CallerContext) -> IssuedSession:
@@ -144,9 +152,15 @@ class SessionService:
             self.metrics.refresh_token_reused()
             raise InvalidRefreshToken(reused=True)
         user = user_from_row(row)
-        access_ttl = self.settings.access_token_ttl_seconds
-        token, exp = self.signer.issue(user.id, session_id, access_ttl)
-        return IssuedSession(session_id, user, token, exp, access_ttl, refresh)
+        policy = session_policy(SessionKind.RUNTIME, self.settings)
+        token, exp = self.signer.issue(
+            user.id,
+            session_id,
+            policy.access_ttl_seconds,
+            audience=policy.audience.value,
+            token_type=policy.token_type,
+        )
+        return IssuedSession(session_id, user, token, exp, policy.access_ttl_seconds, refresh)
 
     async def revoke_by_refresh_token(self, presented: str) -> None:
         """Sign out the session a refresh token belongs to; silent for unknown tokens."""
@@ -161,11 +175,13 @@ class SessionService:
         async with self.db.write() as s:
             await SessionRepository(s).revoke(session_id, self.clock.now(), reason)
 
-    async def authenticate(self, token: str) -> Principal:
-        """Verify an access token and that its session is still active: signature check plus one
-        indexed query. Raises NotAuthenticated."""
+    async def authenticate(self, token: str, audience: TokenAudience = TokenAudience.API) -> Principal:
+        """Verify an access token meant for ``audience`` (the API faces' bearer tokens by
+        default; the pages pass ``TokenAudience.PAGES`` for their cookie) and that its session
+        is still active: signature check plus one indexed query. A token of another audience or
+        type is refused like a forged one. Raises NotAuthenticated."""
         try:
-            claims = self.signer.verify(token)
+            claims = self.signer.verify(token, audience=audience.value, token_type=TOKEN_TYPES[audience])
         except InvalidToken as exc:
             raise NotAuthenticated() from exc
         if self.db.reads_now:  # SQLite: the lookup without the async machinery around it
