@@ -28,7 +28,9 @@ async def test_token_signed_with_a_key_added_later_is_accepted_without_restart(h
     claims = jwt.decode(session["access_token"], options={"verify_signature": False})
     kid = generate_signing_key(data_dir)
     # Another instance, started after the rotation, signs with the new key.
-    token, _ = _signer(data_dir).issue(claims["sub"], claims["sid"], 60)
+    token, _ = _signer(data_dir).issue(
+        claims["sub"], claims["sid"], 60, audience="sproutgate:api", token_type="at+jwt"
+    )
     assert jwt.get_unverified_header(token)["kid"] == kid
     r = await harness.client.get("/api/v1/users/me", headers=bearer(token))
     assert r.status_code == 200, r.text

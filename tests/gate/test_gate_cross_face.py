@@ -113,7 +113,9 @@ async def test_gate_tokens_verify_with_the_published_jwks_and_last_seven_days(fa
     jwks = (await face.client.get("/.well-known/jwks.json")).json()
     kid = jwt.get_unverified_header(token)["kid"]
     key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
-    claims = jwt.decode(token, key.key, algorithms=["ES256"], options={"verify_iss": False})
+    claims = jwt.decode(
+        token, key.key, algorithms=["ES256"], audience="sproutgate:api", options={"verify_iss": False}
+    )
     assert set(claims) >= {"sub", "sid", "iat", "exp", "iss"}
     assert claims["exp"] - claims["iat"] == 7 * 24 * 3600
 

@@ -231,7 +231,13 @@ async def test_jwks_verifies_an_issued_token(harness):
     assert header["alg"] in ("ES256", "EdDSA")
     [jwk] = [k for k in keys if k["kid"] == header["kid"]]
     key = jwt.PyJWK(jwk)
-    claims = jwt.decode(session["access_token"], key.key, algorithms=[header["alg"]], issuer="sproutgate")
+    claims = jwt.decode(
+        session["access_token"],
+        key.key,
+        algorithms=[header["alg"]],
+        issuer="sproutgate",
+        audience="sproutgate:api",
+    )
     assert claims["sub"] == session["user"]["id"]
     assert claims["sid"]
     assert claims["exp"] - claims["iat"] == 3600
@@ -253,14 +259,14 @@ async def test_token_signed_with_our_key_is_accepted(harness):
     """Control for the forgery tests below: a re-signed copy of a real token works."""
     session = await signup(harness, "control@example.com")
     kid, key = _private_key(harness)
-    token = jwt.encode(_claims(session), key, algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(_claims(session), key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
     assert (await _me(harness, token)).status_code == 200
 
 
 async def test_token_with_alg_none_is_refused(harness):
     session = await signup(harness, "none@example.com")
     kid, _ = _private_key(harness)
-    token = jwt.encode(_claims(session), None, algorithm="none", headers={"kid": kid})
+    token = jwt.encode(_claims(session), None, algorithm="none", headers={"kid": kid, "typ": "at+jwt"})
     assert_problem(await _me(harness, token), 401, "not_authenticated")
     # and a hand-made one with an empty signature
     head, body, _ = session["access_token"].split(".")
@@ -295,7 +301,10 @@ async def test_token_signed_hs256_with_the_public_key_is_refused(harness):
     sig = hm.new(pem, signing_input.encode(), hashlib.sha256).digest()
     assert_problem(await _me(harness, f"{signing_input}.{b64(sig)}"), 401)
     token = jwt.encode(
-        _claims(session), "a-shared-secret-of-32-bytes-or-more!", algorithm="HS256", headers={"kid": kid}
+        _claims(session),
+        "a-shared-secret-of-32-bytes-or-more!",
+        algorithm="HS256",
+        headers={"kid": kid, "typ": "at+jwt"},
     )
     assert_problem(await _me(harness, token), 401)
 
@@ -303,9 +312,13 @@ async def test_token_signed_hs256_with_the_public_key_is_refused(harness):
 async def test_token_from_another_issuer_is_refused(harness):
     session = await signup(harness, "iss@example.com")
     kid, key = _private_key(harness)
-    token = jwt.encode(_claims(session, iss="someone-else"), key, algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(
+        _claims(session, iss="someone-else"), key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}
+    )
     assert_problem(await _me(harness, token), 401)
-    token = jwt.encode(_claims(session, iss=None), key, algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(
+        _claims(session, iss=None), key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}
+    )
     assert_problem(await _me(harness, token), 401)
 
 
@@ -314,7 +327,10 @@ async def test_expired_token_is_refused(harness):
     kid, key = _private_key(harness)
     now = int(time.time())
     token = jwt.encode(
-        _claims(session, iat=now - 7200, exp=now - 5), key, algorithm="ES256", headers={"kid": kid}
+        _claims(session, iat=now - 7200, exp=now - 5),
+        key,
+        algorithm="ES256",
+        headers={"kid": kid, "typ": "at+jwt"},
     )
     assert_problem(await _me(harness, token), 401)
 
@@ -326,7 +342,7 @@ async def test_token_missing_a_claim_is_refused(harness, drop):
     kid, key = _private_key(harness)
     claims = _claims(session)
     del claims[drop]
-    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
     assert_problem(await _me(harness, token), 401)
 
 
@@ -336,7 +352,10 @@ async def test_token_signed_by_a_foreign_key_is_refused(harness):
     session = await signup(harness, "foreign@example.com")
     kid, _ = _private_key(harness)
     token = jwt.encode(
-        _claims(session), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid}
+        _claims(session),
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm="ES256",
+        headers={"kid": kid, "typ": "at+jwt"},
     )
     assert_problem(await _me(harness, token), 401)
 
@@ -358,7 +377,7 @@ async def test_token_of_another_session_of_a_different_user_cannot_be_spliced(ha
     b = await signup(harness, "bob@example.com", username="bobby")
     kid, key = _private_key(harness)
     claims = _claims(a, sid=unverified_claims(b["access_token"])["sid"])
-    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
     assert_problem(await _me(harness, token), 401)
 
 
