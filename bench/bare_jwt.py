@@ -29,7 +29,7 @@ def create_bare_app(data_dir: Path, issuer: str = "sproutgate") -> FastAPI:
         if scheme.lower() != "bearer":
             raise HTTPException(401)
         try:
-            return signer.verify(token.strip())
+            return signer.verify(token.strip(), audience="sproutgate:api", token_type="at+jwt")
         except InvalidToken:
             raise HTTPException(401) from None
 
