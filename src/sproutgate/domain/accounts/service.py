@@ -336,18 +336,19 @@ class AccountService:
                         expires_at=now + timedelta(seconds=self.settings.pending_signup_ttl_seconds),
                     )
                 )
-                code, expires = await self.codes.issue(CodeRepository(s), CodePurpose.SIGNUP, email)
-                self._mail(
-                    s,
-                    email,
-                    "signup_code",
-                    ctx.lang,
-                    code=code,
-                    link=self._link("/register/verify", email=email),
-                )
+                expires = await self._mail_signup_code(s, email, ctx)
                 mailed = CodePurpose.SIGNUP
             await self._count_code_mail(s, email)
         self._committed(mailed)
+        return expires
+
+    async def _mail_signup_code(self, s: AsyncSession, email: str, ctx: CallerContext) -> datetime:
+        """Issue a sign-up code for ``email`` (replacing the last) and queue its mail in the
+        caller's transaction; returns the code's expiry."""
+        code, expires = await self.codes.issue(CodeRepository(s), CodePurpose.SIGNUP, email)
+        self._mail(
+            s, email, "signup_code", ctx.lang, code=code, link=self._link("/register/verify", email=email)
+        )
         return expires
 
     async def _pending_password(self, email: str) -> tuple[str, str] | None:
@@ -367,15 +368,7 @@ class AccountService:
         async with self.db.write() as s:
             pending = await PendingSignupRepository(s).by_email(email)
             if pending is not None and pending.expires_at > now:
-                code, _ = await self.codes.issue(CodeRepository(s), CodePurpose.SIGNUP, email)
-                self._mail(
-                    s,
-                    email,
-                    "signup_code",
-                    ctx.lang,
-                    code=code,
-                    link=self._link("/register/verify", email=email),
-                )
+                await self._mail_signup_code(s, email, ctx)
                 mailed = CodePurpose.SIGNUP
             await self._count_code_mail(s, email)
         self._committed(mailed)

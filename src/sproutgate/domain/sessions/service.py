@@ -20,6 +20,7 @@ from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthentica
 from sproutgate.domain.sessions.rules import (
     TOKEN_TYPES,
     SessionKind,
+    SessionPolicy,
     TokenAudience,
     hash_refresh_token,
     session_is_active,
@@ -103,6 +104,12 @@ class SessionService:
         if policy.refresh:
             refresh = secrets.token_urlsafe(32)
             await rows.add_token(session_id, hash_refresh_token(refresh), None, now)
+        return self._signed(user, session_id, policy, refresh)
+
+    def _signed(
+        self, user: User, session_id: str, policy: SessionPolicy, refresh: str | None
+    ) -> IssuedSession:
+        """The session's new access token, signed per ``policy``, with ``refresh`` alongside."""
         token, exp = self.signer.issue(
             user.id,
             session_id,
@@ -153,14 +160,7 @@ class SessionService:
             raise InvalidRefreshToken(reused=True)
         user = user_from_row(row)
         policy = session_policy(SessionKind.RUNTIME, self.settings)
-        token, exp = self.signer.issue(
-            user.id,
-            session_id,
-            policy.access_ttl_seconds,
-            audience=policy.audience.value,
-            token_type=policy.token_type,
-        )
-        return IssuedSession(session_id, user, token, exp, policy.access_ttl_seconds, refresh)
+        return self._signed(user, session_id, policy, refresh)
 
     async def revoke_by_refresh_token(self, presented: str) -> None:
         """Sign out the session a refresh token belongs to; silent for unknown tokens."""
