@@ -17,6 +17,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mfa.service import MfaService, MfaSummary
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
     UNSET,
@@ -25,6 +26,7 @@ from sproutgate.domain.profiles.rules import (
     profile_errors,
 )
 from sproutgate.domain.sessions.service import SessionService
+from sproutgate.i18n import DEFAULT_LANG
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
@@ -52,6 +54,7 @@ class UserFields:
     bio: object = UNSET
     disabled: object = UNSET
     role: object = UNSET
+    reset_mfa: object = UNSET  # True: turn every second factor off (MfaService.reset_in)
     changed: list[str] = field(default_factory=list)
 
     def set_fields(self) -> list[str]:
@@ -60,14 +63,16 @@ class UserFields:
 
 @dataclass(slots=True)
 class UserView:
-    """A user with the secondary addresses the SproutGate user object lists."""
+    """A user with the secondary addresses the SproutGate user object lists, and (for
+    administrators) a summary of their second factors."""
 
     user: User
     secondary_emails: list[str]
+    mfa: MfaSummary | None = None
 
 
 # Values worth keeping in the audit trail; the password (and its hash) never is.
-_AUDITED_VALUES = ("email", "level", "sprout_coins", "secondary_emails", "disabled", "role")
+_AUDITED_VALUES = ("email", "level", "sprout_coins", "secondary_emails", "disabled", "role", "reset_mfa")
 
 
 def _audit_details(f: UserFields) -> dict[str, Any]:
@@ -77,10 +82,22 @@ def _audit_details(f: UserFields) -> dict[str, Any]:
 
 
 class AdminService:
-    def __init__(self, db: Database, accounts: AccountService, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, accounts: AccountService, clock: Clock, mfa: MfaService | None = None
+    ) -> None:
+        """``mfa``: second factors, summarised on every user view and reset on request."""
         self.db = db
         self.accounts = accounts
         self.clock = clock
+        self.mfa = mfa
+
+    async def _with_mfa(self, views: list[UserView]) -> list[UserView]:
+        if self.mfa is None:
+            return views
+        summaries = await self.mfa.summaries([v.user.id for v in views])
+        for view in views:
+            view.mfa = summaries.get(view.user.id, MfaSummary())
+        return views
 
     def _audit(
         self, s, actor: str, action: str, target: str | None, details: dict[str, Any] | None, ip: str | None
@@ -102,7 +119,7 @@ class AdminService:
                 name_q=display_name_lower(q) if q else None,
             )
             extra = await repo.secondary_emails_for([u.id for u in users])
-        return total, [UserView(u, extra.get(u.id, [])) for u in users]
+        return total, await self._with_mfa([UserView(u, extra.get(u.id, [])) for u in users])
 
     async def get_user(self, account: str) -> UserView:
         async with self.db.read() as s:
@@ -110,7 +127,8 @@ class AdminService:
             user = await repo.by_account(account)
             if user is None:
                 raise NotFound("user_not_found")
-            return UserView(user, await repo.secondary_emails(user.id))
+            view = UserView(user, await repo.secondary_emails(user.id))
+        return (await self._with_mfa([view]))[0]
 
     def _validate(self, f: UserFields, creating: bool) -> dict[str, Any]:
         errors: dict[str, str] = {}
@@ -144,6 +162,10 @@ class AdminService:
                 errors[name] = "invalid_value"
         if f.role is not UNSET and f.role not in ("user", "admin"):
             errors["role"] = "invalid_value"
+        if f.reset_mfa is not UNSET and f.reset_mfa is not None and not isinstance(f.reset_mfa, bool):
+            errors["reset_mfa"] = "invalid_value"
+        if creating and f.reset_mfa is not UNSET:
+            errors["reset_mfa"] = "invalid_value"
         errors.update(
             profile_errors(
                 ProfileChanges(username=f.username, avatar_url=f.avatar_url, bio=f.bio, phone=f.phone),
@@ -191,15 +213,19 @@ class AdminService:
                 raise Conflict("email_taken") from exc
             self._audit(s, actor, "user.create", user.account, _audit_details(f), ip)
             secondary = clean.get("secondary_emails", [])
-        return UserView(user, secondary)
+        return (await self._with_mfa([UserView(user, secondary)]))[0]
 
-    async def update_user(self, account: str, f: UserFields, actor: str, ip: str | None = None) -> UserView:
+    async def update_user(
+        self, account: str, f: UserFields, actor: str, ip: str | None = None, lang: str = DEFAULT_LANG
+    ) -> UserView:
         """Change the fields set in ``f``. A new password or disabling ends the user's sessions
         and every outstanding code; an address that leaves the account (primary replaced,
-        secondary dropped) ends the codes mailed to it.
+        secondary dropped) ends the codes mailed to it. ``reset_mfa`` turns the user's second
+        factors off, ends their sessions and mails them (in ``lang``).
 
         Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
         clean = self._validate(f, creating=False)
+        reset_mfa = False
         password_hash = await self.accounts.hasher.hash(str(f.password)) if f.password is not UNSET else None
         async with self.db.write() as s:
             users = UserRepository(s)
@@ -245,6 +271,8 @@ class AdminService:
                 user.disabled = bool(f.disabled)
                 if user.disabled:
                     await SessionRepository(s).revoke_all(user.id, now, "disabled")
+            if f.reset_mfa is True and self.mfa is not None:
+                reset_mfa = await self.mfa.reset_in(s, user, lang)
             user.updated_at = now
             try:
                 await s.flush()
@@ -257,7 +285,9 @@ class AdminService:
                 gone = addresses_before - {user.email, *secondary}
                 await end_outstanding_codes(CodeRepository(s), user.id, sent_to=gone)
             self._audit(s, actor, "user.update", user.account, _audit_details(f), ip)
-        return UserView(user, secondary)
+        if reset_mfa and self.mfa is not None:
+            self.mfa.outbox.notify()
+        return (await self._with_mfa([UserView(user, secondary)]))[0]
 
     async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
         """Delete a user and end their sessions. Raises NotFound."""
@@ -282,6 +312,26 @@ class AdminService:
             user.updated_at = self.clock.now()
             self._audit(s, actor, f"user.role.{role}", user.account, None, None)
         return user
+
+    async def reset_mfa(
+        self, email_or_account: str, actor: str, lang: str = DEFAULT_LANG
+    ) -> tuple[User, bool]:
+        """Turn every second factor of a user off (a locked-out user's way back in): their
+        sessions end, a notice is mailed, the change is audited. Returns the user and whether
+        they had a factor on. Raises NotFound."""
+        if self.mfa is None:
+            raise NotFound("user_not_found")
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            key = sign_in_key(email_or_account)
+            user = await (users.by_email(key) if "@" in key else users.by_account(key))
+            if user is None:
+                raise NotFound("user_not_found")
+            had = await self.mfa.reset_in(s, user, lang)
+            self._audit(s, actor, "user.mfa.reset", user.account, {"hadFactors": had}, None)
+        if had:
+            self.mfa.outbox.notify()
+        return user, had
 
     async def record(
         self, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None
