@@ -81,7 +81,7 @@ async def login_mfa(
 ) -> S.LoginOut:
     """Second step of a login answered ``mfa_required``: the ``mfaToken`` and a code from the
     authenticator app or a recovery code; answers the unified token, as the login would have."""
-    issued = await services.mfa.complete_sign_in(body.mfaToken, body.code, ctx)
+    issued = await services.mfa.complete_sign_in(body.mfaToken, body.code, ctx, SessionKind.GATE)
     response.headers["Cache-Control"] = "no-store"
     return await _login_out(services, issued)
 

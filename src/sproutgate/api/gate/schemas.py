@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer
 
 from sproutgate.api.wire import MfaCode, SixDigitCode, WireIn
 from sproutgate.domain.admin.service import UserView
@@ -199,7 +199,7 @@ class AdminUserIn(_In):
     disabled: bool | None = None
     role: str | None = Field(default=None, pattern="^(user|admin)$")
     # True: turn every second factor of the user off (PUT only), end their sessions, mail them.
-    resetMfa: bool | None = None
+    resetMfa: StrictBool | None = None  # strict: "yes" or 1 is a 422, not a reset
 
 
 class AdminUserList(BaseModel):

@@ -136,7 +136,7 @@ async def create_session_mfa(
 ) -> S.SessionOut:
     """Second step of a sign-in answered ``mfa_required``: the ``mfa_token`` and a code from the
     authenticator app or a recovery code; answers the session, as the sign-in would have."""
-    issued = await services.mfa.complete_sign_in(body.mfa_token, body.code, ctx)
+    issued = await services.mfa.complete_sign_in(body.mfa_token, body.code, ctx, SessionKind.RUNTIME)
     response.headers.update(NO_STORE)
     return session_out(issued)
 

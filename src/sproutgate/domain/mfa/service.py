@@ -389,9 +389,12 @@ class MfaService:
         await rows.add_challenge(new_id(), hash_mfa_token(token), user_id, kind.value, now, until)
         return MfaRequired(mfa_token=token, factors=[f.value for f in factors])
 
-    async def complete_sign_in(self, mfa_token: str, code: str, ctx: CallerContext) -> IssuedSession:
+    async def complete_sign_in(
+        self, mfa_token: str, code: str, ctx: CallerContext, kind: SessionKind
+    ) -> IssuedSession:
         """Trade an ``mfa_token`` and a code (a current authenticator code or a recovery code)
-        for the session the password step would have opened. The token is used up on success;
+        for the session of ``kind`` the password step would have opened; a token from another
+        face's sign-in (another kind) is refused. The token is used up on success;
         a wrong code counts against it and against the limits. Using a recovery code mails the
         owner (saying so when two or fewer remain).
 
@@ -404,7 +407,12 @@ class MfaService:
         now = self.clock.now()
         async with self.db.read() as s:
             challenge = await MfaRepository(s).challenge(token_hash)
-        if challenge is None or challenge.expires_at <= now or challenge.attempts >= MFA_TOKEN_MAX_ATTEMPTS:
+        if (
+            challenge is None
+            or challenge.session_kind != kind.value
+            or challenge.expires_at <= now
+            or challenge.attempts >= MFA_TOKEN_MAX_ATTEMPTS
+        ):
             await self.limiter.hit("mfa_fail_ip", ctx.ip)
             raise InvalidMfaToken()
         user_id = challenge.user_id
@@ -434,9 +442,7 @@ class MfaService:
                 if values is None:
                     raise AccountDisabled()
                 user = user_from_row(values)
-                issued = await self.sessions.open_signed_in(
-                    statements, user, SessionKind(live.session_kind), ctx
-                )
+                issued = await self.sessions.open_signed_in(statements, user, kind, ctx)
                 if used is Factor.RECOVERY_CODE:
                     recovery_used = True
                     await self._mail_recovery_used(s, user, ctx.lang)
