@@ -73,6 +73,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "An authenticator app is already on. Turn it off before adding another.",
     },
     "mfa_not_enabled": {"zh-CN": "尚未开启验证器应用", "en": "No authenticator app is on."},
+    "second_factor_unavailable": {
+        "zh-CN": "暂时无法验证两步验证码,请联系管理员",
+        "en": "Second-factor codes cannot be checked right now. Contact the administrator.",
+    },
     "no_pending_enrolment": {
         "zh-CN": "没有待确认的验证器绑定,请重新开始",
         "en": "No authenticator enrolment is waiting for a code. Start again.",

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from v1_support import PASSWORD, assert_problem, create_user, login
 
 from sproutgate.domain.mfa.rules import RECOVERY_ALPHABET
+from sproutgate.infra.sealing import SecretSealer
 from sproutgate.storage.models import MfaChallenge, RecoveryCode, TotpFactor
 from support.harness import bearer
 
@@ -374,3 +375,15 @@ async def test_secrets_codes_and_tokens_are_not_stored_in_clear(harness):
     assert challenge.token_hash != token and token not in challenge.token_hash
     key = h.services.settings.data_dir / "keys" / "mfa.key"
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+async def test_a_secret_that_does_not_open_is_a_503_not_a_500(harness):
+    h = harness
+    _, secret, _ = await enrolled(h, "lostkey@example.com")
+    other = SecretSealer([bytes(32)])  # as if data/keys/mfa.key had been replaced
+    async with h.services.db.write() as s:
+        factor = (await s.execute(select(TotpFactor))).scalars().one()
+        factor.secret_sealed = other.seal(secret, f"sproutgate:mfa_totp:v1\x1f{factor.user_id}".encode())
+    token = (await password_step(h, "lostkey@example.com"))["mfa_token"]
+    r = await h.client.post(SESSIONS_MFA, json={"mfa_token": token, "code": next_code(h, secret)})
+    assert_problem(r, 503, "second_factor_unavailable")

@@ -46,7 +46,7 @@ def amr_values(factors: list[Factor], password: bool = True) -> list[str]:
     return values
 
 
-def sign_in_factors(totp_active: bool, recovery_codes_left: int = 0) -> list[Factor]:
+def sign_in_factors(totp_active: bool) -> list[Factor]:
     """What may complete a password sign-in's second step; empty when no second factor is on
     (then the password alone opens the session). Recovery codes stand in for the app, so they
     are offered whenever the app is on."""

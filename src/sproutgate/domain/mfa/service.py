@@ -17,6 +17,7 @@ Security invariants kept here, not in routes:
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from sproutgate.domain.accounts.errors import AccountDisabled
 from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS, failure_key
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import ServiceUnavailable
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.mfa.errors import (
@@ -61,7 +63,7 @@ from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.infra.qr import qr_svg
-from sproutgate.infra.sealing import SecretSealer
+from sproutgate.infra.sealing import SecretSealer, UnsealError
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository, MfaRows
 from sproutgate.storage.models import TotpFactor, User, new_id
@@ -73,6 +75,8 @@ from sproutgate.storage.repositories import (
     user_from_row,
 )
 from sproutgate.storage.statements import SessionStatements, Statements
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,20 @@ class MfaService:
     def _aad(user_id: str) -> bytes:
         return f"sproutgate:mfa_totp:v1\x1f{user_id}".encode()
 
+    def _open_secret(self, factor: TotpFactor) -> str:
+        """The clear secret. Raises ServiceUnavailable("second_factor_unavailable") when it opens
+        with none of the keys (``data/keys/mfa.key`` was replaced or lost): the operator's to fix
+        (restore the key, or reset the user's factors), not the user's."""
+        try:
+            return self.sealer.open(factor.secret_sealed, self._aad(factor.user_id))
+        except UnsealError:
+            log.error(
+                "the authenticator secret of user %s does not open with data/keys/mfa.key or a later "
+                "mfa key: restore the key, or reset the user's factors (sproutgate user reset-mfa)",
+                factor.user_id,
+            )
+            raise ServiceUnavailable("second_factor_unavailable") from None
+
     def _link(self, path: str) -> str:
         return f"{self.settings.public_url.rstrip('/')}{path}"
 
@@ -208,7 +226,7 @@ class MfaService:
             return None
         kind = require_mfa_code(code)
         if kind is Factor.TOTP:
-            secret = self.sealer.open(factor.secret_sealed, self._aad(user_id))
+            secret = self._open_secret(factor)
             step = totp_matched_step(secret, code, now, factor.last_used_step)
             if step is None or not await repo.accept_step(user_id, step, now):
                 return None
@@ -300,7 +318,7 @@ class MfaService:
                 or factor.created_at + timedelta(seconds=ENROLMENT_TTL_SECONDS) <= now
             ):
                 raise NoPendingEnrolment()
-            secret = self.sealer.open(factor.secret_sealed, self._aad(user.id))
+            secret = self._open_secret(factor)
             step = totp_matched_step(secret, code, now, None)
             if step is not None:
                 factor.activated_at = now
