@@ -210,6 +210,26 @@ def _set_role(who: str, role: str) -> None:
     run_with_services(run)
 
 
+@user_app.command("reset-mfa")
+def user_reset_mfa(email: str) -> None:
+    """Turn every second factor of the user with this email (or account name) off: for a user
+    who lost their authenticator and recovery codes. Their sessions end; they are mailed."""
+    from sproutgate.domain.errors import NotFound
+
+    async def run(services: Services) -> None:
+        try:
+            user, had = await services.admin.reset_mfa(email, actor="cli")
+        except NotFound:
+            typer.secho(f"no user {email}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        if had:
+            typer.echo(f"{user.account} <{user.email}>: second factors off, sessions ended, user mailed")
+        else:
+            typer.echo(f"{user.account} <{user.email}> had no second factor on; nothing changed")
+
+    run_with_services(run)
+
+
 @app.command("admin-token")
 def admin_token(
     rotate: bool = typer.Option(False, "--rotate", help="Replace the token with a new one."),

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     admin_token: str = ""
     web_session_ttl_seconds: int = 7 * 24 * 3600  # the hosted pages' session cookie
     console_idle_timeout_seconds: int = Field(default=30 * 60, gt=0)  # admin console, unused this long
+    # Second factors: how long the mfa_token of a password step may be traded for a session.
+    mfa_token_ttl_seconds: int = Field(default=300, gt=0)
 
     # Codes
     code_ttl_seconds: int = 600
@@ -106,6 +108,10 @@ class Settings(BaseSettings):
     limit_search_per_user: str = "60/minute"
     limit_admin_auth_fail_per_ip: str = "20/15 minutes"
     limit_agent_runs_per_user: str = "20/minute"
+    # Wrong second-factor codes (authenticator or recovery codes), counted like wrong passwords.
+    limit_mfa_fail_account_ip: str = "10/15 minutes"
+    limit_mfa_fail_account: str = "20/hour"
+    limit_mfa_fail_ip: str = "100/15 minutes"
 
     # Backing services. PostgreSQL: every process keeps up to pool_size + max_overflow connections.
     # The timeouts bound how long a request waits when a service is away (it then answers 503).

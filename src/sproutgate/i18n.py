@@ -51,6 +51,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This change needs the current password (currentPassword) or a recent sign-in.",
     },
     "wrong_current_password": {"zh-CN": "当前密码错误", "en": "The current password is wrong."},
+    "mfa_required": {
+        "zh-CN": "密码正确,还需要验证器应用中的验证码或恢复码",
+        "en": "The password is right; now enter a code from your authenticator app or a recovery code.",
+    },
+    "invalid_mfa_code": {
+        "zh-CN": "验证码错误或已被使用",
+        "en": "The code is wrong or has already been used.",
+    },
+    "invalid_mfa_token": {
+        "zh-CN": "登录已过期或尝试次数过多,请重新输入密码登录",
+        "en": "This sign-in expired or had too many wrong codes. Sign in with your password again.",
+    },
+    "reauthentication_required": {
+        "zh-CN": "请提供当前密码(password)后再修改两步验证",
+        "en": "Changing second factors needs your current password (password).",
+    },
+    "wrong_password": {"zh-CN": "密码错误", "en": "The password is wrong."},
+    "mfa_already_enabled": {
+        "zh-CN": "验证器应用已开启,请先关闭再重新绑定",
+        "en": "An authenticator app is already on. Turn it off before adding another.",
+    },
+    "mfa_not_enabled": {"zh-CN": "尚未开启验证器应用", "en": "No authenticator app is on."},
+    "second_factor_unavailable": {
+        "zh-CN": "暂时无法验证两步验证码,请联系管理员",
+        "en": "Second-factor codes cannot be checked right now. Contact the administrator.",
+    },
+    "no_pending_enrolment": {
+        "zh-CN": "没有待确认的验证器绑定,请重新开始",
+        "en": "No authenticator enrolment is waiting for a code. Start again.",
+    },
     "not_found": {"zh-CN": "资源不存在", "en": "Not found."},
     "user_not_found": {"zh-CN": "用户不存在", "en": "User not found."},
     "email_not_found": {
@@ -146,6 +176,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "primary_email": {
         "zh-CN": "这是主邮箱,不能作为辅助邮箱移除",
         "en": "is the primary address and cannot be removed",
+    },
+    "invalid_mfa_code_format": {
+        "zh-CN": "应为验证器中的 6 位数字或恢复码(如 k7qm-3xth-9wpa)",
+        "en": "must be 6 digits from the authenticator app or a recovery code (like k7qm-3xth-9wpa)",
     },
     "contains_nul": {"zh-CN": "不能包含 NUL 字符", "en": "must not contain NUL characters"},
     "invalid_uuid": {"zh-CN": "必须是 UUID", "en": "must be a UUID"},
@@ -371,6 +405,91 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
 }
+
+
+_MFA_FOOTER = {
+    "zh-CN": "\n\n如果不是你本人操作,请立即修改密码,并检查你的两步验证设置:{link}",
+    "en": "\n\nIf this was not you, change your password now and check your second factors: {link}",
+}
+MAIL.update(
+    {
+        "mfa_enabled": {
+            "zh-CN": (
+                "【SproutGate】已开启验证器应用",
+                "你好 {account}!\n\n你的账号刚刚开启了验证器应用(两步验证),登录时除密码外还需要验证码。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] An authenticator app was turned on",
+                "Hello {account}!\n\nAn authenticator app (second factor) was just turned on for your "
+                "account: signing in now also needs a code from it." + _MFA_FOOTER["en"],
+            ),
+        },
+        "mfa_disabled": {
+            "zh-CN": (
+                "【SproutGate】已关闭验证器应用",
+                "你好 {account}!\n\n你的账号刚刚关闭了验证器应用,恢复码已失效,其他已登录的会话都已退出。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] An authenticator app was turned off",
+                "Hello {account}!\n\nThe authenticator app of your account was just turned off; its "
+                "recovery codes no longer work and your other sessions were signed out." + _MFA_FOOTER["en"],
+            ),
+        },
+        "mfa_recovery_regenerated": {
+            "zh-CN": (
+                "【SproutGate】已生成新的恢复码",
+                "你好 {account}!\n\n你的账号刚刚生成了一组新的恢复码,之前的恢复码全部失效。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] New recovery codes",
+                "Hello {account}!\n\nA new set of recovery codes was just made for your account; every "
+                "earlier code no longer works." + _MFA_FOOTER["en"],
+            ),
+        },
+        "mfa_recovery_used": {
+            "zh-CN": (
+                "【SproutGate】恢复码已被使用",
+                "你好 {account}!\n\n刚刚有人用一个恢复码登录了你的账号,还剩 {left} 个恢复码。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] A recovery code was used",
+                "Hello {account}!\n\nA recovery code was just used to sign in to your account; {left} "
+                "remain." + _MFA_FOOTER["en"],
+            ),
+        },
+        "mfa_recovery_low": {
+            "zh-CN": (
+                "【SproutGate】恢复码已被使用,仅剩 {left} 个",
+                "你好 {account}!\n\n刚刚有人用一个恢复码登录了你的账号,只剩 {left} 个恢复码了。"
+                "请在账号设置中生成一组新的恢复码:{link}" + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] A recovery code was used: {left} left",
+                "Hello {account}!\n\nA recovery code was just used to sign in to your account; only "
+                "{left} remain. Make a new set in your account settings: {link}" + _MFA_FOOTER["en"],
+            ),
+        },
+        "mfa_reset": {
+            "zh-CN": (
+                "【SproutGate】管理员已重置你的两步验证",
+                "你好 {account}!\n\n管理员刚刚关闭了你账号的全部两步验证方式(验证器应用和恢复码),"
+                "所有已登录的会话都已退出。现在只用密码即可登录,建议登录后重新开启两步验证。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] An administrator reset your second factors",
+                "Hello {account}!\n\nAn administrator just turned off every second factor of your "
+                "account (authenticator app and recovery codes) and signed out all your sessions. "
+                "Your password alone signs you in now; turn a second factor on again once you are in."
+                + _MFA_FOOTER["en"],
+            ),
+        },
+    }
+)
 
 
 def mail(kind: str, lang: str, **params: Any) -> tuple[str, str]:

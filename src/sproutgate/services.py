@@ -25,6 +25,7 @@ from sproutgate.domain.importing.service import SproutGateImporter
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.metrics import LABEL_VALUES
+from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.registry import DomainServices
@@ -35,7 +36,7 @@ from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
 from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, SmtpTransport
 from sproutgate.infra.metrics import PrometheusMetrics
 from sproutgate.infra.ratelimit import RULES, LimitsRateLimiter
-from sproutgate.infra.sealing import Sealer, load_outbox_keys
+from sproutgate.infra.sealing import Sealer, SecretSealer, load_mfa_keys, load_outbox_keys
 from sproutgate.infra.tokens import JwtSigner
 from sproutgate.private_files import private_dir
 from sproutgate.storage.db import Database, make_engine
@@ -102,7 +103,8 @@ def build_services(
     if transport is None:
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
     worker = OutboxWorker(settings, db, outbox, transport, clock, metrics)
-    codes = CodeService(settings, load_or_create_secret(settings.data_dir, "code-hmac.key"), clock)
+    code_key = load_or_create_secret(settings.data_dir, "code-hmac.key")
+    codes = CodeService(settings, code_key, clock)
     sessions = SessionService(
         settings,
         db,
@@ -112,8 +114,21 @@ def build_services(
         load_or_create_secret(settings.data_dir, "refresh-chain.key"),
         metrics,
     )
-    accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock, metrics)
-    admin = AdminService(db, accounts, clock)
+    # Authenticator secrets are sealed with a key of their own; recovery codes are hashed with
+    # the code-hashing key (bound to their purpose and user).
+    mfa = MfaService(
+        settings,
+        db,
+        hasher,
+        sessions,
+        limiter,
+        outbox,
+        SecretSealer(load_mfa_keys(settings.data_dir)),
+        code_key,
+        clock,
+    )
+    accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock, metrics, mfa=mfa)
+    admin = AdminService(db, accounts, clock, mfa=mfa)
     guard = AdminTokenGuard(settings)
     admin_access = AdminAccess(guard, sessions, limiter)
     console_sessions = ConsoleSessionService(
@@ -139,6 +154,7 @@ def build_services(
         housekeeping=Housekeeping(db, clock, settings.purge_interval_seconds),
         sessions=sessions,
         accounts=accounts,
+        mfa=mfa,
         profiles=ProfileService(db, limiter, clock),
         admin=admin,
         admin_access=admin_access,

@@ -24,7 +24,8 @@ from gate_support import (
 )
 
 USERS = "/api/admin/users"
-ADMIN_FIELDS = USER_FIELDS | {"disabled", "role"}
+# Administrators also see whether a user has second factors on (issue 13): {"totp": bool, "passkeys": int}.
+ADMIN_FIELDS = USER_FIELDS | {"disabled", "role", "mfa"}
 
 
 def _admin_headers_ok(r) -> None:  # type: ignore[no-untyped-def]

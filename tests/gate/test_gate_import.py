@@ -115,6 +115,7 @@ async def test_imported_users_carry_every_field(asgi_face):
         "updatedAt": "2025-06-07T08:09:10Z",
         "disabled": False,
         "role": "user",
+        "mfa": {"totp": False, "passkeys": 0},  # administrators see second factors (issue 13)
     }
     assert users["alice"]["email"] == "alice@example.com" and users["alice"]["sproutCoins"] == 5
     assert users["bob.smith"]["avatarUrl"] is None

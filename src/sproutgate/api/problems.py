@@ -48,6 +48,8 @@ CAMEL = {
     "secondary_emails": "secondaryEmails",
     "current_password": "currentPassword",
     "page_size": "pageSize",
+    "mfa_token": "mfaToken",
+    "reset_mfa": "resetMfa",
 }
 
 
@@ -181,6 +183,9 @@ def domain_error_response(request: Request, exc: E.DomainError) -> JSONResponse:
         extra["params"] = {"retry_after": exc.retry_after}
     if isinstance(exc, E.NotAuthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    for name in exc.public:  # values the error hands the caller (an mfa_token), in the face's spelling
+        if name in exc.params:
+            extra[_wire_field(request, name)] = exc.params[name]
     if isinstance(exc, E.InvalidInput):
         errors = field_errors(request, exc.fields)
         return problem(request, 422, exc.code, detail=invalid_input_detail(request, errors), errors=errors)

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from sproutgate.domain.accounts.rules import normalize_email
 from sproutgate.domain.codes.rules import CODE_RE, is_code_shaped
 from sproutgate.domain.errors import InvalidInput
+from sproutgate.domain.mfa.rules import code_factor
 
 
 def _has_nul(value: Any) -> bool:
@@ -58,3 +59,14 @@ SixDigitCode = Annotated[
 EmailAddress = Annotated[
     str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_email_address)
 ]
+
+
+def _mfa_code(value: str) -> str:
+    if code_factor(value) is None:
+        raise ValueError("invalid_mfa_code_format")
+    return value
+
+
+# A second-factor code: six digits from an authenticator app or a recovery code
+# (domain/mfa/rules.py), else 422 invalid_mfa_code_format.
+MfaCode = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_mfa_code)]

@@ -11,6 +11,9 @@ from typing import Any
 
 class DomainError(Exception):
     code = "error"
+    # Names of ``params`` that belong in the error body (an mfa_token, say); each face renders
+    # them under its own spelling of the name. Every other param stays off the wire.
+    public: tuple[str, ...] = ()
 
     def __init__(self, code: str | None = None, **params: Any) -> None:
         if code:

@@ -30,8 +30,8 @@ class SignInOutcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     # The password was right, the account is disabled.
     DISABLED = "disabled"
-    # The password was right and a second factor was asked for. Reserved: no sign-in asks for
-    # one yet; the value is defined now so dashboards and alerts can be written against it.
+    # The password was right and a second factor was asked for (an authenticator app is on:
+    # the sign-in answered mfa_required; domain/mfa).
     SECOND_FACTOR_REQUIRED = "second_factor_required"
 
 

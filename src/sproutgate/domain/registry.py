@@ -20,6 +20,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.console_sessions.service import ConsoleSessionService
 from sproutgate.domain.health.service import HealthService
 from sproutgate.domain.mail.service import OutboxService
+from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
@@ -30,6 +31,7 @@ class DomainServices:
     settings: Settings
     clock: Clock
     accounts: AccountService
+    mfa: MfaService
     sessions: SessionService
     profiles: ProfileService
     admin: AdminService

@@ -99,7 +99,7 @@ class PrometheusMetrics:
         self._sign_ins = Counter(
             "sproutgate_sign_ins",
             "Password sign-ins by outcome: success, wrong_password (also unknown accounts), "
-            "rate_limited, disabled, second_factor_required (reserved).",
+            "rate_limited, disabled, second_factor_required.",
             ["outcome"],
             registry=r,
         )

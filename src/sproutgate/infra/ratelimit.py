@@ -37,6 +37,9 @@ RULES = {
     "search_user": "limit_search_per_user",
     "admin_auth_fail_ip": "limit_admin_auth_fail_per_ip",
     "agent_run_user": "limit_agent_runs_per_user",
+    "mfa_fail_account_ip": "limit_mfa_fail_account_ip",
+    "mfa_fail_account": "limit_mfa_fail_account",
+    "mfa_fail_ip": "limit_mfa_fail_ip",
 }
 
 

@@ -1,6 +1,7 @@
-"""Queued mail sealed at rest: the subject and bodies of ``mail_outbox`` rows carry one-time codes,
-so they are stored encrypted with a key from the data dir (``data/keys/outbox.key``) and a
-database dump alone never shows a code.
+"""Values sealed at rest. Queued mail: the subject and bodies of ``mail_outbox`` rows carry
+one-time codes, so they are stored encrypted with a key from the data dir
+(``data/keys/outbox.key``) and a database dump alone never shows a code. Authenticator-app
+secrets are sealed the same way under a key of their own (``SecretSealer``, ``data/keys/mfa.key``).
 
 AES-256-GCM, a random 96-bit nonce per field, stored as text: ``enc1:`` + urlsafe base64 of
 nonce + ciphertext + tag. The associated data names the field, the message's Message-ID and its
@@ -158,3 +159,59 @@ def add_outbox_key(data_dir: Path) -> str:
     name = f"outbox-{time.time_ns():019d}.key"
     write_new_file(keys_dir(data_dir) / name, secrets.token_bytes(32).hex().encode())
     return name
+
+
+MFA_KEY_FILE = "mfa.key"
+MFA_ROTATED_PATTERN = "mfa-*.key"  # newer keys, should a rotation command add them; the newest seals
+
+
+class SecretSealer:
+    """Seals short secrets (authenticator-app secrets) at rest with AES-256-GCM, in the outbox's
+    format (``enc1:`` + URL-safe base64 of nonce, ciphertext and tag), under a key family of its
+    own in ``data/keys``: the newest key seals, every key opens.
+
+    ``aad`` (associated data) names where a value belongs, e.g. the table and the user id, so a
+    sealed value copied to another row does not open."""
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one key is required")
+        for key in keys:
+            if len(key) != 32:
+                raise ValueError(f"a sealing key must be 32 bytes, not {len(key)}")
+        self._aead = AESGCM(keys[-1])
+        self._openers = [AESGCM(key) for key in reversed(keys)]
+
+    def seal(self, value: str, aad: bytes) -> str:
+        nonce = os.urandom(_NONCE_BYTES)
+        return (
+            PREFIX + base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, value.encode(), aad)).decode()
+        )
+
+    def open(self, value: str, aad: bytes, field: str = "secret") -> str:
+        """The clear text of a sealed ``value``. Raises UnsealError when it is not sealed, is
+        damaged, or opens with none of the keys."""
+        if not is_sealed(value):
+            raise UnsealError(field)
+        try:
+            raw = base64.urlsafe_b64decode(value[len(PREFIX) :].encode())
+        except (ValueError, binascii.Error) as exc:
+            raise UnsealError(field) from exc
+        if len(raw) < _NONCE_BYTES + 16:
+            raise UnsealError(field)
+        for aead in self._openers:
+            try:
+                return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad).decode()
+            except (InvalidTag, UnicodeDecodeError):
+                continue
+        raise UnsealError(field)
+
+
+def load_mfa_keys(data_dir: Path) -> list[bytes]:
+    """The keys sealing second-factor secrets, oldest first: ``mfa.key`` (created on first start,
+    mode 0600, first writer wins), then any ``mfa-<time>.key`` by name."""
+    directory = keys_dir(data_dir)
+    keys = [load_or_create_secret(data_dir, MFA_KEY_FILE)]
+    for path in sorted(directory.glob(MFA_ROTATED_PATTERN)):
+        keys.append(bytes.fromhex(path.read_text().strip()))
+    return keys

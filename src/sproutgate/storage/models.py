@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -246,16 +247,63 @@ class AgentChat(Base):
     held_other_users_content: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class TotpFactor(Base):
+    """A user's authenticator app (RFC 6238): one per user. ``activated_at`` is None while the
+    enrolment waits for its first code. The secret is sealed (``enc1:...``, infra/sealing.py
+    ``SecretSealer``, bound to the user id); ``last_used_step`` is the last 30-second step a code
+    was accepted for, so no step is accepted twice."""
+
+    __tablename__ = "mfa_totp"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RecoveryCode(Base):
+    """One recovery code of a user's current set, stored only as a keyed hash; single use."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MfaChallenge(Base):
+    """The second step of a sign-in whose password was right: an ``mfa_token`` (only its SHA-256
+    is stored) to trade, with a code, for a session of ``session_kind``. Single use, short-lived,
+    dead after a few wrong codes."""
+
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_kind: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 __all__ = [
     "AdminConsoleSession",
     "AgentChat",
     "AuditEvent",
     "AuthSession",
     "Base",
+    "MfaChallenge",
     "OutboxMessage",
     "PendingSignup",
+    "RecoveryCode",
     "RefreshToken",
     "UniqueConstraint",
+    "TotpFactor",
     "User",
     "UserEmail",
     "VerificationCode",

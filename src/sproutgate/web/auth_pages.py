@@ -1,4 +1,5 @@
-"""Sign-in, sign-up with the emailed code, password reset, sign-out and the language switch."""
+"""Sign-in (with its second step when an authenticator app is on), sign-up with the emailed
+code, password reset, sign-out and the language switch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from sproutgate import i18n
 from sproutgate.domain.accounts.rules import has_usable_password
 from sproutgate.domain.errors import DomainError
+from sproutgate.domain.mfa.errors import InvalidMfaToken, MfaRequired
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession
 from sproutgate.web import security
@@ -74,6 +76,11 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
                 page.ctx,
                 SessionKind.WEB,
             )
+        except MfaRequired as exc:
+            # The password was right; the code is asked for on a second form, which carries the
+            # single-use token (never the password) and where to go afterwards.
+            second = {"mfa_token": str(exc.params["mfa_token"]), **_after(values)}
+            return page.render("login_mfa.html", values=second, errors=FormErrors())
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_credentials": "password"})
         else:
@@ -81,6 +88,36 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
                 page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
             )
     return page.render("login.html", status=errors.status, values=values, errors=errors)
+
+
+def _after(values: dict[str, str]) -> dict[str, str]:
+    return {"redirect_to": values.get("redirect_to", ""), "next": values.get("next", "")}
+
+
+@router.post("/login/mfa")
+async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
+    """Second step of a sign-in: a code from the authenticator app or a recovery code."""
+    form = await page.form()
+    values = {k: form_text(form, k) for k in ("mfa_token", "redirect_to", "next")}
+    code = form_text(form, "code").strip()
+    errors = FormErrors()
+    errors.require_filled(page.lang, code=code)
+    if not errors:
+        try:
+            issued = await page.services.mfa.complete_sign_in(
+                values["mfa_token"], code, page.ctx, SessionKind.WEB
+            )
+        except InvalidMfaToken as exc:
+            # Expired, used or worn out by wrong codes: back to the password.
+            errors = page.explain(exc)
+            return page.render("login.html", status=errors.status, values=_after(values), errors=errors)
+        except DomainError as exc:
+            errors = page.explain(exc, {"invalid_mfa_code": "code"})
+        else:
+            return _signed_in(
+                page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
+            )
+    return page.render("login_mfa.html", status=errors.status, values=values, errors=errors)
 
 
 @router.post("/logout")

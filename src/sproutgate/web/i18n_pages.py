@@ -31,6 +31,18 @@ PAGES: dict[str, tuple[str, str]] = {
     "login.forgot": ("忘记密码?", "Forgot your password?"),
     "login.no_account": ("还没有账号?", "No account yet?"),
     "login.register": ("注册一个", "Create one"),
+    "login_mfa.title": ("两步验证", "Two-step verification"),
+    "login_mfa.lead": (
+        "密码正确。请输入验证器应用中显示的 6 位验证码。",
+        "Your password is right. Enter the 6-digit code your authenticator app shows.",
+    ),
+    "login_mfa.code": ("验证码或恢复码", "Code or recovery code"),
+    "login_mfa.hint": (
+        "手机不在身边?可以输入一个恢复码(如 k7qm-3xth-9wpa),每个恢复码只能用一次。",
+        "No phone at hand? Enter one of your recovery codes (like k7qm-3xth-9wpa); each works once.",
+    ),
+    "login_mfa.submit": ("验证并登录", "Verify and sign in"),
+    "login_mfa.restart": ("重新输入密码", "Start over with the password"),
     # sign-up
     "register.title": ("注册", "Create your account"),
     "register.lead": (

@@ -8,7 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from sproutgate.api.deps import bearer_token, caller_context, client_ip, current_principal, get_services
+from sproutgate.api.deps import (
+    bearer_token,
+    caller_context,
+    client_ip,
+    context_of,
+    current_principal,
+    get_services,
+)
 from sproutgate.api.gate import schemas as S
 from sproutgate.api.problems import CAMEL, wire_field_names
 from sproutgate.api.v1.schemas import Problem
@@ -18,7 +25,7 @@ from sproutgate.domain.errors import DomainError
 from sproutgate.domain.profiles.rules import UNSET, ProfileChanges
 from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.rules import SessionKind
-from sproutgate.domain.sessions.service import Principal
+from sproutgate.domain.sessions.service import IssuedSession, Principal
 
 router = APIRouter(prefix="/api", dependencies=[Depends(wire_field_names(CAMEL))])
 
@@ -43,7 +50,8 @@ async def login(
     ctx: CallerContext = Depends(caller_context),
     services: DomainServices = Depends(get_services),
 ) -> S.LoginOut:
-    """Sign in with an account name or email; answers the unified token."""
+    """Sign in with an account name or email; answers the unified token. With a second factor on,
+    401 ``mfa_required`` with an ``mfaToken`` for /auth/login/mfa."""
     issued = await services.accounts.login(
         body.account,
         body.password,
@@ -51,11 +59,31 @@ async def login(
         SessionKind.GATE,
     )
     response.headers["Cache-Control"] = "no-store"
+    return await _login_out(services, issued)
+
+
+async def _login_out(services: DomainServices, issued: IssuedSession) -> S.LoginOut:
     return S.LoginOut(
         token=issued.access_token,
         expiresAt=S.iso(datetime.fromtimestamp(issued.access_expires_at, UTC)),
         user=S.gate_user(await _view(services, issued.user)),
     )
+
+
+@router.post(
+    "/auth/login/mfa", response_model=S.LoginOut, responses=_errors(401, 403, 422, 429), tags=["sproutgate"]
+)
+async def login_mfa(
+    body: S.LoginMfaIn,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    services: DomainServices = Depends(get_services),
+) -> S.LoginOut:
+    """Second step of a login answered ``mfa_required``: the ``mfaToken`` and a code from the
+    authenticator app or a recovery code; answers the unified token, as the login would have."""
+    issued = await services.mfa.complete_sign_in(body.mfaToken, body.code, ctx, SessionKind.GATE)
+    response.headers["Cache-Control"] = "no-store"
+    return await _login_out(services, issued)
 
 
 @router.post(
@@ -270,6 +298,7 @@ def _fields(body: S.AdminUserIn) -> UserFields:
         "bio": "bio",
         "disabled": "disabled",
         "role": "role",
+        "resetMfa": "reset_mfa",
     }
     f = UserFields()
     for wire, name in mapping.items():
@@ -329,8 +358,11 @@ async def admin_update_user(
     actor: str = Depends(admin_actor),
     services: DomainServices = Depends(get_services),
 ) -> S.AdminUserOut:
-    """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled."""
-    view = await services.admin.update_user(account, _fields(body), actor, client_ip(request))
+    """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled;
+    ``resetMfa: true`` turns the user's second factors off (sessions end, the user is mailed)."""
+    view = await services.admin.update_user(
+        account, _fields(body), actor, client_ip(request), lang=context_of(request).lang
+    )
     response.headers.update(ADMIN_HEADERS)
     return S.AdminUserOut(user=S.admin_gate_user(view))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_serializer
 
-from sproutgate.api.wire import SixDigitCode, WireIn
+from sproutgate.api.wire import MfaCode, SixDigitCode, WireIn
 from sproutgate.domain.admin.service import UserView
 from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE as RULES
 
@@ -37,9 +37,17 @@ class GateUser(BaseModel):
         return iso(dt)
 
 
+class AdminMfa(BaseModel):
+    """Whether a user has second factors on (never their secrets)."""
+
+    totp: bool
+    passkeys: int
+
+
 class AdminGateUser(GateUser):
     disabled: bool
     role: str
+    mfa: AdminMfa
 
 
 def gate_user(view: UserView) -> GateUser:
@@ -60,12 +68,23 @@ def gate_user(view: UserView) -> GateUser:
 
 
 def admin_gate_user(view: UserView) -> AdminGateUser:
-    return AdminGateUser(**gate_user(view).model_dump(), disabled=view.user.disabled, role=view.user.role)
+    mfa = view.mfa
+    return AdminGateUser(
+        **gate_user(view).model_dump(),
+        disabled=view.user.disabled,
+        role=view.user.role,
+        mfa=AdminMfa(totp=mfa.totp if mfa else False, passkeys=mfa.passkeys if mfa else 0),
+    )
 
 
 class LoginIn(_In):
     account: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginMfaIn(_In):
+    mfaToken: str = Field(min_length=1, max_length=256)
+    code: MfaCode
 
 
 class LoginOut(BaseModel):
@@ -179,6 +198,8 @@ class AdminUserIn(_In):
     bio: str | None = Field(default=None, max_length=RULES.bio_max)
     disabled: bool | None = None
     role: str | None = Field(default=None, pattern="^(user|admin)$")
+    # True: turn every second factor of the user off (PUT only), end their sessions, mail them.
+    resetMfa: StrictBool | None = None  # strict: "yes" or 1 is a 422, not a reset
 
 
 class AdminUserList(BaseModel):

@@ -118,8 +118,25 @@ async def create_session(
     ctx: CallerContext = Depends(caller_context),
     services: DomainServices = Depends(get_services),
 ) -> S.SessionOut:
-    """Sign in with email and password."""
+    """Sign in with email and password. With a second factor on, 401 ``mfa_required`` with an
+    ``mfa_token`` for /auth/sessions/mfa."""
     issued = await services.accounts.login(body.email, body.password, ctx, SessionKind.RUNTIME)
+    response.headers.update(NO_STORE)
+    return session_out(issued)
+
+
+@router.post(
+    "/auth/sessions/mfa", response_model=S.SessionOut, responses=_errors(401, 403, 422, 429), tags=["auth"]
+)
+async def create_session_mfa(
+    body: S.MfaSessionCreate,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    services: DomainServices = Depends(get_services),
+) -> S.SessionOut:
+    """Second step of a sign-in answered ``mfa_required``: the ``mfa_token`` and a code from the
+    authenticator app or a recovery code; answers the session, as the sign-in would have."""
+    issued = await services.mfa.complete_sign_in(body.mfa_token, body.code, ctx, SessionKind.RUNTIME)
     response.headers.update(NO_STORE)
     return session_out(issued)
 
@@ -200,6 +217,97 @@ async def patch_me(
     )
     user = await services.profiles.update_profile(principal.user.id, changes, RUNTIME_PROFILE)
     return profile_out(user)
+
+
+# -- second factors ---------------------------------------------------------------------------
+@router.get("/users/me/mfa", response_model=S.MfaStatusOut, responses=_errors(401), tags=["mfa"])
+async def get_mfa(
+    principal: Principal = Depends(current_principal), services: DomainServices = Depends(get_services)
+) -> JSONResponse:
+    """The caller's second factors: authenticator app on or off, passkeys, recovery codes left."""
+    status = await services.mfa.status(principal.user.id)
+    body = S.MfaStatusOut(
+        totp=status.totp,
+        passkeys=[
+            S.PasskeyOut(id=p.id, name=p.name, created_at=p.created_at, last_used_at=p.last_used_at)
+            for p in status.passkeys
+        ],
+        recovery_codes_left=status.recovery_codes_left,
+    )
+    return JSONResponse(body.model_dump(mode="json"), headers=NO_STORE)
+
+
+@router.post(
+    "/users/me/mfa/totp",
+    response_model=S.TotpEnrolmentOut,
+    responses=_errors(401, 409, 422, 429),
+    tags=["mfa"],
+)
+async def start_totp(
+    body: S.TotpStart,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.TotpEnrolmentOut:
+    """Begin enrolling an authenticator app (needs the password, or a sign-in within the last
+    ``SPROUTGATE_RECENT_AUTH_SECONDS``); confirm it with /users/me/mfa/totp/verify."""
+    enrolment = await services.mfa.start_totp(principal, ctx, password=body.password)
+    response.headers.update(NO_STORE)
+    return S.TotpEnrolmentOut(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+    )
+
+
+@router.post(
+    "/users/me/mfa/totp/verify",
+    response_model=S.RecoveryCodesOut,
+    responses=_errors(401, 409, 422, 429),
+    tags=["mfa"],
+)
+async def verify_totp(
+    body: S.TotpVerify,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.RecoveryCodesOut:
+    """Turn the pending authenticator app on with a current code; answers the recovery codes, once."""
+    codes = await services.mfa.confirm_totp(principal, body.code, ctx)
+    response.headers.update(NO_STORE)
+    return S.RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.delete("/users/me/mfa/totp", status_code=204, responses=_errors(401, 409, 422, 429), tags=["mfa"])
+async def delete_totp(
+    body: S.MfaCodeIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> Response:
+    """Turn the authenticator app off with a current code or a recovery code; ends the caller's
+    other sessions."""
+    await services.mfa.disable_totp(principal, body.code, ctx)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/users/me/mfa/recovery-codes",
+    response_model=S.RecoveryCodesOut,
+    responses=_errors(401, 409, 422, 429),
+    tags=["mfa"],
+)
+async def regenerate_recovery_codes(
+    body: S.MfaCodeIn,
+    response: Response,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.RecoveryCodesOut:
+    """A new set of recovery codes for a current code or a recovery code; the old set dies."""
+    codes = await services.mfa.regenerate_recovery_codes(principal, body.code, ctx)
+    response.headers.update(NO_STORE)
+    return S.RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.post(

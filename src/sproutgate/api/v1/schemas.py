@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sproutgate.api.wire import EmailAddress, SixDigitCode, WireIn
+from sproutgate.api.wire import EmailAddress, MfaCode, SixDigitCode, WireIn
 from sproutgate.domain.profiles.rules import RUNTIME_PROFILE as RULES
 from sproutgate.domain.profiles.rules import RUNTIME_SEARCH_QUERY_MAX
 
@@ -90,6 +90,47 @@ class ProfilePatch(_In):
 
 class SearchRequest(_In):
     query: str = Field(min_length=1, max_length=RUNTIME_SEARCH_QUERY_MAX)
+
+
+class MfaSessionCreate(_In):
+    mfa_token: str = Field(min_length=1, max_length=256)
+    code: MfaCode
+
+
+class TotpStart(_In):
+    # The current password; may be left out within SPROUTGATE_RECENT_AUTH_SECONDS of sign-in.
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class TotpEnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class TotpVerify(_In):
+    code: SixDigitCode
+
+
+class MfaCodeIn(_In):
+    code: MfaCode
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
+
+
+class PasskeyOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class MfaStatusOut(BaseModel):
+    totp: bool
+    passkeys: list[PasskeyOut]
+    recovery_codes_left: int
 
 
 class ServiceHealth(BaseModel):

@@ -60,6 +60,8 @@ from sproutgate.domain.errors import Conflict, InvalidInput, NotFound, RateLimit
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
+from sproutgate.domain.mfa.errors import MfaRequired
+from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.profiles.errors import UserNotFound
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
@@ -198,7 +200,11 @@ class AccountService:
         outbox: Outbox,
         clock: Clock,
         metrics: Metrics = NO_METRICS,
+        mfa: MfaService | None = None,
     ) -> None:
+        """``mfa``: second factors; when given, a sign-in of a user with one on ends its password
+        step with ``MfaRequired`` (see ``login``)."""
+        self.mfa = mfa
         self.settings = settings
         self.metrics = metrics
         self.db = db
@@ -470,7 +476,8 @@ class AccountService:
         (``failure_key``), so nobody can lock the owner out.
 
         Raises InvalidCredentials (same answer, same cost for unknown accounts), AccountDisabled
-        only after a correct password, RateLimited.
+        only after a correct password, MfaRequired after a correct password when a second factor
+        is on (its ``mfa_token`` goes to ``MfaService.complete_sign_in``), RateLimited.
 
         Every outcome is counted (``Metrics.sign_in``)."""
         try:
@@ -483,6 +490,9 @@ class AccountService:
             raise
         except RateLimited:
             self.metrics.sign_in(SignInOutcome.RATE_LIMITED)
+            raise
+        except MfaRequired:
+            self.metrics.sign_in(SignInOutcome.SECOND_FACTOR_REQUIRED)
             raise
         self.metrics.sign_in(SignInOutcome.SUCCESS)
         return issued
@@ -532,6 +542,8 @@ class AccountService:
         stored_hash = found["password_hash"]
         new_hash = await self.hasher.hash(password) if self.hasher.needs_rehash(stored_hash) else None
         # Core statements (inline on SQLite): after the hash, this is all a sign-in waits on.
+        second_step: MfaRequired | None = None
+        issued: IssuedSession | None = None
         async with self.db.write_now() as run:
             rows = SessionRows(run)
             values = await rows.active_user(user_id)
@@ -540,17 +552,18 @@ class AccountService:
             if new_hash:
                 await rows.set_password_hash(user_id, new_hash)
                 values["password_hash"] = new_hash
-            await rows.record_client(user_id, ctx.ip, self.clock.now())
-            issued = await self.sessions.issue_session(
-                run,
-                user_from_row(values),
-                kind,
-                ip=ctx.ip,
-                user_agent=ctx.user_agent,
-            )
+            # A second factor on: the password step ends with an mfa_token instead of a session
+            # (MfaService.complete_sign_in opens it).
+            if self.mfa is not None:
+                second_step = await self.mfa.open_challenge(run, user_id, kind)
+            if second_step is None:
+                issued = await self.sessions.open_signed_in(run, user_from_row(values), kind, ctx)
         # Consecutive failures end with a success (NIST SP 800-63B-4 §3.2.2).
         await self.limiter.reset("login_fail_account", key)
         await self.limiter.reset("login_fail_account_ip", key, ctx.ip)
+        if second_step is not None:
+            raise second_step
+        assert issued is not None
         return issued
 
     # -- password reset -----------------------------------------------------------------------

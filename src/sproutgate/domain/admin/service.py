@@ -20,6 +20,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mfa.service import MfaService, MfaSummary
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
     UNSET,
@@ -28,6 +29,7 @@ from sproutgate.domain.profiles.rules import (
     profile_errors,
 )
 from sproutgate.domain.sessions.service import SessionService
+from sproutgate.i18n import DEFAULT_LANG
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
@@ -55,6 +57,7 @@ class UserFields:
     bio: object = UNSET
     disabled: object = UNSET
     role: object = UNSET
+    reset_mfa: object = UNSET  # True: turn every second factor off (MfaService.reset_in)
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class UserView:
 
     user: User
     secondary_emails: list[str]
+    mfa: MfaSummary | None = None
 
 
 # NewUser fields an admin may set beyond the account, addresses and password.
@@ -90,6 +94,8 @@ def _wanted(f: UserFields, clean: dict[str, Any], password_hash: str | None) -> 
     for name in ("phone", "avatar_url", "bio"):
         if getattr(f, name) is not UNSET:
             wanted[name] = getattr(f, name) or None  # "" or null clears
+    if f.reset_mfa is True:
+        wanted["reset_mfa"] = True  # an action, not a stored field: always a change
     return wanted
 
 
@@ -127,10 +133,22 @@ def _defaults(account: str) -> dict[str, Any]:
 
 
 class AdminService:
-    def __init__(self, db: Database, accounts: AccountService, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, accounts: AccountService, clock: Clock, mfa: MfaService | None = None
+    ) -> None:
+        """``mfa``: second factors, summarised on every user view and reset on request."""
+        self.mfa = mfa
         self.db = db
         self.accounts = accounts
         self.clock = clock
+
+    async def _with_mfa(self, views: list[UserView]) -> list[UserView]:
+        if self.mfa is None:
+            return views
+        summaries = await self.mfa.summaries([v.user.id for v in views])
+        for view in views:
+            view.mfa = summaries.get(view.user.id, MfaSummary())
+        return views
 
     def _audit(
         self, s, actor: str, action: str, target: str | None, details: dict[str, Any] | None, ip: str | None
@@ -152,7 +170,7 @@ class AdminService:
                 name_q=display_name_lower(q) if q else None,
             )
             extra = await repo.secondary_emails_for([u.id for u in users])
-        return total, [UserView(u, extra.get(u.id, [])) for u in users]
+        return total, await self._with_mfa([UserView(u, extra.get(u.id, [])) for u in users])
 
     async def get_user(self, account: str) -> UserView:
         async with self.db.read() as s:
@@ -160,7 +178,8 @@ class AdminService:
             user = await repo.by_account(account)
             if user is None:
                 raise NotFound("user_not_found")
-            return UserView(user, await repo.secondary_emails(user.id))
+            view = UserView(user, await repo.secondary_emails(user.id))
+        return (await self._with_mfa([view]))[0]
 
     def _validate(self, f: UserFields, creating: bool) -> dict[str, Any]:
         errors: dict[str, str] = {}
@@ -204,6 +223,10 @@ class AdminService:
             for required in ("account", "email", "password"):
                 if getattr(f, required) is UNSET and required not in errors:
                     errors[required] = "field_required"
+        if f.reset_mfa is not UNSET and f.reset_mfa is not None and not isinstance(f.reset_mfa, bool):
+            errors["reset_mfa"] = "invalid_value"
+        if creating and f.reset_mfa is not UNSET:
+            errors["reset_mfa"] = "invalid_value"
         if errors:
             raise InvalidInput(errors)
         return clean
@@ -226,14 +249,17 @@ class AdminService:
         async with self.db.write() as s:
             user = await add_user(s, new, self.clock.now())
             self._audit(s, actor, "user.create", user.account, audit_details(changed), ip)
-        return UserView(user, list(new.secondary_emails))
+        return (await self._with_mfa([UserView(user, list(new.secondary_emails))]))[0]
 
-    async def update_user(self, account: str, f: UserFields, actor: str, ip: str | None = None) -> UserView:
+    async def update_user(
+        self, account: str, f: UserFields, actor: str, ip: str | None = None, lang: str = DEFAULT_LANG
+    ) -> UserView:
         """Change what differs from the stored user, in one transaction, and audit exactly that
         (``admin.rules.audit_details``), whichever face asked. A new password or disabling ends
         the user's sessions and every outstanding code; an address that leaves the account
         (primary replaced, secondary dropped) ends the codes mailed to it; a new primary address
-        follows ``accounts.rules.secondaries_after_primary_change``.
+        follows ``accounts.rules.secondaries_after_primary_change``; ``reset_mfa`` turns the
+        user's second factors off, ends their sessions and mails them (in ``lang``).
         Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
         clean = self._validate(f, creating=False)
         password_hash = await self.accounts.hasher.hash(str(f.password)) if f.password is not UNSET else None
@@ -242,14 +268,23 @@ class AdminService:
             user = await users.by_account(account)
             if user is None:
                 raise NotFound("user_not_found")
-            await self._change(s, user, _wanted(f, clean, password_hash), actor, ip)
+            reset = await self._change(s, user, _wanted(f, clean, password_hash), actor, ip, lang)
             secondary = await users.secondary_emails(user.id)
-        return UserView(user, secondary)
+        if reset and self.mfa is not None:
+            self.mfa.outbox.notify()
+        return (await self._with_mfa([UserView(user, secondary)]))[0]
 
     async def _change(
-        self, s: AsyncSession, user: User, wanted: dict[str, Any], actor: str, ip: str | None
-    ) -> None:
-        """Apply ``wanted`` to ``user`` inside ``s`` and add its audit record."""
+        self,
+        s: AsyncSession,
+        user: User,
+        wanted: dict[str, Any],
+        actor: str,
+        ip: str | None,
+        lang: str = DEFAULT_LANG,
+    ) -> bool:
+        """Apply ``wanted`` to ``user`` inside ``s`` and add its audit record. Returns whether
+        second factors were reset (a notice mail is queued then)."""
         users = UserRepository(s)
         secondaries_before = await users.secondary_emails(user.id)
         addresses_before = {user.email, *secondaries_before}
@@ -294,7 +329,11 @@ class AdminService:
         else:
             gone = addresses_before - {user.email, *await users.secondary_emails(user.id)}
             await end_outstanding_codes(CodeRepository(s), user.id, sent_to=gone)
+        reset = False
+        if "reset_mfa" in changed and self.mfa is not None:
+            reset = await self.mfa.reset_in(s, user, lang)
         self._audit(s, actor, "user.update", user.account, audit_details(changed), ip)
+        return reset
 
     async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
         """Delete a user and end their sessions. Raises NotFound."""
@@ -320,6 +359,26 @@ class AdminService:
                 raise NotFound("user_not_found")
             await self._change(s, user, {"role": role}, actor, None)
         return user
+
+    async def reset_mfa(
+        self, email_or_account: str, actor: str, lang: str = DEFAULT_LANG
+    ) -> tuple[User, bool]:
+        """Turn every second factor of a user off (a locked-out user's way back in): their
+        sessions end, a notice is mailed, the change is audited. Returns the user and whether
+        they had a factor on. Raises NotFound."""
+        if self.mfa is None:
+            raise NotFound("user_not_found")
+        async with self.db.write() as s:
+            users = UserRepository(s)
+            key = sign_in_key(email_or_account)
+            user = await (users.by_email(key) if "@" in key else users.by_account(key))
+            if user is None:
+                raise NotFound("user_not_found")
+            had = await self.mfa.reset_in(s, user, lang)
+            self._audit(s, actor, "user.mfa.reset", user.account, {"hadFactors": had}, None)
+        if had:
+            self.mfa.outbox.notify()
+        return user, had
 
     async def record(
         self, actor: str, action: str, target: str | None = None, details: dict[str, Any] | None = None

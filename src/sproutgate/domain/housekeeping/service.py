@@ -1,5 +1,6 @@
 """Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions (of users
-and of the admin console), and delivered mail after a week (kept that long for the outbox view)."""
+and of the admin console), expired second-step challenges and unconfirmed authenticator
+enrolments, and delivered mail after a week (kept that long for the outbox view)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from datetime import timedelta
 from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.mail.rules import MailStatus
+from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
 from sproutgate.storage.db import Database
+from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.repositories import (
     CodeRepository,
     ConsoleSessionRepository,
@@ -36,6 +39,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         mail = await OutboxRepository(s).purge(MailStatus.SENT, now - SENT_MAIL_RETENTION)
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
         console = await ConsoleSessionRepository(s).purge(now)
+        mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
     return {
         "codes": codes,
         "pending_signups": pending,
@@ -43,6 +47,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         "sent_mail": mail,
         "sign_in_clients": clients,
         "console_sessions": console,
+        "mfa_challenges_and_enrolments": mfa,
     }
 
 

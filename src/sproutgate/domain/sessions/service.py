@@ -119,6 +119,16 @@ class SessionService:
         )
         return IssuedSession(session_id, user, token, exp, policy.access_ttl_seconds, refresh)
 
+    async def open_signed_in(
+        self, s: AsyncSession | Statements, user: User, kind: SessionKind, ctx: CallerContext
+    ) -> IssuedSession:
+        """What a completed sign-in writes, in the caller's transaction: the client address is
+        remembered (the lockout rule exempts it for 30 days, docs/security.md) and a session of
+        ``kind`` opens. Password sign-in and its second step (domain/mfa) both end here."""
+        run = SessionStatements(s) if isinstance(s, AsyncSession) else s
+        await SessionRows(run).record_client(user.id, ctx.ip, self.clock.now())
+        return await self.issue_session(run, user, kind, ip=ctx.ip, user_agent=ctx.user_agent)
+
     async def rotate_refresh_token(self, presented: str, ctx: CallerContext) -> IssuedSession:
         """Trade a refresh token for a new pair.
 

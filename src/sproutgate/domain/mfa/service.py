@@ -1,0 +1,491 @@
+"""Second factors: enrolling an authenticator app, recovery codes, turning factors off, and the
+second step of a password sign-in. The API faces, the pages and the admin service call these.
+
+Security invariants kept here, not in routes:
+- authenticator secrets are sealed at rest (``SecretSealer``, ``data/keys/mfa.key``), bound to
+  their user; recovery codes and ``mfa_token`` values are stored only as hashes;
+- each accepted 30-second step is recorded, so a code is never accepted twice (RFC 6238 §5.2),
+  also when two requests race (a conditional UPDATE decides);
+- wrong codes are counted per client address, per account and address, and per account
+  (``mfa_fail_*``), like wrong passwords, with the same exemption for client addresses that
+  signed in to the account lately; an ``mfa_token`` is single use, expires after
+  ``mfa_token_ttl_seconds`` and dies after ``MFA_TOKEN_MAX_ATTEMPTS`` wrong codes;
+- changing factors needs the password or a recent sign-in; every change mails the owner, and
+  turning a factor off ends the owner's other sessions.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sproutgate import i18n
+from sproutgate.config import Settings
+from sproutgate.domain.accounts.errors import AccountDisabled
+from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS, failure_key
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import ServiceUnavailable
+from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.service import Outbox
+from sproutgate.domain.mfa.errors import (
+    InvalidMfaCode,
+    InvalidMfaToken,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    MfaRequired,
+    NoPendingEnrolment,
+    ReauthenticationRequired,
+    WrongPassword,
+)
+from sproutgate.domain.mfa.rules import (
+    ENROLMENT_TTL_SECONDS,
+    MFA_TOKEN_MAX_ATTEMPTS,
+    RECOVERY_CODES_LOW,
+    Factor,
+    hash_mfa_token,
+    new_mfa_token,
+    new_recovery_codes,
+    new_totp_secret,
+    normalize_recovery_code,
+    otpauth_uri,
+    recovery_code_hash,
+    require_mfa_code,
+    require_totp_code,
+    sign_in_factors,
+    totp_matched_step,
+)
+from sproutgate.domain.sessions.rules import SessionKind
+from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
+from sproutgate.infra.hasher import PasswordHasher
+from sproutgate.infra.qr import qr_svg
+from sproutgate.infra.sealing import SecretSealer, UnsealError
+from sproutgate.storage.db import Database
+from sproutgate.storage.mfa import MfaRepository, MfaRows
+from sproutgate.storage.models import TotpFactor, User, new_id
+from sproutgate.storage.repositories import (
+    OutboxRepository,
+    SessionRepository,
+    SessionRows,
+    known_client,
+    user_from_row,
+)
+from sproutgate.storage.statements import SessionStatements, Statements
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    """A pending authenticator enrolment, shown to its owner once: the base32 ``secret`` (for
+    typing in), the ``otpauth_uri`` and that URI as a QR code (``qr_svg``, an SVG element)."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyInfo:
+    """A registered passkey as its owner sees it (none exist yet: issue 13's passkey part)."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MfaStatus:
+    """The caller's second factors: whether an authenticator app is on, their passkeys, and how
+    many unused recovery codes remain."""
+
+    totp: bool
+    recovery_codes_left: int
+    passkeys: list[PasskeyInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MfaSummary:
+    """What an administrator sees of a user's factors: never a secret."""
+
+    totp: bool = False
+    passkeys: int = 0
+
+
+class MfaService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        hasher: PasswordHasher,
+        sessions: SessionService,
+        limiter: RateLimits,
+        outbox: Outbox,
+        sealer: SecretSealer,
+        code_key: bytes,
+        clock: Clock,
+    ) -> None:
+        """``sealer`` seals authenticator secrets (keys ``data/keys/mfa.key``); ``code_key`` (32
+        bytes, ``data/keys/code-hmac.key``) keys the hashes of recovery codes."""
+        self.settings = settings
+        self.db = db
+        self.hasher = hasher
+        self.sessions = sessions
+        self.limiter = limiter
+        self.outbox = outbox
+        self.sealer = sealer
+        self._code_key = code_key
+        self.clock = clock
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _aad(user_id: str) -> bytes:
+        return f"sproutgate:mfa_totp:v1\x1f{user_id}".encode()
+
+    def _open_secret(self, factor: TotpFactor) -> str:
+        """The clear secret. Raises ServiceUnavailable("second_factor_unavailable") when it opens
+        with none of the keys (``data/keys/mfa.key`` was replaced or lost): the operator's to fix
+        (restore the key, or reset the user's factors), not the user's."""
+        try:
+            return self.sealer.open(factor.secret_sealed, self._aad(factor.user_id))
+        except UnsealError:
+            log.error(
+                "the authenticator secret of user %s does not open with data/keys/mfa.key or a later "
+                "mfa key: restore the key, or reset the user's factors (sproutgate user reset-mfa)",
+                factor.user_id,
+            )
+            raise ServiceUnavailable("second_factor_unavailable") from None
+
+    def _link(self, path: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}{path}"
+
+    def _mail(self, s: AsyncSession, user: User, kind: str, lang: str, **params: object) -> None:
+        subject, body = i18n.mail(kind, lang, account=user.account, link=self._link("/account"), **params)
+        self.outbox.enqueue(OutboxRepository(s), user.email, subject, body, kind)
+
+    async def _reauthenticate(self, principal: Principal, password: str | None) -> None:
+        """The caller proves it is the owner: the current password, or a sign-in within
+        ``recent_auth_seconds``. Raises WrongPassword (counted like a failed sign-in),
+        ReauthenticationRequired, RateLimited."""
+        user = principal.user
+        if password is not None:
+            key = failure_key(user.account_lower, user.id, user.password_hash)
+            await self.limiter.check("login_fail_account", key)
+            if not await self.hasher.verify(user.password_hash, password):
+                await self.limiter.hit("login_fail_account", key)
+                raise WrongPassword()
+            return
+        auth_time = await self.sessions.session_auth_time(principal.session_id)
+        if auth_time is None or self.clock.now() - auth_time > timedelta(
+            seconds=self.settings.recent_auth_seconds
+        ):
+            raise ReauthenticationRequired()
+
+    async def _check_limits(self, user_id: str, ctx: CallerContext) -> None:
+        """Before a code is looked at: refuse (RateLimited) when the caller's address, or the
+        account from this address, or the account from anywhere, has had its wrong codes. The
+        account-wide count spares an address that signed in to the account lately."""
+        await self.limiter.check("mfa_fail_ip", ctx.ip)
+        await self.limiter.check("mfa_fail_account_ip", user_id, ctx.ip)
+        since = self.clock.now() - timedelta(seconds=KNOWN_CLIENT_SECONDS)
+        async with self.db.read() as s:
+            known = await known_client(s, user_id, ctx.ip, since)
+        if not known:
+            await self.limiter.check("mfa_fail_account", user_id)
+
+    async def _count_failure(self, user_id: str, ctx: CallerContext) -> None:
+        await self.limiter.hit("mfa_fail_account_ip", user_id, ctx.ip)
+        await self.limiter.hit("mfa_fail_account", user_id)
+        await self.limiter.hit("mfa_fail_ip", ctx.ip)
+
+    async def _count_success(self, user_id: str, ctx: CallerContext) -> None:
+        # A right code ends a run of wrong ones, as a right password does.
+        await self.limiter.reset("mfa_fail_account", user_id)
+        await self.limiter.reset("mfa_fail_account_ip", user_id, ctx.ip)
+
+    def _recovery_hashes(self, user_id: str, codes: list[str]) -> list[str]:
+        hashes = []
+        for code in codes:
+            bare = normalize_recovery_code(code)
+            assert bare is not None  # made by new_recovery_codes
+            hashes.append(recovery_code_hash(self._code_key, user_id, bare))
+        return hashes
+
+    async def _use_code(self, s: AsyncSession, user_id: str, code: str, now: datetime) -> Factor | None:
+        """Check ``code`` (an authenticator code or a recovery code, already shape-checked) for the
+        user's active factors and use it up: the step is recorded, the recovery code marked used.
+        Returns the factor it proved, or None (wrong, replayed, used, or no factor on)."""
+        repo = MfaRepository(s)
+        factor = await repo.totp(user_id)
+        if factor is None or factor.activated_at is None:
+            return None
+        kind = require_mfa_code(code)
+        if kind is Factor.TOTP:
+            secret = self._open_secret(factor)
+            step = totp_matched_step(secret, code, now, factor.last_used_step)
+            if step is None or not await repo.accept_step(user_id, step, now):
+                return None
+            return Factor.TOTP
+        bare = normalize_recovery_code(code)
+        assert bare is not None  # require_mfa_code said it has the shape
+        wanted = recovery_code_hash(self._code_key, user_id, bare)
+        match = None
+        for row in await repo.unused_recovery_codes(user_id):
+            # Every stored hash is compared, in constant time, whichever matches.
+            if hmac.compare_digest(row.code_hash, wanted) and match is None:
+                match = row
+        if match is None or not await repo.use_recovery_code(match.id, now):
+            return None
+        return Factor.RECOVERY_CODE
+
+    async def _mail_recovery_used(self, s: AsyncSession, user: User, lang: str) -> None:
+        left = await MfaRepository(s).recovery_codes_left(user.id)
+        self._mail(
+            s,
+            user,
+            "mfa_recovery_low" if left <= RECOVERY_CODES_LOW else "mfa_recovery_used",
+            lang,
+            left=left,
+        )
+
+    # -- status -------------------------------------------------------------------------------
+    async def status(self, user_id: str) -> MfaStatus:
+        """The user's factors (``MfaStatus``); secrets never leave."""
+        async with self.db.read() as s:
+            repo = MfaRepository(s)
+            factor = await repo.totp(user_id)
+            active = factor is not None and factor.activated_at is not None
+            left = await repo.recovery_codes_left(user_id) if active else 0
+        return MfaStatus(totp=active, recovery_codes_left=left)
+
+    async def summaries(self, user_ids: list[str]) -> dict[str, MfaSummary]:
+        """Per user id, what an administrator sees of the factors."""
+        async with self.db.read() as s:
+            with_totp = await MfaRepository(s).active_totp_users(user_ids)
+        return {uid: MfaSummary(totp=uid in with_totp) for uid in user_ids}
+
+    # -- enrolment ----------------------------------------------------------------------------
+    async def start_totp(
+        self, principal: Principal, ctx: CallerContext, password: str | None = None
+    ) -> TotpEnrolment:
+        """Begin enrolling an authenticator app: a new secret, pending until ``confirm_totp``
+        (for ``ENROLMENT_TTL_SECONDS``); a pending enrolment started earlier is replaced.
+        Needs ``password`` or a sign-in within ``recent_auth_seconds``.
+
+        Raises WrongPassword, ReauthenticationRequired, MfaAlreadyEnabled, RateLimited."""
+        await self._reauthenticate(principal, password)
+        user = principal.user
+        secret = new_totp_secret()
+        now = self.clock.now()
+        async with self.db.write() as s:
+            repo = MfaRepository(s)
+            current = await repo.totp(user.id, lock=True)
+            if current is not None and current.activated_at is not None:
+                raise MfaAlreadyEnabled()
+            await repo.replace_totp(
+                TotpFactor(
+                    user_id=user.id,
+                    secret_sealed=self.sealer.seal(secret, self._aad(user.id)),
+                    created_at=now,
+                )
+            )
+        uri = otpauth_uri(secret, user.account)
+        return TotpEnrolment(
+            secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri, title=f"SproutGate: {user.account}")
+        )
+
+    async def confirm_totp(self, principal: Principal, code: str, ctx: CallerContext) -> list[str]:
+        """Turn the pending authenticator on with a current code from it, and issue the first
+        set of recovery codes: returned in clear this once, stored only as hashes. Mails the
+        owner. Raises InvalidInput (not six digits), NoPendingEnrolment, InvalidMfaCode,
+        RateLimited."""
+        require_totp_code(code)
+        user = principal.user
+        await self._check_limits(user.id, ctx)
+        now = self.clock.now()
+        codes: list[str] | None = None
+        async with self.db.write() as s:
+            repo = MfaRepository(s)
+            factor = await repo.totp(user.id, lock=True)
+            if (
+                factor is None
+                or factor.activated_at is not None
+                or factor.created_at + timedelta(seconds=ENROLMENT_TTL_SECONDS) <= now
+            ):
+                raise NoPendingEnrolment()
+            secret = self._open_secret(factor)
+            step = totp_matched_step(secret, code, now, None)
+            if step is not None:
+                factor.activated_at = now
+                factor.last_used_step = step
+                factor.last_used_at = now
+                codes = new_recovery_codes()
+                await repo.replace_recovery_codes(user.id, self._recovery_hashes(user.id, codes), now)
+                self._mail(s, user, "mfa_enabled", ctx.lang)
+        if codes is None:
+            await self._count_failure(user.id, ctx)
+            raise InvalidMfaCode()
+        await self._count_success(user.id, ctx)
+        self.outbox.notify()
+        return codes
+
+    async def disable_totp(self, principal: Principal, code: str, ctx: CallerContext) -> None:
+        """Turn the authenticator app off with a current code from it or a recovery code. The
+        recovery codes go with it, the owner's other sessions end and a notice is mailed.
+        Raises InvalidInput, MfaNotEnabled, InvalidMfaCode, RateLimited."""
+        require_mfa_code(code)
+        user = principal.user
+        await self._check_limits(user.id, ctx)
+        now = self.clock.now()
+        used = None
+        async with self.db.write() as s:
+            repo = MfaRepository(s)
+            factor = await repo.totp(user.id, lock=True)
+            if factor is None or factor.activated_at is None:
+                raise MfaNotEnabled()
+            used = await self._use_code(s, user.id, code, now)
+            if used is not None:
+                await repo.delete_totp(user.id)
+                # Recovery codes stand in for the app; with no other factor they have no use.
+                await repo.delete_recovery_codes(user.id)
+                await repo.delete_challenges_of(user.id)
+                await SessionRepository(s).revoke_all(
+                    user.id, now, "mfa_disabled", except_id=principal.session_id
+                )
+                self._mail(s, user, "mfa_disabled", ctx.lang)
+        if used is None:
+            await self._count_failure(user.id, ctx)
+            raise InvalidMfaCode()
+        await self._count_success(user.id, ctx)
+        self.outbox.notify()
+
+    async def regenerate_recovery_codes(
+        self, principal: Principal, code: str, ctx: CallerContext
+    ) -> list[str]:
+        """A new set of recovery codes for a current authenticator code or a recovery code; the
+        old set dies at once. Returned in clear this once; mails the owner.
+        Raises InvalidInput, MfaNotEnabled, InvalidMfaCode, RateLimited."""
+        require_mfa_code(code)
+        user = principal.user
+        await self._check_limits(user.id, ctx)
+        now = self.clock.now()
+        codes: list[str] | None = None
+        async with self.db.write() as s:
+            repo = MfaRepository(s)
+            factor = await repo.totp(user.id, lock=True)
+            if factor is None or factor.activated_at is None:
+                raise MfaNotEnabled()
+            if await self._use_code(s, user.id, code, now) is not None:
+                codes = new_recovery_codes()
+                await repo.replace_recovery_codes(user.id, self._recovery_hashes(user.id, codes), now)
+                self._mail(s, user, "mfa_recovery_regenerated", ctx.lang)
+        if codes is None:
+            await self._count_failure(user.id, ctx)
+            raise InvalidMfaCode()
+        await self._count_success(user.id, ctx)
+        self.outbox.notify()
+        return codes
+
+    # -- sign-in ------------------------------------------------------------------------------
+    async def open_challenge(self, run: Statements, user_id: str, kind: SessionKind) -> MfaRequired | None:
+        """The second step of a password sign-in, in its transaction (Core statements, which
+        never suspend: this runs inside ``Database.write_now``). None when the user has no
+        second factor on (the password alone opens the session); else a challenge is stored and
+        the ``MfaRequired`` to raise once the transaction has committed is returned."""
+        rows = MfaRows(run)
+        factors = sign_in_factors(await rows.has_active_totp(user_id))
+        if not factors:
+            return None
+        token = new_mfa_token()
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.settings.mfa_token_ttl_seconds)
+        await rows.add_challenge(new_id(), hash_mfa_token(token), user_id, kind.value, now, until)
+        return MfaRequired(mfa_token=token, factors=[f.value for f in factors])
+
+    async def complete_sign_in(
+        self, mfa_token: str, code: str, ctx: CallerContext, kind: SessionKind
+    ) -> IssuedSession:
+        """Trade an ``mfa_token`` and a code (a current authenticator code or a recovery code)
+        for the session of ``kind`` the password step would have opened; a token from another
+        face's sign-in (another kind) is refused. The token is used up on success;
+        a wrong code counts against it and against the limits. Using a recovery code mails the
+        owner (saying so when two or fewer remain).
+
+        Raises InvalidInput (the code's shape), InvalidMfaToken (unknown, used, expired, or dead
+        after ``MFA_TOKEN_MAX_ATTEMPTS`` wrong codes), InvalidMfaCode, AccountDisabled,
+        RateLimited."""
+        require_mfa_code(code)
+        await self.limiter.check("mfa_fail_ip", ctx.ip)
+        token_hash = hash_mfa_token(mfa_token)
+        now = self.clock.now()
+        async with self.db.read() as s:
+            challenge = await MfaRepository(s).challenge(token_hash)
+        if (
+            challenge is None
+            or challenge.session_kind != kind.value
+            or challenge.expires_at <= now
+            or challenge.attempts >= MFA_TOKEN_MAX_ATTEMPTS
+        ):
+            await self.limiter.hit("mfa_fail_ip", ctx.ip)
+            raise InvalidMfaToken()
+        user_id = challenge.user_id
+        await self._check_limits(user_id, ctx)
+        wrong = False
+        issued: IssuedSession | None = None
+        recovery_used = False
+        async with self.db.write() as s:
+            repo = MfaRepository(s)
+            live = await repo.challenge(token_hash)
+            if live is None or live.attempts >= MFA_TOKEN_MAX_ATTEMPTS:
+                raise InvalidMfaToken()
+            used = await self._use_code(s, user_id, code, now)
+            if used is None:
+                wrong = True
+                if live.attempts + 1 >= MFA_TOKEN_MAX_ATTEMPTS:
+                    await repo.delete_challenge(live.id)
+                else:
+                    await repo.count_challenge_attempt(live.id)
+            else:
+                # Single use: only the request whose DELETE removed it goes on (a concurrent one
+                # rolls back, and the code it used stays unused).
+                if not await repo.delete_challenge(live.id):
+                    raise InvalidMfaToken()
+                statements = SessionStatements(s)
+                values = await SessionRows(statements).active_user(user_id)
+                if values is None:
+                    raise AccountDisabled()
+                user = user_from_row(values)
+                issued = await self.sessions.open_signed_in(statements, user, kind, ctx)
+                if used is Factor.RECOVERY_CODE:
+                    recovery_used = True
+                    await self._mail_recovery_used(s, user, ctx.lang)
+        if wrong or issued is None:
+            await self._count_failure(user_id, ctx)
+            raise InvalidMfaCode()
+        await self._count_success(user_id, ctx)
+        if recovery_used:
+            self.outbox.notify()
+        return issued
+
+    # -- administration -----------------------------------------------------------------------
+    async def reset_in(self, s: AsyncSession, user: User, lang: str) -> bool:
+        """Turn every second factor of ``user`` off, in the caller's (the admin service's)
+        transaction: the authenticator, recovery codes and open sign-in challenges go, every
+        session of the user ends, and a notice is mailed. False (and nothing written) when the
+        user had no factor."""
+        repo = MfaRepository(s)
+        factor = await repo.totp(user.id, lock=True)
+        had = factor is not None and factor.activated_at is not None
+        await repo.delete_totp(user.id)
+        await repo.delete_recovery_codes(user.id)
+        await repo.delete_challenges_of(user.id)
+        if not had:
+            return False
+        await SessionRepository(s).revoke_all(user.id, self.clock.now(), "mfa_reset")
+        self._mail(s, user, "mfa_reset", lang)
+        return True
