@@ -91,6 +91,7 @@ async def test_signup_admin_create_and_import_give_a_new_user_the_same_defaults(
             "bio": None,
             "disabled": False,
             "role": "user",
+            "mfa": {"totp": False, "passkeys": 0},
         }
     )
     # No display name given: the account name, whichever way in.

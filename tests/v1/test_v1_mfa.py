@@ -40,7 +40,7 @@ RECOVERY_RE = re.compile(
 
 def mid_step(h) -> None:
     """Move the app's clock to 15 s into a 30-second step."""
-    h.clock.advance(15 - h.clock.now().timestamp() % 30)
+    h.clock.advance((15 - h.clock.now().timestamp() % 30) % 30)  # forward only: tokens follow the clock
 
 
 def code_at(h, secret: str, offset_seconds: float = 0) -> str:
