@@ -173,6 +173,7 @@ def _history(owner_id: str, *found: str) -> list:
 
 
 @pytest.mark.both_engines
+@pytest.mark.fresh_database
 async def test_upgrading_marks_stored_chats_whose_history_holds_other_users_text(make_settings):
     settings = make_settings()
     await upgrade_async(settings, "0002")

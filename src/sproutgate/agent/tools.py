@@ -38,6 +38,7 @@ from sproutgate.domain.profiles.rules import (
     ProfileChanges,
     ProfileRules,
 )
+from sproutgate.domain.profiles.service import PublicProfile
 from sproutgate.domain.sessions.service import Principal
 
 log = logging.getLogger(__name__)
@@ -71,19 +72,6 @@ TAINTED_REFUSAL = (
     "that never held such text. Tell the user to ask for the change in a new chat, or to make it on their "
     "account page."
 )
-
-
-class PublicProfile(Protocol):
-    """The profile fields a tool shows: those ``/users/me`` and ``/users/search`` show."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def username(self) -> str: ...
-    @property
-    def avatar_url(self) -> str | None: ...
-    @property
-    def bio(self) -> str | None: ...
 
 
 class ProfileTools(Protocol):
