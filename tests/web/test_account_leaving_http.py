@@ -30,11 +30,11 @@ async def h(make_harness, make_settings) -> AppHarness:
     return await make_harness(make_settings(admin_token="leaving-http-admin-token"))
 
 
-async def make_user(h: AppHarness) -> dict:
+async def make_user(h: AppHarness, role: str = "user") -> dict:
     account = f"leave{uuid.uuid4().hex[:8]}"
     r = await h.client.post(
         "/api/admin/users",
-        json={"account": account, "email": f"{account}@example.com", "password": PASSWORD},
+        json={"account": account, "email": f"{account}@example.com", "password": PASSWORD, "role": role},
         headers={"X-Admin-Token": "leaving-http-admin-token"},
     )
     assert r.status_code == 201, r.text
@@ -124,3 +124,10 @@ async def test_deleting_signs_the_browser_out_and_ends_the_account(h):
     assert kinds[0] == "account_deleted"
     subject = (await h.mailbox(user["email"]))[0]["subject"]
     assert subject == "【SproutGate】你的账号已删除"
+    # The console's audit log says who deleted it, in the reader's language, and nothing more.
+    admin = await signed_in(h, await make_user(h, role="admin"))
+    r = await admin.get("/admin/audit")
+    row = re.search(r'<tr data-action="user.delete">(.*?)</tr>', r.text, re.S)
+    assert row, r.text
+    assert user["account"] in row.group(1) and "deleted by the user" in row.group(1)
+    assert user["email"] not in row.group(1)

@@ -306,6 +306,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "admin.audit.empty": ("还没有记录。", "Nothing recorded yet."),
     "admin.audit.ip": ("IP 地址", "IP address"),
     "admin.actor.cli": ("命令行", "command line"),
+    "admin.deleted_by.self": ("用户本人删除", "deleted by the user"),
+    "admin.deleted_by.admin": ("管理员删除", "deleted by an administrator"),
     "admin.action.user.create": ("创建用户", "Created a user"),
     "admin.action.user.update": ("修改用户", "Changed a user"),
     "admin.action.user.delete": ("删除用户", "Deleted a user"),
