@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import func, select
@@ -22,9 +23,12 @@ from sproutgate.storage.models import (
     AgentChat,
     AuthSession,
     HeldIdentifier,
+    MfaChallenge,
     PendingSignup,
+    RecoveryCode,
     RefreshToken,
     SignInClient,
+    TotpFactor,
     User,
     UserEmail,
     VerificationCode,
@@ -411,6 +415,7 @@ async def test_export_holds_everything_stored_and_no_secret(h):
         "addresses",
         "sessions",
         "sign_in_clients",
+        "second_factors",
         "audit_events",
         "agent_conversations",
         "mail",
@@ -435,6 +440,7 @@ async def test_export_holds_everything_stored_and_no_secret(h):
     assert {s["kind"] for s in sessions.values()} == {"runtime", "gate"}
     assert all(s["ip"] for s in sessions.values())
     assert data["sign_in_clients"] and all(c["ip"] for c in data["sign_in_clients"])
+    assert data["second_factors"] == {"authenticator_app": None, "recovery_codes": []}
     audit = [(e["actor"], e["action"]) for e in data["audit_events"]]
     assert audit == [("admin-token", "user.update")]
     assert data["audit_events"][0]["details"]["values"] == {
@@ -465,3 +471,48 @@ async def test_export_holds_everything_stored_and_no_secret(h):
     for secret in secrets:
         assert secret not in text
     assert "$argon2" not in text
+
+
+async def test_second_factors_are_exported_without_secrets_and_end_with_the_account(h):
+    email = "twofactor@example.com"
+    session = await signup(h, email)
+    token, user_id = session["access_token"], session["user"]["id"]
+    # Forward to the middle of a 30-second step, so the code stays valid while it is used (never
+    # back: the access token must not be issued in the clock's future).
+    h.clock.advance((15 - h.clock.now().timestamp() % 30) % 30)
+    r = await h.client.post("/api/v1/users/me/mfa/totp", json={}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    secret = r.json()["secret"]
+    r = await h.client.post(
+        "/api/v1/users/me/mfa/totp/verify",
+        json={"code": pyotp.TOTP(secret).at(h.clock.now())},
+        headers=bearer(token),
+    )
+    assert r.status_code == 200, r.text
+    recovery = r.json()["recovery_codes"]
+    # A sign-in waiting for its second step.
+    r = await h.client.post("/api/v1/auth/sessions", json={"email": email, "password": PASSWORD})
+    mfa_token = assert_problem(r, 401, "mfa_required")["mfa_token"]
+
+    r = await h.client.get(EXPORT, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    factors = r.json()["second_factors"]
+    assert factors["authenticator_app"]["active_since"] is not None
+    assert len(factors["recovery_codes"]) == len(recovery)
+    assert all(c["used_at"] is None for c in factors["recovery_codes"])
+    for secret_text in (secret, mfa_token, *recovery):
+        assert secret_text not in r.text
+    async with h.services.db.read() as s:
+        sealed = (await s.get(TotpFactor, user_id)).secret_sealed
+        hashes = list((await s.execute(select(RecoveryCode.code_hash))).scalars())
+    assert sealed not in r.text and not any(x in r.text for x in hashes)
+
+    assert (await delete_me(h, token, {"password": PASSWORD})).status_code == 204
+    for model in (TotpFactor, RecoveryCode, MfaChallenge):
+        assert await count(h, model, model.user_id == user_id) == 0, model
+    h.clock.advance(30)
+    r = await h.client.post(
+        "/api/v1/auth/sessions/mfa",
+        json={"mfa_token": mfa_token, "code": pyotp.TOTP(secret).at(h.clock.now())},
+    )
+    assert_problem(r, 401, "invalid_mfa_token")

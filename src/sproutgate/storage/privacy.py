@@ -16,10 +16,13 @@ from sproutgate.storage.models import (
     AuditEvent,
     AuthSession,
     HeldIdentifier,
+    MfaChallenge,
     OutboxMessage,
     PendingSignup,
+    RecoveryCode,
     RefreshToken,
     SignInClient,
+    TotpFactor,
     User,
     UserEmail,
     VerificationCode,
@@ -105,6 +108,18 @@ class AccountDataRepository:
         )
         return list((await self.s.execute(stmt)).scalars())
 
+    async def authenticator_app(self, user_id: str) -> TotpFactor | None:
+        return await self.s.get(TotpFactor, user_id)
+
+    async def recovery_codes(self, user_id: str) -> list[RecoveryCode]:
+        """The user's current set of recovery codes (used ones too), oldest first."""
+        stmt = (
+            select(RecoveryCode)
+            .where(RecoveryCode.user_id == user_id)
+            .order_by(RecoveryCode.created_at, RecoveryCode.id)
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
     async def mail_to(self, addresses: Sequence[str]) -> list[OutboxMessage]:
         """Mail kept in the outbox for any of ``addresses``, newest first."""
         if not addresses:
@@ -119,8 +134,10 @@ class AccountDataRepository:
     async def remove(self, user: User, addresses: Sequence[str]) -> None:
         """Delete the user and everything that is theirs: addresses, codes mailed to one of
         ``addresses`` (sign-up codes and decoys belong to no user), sign-ups pending for those
-        addresses, sessions with their refresh tokens, sign-in clients and agent conversations.
-        Audit events and mail stay. (The user's own codes: ``domain.codes.end_outstanding_codes``.)"""
+        addresses, sessions with their refresh tokens, sign-in clients, second factors
+        (authenticator app, recovery codes, sign-ins waiting for their second step) and agent
+        conversations. Audit events and mail stay. (The user's own codes also end by
+        ``domain.codes.service.end_outstanding_codes``.)"""
         emails = list(addresses)
         codes = VerificationCode.user_id == user.id
         if emails:
@@ -131,6 +148,9 @@ class AccountDataRepository:
         await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(session_ids)))
         await self.s.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
         await self.s.execute(delete(SignInClient).where(SignInClient.user_id == user.id))
+        await self.s.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
+        await self.s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        await self.s.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))
         await self.s.execute(delete(AgentChat).where(AgentChat.user_id == user.id))
         await self.s.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
         await self.s.delete(user)

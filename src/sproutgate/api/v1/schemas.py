@@ -187,6 +187,22 @@ class ExportSignInClient(_Out):
     last_seen_at: datetime
 
 
+class ExportAuthenticatorApp(_Out):
+    added_at: datetime
+    active_since: datetime | None
+    last_used_at: datetime | None
+
+
+class ExportRecoveryCode(_Out):
+    created_at: datetime
+    used_at: datetime | None
+
+
+class ExportSecondFactors(_Out):
+    authenticator_app: ExportAuthenticatorApp | None
+    recovery_codes: list[ExportRecoveryCode]
+
+
 class ExportAuditEvent(_Out):
     at: datetime
     actor: str
@@ -219,6 +235,7 @@ class AccountExportOut(_Out):
     addresses: list[ExportAddress]
     sessions: list[ExportSession]
     sign_in_clients: list[ExportSignInClient]
+    second_factors: ExportSecondFactors
     audit_events: list[ExportAuditEvent]
     agent_conversations: list[ExportChat]
     mail: list[ExportMail]

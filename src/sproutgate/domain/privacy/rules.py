@@ -20,7 +20,9 @@ from sproutgate.storage.models import (
     AuditEvent,
     AuthSession,
     OutboxMessage,
+    RecoveryCode,
     SignInClient,
+    TotpFactor,
     User,
     UserEmail,
 )
@@ -148,6 +150,30 @@ class ExportedChat:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportedAuthenticatorApp:
+    """The user's authenticator app: when it was added and turned on, and last used; never its
+    secret."""
+
+    added_at: datetime
+    active_since: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedRecoveryCode:
+    """One recovery code of the current set: when it was made and used; never the code."""
+
+    created_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedSecondFactors:
+    authenticator_app: ExportedAuthenticatorApp | None
+    recovery_codes: list[ExportedRecoveryCode]
+
+
+@dataclass(frozen=True, slots=True)
 class ExportedMail:
     """A message kept in the outbox for one of the user's addresses: when and what kind, never
     its subject or body (sealed at rest, and they may carry codes)."""
@@ -168,6 +194,7 @@ class AccountExport:
     addresses: list[ExportedAddress]
     sessions: list[ExportedSession]
     sign_in_clients: list[ExportedSignInClient]
+    second_factors: ExportedSecondFactors
     audit_events: list[ExportedAuditEvent]
     agent_conversations: list[ExportedChat]
     mail: list[ExportedMail]
@@ -216,6 +243,19 @@ def exported_session(s: AuthSession, current_session_id: str | None) -> Exported
 
 def exported_sign_in_client(c: SignInClient) -> ExportedSignInClient:
     return ExportedSignInClient(ip=c.ip, first_seen_at=c.first_seen_at, last_seen_at=c.last_seen_at)
+
+
+def exported_second_factors(app: TotpFactor | None, codes: list[RecoveryCode]) -> ExportedSecondFactors:
+    return ExportedSecondFactors(
+        authenticator_app=(
+            ExportedAuthenticatorApp(
+                added_at=app.created_at, active_since=app.activated_at, last_used_at=app.last_used_at
+            )
+            if app is not None
+            else None
+        ),
+        recovery_codes=[ExportedRecoveryCode(created_at=c.created_at, used_at=c.used_at) for c in codes],
+    )
 
 
 def exported_audit_event(e: AuditEvent) -> ExportedAuditEvent:

@@ -3,7 +3,8 @@
 A deletion is one transaction, whoever asks (the owner on either API face or the account page,
 an administrator on the admin API or console): the user's row and everything that is theirs go
 (addresses, sessions and so every access and refresh token, pending codes and sign-ups for
-their addresses, sign-in clients, agent conversations), their addresses and account name are
+their addresses, sign-in clients, second factors and sign-ins waiting for one, agent
+conversations), their addresses and account name are
 held for ``deleted_account_hold_seconds`` (``holds.py``), the audit trail records that the
 account was deleted and by whom (``user.delete``, ``details.by``: ``self`` or ``admin``, no
 profile), and a notice is queued to the primary address. Nothing is written unless all of it is.
@@ -37,6 +38,7 @@ from sproutgate.domain.privacy.rules import (
     exported_chat,
     exported_mail,
     exported_profile,
+    exported_second_factors,
     exported_session,
     exported_sign_in_client,
     hold_ends,
@@ -148,9 +150,10 @@ class PrivacyService:
     async def export(self, principal: Principal) -> AccountExport:
         """Everything stored about the caller (``rules.AccountExport``): profile, addresses,
         sessions (ended ones too; ``current`` marks the caller's), the client addresses they
-        signed in from, audit events about them, agent conversations with their messages, and
-        the mail kept for their addresses (kinds and times only). Never a secret. One read
-        transaction, so the parts agree. Raises UserNotFound."""
+        signed in from, their second factors (when added and used), audit events about them,
+        agent conversations with their messages, and the mail kept for their addresses (kinds
+        and times only). Never a secret. One read transaction, so the parts agree. Raises
+        UserNotFound."""
         async with self.db.read() as s:
             user = await UserRepository(s).get(principal.user.id)
             if user is None:
@@ -163,6 +166,9 @@ class PrivacyService:
                 addresses=[exported_address(a) for a in addresses],
                 sessions=[exported_session(x, principal.session_id) for x in await data.sessions(user.id)],
                 sign_in_clients=[exported_sign_in_client(c) for c in await data.sign_in_clients(user.id)],
+                second_factors=exported_second_factors(
+                    await data.authenticator_app(user.id), await data.recovery_codes(user.id)
+                ),
                 audit_events=[exported_audit_event(e) for e in await data.audit_events_about(user.account)],
                 agent_conversations=[exported_chat(c) for c in await data.chats(user.id)],
                 mail=[exported_mail(m) for m in await data.mail_to([a.email for a in addresses])],
