@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     code_max_attempts: int = 5
     pending_signup_ttl_seconds: int = 24 * 3600
 
+    # Deleted accounts: their addresses and account name stay unavailable this long (0: free at
+    # once); see domain/privacy and docs/security.md, "Deleting an account".
+    deleted_account_hold_seconds: int = Field(default=30 * 24 * 3600, ge=0)
+
     # Passwords
     password_min_length: int = 6
     password_max_length: int = 128

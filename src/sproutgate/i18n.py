@@ -404,6 +404,52 @@ MAIL: dict[str, dict[str, tuple[str, str]]] = {
             "If you did not ask for this, ignore this email.",
         ),
     },
+    "signup_held": {
+        "zh-CN": (
+            "【SproutGate】这个邮箱暂时不能注册",
+            "你好!\n\n有人尝试用这个邮箱({email})注册新账号。它属于一个最近删除的账号,"
+            "在保留期结束前不能用于注册。\n保留期结束后即可重新注册。\n\n如果不是你本人操作,请忽略这封邮件。",
+        ),
+        "en": (
+            "[SproutGate] This address cannot be used yet",
+            "Hello!\n\nSomeone tried to create an account with this address ({email}). It belonged "
+            "to an account that was deleted recently and cannot be used for a new one until its hold "
+            "period ends.\nAfter that, you can sign up with it again.\n\nIf it was not you, ignore "
+            "this email.",
+        ),
+    },
+    "account_deleted": {
+        "zh-CN": (
+            "【SproutGate】你的账号已删除",
+            "你好 {account}!\n\n你的账号已于 {at} 按你的要求删除:所有会话和令牌都已失效,"
+            "待用的验证码、助手对话和资料都已删除。\n"
+            "你的邮箱和账号名从 {until} 起可以重新注册。\n\n"
+            "如果不是你本人操作,说明有人知道你的密码:请立即联系管理员,并修改你在其他地方使用的相同密码。",
+        ),
+        "en": (
+            "[SproutGate] Your account was deleted",
+            "Hello {account}!\n\nYour account was deleted at your request on {at}: every session "
+            "and token has ended, and pending codes, assistant conversations and your profile are "
+            "gone.\nYour address and account name can be registered again from {until}.\n\n"
+            "If this was not you, someone knows your password: contact the "
+            "administrator now, and change that password wherever else you use it.",
+        ),
+    },
+    "account_deleted_by_admin": {
+        "zh-CN": (
+            "【SproutGate】你的账号已被管理员删除",
+            "你好 {account}!\n\n你的账号已于 {at} 被管理员删除:所有会话和令牌都已失效,"
+            "待用的验证码、助手对话和资料都已删除。\n"
+            "你的邮箱和账号名从 {until} 起可以重新注册。\n\n如有疑问,请联系管理员。",
+        ),
+        "en": (
+            "[SproutGate] Your account was deleted by an administrator",
+            "Hello {account}!\n\nAn administrator deleted your account on {at}: every session and "
+            "token has ended, and pending codes, assistant conversations and your profile are gone.\n"
+            "Your address and account name can be registered again from {until}.\n\n"
+            "If you have questions, contact the administrator.",
+        ),
+    },
 }
 
 

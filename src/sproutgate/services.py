@@ -27,6 +27,8 @@ from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.metrics import LABEL_VALUES
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
+from sproutgate.domain.privacy.holds import IdentifierHolds
+from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.service import SessionService
@@ -127,8 +129,12 @@ def build_services(
         code_key,
         clock,
     )
-    accounts = AccountService(settings, db, hasher, codes, sessions, limiter, outbox, clock, metrics, mfa=mfa)
-    admin = AdminService(db, accounts, clock, mfa=mfa)
+    holds = IdentifierHolds(load_or_create_secret(settings.data_dir, "held-identifiers.key"), clock)
+    accounts = AccountService(
+        settings, db, hasher, codes, sessions, limiter, outbox, clock, holds, metrics, mfa=mfa
+    )
+    privacy = PrivacyService(settings, db, accounts, holds, outbox, clock)
+    admin = AdminService(db, accounts, privacy, clock, mfa=mfa)
     guard = AdminTokenGuard(settings)
     admin_access = AdminAccess(guard, sessions, limiter)
     console_sessions = ConsoleSessionService(
@@ -157,6 +163,7 @@ def build_services(
         mfa=mfa,
         profiles=ProfileService(db, limiter, clock),
         admin=admin,
+        privacy=privacy,
         admin_access=admin_access,
         admin_guard=guard,
         console_sessions=console_sessions,

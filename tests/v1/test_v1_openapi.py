@@ -14,6 +14,8 @@ EXPECTED = {
     ("get", "/api/v1/auth/users"): {"200", "403", "404", "422"},
     ("get", "/api/v1/users/me"): {"200", "401"},
     ("patch", "/api/v1/users/me"): {"200", "401", "422"},
+    ("delete", "/api/v1/users/me"): {"204", "401", "422", "429"},
+    ("get", "/api/v1/users/me/export"): {"200", "401"},
     ("post", "/api/v1/users/search"): {"200", "401", "422", "503"},
     ("get", "/api/v1/infra/health"): {"200"},
     ("get", "/api/v1/health"): {"200"},

@@ -78,6 +78,7 @@ def test_every_page_fits_a_phone_signed_in_and_out(site, new_page, size, lang):
     expect(page).to_have_url(re.compile("/account"))
     for path in (
         "/account",
+        "/account/delete",
         "/chat",
         "/admin",
         f"/admin?q={other['account']}",

@@ -22,6 +22,7 @@ from sproutgate.domain.health.service import HealthService
 from sproutgate.domain.mail.service import OutboxService
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
+from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
 
@@ -35,6 +36,7 @@ class DomainServices:
     sessions: SessionService
     profiles: ProfileService
     admin: AdminService
+    privacy: PrivacyService
     admin_access: AdminAccess
     console_sessions: ConsoleSessionService
     chats: ChatService

@@ -291,12 +291,28 @@ class MfaChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class HeldIdentifier(Base):
+    """An address or account name of a deleted account, unavailable until ``held_until``.
+
+    Only a keyed digest is stored (``domain/privacy/rules.py``): the table does not list who
+    left, and a copy of the database alone cannot be searched for an address."""
+
+    __tablename__ = "held_identifiers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # domain.privacy.rules.HeldKind
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    held_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 __all__ = [
     "AdminConsoleSession",
     "AgentChat",
     "AuditEvent",
     "AuthSession",
     "Base",
+    "HeldIdentifier",
     "MfaChallenge",
     "OutboxMessage",
     "PendingSignup",

@@ -166,17 +166,6 @@ class UserRepository:
         user.email = email.lower()
         await self.add_email(user.id, email, True, at)
 
-    async def delete(self, user: User) -> None:
-        await self.s.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
-        await self.s.execute(delete(VerificationCode).where(VerificationCode.user_id == user.id))
-        session_ids = select(AuthSession.id).where(AuthSession.user_id == user.id)
-        await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(session_ids)))
-        await self.s.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
-        from sproutgate.storage.models import AgentChat
-
-        await self.s.execute(delete(AgentChat).where(AgentChat.user_id == user.id))
-        await self.s.delete(user)
-
     async def list_admin(
         self, q: str | None, offset: int, limit: int, name_q: str | None = None
     ) -> tuple[int, list[User]]:

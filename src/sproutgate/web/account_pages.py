@@ -1,12 +1,15 @@
-"""The account page: profile, password, secondary emails and active sessions."""
+"""The account page: profile, password, secondary emails, active sessions, the download of
+one's data, and deleting the account (on a page of its own: the confirmation step)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from sproutgate.api.v1.schemas import export_out
 from sproutgate.domain.errors import DomainError
 from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, ProfileChanges
 from sproutgate.web import security
@@ -183,3 +186,53 @@ async def revoke_all_sessions(page: Page = Depends(page_context)) -> Response:
     response = page.redirect("/login", notice="logged_out")
     security.clear_cookie(page.request, response, security.SESSION_COOKIE)
     return response
+
+
+@router.post("/account/export")
+async def export_data(page: Page = Depends(page_context)) -> Response:
+    """Download everything stored about me, as the runtime API's export (a JSON attachment)."""
+    principal = page.require_user()
+    await page.form()
+    export = await page.services.privacy.export(principal)
+    filename = f"sproutgate-{export.profile.account}-{export.exported_at:%Y%m%d}.json"
+    response = Response(
+        export_out(export).model_dump_json(indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+    return page.finish(response)
+
+
+def _render_delete(page: Page, errors: FormErrors | None = None) -> Response:
+    page.require_user()
+    errors = errors or FormErrors()
+    hold = page.services.settings.deleted_account_hold_seconds
+    return page.render(
+        "account_delete.html", status=errors.status, errors=errors, hold_days=math.ceil(hold / 86400)
+    )
+
+
+@router.get("/account/delete")
+async def delete_account_form(page: Page = Depends(page_context)) -> Response:
+    """What deleting the account does, and the password to confirm it."""
+    return _render_delete(page)
+
+
+@router.post("/account/delete")
+async def delete_account(page: Page = Depends(page_context)) -> Response:
+    """Delete my account (the password is required); this browser is signed out."""
+    principal = page.require_user()
+    form = await page.form()
+    password = form_text(form, "password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, password=password)
+    if not errors:
+        try:
+            await page.services.privacy.delete_own_account(principal, password, page.ctx)
+        except DomainError as exc:
+            errors = page.explain(exc, {"wrong_password": "password"})
+        else:
+            response = page.redirect("/login", notice="account_deleted")
+            security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+            return response
+    return _render_delete(page, errors)

@@ -324,6 +324,9 @@ def _audit_details(page: Page, details: dict[str, Any] | None) -> str:
     values the trail keeps); anything else as compact JSON."""
     if not details:
         return ""
+    by = details.get("by")  # who deleted an account (domain/privacy/rules.py, DeletedBy)
+    if set(details) == {"by"} and f"admin.deleted_by.{by}" != page.t(f"admin.deleted_by.{by}"):
+        return page.t(f"admin.deleted_by.{by}")
     fields = details.get("fields")
     if not isinstance(fields, list):
         return json.dumps(details, ensure_ascii=False, separators=(", ", ": "))

@@ -135,6 +135,10 @@ PAGES: dict[str, tuple[str, str]] = {
         "已移除辅助邮箱 {email}。",
         "The address {email} was removed.",
     ),
+    "notice.account_deleted": (
+        "你的账号已删除,所有登录都已退出。",
+        "Your account was deleted and every session was signed out.",
+    ),
     # account
     "account.title": ("我的账号", "Your account"),
     "account.profile": ("个人资料", "Profile"),
@@ -189,6 +193,53 @@ PAGES: dict[str, tuple[str, str]] = {
     "account.kind.web": ("网页", "Web"),
     "account.kind.runtime": ("应用", "App"),
     "account.kind.gate": ("SproutGate 应用", "SproutGate app"),
+    "account.data": ("你的数据", "Your data"),
+    "account.data_lead": (
+        "下载我们保存的关于你的全部数据(JSON):资料、邮箱、登录记录、操作记录和助手对话,不含密码和验证码。",
+        "Download everything we store about you as JSON: profile, addresses, sessions, audit "
+        "events and assistant conversations; never your password or codes.",
+    ),
+    "account.export": ("下载我的数据", "Download my data"),
+    "account.delete": ("删除账号", "Delete account"),
+    "account.delete_lead": (
+        "永久删除你的账号和数据。需要输入密码确认。",
+        "Permanently delete your account and its data. You will confirm with your password.",
+    ),
+    "account.delete_start": ("删除账号…", "Delete account…"),
+    # deleting the account (its own page: the confirmation step)
+    "delete.title": ("删除账号 {account}?", "Delete the account {account}?"),
+    "delete.lead": (
+        "删除后无法恢复。在删除的同一时刻:",
+        "This cannot be undone. The moment you confirm:",
+    ),
+    "delete.sessions": (
+        "所有设备和应用上的登录都会退出,所有令牌立即失效;",
+        "every session on every device and app ends, and every token stops working;",
+    ),
+    "delete.data": (
+        "你的资料、邮箱、待用的验证码和助手对话都会删除;",
+        "your profile, addresses, pending codes and assistant conversations are deleted;",
+    ),
+    "delete.hold": (
+        "你的邮箱和账号名在 {days} 天内不能被任何人注册,之后才会释放;",
+        "your addresses and account name cannot be registered by anyone for {days} days, then "
+        "become free again;",
+    ),
+    "delete.hold_none": (
+        "你的邮箱和账号名会立即释放,可以被重新注册;",
+        "your addresses and account name become free to register again at once;",
+    ),
+    "delete.notice": (
+        "我们会给 {email} 发送一封通知邮件。操作记录只保留“账号已删除”这一事实,不保留你的资料。",
+        "a notice goes to {email}. The audit log keeps only that the account was deleted, not your profile.",
+    ),
+    "delete.export_first": (
+        "想保留一份数据?请先下载。",
+        "Want a copy of your data? Download it first.",
+    ),
+    "delete.password": ("输入密码以确认", "Your password, to confirm"),
+    "delete.submit": ("永久删除我的账号", "Delete my account"),
+    "delete.cancel": ("取消", "Cancel"),
     # admin
     "admin.title": ("管理后台", "Admin console"),
     "admin.signin_lead": (
@@ -240,8 +291,11 @@ PAGES: dict[str, tuple[str, str]] = {
     "admin.back": ("返回用户列表", "Back to users"),
     "admin.delete_title": ("删除用户 {account}?", "Delete {account}?"),
     "admin.delete_lead": (
-        "将永久删除 {account}({email})及其所有会话,无法恢复。",
-        "This permanently deletes {account} ({email}) and ends their sessions. It cannot be undone.",
+        "将永久删除 {account}({email})及其所有会话、验证码和助手对话,无法恢复;"
+        "其邮箱和账号名在保留期内不能被注册,并会收到一封通知邮件。",
+        "This permanently deletes {account} ({email}) and ends their sessions, codes and assistant "
+        "conversations. It cannot be undone. Their addresses and account name stay unavailable for "
+        "the hold period, and the address gets a notice.",
     ),
     "admin.delete_confirm": ("确认删除", "Delete permanently"),
     "admin.audit.time": ("时间", "Time"),
@@ -252,6 +306,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "admin.audit.empty": ("还没有记录。", "Nothing recorded yet."),
     "admin.audit.ip": ("IP 地址", "IP address"),
     "admin.actor.cli": ("命令行", "command line"),
+    "admin.deleted_by.self": ("用户本人删除", "deleted by the user"),
+    "admin.deleted_by.admin": ("管理员删除", "deleted by an administrator"),
     "admin.action.user.create": ("创建用户", "Created a user"),
     "admin.action.user.update": ("修改用户", "Changed a user"),
     "admin.action.user.delete": ("删除用户", "Deleted a user"),

@@ -228,6 +228,7 @@ _NOTICE_KEYS = frozenset(
         "notice.code_resent",
         "notice.password_set",
         "notice.email_removed",
+        "notice.account_deleted",
     )
 )
 

@@ -269,6 +269,24 @@ async def secondary_remove(
     return S.RemovedOut(removed=True, user=S.gate_user(await _view(services, user)))
 
 
+@router.post(
+    "/auth/delete-account",
+    response_model=S.DeletedOut,
+    responses=_errors(401, 422, 429),
+    tags=["sproutgate"],
+)
+async def delete_account(
+    body: S.DeleteAccountIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.DeletedOut:
+    """Delete the caller's account, confirmed with ``currentPassword`` (an addition to the
+    SproutGate document); every session and token ends."""
+    await services.privacy.delete_own_account(principal, body.currentPassword, ctx)
+    return S.DeletedOut(deleted=True)
+
+
 # -- admin ------------------------------------------------------------------------------------
 async def admin_actor(request: Request, services: DomainServices = Depends(get_services)) -> str:
     """The admin token (query ``token``, ``X-Admin-Token`` or bearer) or an admin-role user's
@@ -380,7 +398,8 @@ async def admin_delete_user(
     actor: str = Depends(admin_actor),
     services: DomainServices = Depends(get_services),
 ) -> S.DeletedOut:
-    """Delete a user and end their sessions."""
+    """Delete a user as they could themselves: sessions, codes and chats end, the address and
+    account name are held, the address gets a notice."""
     await services.admin.delete_user(account, actor, client_ip(request))
     response.headers.update(ADMIN_HEADERS)
     return S.DeletedOut(deleted=True)

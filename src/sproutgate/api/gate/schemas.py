@@ -213,3 +213,7 @@ class AdminUserOut(BaseModel):
 
 class DeletedOut(BaseModel):
     deleted: bool
+
+
+class DeleteAccountIn(_In):
+    currentPassword: str = Field(min_length=1, max_length=1024)

@@ -310,6 +310,28 @@ async def regenerate_recovery_codes(
     return S.RecoveryCodesOut(recovery_codes=codes)
 
 
+@router.delete("/users/me", status_code=204, responses=_errors(401, 422, 429), tags=["users"])
+async def delete_me(
+    body: S.AccountDeletion,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> Response:
+    """Delete the signed-in user's account, confirmed with the password; every session ends."""
+    await services.privacy.delete_own_account(principal, body.password, ctx)
+    return Response(status_code=204)
+
+
+@router.get("/users/me/export", response_model=S.AccountExportOut, responses=_errors(401), tags=["users"])
+async def export_me(
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> JSONResponse:
+    """Everything stored about the signed-in user, as JSON (no secrets)."""
+    export = S.export_out(await services.privacy.export(principal))
+    return JSONResponse(export.model_dump(mode="json"), headers=NO_STORE)
+
+
 @router.post(
     "/users/search", response_model=list[S.ProfileOut], responses=_errors(401, 422, 429, 503), tags=["users"]
 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sproutgate.api.wire import EmailAddress, MfaCode, SixDigitCode, WireIn
+from sproutgate.domain.privacy.rules import AccountExport
 from sproutgate.domain.profiles.rules import RUNTIME_PROFILE as RULES
 from sproutgate.domain.profiles.rules import RUNTIME_SEARCH_QUERY_MAX
 
@@ -131,6 +133,117 @@ class MfaStatusOut(BaseModel):
     totp: bool
     passkeys: list[PasskeyOut]
     recovery_codes_left: int
+
+
+class AccountDeletion(_In):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ExportProfile(_Out):
+    id: str
+    account: str
+    email: str
+    username: str
+    avatar_url: str | None
+    bio: str | None
+    phone: str | None
+    level: int
+    sprout_coins: int
+    role: str
+    disabled: bool
+    email_confirmed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExportAddress(_Out):
+    email: str
+    primary: bool
+    verified_at: datetime | None
+    created_at: datetime
+
+
+class ExportSession(_Out):
+    id: str
+    kind: str
+    created_at: datetime
+    auth_time: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class ExportSignInClient(_Out):
+    ip: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class ExportAuthenticatorApp(_Out):
+    added_at: datetime
+    active_since: datetime | None
+    last_used_at: datetime | None
+
+
+class ExportRecoveryCode(_Out):
+    created_at: datetime
+    used_at: datetime | None
+
+
+class ExportSecondFactors(_Out):
+    authenticator_app: ExportAuthenticatorApp | None
+    recovery_codes: list[ExportRecoveryCode]
+
+
+class ExportAuditEvent(_Out):
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any] | None
+
+
+class ExportChat(_Out):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    held_other_users_content: bool
+    messages: list[Any]
+
+
+class ExportMail(_Out):
+    to: str
+    kind: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class AccountExportOut(_Out):
+    """Everything stored about the caller (docs/api-mapping.md, "Leaving"); never a secret."""
+
+    exported_at: datetime
+    profile: ExportProfile
+    addresses: list[ExportAddress]
+    sessions: list[ExportSession]
+    sign_in_clients: list[ExportSignInClient]
+    second_factors: ExportSecondFactors
+    audit_events: list[ExportAuditEvent]
+    agent_conversations: list[ExportChat]
+    mail: list[ExportMail]
+
+
+def export_out(export: AccountExport) -> AccountExportOut:
+    """The export in this face's spelling (the account page's download uses it too)."""
+    return AccountExportOut.model_validate(export)
 
 
 class ServiceHealth(BaseModel):

@@ -28,3 +28,11 @@ class WrongCurrentPassword(Forbidden):
     caller's token is fine, and clients sign users out on 401."""
 
     code = "wrong_current_password"
+
+
+class WrongPassword(Unauthorized):
+    """The password given to re-authenticate (deleting the account, changing second factors)
+    is wrong. A 401 like a failed sign-in, and counted like one: it re-authenticates the person
+    holding the token, whatever the token's age. (``mfa.errors`` re-exports it.)"""
+
+    code = "wrong_password"

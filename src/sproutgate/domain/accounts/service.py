@@ -34,6 +34,7 @@ from sproutgate.domain.accounts.errors import (
     InvalidCredentials,
     RecentAuthRequired,
     WrongCurrentPassword,
+    WrongPassword,
 )
 from sproutgate.domain.accounts.rules import (
     KNOWN_CLIENT_SECONDS,
@@ -62,6 +63,7 @@ from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
 from sproutgate.domain.mfa.errors import MfaRequired
 from sproutgate.domain.mfa.service import MfaService
+from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.profiles.errors import UserNotFound
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
@@ -96,23 +98,31 @@ log = logging.getLogger(__name__)
 
 
 # -- the one way a user is created, and the one way a primary address is replaced ------------
-async def add_user(s: AsyncSession, new: NewUser, now: datetime) -> User:
+async def add_user(
+    s: AsyncSession, new: NewUser, now: datetime, holds: IdentifierHolds | None = None
+) -> User:
     """Create the user ``new`` describes, with its addresses, inside the caller's transaction:
     the only place a ``users`` row is built (sign-up, admin create, import).
 
+    ``holds``: the addresses and names of deleted accounts (``domain/privacy/holds.py``), which
+    count as taken; sign-up and administrators pass it, the importer (an operator bringing an
+    old installation over on purpose) does not.
+
     Raises Conflict(email_taken) when the address or a secondary one belongs to anyone (or a
-    secondary repeats the primary), Conflict(account_taken) for a taken account name; the
-    caller's transaction then rolls back."""
+    secondary repeats the primary) or is held, Conflict(account_taken) for a taken or held
+    account name; the caller's transaction then rolls back."""
     users = UserRepository(s)
     if await users.email_owner(new.email) is not None:
         raise Conflict("email_taken")
     for address in new.secondary_emails:
         if address == new.email or await users.email_owner(address) is not None:
             raise Conflict("email_taken")
+    if holds is not None and await holds.email_held(s, new.email, *new.secondary_emails):
+        raise Conflict("email_taken")
     account = new.account
     if account is None:
-        account = await _unique_account(users, new.email)
-    elif await users.account_taken(account.lower()):
+        account = await _unique_account(users, new.email, holds)
+    elif not await account_free(users, account, holds):
         raise Conflict("account_taken")
     created = new.created_at or now
     username = new.username or account
@@ -148,17 +158,25 @@ async def add_user(s: AsyncSession, new: NewUser, now: datetime) -> User:
     return user
 
 
-async def _unique_account(users: UserRepository, email: str) -> str:
+async def account_free(users: UserRepository, account: str, holds: IdentifierHolds | None = None) -> bool:
+    """Whether ``account`` (any case) is neither taken nor, with ``holds``, held for a deleted
+    account."""
+    if await users.account_taken(account.lower()):
+        return False
+    return holds is None or not await holds.account_held(users.s, account)
+
+
+async def _unique_account(users: UserRepository, email: str, holds: IdentifierHolds | None = None) -> str:
     base = account_base_from_email(email) or "user"
     # Two sign-ups whose addresses give the same name (alice@a.example, alice@b.example)
     # verified at once on PostgreSQL: the second waits here for the first to commit, then
     # sees the name taken and takes a numbered one, instead of failing on the unique index.
     await lock_for_transaction(users.s, f"account:{base.lower()}")
-    if base != "user" and not await users.account_taken(base.lower()):
+    if base != "user" and await account_free(users, base, holds):
         return base
     for _ in range(20):
         candidate = f"{base[:26]}{secrets.randbelow(10**6):d}"
-        if not await users.account_taken(candidate.lower()):
+        if await account_free(users, candidate, holds):
             return candidate
     return f"user{secrets.token_hex(6)}"
 
@@ -199,11 +217,14 @@ class AccountService:
         limiter: RateLimits,
         outbox: Outbox,
         clock: Clock,
+        holds: IdentifierHolds,
         metrics: Metrics = NO_METRICS,
         mfa: MfaService | None = None,
     ) -> None:
         """``mfa``: second factors; when given, a sign-in of a user with one on ends its password
-        step with ``MfaRequired`` (see ``login``)."""
+        step with ``MfaRequired`` (see ``login``). ``holds``: the addresses and names of deleted
+        accounts, unavailable for a while (``domain/privacy/holds.py``); every "is it taken"
+        check here asks it too."""
         self.mfa = mfa
         self.settings = settings
         self.metrics = metrics
@@ -214,6 +235,7 @@ class AccountService:
         self.limiter = limiter
         self.outbox = outbox
         self.clock = clock
+        self.holds = holds
         self.redirect_targets, warnings = parse_redirect_entries(settings.allowed_redirects)
         for warning in warnings:
             log.warning(warning)
@@ -291,7 +313,7 @@ class AccountService:
         await self._code_rate_limits(email, ctx)
         if account is not None:
             async with self.db.read() as s:
-                if await UserRepository(s).account_taken(account.lower()):
+                if not await account_free(UserRepository(s), account, self.holds):
                     raise Conflict("account_taken")
         prior = await self._pending_password(email)
         password_hash = await self.hasher.hash(password)
@@ -318,6 +340,9 @@ class AccountService:
                     email=email,
                     link=self._link("/forgot-password", email=email),
                 )
+            elif await self.holds.email_held(s, email):
+                # The address of an account deleted within the hold: answered like a taken one.
+                self._mail(s, email, "signup_held", ctx.lang, email=email)
             else:
                 pendings = PendingSignupRepository(s)
                 old = await pendings.by_email(email)
@@ -415,7 +440,9 @@ class AccountService:
                 failed = True
             else:
                 users = UserRepository(s)
-                if await users.email_owner(pending.email) is not None:
+                if await users.email_owner(pending.email) is not None or await self.holds.email_held(
+                    s, pending.email
+                ):
                     await pendings.delete(pending)
                     failed = True
                 else:
@@ -428,6 +455,7 @@ class AccountService:
                             username=pending.username,
                         ),
                         self.clock.now(),
+                        self.holds,
                     )
                     redirect = pending.redirect_to
                     await pendings.delete(pending)
@@ -694,6 +722,34 @@ class AccountService:
         ):
             raise RecentAuthRequired()
 
+    async def verify_own_password(self, principal: Principal, password: str, ctx: CallerContext) -> None:
+        """Re-authenticate the signed-in caller with their password before an irreversible
+        operation (deleting the account), whatever the age of their sign-in.
+
+        Counted exactly like a sign-in with that password: a failure counts per client address,
+        per account and client address, and per account (``failure_key``; a client address
+        that signed in successfully lately is exempt from the per-account count), and the same
+        limits refuse further tries. Raises WrongPassword, RateLimited."""
+        user = principal.user
+        key = failure_key(user.account_lower, user.id, user.password_hash)
+        since = self.clock.now() - timedelta(seconds=KNOWN_CLIENT_SECONDS)
+        async with self.db.read() as s:
+            known = await known_client(s, user.id, ctx.ip, since)
+        await self.limiter.check("login_fail_ip", ctx.ip)
+        await self.limiter.check("login_fail_account_ip", key, ctx.ip)
+        if not known:
+            await self.limiter.check("login_fail_account", key)
+        if len(password) > self.settings.password_max_length * 4:
+            await self.hasher.burn(password[:1024])
+            ok = False
+        else:
+            ok = await self.hasher.verify(user.password_hash, password)
+        if not ok:
+            await self.limiter.hit("login_fail_account_ip", key, ctx.ip)
+            await self.limiter.hit("login_fail_account", key)
+            await self.limiter.hit("login_fail_ip", ctx.ip)
+            raise WrongPassword()
+
     async def update_own_profile(
         self,
         principal: Principal,
@@ -766,7 +822,9 @@ class AccountService:
         expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
         mailed = None
         async with self.db.write() as s:
-            if await UserRepository(s).email_owner(email) is None:
+            if await UserRepository(s).email_owner(email) is None and not await self.holds.email_held(
+                s, email
+            ):
                 code, expires = await self.codes.issue(
                     CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, principal.user.id
                 )
@@ -798,7 +856,7 @@ class AccountService:
                 user = await users.get(principal.user.id)
                 if user is None:
                     row = None
-                elif await users.email_owner(email) is not None:
+                elif await users.email_owner(email) is not None or await self.holds.email_held(s, email):
                     taken = True
                 else:
                     await users.add_email(user.id, email, False, self.clock.now())

@@ -21,6 +21,7 @@ from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mfa.service import MfaService, MfaSummary
+from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.rules import (
     SPROUTGATE_PROFILE,
     UNSET,
@@ -134,9 +135,16 @@ def _defaults(account: str) -> dict[str, Any]:
 
 class AdminService:
     def __init__(
-        self, db: Database, accounts: AccountService, clock: Clock, mfa: MfaService | None = None
+        self,
+        db: Database,
+        accounts: AccountService,
+        privacy: PrivacyService,
+        clock: Clock,
+        mfa: MfaService | None = None,
     ) -> None:
-        """``mfa``: second factors, summarised on every user view and reset on request."""
+        """``privacy``: deletes users (the rule path of a user deleting their own account);
+        ``mfa``: second factors, summarised on every user view and reset on request."""
+        self.privacy = privacy
         self.mfa = mfa
         self.db = db
         self.accounts = accounts
@@ -247,7 +255,7 @@ class AdminService:
             **{k: v for k, v in changed.items() if k in _SET_AT_CREATION},
         )
         async with self.db.write() as s:
-            user = await add_user(s, new, self.clock.now())
+            user = await add_user(s, new, self.clock.now(), self.accounts.holds)
             self._audit(s, actor, "user.create", user.account, audit_details(changed), ip)
         return (await self._with_mfa([UserView(user, list(new.secondary_emails))]))[0]
 
@@ -294,15 +302,20 @@ class AdminService:
             # Other apps key their data on the account name: it never changes once given.
             raise InvalidInput({"account": "account_immutable"})
         listed = wanted.get("secondary_emails")
+        holds = self.accounts.holds  # a deleted account's addresses count as taken
         if "email" in changed:
             owner = await users.email_owner(changed["email"])
-            if owner is not None and owner != user.id:
+            if (owner is not None and owner != user.id) or (
+                owner is None and await holds.email_held(s, changed["email"])
+            ):
                 raise Conflict("email_taken")
             await replace_primary_email(users, user, changed["email"], now, keep=listed or ())
         if listed is not None:
             for e in listed:
                 owner = await users.email_owner(e)
                 if (owner is not None and owner != user.id) or e == user.email:
+                    raise Conflict("email_taken")
+                if owner is None and await holds.email_held(s, e):
                     raise Conflict("email_taken")
             if set(listed) != set(await users.secondary_emails(user.id)):
                 await users.replace_secondary_emails(user.id, listed, now)
@@ -336,16 +349,11 @@ class AdminService:
         return reset
 
     async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
-        """Delete a user and end their sessions. Raises NotFound."""
-        async with self.db.write() as s:
-            users = UserRepository(s)
-            user = await users.by_account(account)
-            if user is None:
-                raise NotFound("user_not_found")
-            target = user.account
-            await end_outstanding_codes(CodeRepository(s), user.id)
-            await users.delete(user)
-            self._audit(s, actor, "user.delete", target, None, ip)
+        """Delete a user the way a user deletes their own account (``PrivacyService``): every
+        session, token, code and chat ends at once, the addresses and the account name are held,
+        the audit trail records ``user.delete`` by ``actor``, the address gets a notice.
+        Raises NotFound(user_not_found)."""
+        await self.privacy.delete_account_by_admin(account, actor, ip)
 
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
         """Give the user (by address or account name) ``role``: an update like any other,

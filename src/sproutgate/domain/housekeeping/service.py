@@ -1,6 +1,7 @@
 """Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions (of users
 and of the admin console), expired second-step challenges and unconfirmed authenticator
-enrolments, and delivered mail after a week (kept that long for the outbox view)."""
+enrolments, delivered mail after a week (kept that long for the outbox view), and ended holds
+on the identifiers of deleted accounts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
+from sproutgate.storage.privacy import HeldIdentifierRepository
 from sproutgate.storage.repositories import (
     CodeRepository,
     ConsoleSessionRepository,
@@ -40,6 +42,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
         console = await ConsoleSessionRepository(s).purge(now)
         mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
+        holds = await HeldIdentifierRepository(s).purge(now)
     return {
         "codes": codes,
         "pending_signups": pending,
@@ -48,6 +51,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         "sign_in_clients": clients,
         "console_sessions": console,
         "mfa_challenges_and_enrolments": mfa,
+        "held_identifiers": holds,
     }
 
 

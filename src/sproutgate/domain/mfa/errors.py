@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sproutgate.domain.accounts.errors import WrongPassword  # noqa: F401 - one class for the code
 from sproutgate.domain.errors import Conflict, Unauthorized
 
 
@@ -32,12 +33,6 @@ class ReauthenticationRequired(Unauthorized):
     """Changing factors needs the current password, or a sign-in within ``recent_auth_seconds``."""
 
     code = "reauthentication_required"
-
-
-class WrongPassword(Unauthorized):
-    """The password given to re-authenticate is wrong (counted like a failed sign-in)."""
-
-    code = "wrong_password"
 
 
 class MfaAlreadyEnabled(Conflict):
