@@ -250,7 +250,16 @@ async def test_disabling_in_the_admin_console_ends_every_code(h):
     assert not await reset_works(h, user["email"], code)
 
 
-async def test_deleting_ends_every_code(h):
+async def test_deleting_ends_every_code(make_harness, make_settings):
+    # No hold on deleted addresses here (SPROUTGATE_DELETED_ACCOUNT_HOLD_SECONDS=0), so that the
+    # address can sign up anew while the old code would still be in time.
+    h = await make_harness(
+        make_settings(
+            limit_code_mail_per_address="100/minute",
+            admin_token="takeover-admin-token",
+            deleted_account_hold_seconds=0,
+        )
+    )
     user = await create_user(h)
     code = await reset_code(h, user["email"])
     r = await h.client.delete(f"/api/admin/users/{user['account']}", headers=admin(h))
