@@ -1,6 +1,6 @@
 """Password hashing: argon2id, off the event loop, with verification of imported legacy hashes.
 
-Hashes run on an executor of their own with one thread per core the process may use (divided by
+Hashes run on a queue of their own with one thread per core the process may use (divided by
 the argon2 lanes per hash), so that they queue instead of sharing a core: each argon2id hash
 works through 19 MiB of memory, and two hashes time-sliced on one core evict each other's
 working set from the cache (docs/decisions/argon2-hashes-one-per-core.md).
@@ -12,11 +12,12 @@ import asyncio
 import hmac
 import math
 import os
+import queue
 import re
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -80,12 +81,80 @@ def hashing_threads(parallelism: int = 1, processes: int = 1) -> int:
     return max(1, usable_cores() // (max(1, parallelism) * max(1, processes)))
 
 
+class HashQueue:
+    """A FIFO of blocking calls served by ``threads`` daemon threads (named ``argon2_N``,
+    started on first use): the lean counterpart of ``loop.run_in_executor`` for the one kind
+    of work a sign-in waits on.
+
+    ``ThreadPoolExecutor`` wraps every call in a ``concurrent.futures.Future`` chained to an
+    asyncio future and re-checks its idle threads under a lock on every submit; measured on a
+    server pinned to one core, that bookkeeping was a tenth of a sign-in's event-loop time
+    (docs/benchmarks.md). Here a call is one ``SimpleQueue.put`` on the way in and one
+    ``call_soon_threadsafe`` on the way out. A call whose awaiting task was cancelled while
+    it waited in line (a client that went away) is skipped without running."""
+
+    def __init__(self, threads: int) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.threads = threads
+        self._items: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._started = False
+        self._start_lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._started:
+                return
+            for i in range(self.threads):
+                threading.Thread(target=self._serve, name=f"argon2_{i}", daemon=True).start()
+            self._started = True
+
+    def _serve(self) -> None:
+        get = self._items.get
+        while True:
+            fn, args, future, loop = get()
+            if future.cancelled():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                _deliver(loop, _set_exception, future, exc)
+            else:
+                _deliver(loop, _set_result, future, result)
+
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on one of the threads, in arrival order; its result or exception."""
+        if not self._started:
+            self._start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._items.put((fn, args, future, loop))
+        return await future
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, setter: Callable[..., None], *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(setter, *args)
+    except RuntimeError:  # the loop closed while the call ran: nobody is waiting
+        pass
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
 class Argon2Hasher:
     """argon2id with configurable cost. Also verifies bcrypt and werkzeug (pbkdf2/scrypt) hashes
     brought in by ``sproutgate import-sproutgate``; those report ``needs_rehash`` so that the
     next successful login upgrades them to argon2id.
 
-    Every hash, verify and burn runs on this hasher's own executor of ``threads`` threads
+    Every hash, verify and burn runs on this hasher's own ``HashQueue`` of ``threads`` threads
     (default ``hashing_threads(parallelism)``: one per usable core), never on the event loop's
     default pool: at most ``threads`` hashes run at once and the rest wait their turn in FIFO
     order, and other blocking work (``asyncio.to_thread``) never queues behind hashes. A call
@@ -104,11 +173,10 @@ class Argon2Hasher:
         )
         self._dummy = self._ph.hash("sproutgate-dummy-password")
         self.threads = threads or hashing_threads(parallelism)
-        # Threads start on first use and end with the executor (or the process).
-        self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="argon2")
+        self._queue = HashQueue(self.threads)
 
     async def _run(self, fn: Callable[..., _T], *args: str) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._queue.run(fn, *args)
 
     async def hash(self, password: str) -> str:
         return await self._run(self._ph.hash, password)
