@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from sproutgate.cli_clients import clients_app
 from sproutgate.cli_ops import keys_app, outbox_app
 from sproutgate.cli_services import run_with_services
 from sproutgate.config import Settings
@@ -29,6 +30,7 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
 
 
 def _is_loopback(host: str) -> bool:

@@ -184,6 +184,52 @@ MESSAGES: dict[str, dict[str, str]] = {
     "contains_nul": {"zh-CN": "不能包含 NUL 字符", "en": "must not contain NUL characters"},
     "invalid_uuid": {"zh-CN": "必须是 UUID", "en": "must be a UUID"},
     "invalid_type": {"zh-CN": "类型错误", "en": "has the wrong type"},
+    # -- OAuth client registry (issue 12) -----------------------------------------------------
+    "client_not_found": {"zh-CN": "应用(OAuth 客户端)不存在", "en": "No such client (app)."},
+    "invalid_client": {"zh-CN": "客户端认证失败", "en": "Client authentication failed."},
+    "public_client_has_no_secret": {
+        "zh-CN": "公开客户端没有密钥",
+        "en": "A public client has no secret.",
+    },
+    "invalid_redirect_uri": {
+        "zh-CN": "必须是完整的 URI(ASCII,不含空格)",
+        "en": "must be absolute URIs in ASCII without spaces",
+    },
+    "redirect_uri_fragment": {"zh-CN": "不能包含片段(#…)", "en": "must not contain a fragment (#...)"},
+    "insecure_redirect_uri": {
+        "zh-CN": "必须使用 https(http 仅限本机回环地址)",
+        "en": "must use https (http only on a loopback address)",
+    },
+    "custom_scheme_needs_public_client": {
+        "zh-CN": "自定义 scheme 仅限公开(原生)客户端",
+        "en": "may use a custom scheme only for a public (native) client",
+    },
+    "invalid_custom_scheme": {
+        "zh-CN": "自定义 scheme 应为倒序域名(如 com.example.app)",
+        "en": "must use a custom scheme that is a reverse domain name (like com.example.app)",
+    },
+    "too_many_uris": {"zh-CN": "最多 20 个", "en": "must list at most 20 URIs"},
+    "client_name_too_long": {"zh-CN": "最多 100 个字符", "en": "must be at most 100 characters long"},
+    "unknown_scope": {
+        "zh-CN": "只能是 openid、profile、email、offline_access、sproutgate",
+        "en": "must be among openid, profile, email, offline_access, sproutgate",
+    },
+    "unknown_grant_type": {
+        "zh-CN": "只能是 authorization_code、refresh_token、client_credentials",
+        "en": "must be among authorization_code, refresh_token, client_credentials",
+    },
+    "client_credentials_needs_confidential_client": {
+        "zh-CN": "client_credentials 仅限机密客户端",
+        "en": "may include client_credentials only for a confidential client",
+    },
+    "refresh_token_needs_authorization_code": {
+        "zh-CN": "包含 refresh_token 时也须包含 authorization_code",
+        "en": "must include authorization_code when it includes refresh_token",
+    },
+    "client_type_fixed": {
+        "zh-CN": "客户端类型注册后不可更改",
+        "en": "cannot change after registration (register a new client instead)",
+    },
     # A 422's detail: the fields and their messages as one sentence.
     "invalid_fields": {"zh-CN": "请求参数无效:{fields}。", "en": "The request is invalid: {fields}."},
 }

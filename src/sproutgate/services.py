@@ -15,6 +15,7 @@ from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminAccess, AdminService
 from sproutgate.domain.chats.service import ChatService
+from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import CodeService
 from sproutgate.domain.console_sessions.rules import ConsoleSessionRules
@@ -146,6 +147,8 @@ def build_services(
         lambda: guard.token,
     )
     mail_outbox = OutboxService(db, outbox, clock)
+    # OAuth client secrets are stored as a keyed hash under a key of their own (issue 12).
+    clients = ClientService(db, clock, load_or_create_secret(settings.data_dir, "client-secrets.key"))
     health = HealthService(settings, db)
     return Services(
         settings=settings,
@@ -172,6 +175,7 @@ def build_services(
         monitoring=MonitoringService(settings, mail_outbox, health, metrics),
         metrics=metrics,
         chats=ChatService(settings, db, limiter, clock),
+        clients=clients,
     )
 
 

@@ -16,6 +16,7 @@ from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminAccess, AdminService
 from sproutgate.domain.chats.service import ChatService
+from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.console_sessions.service import ConsoleSessionService
 from sproutgate.domain.health.service import HealthService
@@ -43,6 +44,8 @@ class DomainServices:
     mail_outbox: OutboxService
     health: HealthService
     monitoring: MonitoringService
+    # The OAuth / OpenID Connect client registry (issue 12).
+    clients: ClientService
     # Objects a face builds on first use and keeps for the process (the agent's chat service;
     # tests place their own). Never a channel between faces: those are typed (api.deps.ApiHooks).
     extras: dict[str, Any] = field(default_factory=dict)

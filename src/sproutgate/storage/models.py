@@ -306,6 +306,29 @@ class HeldIdentifier(Base):
     held_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+# -- OAuth / OpenID Connect clients (issue 12) -------------------------------------------------
+class OAuthClient(Base):
+    """A registered OAuth 2.0 / OpenID Connect client (domain/clients). ``secret_hash`` is the
+    keyed HMAC-SHA256 of its secret (None for public clients); never the secret. The lists are
+    JSON arrays of strings."""
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    public: Mapped[bool] = mapped_column(Boolean)
+    first_party: Mapped[bool] = mapped_column(Boolean)
+    redirect_uris: Mapped[list] = mapped_column(JSON)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scopes: Mapped[list] = mapped_column(JSON)
+    grant_types: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 __all__ = [
     "AdminConsoleSession",
     "AgentChat",
@@ -314,6 +337,7 @@ __all__ = [
     "Base",
     "HeldIdentifier",
     "MfaChallenge",
+    "OAuthClient",
     "OutboxMessage",
     "PendingSignup",
     "RecoveryCode",
