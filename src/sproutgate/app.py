@@ -124,6 +124,9 @@ def _include_optional_faces(app: FastAPI, services: Services) -> ApiHooks:
     from sproutgate.api.gate.outbox import router as outbox_router
 
     app.include_router(outbox_router)
+    from sproutgate.api.gate.clients import router as clients_router
+
+    app.include_router(clients_router)
     from sproutgate.agent.routes import router as agent_router
 
     app.include_router(agent_router)

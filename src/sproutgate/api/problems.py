@@ -50,6 +50,12 @@ CAMEL = {
     "page_size": "pageSize",
     "mfa_token": "mfaToken",
     "reset_mfa": "resetMfa",
+    # OAuth clients (/api/admin/clients)
+    "redirect_uris": "redirectUris",
+    "post_logout_redirect_uris": "postLogoutRedirectUris",
+    "backchannel_logout_uri": "backchannelLogoutUri",
+    "first_party": "firstParty",
+    "grant_types": "grantTypes",
 }
 
 
