@@ -342,6 +342,8 @@ def _audit_details(page: Page, details: dict[str, Any] | None) -> str:
 
 
 def _audit_value(page: Page, name: str, value: Any) -> str:
+    if value is None or value == []:  # a cleared field (an app's back-channel logout URI)
+        return "—"
     if isinstance(value, bool):
         return page.t("admin.yes" if value else "admin.no")
     if isinstance(value, list):

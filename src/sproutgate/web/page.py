@@ -229,6 +229,8 @@ _NOTICE_KEYS = frozenset(
         "notice.password_set",
         "notice.email_removed",
         "notice.account_deleted",
+        "notice.client_saved",
+        "notice.client_deleted",
     )
 )
 

@@ -235,7 +235,7 @@ class ClientService:
                 await hook(s, client_id)
             if not await repo.delete(client_id):
                 raise ClientNotFound()
-            self._audit(s, actor, "client.delete", client_id, {"values": {"name": name}}, ip)
+            self._audit(s, actor, "client.delete", client_id, {"name": name}, ip)
 
     async def authenticate(self, client_id: str, client_secret: str | None) -> Client:
         """The client presenting these credentials (RFC 6749 §2.3.1). A confidential client
