@@ -80,6 +80,16 @@ async def test_create_show_rotate_update_delete_on_the_command_line(make_harness
     updated = json.loads(done.stdout)
     assert (updated["name"], updated["first_party"], updated["scopes"]) == ("Family Web 2", False, ["openid"])
     assert updated["redirect_uris"] == created["redirect_uris"]  # not given: kept
+    done = await cli(
+        settings, "update", client_id, "--backchannel-logout-uri", "", "--no-post-logout-redirect-uris"
+    )
+    assert done.returncode == 0, done.stderr
+    updated = json.loads(done.stdout)
+    assert updated["backchannel_logout_uri"] is None and updated["post_logout_redirect_uris"] == []
+    done = await cli(settings, "update", client_id, "--redirect-uri", "http://example.com/cb")
+    assert done.returncode == 2 and "(insecure_redirect_uri)" in done.stderr
+    done = await cli(settings, "update", "no-such-client", "--name", "x")
+    assert done.returncode == 1 and "no such client" in done.stderr
 
     done = await cli(settings, "list")
     assert [c["client_id"] for c in json.loads(done.stdout)] == [client_id]
@@ -96,6 +106,7 @@ async def test_create_show_rotate_update_delete_on_the_command_line(make_harness
     assert [e.action for e in reversed(events)] == [
         "client.create",
         "client.rotate_secret",
+        "client.update",
         "client.update",
         "client.delete",
     ]
