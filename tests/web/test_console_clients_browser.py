@@ -68,6 +68,7 @@ def test_admin_registers_edits_rotates_and_removes_an_app(site, new_page):
 
     row.get_by_role("link", name=re.compile("^Edit")).click()
     expect(page.get_by_test_id("client-id")).to_have_text(client_id)
+    shot(page, "admin_client_edit")
     page.get_by_label("Name", exact=True).fill(f"{name} 2")
     page.get_by_label("First-party app").uncheck()
     page.get_by_role("button", name="Save").click()
@@ -123,7 +124,7 @@ def test_the_apps_page_in_chinese(site, new_page):
     form = page.locator("form[action='/admin/clients']")
     form.get_by_label(re.compile("^回调地址")).fill("com.example.phone:/oauth")
     form.get_by_role("button", name="登记", exact=True).click()
-    expect(page.get_by_role("heading", name="已登记 手机应用")).to_be_visible()
+    expect(page.get_by_role("heading", name="已登记应用「手机应用」")).to_be_visible()
     expect(page.get_by_test_id("client-secret")).to_have_count(0)
     expect(page.get_by_text("公开客户端没有密钥,使用 PKCE。")).to_be_visible()
     shot(page, "admin_client_created_zh")

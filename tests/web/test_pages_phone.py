@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
-from web_support import lines_of, outside_viewport, shot, sign_in
+from web_support import ADMIN_TOKEN, lines_of, outside_viewport, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -73,10 +73,25 @@ def test_every_page_fits_a_phone_signed_in_and_out(site, new_page, size, lang):
     # Signed in as an administrator: the widest menu, the console, the account and the chat.
     admin = site.create_user(role="admin", username="小芽管理员" if zh else "Sprout Admin")
     other = site.create_user(bio="Grows **sprouts**.")
+    # An app with long redirect URIs (issue 12), for the console's apps pages.
+    r = site.http.post(
+        "/api/admin/clients",
+        json={
+            "name": "小芽网页版" if zh else "Sprout Web",
+            "redirectUris": ["https://web.example.com/oidc/callback/with/a/rather/long/path?tenant=sprouts"],
+            "backchannelLogoutUri": "https://web.example.com/oidc/backchannel-logout",
+        },
+        headers={"X-Admin-Token": ADMIN_TOKEN},
+    )
+    assert r.status_code == 201, r.text
+    app_id = r.json()["client"]["clientId"]
     page = new_page(lang=lang, viewport=size)
     sign_in(page, admin["account"])
     expect(page).to_have_url(re.compile("/account"))
     for path in (
+        "/admin/clients",
+        f"/admin/clients/{app_id}",
+        f"/admin/clients/{app_id}/delete",
         "/account",
         "/account/delete",
         "/chat",
@@ -123,7 +138,7 @@ def test_without_scripts_the_menu_wraps_and_nothing_scrolls_sideways(site, new_p
     page.goto("/login")
     assert outside_viewport(page) == []
     sign_in(page, admin["account"])
-    for path in ("/account", "/admin", "/admin/audit"):
+    for path in ("/account", "/admin", "/admin/audit", "/admin/clients"):
         page.goto(path)
         expect(page.locator(".topnav")).to_be_visible()  # no menu button to open it: always shown
         assert outside_viewport(page) == [], path

@@ -380,15 +380,15 @@ PAGES: dict[str, tuple[str, str]] = {
         "服务间调用(仅机密客户端)",
         "service to service (confidential only)",
     ),
-    "clients.edit_title": ("编辑应用 {name}", "Edit {name}"),
+    "clients.edit_title": ("编辑应用「{name}」", "Edit {name}"),
     "clients.secret": ("客户端密钥", "Client secret"),
     "clients.rotate_lead": (
         "生成新密钥后,旧密钥立即失效,请先准备好更新应用配置。",
         "A new secret stops the old one at once: be ready to update the app's configuration.",
     ),
     "clients.rotate": ("生成新密钥", "Replace the secret"),
-    "clients.created_title": ("已登记 {name}", "{name} is registered"),
-    "clients.rotated_title": ("{name} 的新密钥", "New secret for {name}"),
+    "clients.created_title": ("已登记应用「{name}」", "{name} is registered"),
+    "clients.rotated_title": ("「{name}」的新密钥", "New secret for {name}"),
     "clients.secret_once": (
         "请立即复制密钥:它只显示这一次,SproutGate 只保存其哈希。",
         "Copy the secret now: it is shown only this once; SproutGate keeps only a hash of it.",
@@ -398,7 +398,7 @@ PAGES: dict[str, tuple[str, str]] = {
         "A public client has no secret; it uses PKCE.",
     ),
     "clients.back": ("返回应用列表", "Back to apps"),
-    "clients.delete_title": ("删除应用 {name}?", "Remove {name}?"),
+    "clients.delete_title": ("删除应用「{name}」?", "Remove {name}?"),
     "clients.delete_lead": (
         "应用 {name}({client_id})将无法再让用户登录,已发出的授权随之失效。",
         "{name} ({client_id}) can no longer sign people in; the grants it holds end with it.",
