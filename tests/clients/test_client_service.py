@@ -108,3 +108,23 @@ async def test_a_change_that_changes_nothing_is_not_recorded(harness):
         await h.services.clients.update("no-such-client", ClientChanges(name="x"), "test")
     with pytest.raises(ClientNotFound):
         await h.services.clients.rotate_secret("no-such-client", "test")
+
+
+async def test_the_longest_registration_fits_every_column(harness):
+    clients = harness.services.clients
+    name = "芽" * 100
+    uris = tuple(f"https://web.example.com/{i:02d}/" + "p" * 1970 for i in range(20))
+    created = await clients.create(
+        ClientSpec(
+            name=name,
+            redirect_uris=uris,
+            post_logout_redirect_uris=uris,
+            backchannel_logout_uri=uris[0],
+            scopes=("openid", "profile", "email", "offline_access", "sproutgate"),
+            grant_types=("authorization_code", "refresh_token", "client_credentials"),
+        ),
+        "test",
+    )
+    stored = await clients.get(created.client.client_id)
+    assert stored == created.client
+    assert stored.name == name and stored.redirect_uris == uris and len(stored.redirect_uris[0]) <= 2000

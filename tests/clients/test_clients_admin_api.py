@@ -15,6 +15,7 @@ from sproutgate.domain.clients.errors import InvalidClient
 pytestmark = pytest.mark.both_engines
 
 CLIENTS = "/api/admin/clients"
+PASSWORD = "Sprout#Garden2026"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 CLIENT_FIELDS = {
     "clientId",
@@ -131,6 +132,29 @@ async def test_admin_registers_shows_changes_rotates_and_deletes_a_client(harnes
     }
     trail = repr([e.details for e in events])
     assert secret not in trail and new_secret not in trail
+
+
+async def test_an_admin_role_users_token_works_and_is_audited_as_them(harness):
+    h = harness
+    for account, role in (("appadmin", "admin"), ("appuser", "user")):
+        r = await h.client.post(
+            "/api/admin/users",
+            json={"account": account, "email": f"{account}@example.com", "password": PASSWORD, "role": role},
+            headers=admin(h),
+        )
+        assert r.status_code == 201, r.text
+    tokens = {}
+    for account in ("appadmin", "appuser"):
+        r = await h.client.post("/api/auth/login", json={"account": account, "password": PASSWORD})
+        tokens[account] = r.json()["token"]
+    body = {"name": "By a person", "redirectUris": ["https://a.example/cb"]}
+    r = await h.client.post(CLIENTS, json=body, headers={"Authorization": f"Bearer {tokens['appadmin']}"})
+    assert r.status_code == 201, r.text
+    client_id = r.json()["client"]["clientId"]
+    [event] = [e for e in await h.services.admin.audit_log(10) if e.target == client_id]
+    assert event.actor == "user:appadmin" and event.action == "client.create"
+    r = await h.client.get(CLIENTS, headers={"Authorization": f"Bearer {tokens['appuser']}"})
+    assert r.status_code in (401, 403) and r.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_public_clients_have_no_secret(harness):
