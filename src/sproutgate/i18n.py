@@ -193,7 +193,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "invalid_redirect_uri": {
         "zh-CN": "必须是完整的 URI(ASCII,不含空格)",
-        "en": "must be absolute URIs in ASCII without spaces",
+        "en": "must be absolute URI(s) in ASCII without spaces",
     },
     "redirect_uri_fragment": {"zh-CN": "不能包含片段(#…)", "en": "must not contain a fragment (#...)"},
     "insecure_redirect_uri": {
