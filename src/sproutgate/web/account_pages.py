@@ -38,6 +38,7 @@ async def _render_account(page: Page, errors: FormErrors | None = None, **values
             await services.sessions.list_active(user.id), key=lambda s: s.id != principal.session_id
         ),
         current_session=principal.session_id,
+        mfa=await services.mfa.status(user.id),  # the two-step section (account_mfa.html)
         verify_email=values.pop("verify_email", None) or page.request.query_params.get("verify_email"),
         values=values,
     )
@@ -236,3 +237,7 @@ async def delete_account(page: Page = Depends(page_context)) -> Response:
             security.clear_cookie(page.request, response, security.SESSION_COOKIE)
             return response
     return _render_delete(page, errors)
+
+
+# The two-step pages (mfa_pages.py) show their errors on this page too.
+render_account = _render_account

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 from starlette.datastructures import FormData
@@ -244,6 +245,24 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
         return await _edit_page(page, actor, account, errors, **values)
     except NotFound:
         return _not_found(page)
+
+
+@router.post(ADMIN_PATH + "/users/{account}/reset-mfa")
+async def admin_reset_mfa(account: str, page: Page = Depends(page_context)) -> Response:
+    """Turn every second factor of the user off (audited; their sessions end, they are mailed)."""
+    actor = await admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    await page.form()
+    try:
+        # The admin API's path (PUT /api/admin/users/{account} {"resetMfa": true}): one rule,
+        # one audit record, one notice mail, whichever face asked.
+        view = await page.services.admin.update_user(
+            account, UserFields(reset_mfa=True), actor, page.ctx.ip, lang=page.lang
+        )
+    except NotFound:
+        return _not_found(page)
+    return page.redirect(f"{ADMIN_PATH}/users/{quote(view.user.account)}#mfa", notice="mfa_reset")
 
 
 @router.get(ADMIN_PATH + "/users/{account}/delete")

@@ -99,9 +99,12 @@ async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
     """Second step of a sign-in: a code from the authenticator app or a recovery code."""
     form = await page.form()
     values = {k: form_text(form, k) for k in ("mfa_token", "redirect_to", "next")}
-    code = form_text(form, "code").strip()
+    # Two forms post here: the app's code (``code``) and the recovery-code path (``recovery_code``);
+    # the service tells the two kinds apart by their shape, the page shows errors where typed.
+    field = "recovery_code" if "recovery_code" in form else "code"
+    code = form_text(form, field).strip()
     errors = FormErrors()
-    errors.require_filled(page.lang, code=code)
+    errors.require_filled(page.lang, **{field: code})
     if not errors:
         try:
             issued = await page.services.mfa.complete_sign_in(
@@ -112,7 +115,7 @@ async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc)
             return page.render("login.html", status=errors.status, values=_after(values), errors=errors)
         except DomainError as exc:
-            errors = page.explain(exc, {"invalid_mfa_code": "code"})
+            errors = page.explain(exc, {"invalid_mfa_code": field, "code": field})
         else:
             return _signed_in(
                 page, issued, _destination(page, values["redirect_to"], values["next"], "/account")

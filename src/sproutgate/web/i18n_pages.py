@@ -36,13 +36,23 @@ PAGES: dict[str, tuple[str, str]] = {
         "密码正确。请输入验证器应用中显示的 6 位验证码。",
         "Your password is right. Enter the 6-digit code your authenticator app shows.",
     ),
-    "login_mfa.code": ("验证码或恢复码", "Code or recovery code"),
+    "login_mfa.code": ("验证器应用中的验证码", "Code from your authenticator app"),
     "login_mfa.hint": (
-        "手机不在身边?可以输入一个恢复码(如 k7qm-3xth-9wpa),每个恢复码只能用一次。",
-        "No phone at hand? Enter one of your recovery codes (like k7qm-3xth-9wpa); each works once.",
+        "6 位数字,每 30 秒更新一次。",
+        "6 digits; a new one every 30 seconds.",
     ),
     "login_mfa.submit": ("验证并登录", "Verify and sign in"),
     "login_mfa.restart": ("重新输入密码", "Start over with the password"),
+    # -- two-step verification: the recovery-code path of the sign-in (login_mfa.html)
+    "login_mfa.lost_phone": ("手机不在身边?使用恢复码", "No phone at hand? Use a recovery code"),
+    "login_mfa.recovery_lead": (
+        "输入开启两步验证时保存的恢复码之一(如 k7qm-3xth-9wpa)。"
+        "每个恢复码只能用一次,用后我们会发邮件通知你。",
+        "Enter one of the recovery codes you saved when you turned two-step verification on "
+        "(like k7qm-3xth-9wpa). Each works once, and we mail you when one is used.",
+    ),
+    "login_mfa.recovery_code": ("恢复码", "Recovery code"),
+    "login_mfa.recovery_submit": ("用恢复码登录", "Sign in with a recovery code"),
     # sign-up
     "register.title": ("注册", "Create your account"),
     "register.lead": (
@@ -138,6 +148,90 @@ PAGES: dict[str, tuple[str, str]] = {
     "notice.account_deleted": (
         "你的账号已删除,所有登录都已退出。",
         "Your account was deleted and every session was signed out.",
+    ),
+    # -- two-step verification on the account page (account_mfa*.html, web/mfa_pages.py)
+    "notice.mfa_disabled": (
+        "验证器应用已关闭,恢复码已作废,其他设备上的登录已退出。",
+        "The authenticator app is off, its recovery codes are void, and your other sessions were signed out.",
+    ),
+    "mfa.heading": ("两步验证", "Two-step verification"),
+    "mfa.lead": (
+        "登录时除了密码,还需要输入验证器应用"
+        "(如 Google Authenticator、Microsoft Authenticator、1Password)中的验证码。",
+        "Besides your password, signing in asks for a code from an authenticator app (such as "
+        "Google Authenticator, Microsoft Authenticator or 1Password).",
+    ),
+    "mfa.on": ("已开启", "On"),
+    "mfa.on_detail": (
+        "登录时需要验证器应用中的验证码。",
+        "Signing in asks for a code from your authenticator app.",
+    ),
+    "mfa.off": ("未开启", "Off"),
+    "mfa.off_detail": ("目前只用密码登录。", "Your password alone signs you in."),
+    "mfa.codes_left": (
+        "剩余 {left} 个未用的恢复码。",
+        "{left} unused recovery {left:code|codes} left.",
+    ),
+    "mfa.start": ("设置验证器应用", "Set up an authenticator app"),
+    "mfa.password_needed": (
+        "距离登录已经超过一段时间,请输入当前密码。",
+        "Enter your current password: you signed in a while ago.",
+    ),
+    "mfa.code_or_recovery": ("验证码或恢复码", "Code or recovery code"),
+    "mfa.new_codes": ("重新生成恢复码", "New recovery codes"),
+    "mfa.new_codes_lead": (
+        "生成一组新的恢复码,旧的全部作废。",
+        "Get a new set of recovery codes; every old one stops working.",
+    ),
+    "mfa.new_codes_submit": ("生成新的恢复码", "Get new codes"),
+    "mfa.turn_off": ("关闭两步验证", "Turn off"),
+    "mfa.turn_off_lead": (
+        "关闭后只需密码即可登录,恢复码作废,其他设备上的登录会退出。",
+        "Your password alone will sign you in again, the recovery codes stop working and your "
+        "other sessions are signed out.",
+    ),
+    "mfa.turn_off_submit": ("关闭验证器应用", "Turn off the authenticator app"),
+    "mfa.enrol_title": ("设置验证器应用", "Set up an authenticator app"),
+    "mfa.enrol_step_scan": (
+        "用验证器应用扫描下面的二维码。",
+        "Scan this QR code with your authenticator app.",
+    ),
+    "mfa.enrol_step_code": (
+        "输入应用显示的 6 位验证码,确认设置成功。",
+        "Enter the 6-digit code the app shows to confirm it works.",
+    ),
+    "mfa.qr_label": ("验证器应用的二维码", "QR code for your authenticator app"),
+    "mfa.cannot_scan": ("无法扫描?手动输入密钥", "Can't scan it? Type the key in instead"),
+    "mfa.type_secret": (
+        "在应用中选择“手动输入”,填入下面的密钥(空格可省略):",
+        'In the app, choose "enter a setup key" and type this key (the spaces do not matter):',
+    ),
+    "mfa.secret_account": ("账号", "Account"),
+    "mfa.secret_kind": ("类型", "Type"),
+    "mfa.secret_kind_value": ("基于时间(TOTP),6 位,30 秒", "Time-based (TOTP), 6 digits, 30 seconds"),
+    "mfa.first_code": ("应用显示的验证码", "Code from the app"),
+    "mfa.first_code_hint": (
+        "{minutes} 分钟内完成设置,否则需要重新开始。",
+        "Finish within {minutes} minutes, or start again.",
+    ),
+    "mfa.confirm": ("确认并开启", "Confirm and turn on"),
+    "mfa.enabled_heading": ("两步验证已开启", "Two-step verification is on"),
+    "mfa.regenerated_heading": ("新的恢复码", "Your new recovery codes"),
+    "mfa.codes_lead": (
+        "手机丢失或不在身边时,可以用这些恢复码代替验证码登录,每个只能用一次。",
+        "If you lose your phone or it is not at hand, each of these codes signs you in once in "
+        "place of an app code.",
+    ),
+    "mfa.codes_once": (
+        "这些恢复码只显示这一次。请下载或抄写下来,放在安全的地方。",
+        "These codes are shown only this once. Download or write them down and keep them somewhere safe.",
+    ),
+    "mfa.download": ("下载恢复码(.txt)", "Download the codes (.txt)"),
+    "mfa.saved_them": ("我已保存,返回账号", "I saved them: back to my account"),
+    "mfa.codes_file_title": ("SproutGate 恢复码:{account}", "SproutGate recovery codes for {account}"),
+    "mfa.codes_file_note": (
+        "每个恢复码只能使用一次。生成新的一组后,这些恢复码全部作废。",
+        "Each code works once. Getting a new set voids all of these.",
     ),
     # account
     "account.title": ("我的账号", "Your account"),
@@ -265,6 +359,24 @@ PAGES: dict[str, tuple[str, str]] = {
     "admin.col.role": ("角色", "Role"),
     "admin.col.status": ("状态", "Status"),
     "admin.col.created": ("注册时间", "Created"),
+    # -- second factors in the console (admin_users.html, admin_user_edit.html)
+    "admin.col.mfa": ("两步验证", "Two-step"),
+    "admin.mfa.totp": ("验证器应用", "App"),
+    "admin.mfa.passkeys": ("{count} 个通行密钥", "{count} {count:passkey|passkeys}"),
+    "admin.mfa.none": ("未开启", "Off"),
+    "admin.mfa.heading": ("两步验证", "Second factors"),
+    "admin.mfa.lead_on": (
+        "此用户已开启:{factors}。用户丢失手机且没有恢复码时,可以在这里重置:"
+        "所有第二因素和恢复码都会删除,其所有会话退出,并会收到一封通知邮件。此操作会记入操作记录。",
+        "This user has: {factors}. When they lost their phone and their recovery codes, reset "
+        "here: every second factor and recovery code is removed, all of their sessions end and "
+        "they get a notice mail. The reset is recorded in the audit log.",
+    ),
+    "admin.mfa.lead_off": ("此用户没有开启两步验证。", "This user has no second factor."),
+    "admin.mfa.reset": ("重置两步验证", "Reset second factors"),
+    "notice.mfa_reset": ("已重置该用户的两步验证。", "The user's second factors were reset."),
+    "admin.field.reset_mfa": ("重置两步验证", "second factors reset"),
+    "admin.action.user.mfa.reset": ("重置两步验证", "Reset second factors"),
     "admin.col.actions": ("操作", "Actions"),
     "admin.active": ("正常", "Active"),
     "admin.disabled": ("已停用", "Disabled"),

@@ -231,6 +231,8 @@ _NOTICE_KEYS = frozenset(
         "notice.account_deleted",
         "notice.client_saved",
         "notice.client_deleted",
+        "notice.mfa_disabled",
+        "notice.mfa_reset",
     )
 )
 

@@ -117,6 +117,11 @@ class MfaSummary:
     passkeys: int = 0
 
 
+def _enrolment(secret: str, account: str) -> TotpEnrolment:
+    uri = otpauth_uri(secret, account)
+    return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri, title=f"SproutGate: {account}"))
+
+
 class MfaService:
     def __init__(
         self,
@@ -294,10 +299,25 @@ class MfaService:
                     created_at=now,
                 )
             )
-        uri = otpauth_uri(secret, user.account)
-        return TotpEnrolment(
-            secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri, title=f"SproutGate: {user.account}")
-        )
+        return _enrolment(secret, user.account)
+
+    async def pending_totp(self, principal: Principal) -> TotpEnrolment | None:
+        """The caller's own enrolment still waiting for its first code (started by ``start_totp``
+        within ``ENROLMENT_TTL_SECONDS``), shown again so a page can be reloaded or a wrong code
+        retried without a new secret; None when nothing waits. Only the session that is signed
+        in as the owner asks, and ``start_totp`` re-authenticated it.
+
+        Raises ServiceUnavailable when the secret opens with none of the keys."""
+        user = principal.user
+        async with self.db.read() as s:
+            factor = await MfaRepository(s).totp(user.id)
+        if (
+            factor is None
+            or factor.activated_at is not None
+            or factor.created_at + timedelta(seconds=ENROLMENT_TTL_SECONDS) <= self.clock.now()
+        ):
+            return None
+        return _enrolment(self._open_secret(factor), user.account)
 
     async def confirm_totp(self, principal: Principal, code: str, ctx: CallerContext) -> list[str]:
         """Turn the pending authenticator on with a current code from it, and issue the first
