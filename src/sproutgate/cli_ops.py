@@ -2,7 +2,9 @@
 
 ``sproutgate outbox`` lists counts and recent messages (``--failed`` only the failed ones),
 ``sproutgate outbox retry [ID | --all-failed]`` puts mail back in line. ``sproutgate keys list``
-and ``sproutgate keys rotate`` manage the shared signing keys in ``<data_dir>/keys``."""
+and ``sproutgate keys rotate`` manage the shared signing keys in ``<data_dir>/keys``;
+``keys rotate-outbox`` and ``keys rotate-mfa`` replace the keys sealing queued mail and
+authenticator secrets."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ outbox_app = typer.Typer(
     help="The mail outbox: what waits, what was sent, what failed.", invoke_without_command=True
 )
 keys_app = typer.Typer(
-    help="Token signing keys and outbox keys, shared by every instance.", no_args_is_help=True
+    help="Token signing keys, outbox keys and the mfa key, shared by every instance.", no_args_is_help=True
 )
 
 
@@ -143,6 +145,52 @@ def keys_rotate_outbox() -> None:
 
     name = add_outbox_key(Settings.load().data_dir)
     typer.echo(f"new outbox key {name}")
+
+
+RESEAL_PASSES = 3  # the second pass catches an enrolment committed during the first
+
+
+@keys_app.command("rotate-mfa")
+def keys_rotate_mfa(
+    keep_old: bool = typer.Option(
+        False, "--keep-old", help="Leave the older mfa keys in data/keys (they keep opening, never seal)."
+    ),
+) -> None:
+    """Replace the key that seals authenticator secrets (data/keys/mfa.key): add a new key,
+    re-seal every secret under it in one transaction (the older keys open them until it
+    commits), then move the older keys to data/keys/retired/. Running instances seal with the
+    new key at their next enrolment and open re-sealed secrets at once; no restart."""
+    from sproutgate.infra.sealing import add_mfa_key, retire_mfa_keys
+
+    data_dir = Settings.load().data_dir
+    name = add_mfa_key(data_dir)
+    typer.echo(f"new mfa key {name}")
+
+    async def work(services: Services) -> tuple[int, int, list[str]]:
+        total = 0
+        report = None
+        for _ in range(RESEAL_PASSES):
+            report = await services.mfa.reseal_secrets()
+            total += report.resealed
+            if report.resealed == 0:
+                break
+        assert report is not None
+        return total, report.current, report.unopened
+
+    resealed, current, unopened = run_with_services(work)
+    typer.echo(f"re-sealed {resealed} authenticator secret(s); {current} now under {name}")
+    if unopened:
+        typer.secho(
+            f"{len(unopened)} secret(s) open with no mfa key (users {', '.join(unopened)}): older keys "
+            "kept; restore the lost key or reset those users' factors (sproutgate user reset-mfa)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    if keep_old:
+        return
+    for old in retire_mfa_keys(data_dir, keep=name):
+        typer.echo(f"retired {old} (moved to keys/retired/)")
 
 
 @keys_app.command("rotate")

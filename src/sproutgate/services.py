@@ -126,7 +126,8 @@ def build_services(
         sessions,
         limiter,
         outbox,
-        SecretSealer(load_mfa_keys(settings.data_dir)),
+        # Re-read before sealing and after a miss: `sproutgate keys rotate-mfa` needs no restart.
+        SecretSealer(load_mfa_keys(settings.data_dir), reload=lambda: load_mfa_keys(settings.data_dir)),
         code_key,
         clock,
     )

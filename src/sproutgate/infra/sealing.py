@@ -9,10 +9,15 @@ recipient, so a sealed value copied into another field, another row, or a row wh
 was changed does not open. Values without the prefix (rows queued before sealing existed) are
 returned as they are.
 
-Rotation: ``sproutgate keys rotate-outbox`` adds ``data/keys/outbox-<time>.key``; the newest key
-seals, all of them open, and every instance re-reads the keys within a minute (at once when a
-value opens with none of its keys). A retired key can be deleted once no row it sealed remains
-(sent mail is purged after 7 days; see docs/deployment.md).
+Rotation of the mfa key: ``sproutgate keys rotate-mfa`` adds ``data/keys/mfa-<time>.key``,
+re-seals every authenticator secret under it, then moves the older mfa keys to
+``data/keys/retired/`` (see ``SecretSealer``, docs/deployment.md).
+
+Rotation of the outbox key: ``sproutgate keys rotate-outbox`` adds
+``data/keys/outbox-<time>.key``; the newest key seals, all of them open, and every instance
+re-reads the keys within a minute (at once when a value opens with none of its keys). A retired
+key can be deleted once no row it sealed remains (sent mail is purged after 7 days; see
+docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sproutgate.infra.keys import keys_dir, load_or_create_secret, write_new_file
+from sproutgate.private_files import private_dir
 
 KEY_FILE = "outbox.key"
 ROTATED_PATTERN = "outbox-*.key"  # keys added by `sproutgate keys rotate-outbox`, newer than KEY_FILE
@@ -162,7 +168,8 @@ def add_outbox_key(data_dir: Path) -> str:
 
 
 MFA_KEY_FILE = "mfa.key"
-MFA_ROTATED_PATTERN = "mfa-*.key"  # newer keys, should a rotation command add them; the newest seals
+MFA_ROTATED_PATTERN = "mfa-*.key"  # keys added by `sproutgate keys rotate-mfa`; the newest seals
+RETIRED_DIR = "retired"  # data/keys/retired: mfa keys no secret is sealed with any more
 
 
 class SecretSealer:
@@ -171,26 +178,57 @@ class SecretSealer:
     own in ``data/keys``: the newest key seals, every key opens.
 
     ``aad`` (associated data) names where a value belongs, e.g. the table and the user id, so a
-    sealed value copied to another row does not open."""
+    sealed value copied to another row does not open.
 
-    def __init__(self, keys: list[bytes]) -> None:
+    ``reload`` (optional) returns the current keys, oldest first. Sealing is rare (an enrolment),
+    so the keys are re-read before every seal: once ``sproutgate keys rotate-mfa`` has added a
+    key, no instance seals with an older one. A value that opens with none of the keys held
+    re-reads them too (at most once a second), so an instance started before a rotation opens
+    what was re-sealed under the new key, and stops needing a key the rotation retired."""
+
+    def __init__(self, keys: list[bytes], *, reload: Callable[[], list[bytes]] | None = None) -> None:
+        self._reload = reload
+        self._missed_at = float("-inf")
+        self._use(keys)
+
+    def _use(self, keys: list[bytes]) -> None:
         if not keys:
             raise ValueError("at least one key is required")
         for key in keys:
             if len(key) != 32:
                 raise ValueError(f"a sealing key must be 32 bytes, not {len(key)}")
-        self._aead = AESGCM(keys[-1])
+        self._keys = list(keys)
+        self._newest = AESGCM(keys[-1])
         self._openers = [AESGCM(key) for key in reversed(keys)]
 
-    def seal(self, value: str, aad: bytes) -> str:
+    def refresh(self) -> bool:
+        """Re-read the keys (when a ``reload`` was given); True when they changed."""
+        if self._reload is None:
+            return False
+        try:
+            keys = self._reload()
+        except Exception as exc:  # noqa: BLE001 - keep the keys we have
+            log.warning("could not re-read the mfa keys: %s", exc)
+            return False
+        if keys and keys != self._keys:
+            log.info("mfa keys changed: %d key(s), the newest seals", len(keys))
+            self._use(keys)
+            return True
+        return False
+
+    def seal(self, value: str, aad: bytes, *, reread: bool = True) -> str:
+        """``value`` sealed with the newest key; ``reread``: re-read the keys first (a caller
+        sealing many values at once re-reads once, with ``refresh``)."""
+        if reread:
+            self.refresh()
         nonce = os.urandom(_NONCE_BYTES)
         return (
-            PREFIX + base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, value.encode(), aad)).decode()
+            PREFIX
+            + base64.urlsafe_b64encode(nonce + self._newest.encrypt(nonce, value.encode(), aad)).decode()
         )
 
-    def open(self, value: str, aad: bytes, field: str = "secret") -> str:
-        """The clear text of a sealed ``value``. Raises UnsealError when it is not sealed, is
-        damaged, or opens with none of the keys."""
+    @staticmethod
+    def _raw(value: str, field: str) -> bytes:
         if not is_sealed(value):
             raise UnsealError(field)
         try:
@@ -199,19 +237,80 @@ class SecretSealer:
             raise UnsealError(field) from exc
         if len(raw) < _NONCE_BYTES + 16:
             raise UnsealError(field)
-        for aead in self._openers:
-            try:
-                return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad).decode()
-            except (InvalidTag, UnicodeDecodeError):
-                continue
+        return raw
+
+    @staticmethod
+    def _try(aead: AESGCM, raw: bytes, aad: bytes) -> str | None:
+        try:
+            return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad).decode()
+        except (InvalidTag, UnicodeDecodeError):
+            return None
+
+    def open(self, value: str, aad: bytes, field: str = "secret") -> str:
+        """The clear text of a sealed ``value``. Raises UnsealError when it is not sealed, is
+        damaged, or opens with none of the keys (after re-reading them once)."""
+        raw = self._raw(value, field)
+        for attempt in range(2):
+            for aead in self._openers:
+                clear = self._try(aead, raw, aad)
+                if clear is not None:
+                    return clear
+            now = time.monotonic()
+            if attempt == 0 and now - self._missed_at >= 1.0:
+                self._missed_at = now
+                if self.refresh():
+                    continue
+            break
         raise UnsealError(field)
+
+    def sealed_with_newest(self, value: str, aad: bytes) -> bool:
+        """Whether ``value`` opens with the newest key (the one that seals): False for a value
+        an older key sealed, or no key opens."""
+        try:
+            raw = self._raw(value, "secret")
+        except UnsealError:
+            return False
+        return self._try(self._newest, raw, aad) is not None
 
 
 def load_mfa_keys(data_dir: Path) -> list[bytes]:
     """The keys sealing second-factor secrets, oldest first: ``mfa.key`` (created on first start,
-    mode 0600, first writer wins), then any ``mfa-<time>.key`` by name."""
+    mode 0600, first writer wins; not again once a rotation retired it), then every
+    ``mfa-<time>.key`` by name (their time sorts)."""
     directory = keys_dir(data_dir)
-    keys = [load_or_create_secret(data_dir, MFA_KEY_FILE)]
-    for path in sorted(directory.glob(MFA_ROTATED_PATTERN)):
+    rotated = sorted(directory.glob(MFA_ROTATED_PATTERN))
+    keys = []
+    if not rotated or (directory / MFA_KEY_FILE).exists():
+        keys.append(load_or_create_secret(data_dir, MFA_KEY_FILE))
+    for path in rotated:
         keys.append(bytes.fromhex(path.read_text().strip()))
     return keys
+
+
+def add_mfa_key(data_dir: Path) -> str:
+    """A new key for second-factor secrets (``mfa-<time>.key``, 0600); from now on every instance
+    seals with it. Returns the file's name."""
+    load_mfa_keys(data_dir)  # the first key exists before a newer one (a fresh data dir)
+    name = f"mfa-{time.time_ns():019d}.key"
+    write_new_file(keys_dir(data_dir) / name, secrets.token_bytes(32).hex().encode())
+    return name
+
+
+def retire_mfa_keys(data_dir: Path, keep: str) -> list[str]:
+    """Move every mfa key file but ``keep`` into ``data/keys/retired/`` (0700): no instance
+    loads them any more, but a database backup taken before the rotation can still be opened by
+    moving its key back. Returns the names moved, oldest first."""
+    directory = keys_dir(data_dir)
+    retired = private_dir(directory / RETIRED_DIR)
+    os.chmod(retired, 0o700)
+    moved = []
+    candidates = [directory / MFA_KEY_FILE, *sorted(directory.glob(MFA_ROTATED_PATTERN))]
+    for path in candidates:
+        if path.name == keep or not path.exists():
+            continue
+        target = retired / path.name
+        if target.exists():  # the same name retired before: keep both
+            target = retired / f"{path.stem}-{time.time_ns():019d}.key"
+        os.replace(path, target)
+        moved.append(path.name)
+    return moved

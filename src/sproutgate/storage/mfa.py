@@ -59,6 +59,14 @@ class MfaRepository:
             stmt = stmt.with_for_update()
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
+    async def all_totp(self, *, lock: bool = False) -> list[TotpFactor]:
+        """Every authenticator row, pending or active, by user id (a key rotation re-seals them);
+        ``lock``: held until commit (PostgreSQL)."""
+        stmt = select(TotpFactor).order_by(TotpFactor.user_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return list((await self.s.execute(stmt)).scalars())
+
     async def replace_totp(self, factor: TotpFactor) -> None:
         """Store ``factor``, removing whatever authenticator row the user had."""
         await self.delete_totp(factor.user_id)

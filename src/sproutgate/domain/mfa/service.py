@@ -122,6 +122,17 @@ def _enrolment(secret: str, account: str) -> TotpEnrolment:
     return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri, title=f"SproutGate: {account}"))
 
 
+@dataclass(frozen=True, slots=True)
+class ResealReport:
+    """One pass of ``MfaService.reseal_secrets``: how many secrets were re-sealed under the
+    newest mfa key, how many it had sealed already, and the users whose secret opens with no
+    key at all (left as they are: restore the key, or reset their factors)."""
+
+    resealed: int
+    current: int
+    unopened: list[str] = field(default_factory=list)
+
+
 class MfaService:
     def __init__(
         self,
@@ -161,7 +172,8 @@ class MfaService:
         except UnsealError:
             log.error(
                 "the authenticator secret of user %s does not open with data/keys/mfa.key or a later "
-                "mfa key: restore the key, or reset the user's factors (sproutgate user reset-mfa)",
+                "mfa key: restore the key (a rotation keeps older ones in data/keys/retired), or "
+                "reset the user's factors (sproutgate user reset-mfa)",
                 factor.user_id,
             )
             raise ServiceUnavailable("second_factor_unavailable") from None
@@ -493,6 +505,31 @@ class MfaService:
         return issued
 
     # -- administration -----------------------------------------------------------------------
+    async def reseal_secrets(self) -> ResealReport:
+        """Re-seal every authenticator secret (pending or active) that the newest mfa key did not
+        seal, under that key, in one transaction: every row moves or none does, and until it
+        commits the rows still open with the key that sealed them. The keys are re-read first,
+        so the key ``sproutgate keys rotate-mfa`` just added is the one that seals. Run again
+        until ``resealed`` is 0 to catch an enrolment another instance committed meanwhile."""
+        self.sealer.refresh()
+        resealed = current = 0
+        unopened: list[str] = []
+        async with self.db.write() as s:
+            for factor in await MfaRepository(s).all_totp(lock=True):
+                aad = self._aad(factor.user_id)
+                if self.sealer.sealed_with_newest(factor.secret_sealed, aad):
+                    current += 1
+                    continue
+                try:
+                    clear = self.sealer.open(factor.secret_sealed, aad)
+                except UnsealError:
+                    unopened.append(factor.user_id)
+                    continue
+                factor.secret_sealed = self.sealer.seal(clear, aad, reread=False)
+                resealed += 1
+        return ResealReport(resealed=resealed, current=current, unopened=unopened)
+
+
     async def reset_in(self, s: AsyncSession, user: User, lang: str) -> bool:
         """Turn every second factor of ``user`` off, in the caller's (the admin service's)
         transaction: the authenticator, recovery codes and open sign-in challenges go, every
