@@ -103,6 +103,11 @@ def test_every_page_fits_a_phone_signed_in_and_out(site, new_page, size, lang):
         "/no/such/page",
     ):
         found += check_page(page, path)
+    # Two-step verification: the enrolment page, its QR code and typed key, fits too.
+    page.goto("/account")
+    page.locator("form[action='/account/mfa/totp'] button[type=submit]").click()
+    expect(page).to_have_url(re.compile("/account/mfa/totp$"))
+    found += check_page(page, "/account/mfa/totp")
     assert not found, "\n".join(found)
 
     # The users table is stacked rows: each row's actions are on screen and reachable.
