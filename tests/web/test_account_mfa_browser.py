@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 from playwright.sync_api import Page, expect
-from web_support import PASSWORD, shot, sign_in
+from web_support import ADMIN_TOKEN, PASSWORD, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -183,3 +184,37 @@ def test_enrol_from_the_qr_code_on_screen_then_sign_in_with_a_code_and_a_recover
     expect(page.locator("#f-recovery_code-error")).to_have_text(text["wrong"])
     assert site.user(user["account"])["mfa"] == {"totp": True, "passkeys": 0}
     assert PASSWORD not in page.content()
+
+
+def test_the_console_shows_the_factor_and_resets_it(site, new_page):
+    user = site.create_user()
+    # Enrolled through the runtime API (the pages' path is the test above).
+    http = site.http
+    token = http.post("/api/v1/auth/sessions", json={"email": user["email"], "password": PASSWORD}).json()[
+        "access_token"
+    ]
+    auth = {"Authorization": f"Bearer {token}"}
+    secret = http.post("/api/v1/users/me/mfa/totp", json={}, headers=auth).json()["secret"]
+    r = http.post("/api/v1/users/me/mfa/totp/verify", json={"code": pyotp.TOTP(secret).now()}, headers=auth)
+    assert r.status_code == 200, r.text
+
+    page = new_page()
+    page.goto("/admin")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Open the console").click()
+    page.goto(f"/admin?q={user['account']}")
+    row = page.locator(f"tr[data-account='{user['account']}']")
+    expect(row.get_by_test_id("mfa")).to_have_text("App")
+    row.get_by_role("link", name=re.compile("^Edit")).click()
+    section = page.get_by_test_id("admin-mfa")
+    expect(section).to_contain_text("This user has: an authenticator app.")
+    shot(page, "admin_user_mfa")
+    section.get_by_role("button", name="Reset second factors").click()
+    expect(page.get_by_role("status")).to_have_text("The user's second factors were reset.")
+    expect(page.get_by_test_id("admin-mfa")).to_contain_text("This user has no second factor.")
+    assert site.user(user["account"])["mfa"] == {"totp": False, "passkeys": 0}
+    assert http.get("/api/v1/users/me", headers=auth).status_code == 401  # their sessions ended
+    page.goto(f"/admin?q={user['account']}")
+    expect(page.locator(f"tr[data-account='{user['account']}']").get_by_test_id("mfa")).to_have_text("Off")
+    page.goto("/admin/audit")
+    expect(page.locator("table")).to_contain_text("second factors reset")

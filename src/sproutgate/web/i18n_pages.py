@@ -362,6 +362,7 @@ PAGES: dict[str, tuple[str, str]] = {
     # -- second factors in the console (admin_users.html, admin_user_edit.html)
     "admin.col.mfa": ("两步验证", "Two-step"),
     "admin.mfa.totp": ("验证器应用", "App"),
+    "admin.mfa.totp_long": ("验证器应用", "an authenticator app"),
     "admin.mfa.passkeys": ("{count} 个通行密钥", "{count} {count:passkey|passkeys}"),
     "admin.mfa.none": ("未开启", "Off"),
     "admin.mfa.heading": ("两步验证", "Second factors"),
