@@ -126,6 +126,31 @@ async def test_enrolling_shows_the_qr_code_and_the_secret_then_the_codes_once(h)
     await client.aclose()
 
 
+async def test_the_waiting_secret_is_shown_again_only_to_the_browser_that_started(h):
+    user = await make_user(h)
+    client = await signed_in_client(h, user)
+    assert (await start(client)).status_code == 303
+    assert "sg_mfa_enrolment" in client.cookies
+    # The same session from another browser (a copied session cookie) sees no secret.
+    copy = h.new_client(**{"Accept-Language": "en"})
+    copy.cookies.set("sg_session", client.cookies["sg_session"])
+    assert (await copy.get("/account")).status_code == 200  # the session itself works there
+    r = await copy.get("/account/mfa/totp")
+    assert r.status_code == 303 and r.headers["location"] == "/account#mfa"
+    copy.cookies.set("sg_mfa_enrolment", "forged", path="/account/mfa")
+    r = await copy.get("/account/mfa/totp")
+    assert r.status_code == 303 and "totp-secret" not in r.text
+    page = await client.get("/account/mfa/totp")
+    assert page.status_code == 200 and SECRET_RE.search(page.text)
+    # Nor does the ticket of another session open it.
+    other = await signed_in_client(h, user)
+    other.cookies.set("sg_mfa_enrolment", client.cookies["sg_mfa_enrolment"], path="/account/mfa")
+    assert (await other.get("/account/mfa/totp")).status_code == 303
+    await copy.aclose()
+    await other.aclose()
+    await client.aclose()
+
+
 async def test_enrolling_long_after_signing_in_needs_the_password_in_chinese(h):
     user = await make_user(h)
     client = await signed_in_client(h, user)

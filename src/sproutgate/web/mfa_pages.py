@@ -17,6 +17,7 @@ from sproutgate.domain.errors import DomainError
 from sproutgate.domain.mfa.errors import NoPendingEnrolment, ReauthenticationRequired
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
 from sproutgate.domain.mfa.service import TotpEnrolment
+from sproutgate.web import security
 from sproutgate.web.account_pages import render_account
 from sproutgate.web.page import FormErrors, Page, form_text, page_context
 
@@ -34,6 +35,22 @@ def _code_fields(field: str) -> dict[str, str]:
 def _grouped(secret: str) -> str:
     """The base32 secret in groups of four, as people type it (apps ignore the spaces)."""
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _started_here(page: Page) -> bool:
+    """Whether this browser started the waiting enrolment (it holds the enrolment cookie for
+    its session): only then is the secret shown again. A stolen session cookie alone, without
+    the password or a recent sign-in, can neither start an enrolment nor read one."""
+    principal = page.require_user()
+    presented = page.request.cookies.get(security.ENROLMENT_COOKIE)
+    return page.guard.enrolment_ok(principal.session_id, presented)
+
+
+def _forget_enrolment(page: Page, response: Response) -> Response:
+    security.clear_cookie(
+        page.request, response, security.ENROLMENT_COOKIE, path=security.ENROLMENT_COOKIE_PATH
+    )
+    return response
 
 
 def _render_enrolment(page: Page, enrolment: TotpEnrolment, errors: FormErrors | None = None) -> Response:
@@ -79,16 +96,25 @@ async def start_totp(page: Page = Depends(page_context)) -> Response:
     except DomainError as exc:
         errors = page.explain(exc, {"wrong_password": "mfa_password"})
         return await render_account(page, errors)
-    return page.redirect(ENROL_PATH)
+    response = page.redirect(ENROL_PATH)
+    security.set_cookie(
+        page.request,
+        response,
+        security.ENROLMENT_COOKIE,
+        page.guard.enrolment_ticket(principal.session_id),
+        max_age=ENROLMENT_TTL_SECONDS,
+        path=security.ENROLMENT_COOKIE_PATH,
+    )
+    return response
 
 
 @router.get(ENROL_PATH)
 async def enrolment_page(page: Page = Depends(page_context)) -> Response:
     """The waiting enrolment: QR code, the secret to type in, and the form for the first code."""
     principal = page.require_user()
-    enrolment = await page.services.mfa.pending_totp(principal)
-    if enrolment is None:  # never started, expired or already on
-        return page.redirect(SECTION)
+    enrolment = await page.services.mfa.pending_totp(principal) if _started_here(page) else None
+    if enrolment is None:  # never started (here), expired or already on
+        return _forget_enrolment(page, page.redirect(SECTION))
     return _render_enrolment(page, enrolment)
 
 
@@ -108,10 +134,10 @@ async def confirm_totp(page: Page = Depends(page_context)) -> Response:
         except DomainError as exc:
             errors = page.explain(exc, _code_fields("code"))
         else:
-            return _render_codes(page, codes, page.t("mfa.enabled_heading"))
-    enrolment = await page.services.mfa.pending_totp(principal)
+            return _forget_enrolment(page, _render_codes(page, codes, page.t("mfa.enabled_heading")))
+    enrolment = await page.services.mfa.pending_totp(principal) if _started_here(page) else None
     if enrolment is None:
-        return page.redirect(SECTION)
+        return _forget_enrolment(page, page.redirect(SECTION))
     return _render_enrolment(page, enrolment, errors)
 
 

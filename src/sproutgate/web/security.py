@@ -34,6 +34,10 @@ CONSOLE_COOKIE = "sg_console"
 # Over HTTPS: a __Host- cookie is only accepted by browsers when Secure, on Path=/ and without a
 # Domain, so a neighbouring subdomain (or plain-HTTP page) cannot plant or overwrite it.
 SECURE_CONSOLE_COOKIE = "__Host-sg_console"
+# Set for the browser that started an authenticator enrolment (web/mfa_pages.py): only that
+# browser is shown the waiting secret again, not another holder of the same session.
+ENROLMENT_COOKIE = "sg_mfa_enrolment"
+ENROLMENT_COOKIE_PATH = "/account/mfa"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,6 +74,15 @@ class WebGuard:
         if not nonce or not presented:
             return False
         return hmac.compare_digest(self.csrf_token(nonce, session_id), presented)
+
+    # -- second-factor enrolment ----------------------------------------------------------------
+    def enrolment_ticket(self, session_id: str) -> str:
+        """The value of ``ENROLMENT_COOKIE`` for a session: a MAC of its id, so the cookie is
+        only ever had by a browser it was sent to after a re-authenticated start."""
+        return self._mac("mfa-enrolment", session_id)
+
+    def enrolment_ok(self, session_id: str, presented: str | None) -> bool:
+        return bool(presented) and hmac.compare_digest(self.enrolment_ticket(session_id), presented or "")
 
 
 # -- request facts ----------------------------------------------------------------------------
