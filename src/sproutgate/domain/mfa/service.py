@@ -529,7 +529,6 @@ class MfaService:
                 resealed += 1
         return ResealReport(resealed=resealed, current=current, unopened=unopened)
 
-
     async def reset_in(self, s: AsyncSession, user: User, lang: str) -> bool:
         """Turn every second factor of ``user`` off, in the caller's (the admin service's)
         transaction: the authenticator, recovery codes and open sign-in challenges go, every
