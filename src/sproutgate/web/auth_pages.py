@@ -22,13 +22,14 @@ router = APIRouter(include_in_schema=False)
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 
-def _destination(page: Page, redirect_to: str | None, next_path: str | None, default: str) -> str:
-    """Where to go after signing in: an allow-listed application URL, else a path on this site."""
+def destination(page: Page, redirect_to: str | None, next_path: str | None, default: str) -> str:
+    """Where to go after signing in (with a password, a code or a passkey): an allow-listed
+    application URL, else a path on this site."""
     return page.services.accounts.allowed_redirect(redirect_to) or local_path(next_path) or default
 
 
-def _signed_in(page: Page, issued: IssuedSession, destination: str) -> Response:
-    response = page.redirect(destination)
+def _signed_in(page: Page, issued: IssuedSession, target: str) -> Response:
+    response = page.redirect(target)
     security.set_cookie(
         page.request,
         response,
@@ -52,7 +53,7 @@ async def login_form(
 ) -> Response:
     """The sign-in form."""
     if page.principal is not None:
-        return page.redirect(_destination(page, redirect_to, next, "/account"))
+        return page.redirect(destination(page, redirect_to, next, "/account"))
     return page.render(
         "login.html",
         values={"redirect_to": redirect_to or "", "next": local_path(next) or ""},
@@ -85,7 +86,7 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc, {"invalid_credentials": "password"})
         else:
             return _signed_in(
-                page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
+                page, issued, destination(page, values["redirect_to"], values["next"], "/account")
             )
     return page.render("login.html", status=errors.status, values=values, errors=errors)
 
@@ -115,7 +116,7 @@ async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc, {"invalid_mfa_code": "code"})
         else:
             return _signed_in(
-                page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
+                page, issued, destination(page, values["redirect_to"], values["next"], "/account")
             )
     return page.render("login_mfa.html", status=errors.status, values=values, errors=errors)
 
@@ -220,10 +221,10 @@ async def set_password_submit(page: Page = Depends(page_context)) -> Response:
             if exc.code == "recent_auth_required":
                 errors.alert = page.t("set_password.expired")
         else:
-            destination = _destination(page, values["redirect_to"], None, "/account")
-            if destination == "/account":
+            target = destination(page, values["redirect_to"], None, "/account")
+            if target == "/account":
                 return page.redirect("/account", notice="password_set")
-            return page.redirect(destination)
+            return page.redirect(target)
     return page.render("set_password.html", status=errors.status, values=values, errors=errors)
 
 

@@ -13,7 +13,15 @@ from sproutgate import i18n
 from sproutgate.api.deps import ApiHooks
 from sproutgate.api.problems import http_error_response
 from sproutgate.domain.registry import DomainServices
-from sproutgate.web import account_pages, admin_client_pages, admin_pages, api_docs, auth_pages, chat_pages
+from sproutgate.web import (
+    account_pages,
+    admin_client_pages,
+    admin_pages,
+    api_docs,
+    auth_pages,
+    chat_pages,
+    passkey_pages,
+)
 from sproutgate.web.mailbox_page import render_mailbox
 from sproutgate.web.page import CsrfRejected, PagesState, SignInRequired, page_context
 from sproutgate.web.rendering import STATIC_DIR, make_environment
@@ -26,7 +34,7 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
     guard = WebGuard(services, cookie_key)
     app.state.pages = PagesState(guard=guard, env=make_environment())
 
-    for module in (auth_pages, account_pages, admin_pages, admin_client_pages, chat_pages):
+    for module in (auth_pages, account_pages, admin_pages, admin_client_pages, chat_pages, passkey_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     api_docs.install(app)
