@@ -12,6 +12,7 @@ from sproutgate import i18n
 from sproutgate.domain.accounts.rules import has_usable_password
 from sproutgate.domain.errors import DomainError
 from sproutgate.domain.mfa.errors import InvalidMfaToken, MfaRequired
+from sproutgate.domain.mfa.rules import Factor
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession
 from sproutgate.web import security
@@ -81,6 +82,8 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
             # The password was right; the code is asked for on a second form, which carries the
             # single-use token (never the password) and where to go afterwards.
             second = {"mfa_token": str(exc.params["mfa_token"]), **_after(values)}
+            # The account has a passkey: the second form offers it besides the code.
+            second["passkey"] = "1" if Factor.PASSKEY.value in exc.params.get("factors", []) else ""
             return page.render("login_mfa.html", values=second, errors=FormErrors())
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_credentials": "password"})
@@ -99,7 +102,7 @@ def _after(values: dict[str, str]) -> dict[str, str]:
 async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
     """Second step of a sign-in: a code from the authenticator app or a recovery code."""
     form = await page.form()
-    values = {k: form_text(form, k) for k in ("mfa_token", "redirect_to", "next")}
+    values = {k: form_text(form, k) for k in ("mfa_token", "redirect_to", "next", "passkey")}
     code = form_text(form, "code").strip()
     errors = FormErrors()
     errors.require_filled(page.lang, code=code)
