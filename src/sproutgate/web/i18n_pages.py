@@ -515,7 +515,7 @@ PAGES.update(
         "account.passkey_name": ("名称", "Name"),
         "account.passkey_name_hint": (
             "方便你认出它,例如“我的手机”。",
-            "So you can tell it apart, like \"My phone\".",
+            'So you can tell it apart, like "My phone".',
         ),
         "account.add_passkey": ("添加通行密钥", "Add a passkey"),
         "account.remove_passkey": ("移除", "Remove"),

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from sproutgate.api.v1.schemas import PasskeyOut
 from sproutgate.domain.errors import NotAuthenticated
 from sproutgate.domain.passkeys.rules import CHALLENGE_TTL_SECONDS
 from sproutgate.domain.passkeys.service import PasskeySignIn
@@ -112,13 +113,11 @@ async def registration_verify(page: Page = Depends(page_context)) -> Response:
     principal = _signed_in_user(page)
     body = _parse(RegistrationFinish, await page.json())
     info = await page.services.passkeys.finish_registration(principal, body.name, body.credential, page.ctx)
-    created = {
-        "id": info.id,
-        "name": info.name,
-        "created_at": info.created_at.isoformat(),
-        "last_used_at": None,
-    }
-    return page.finish(JSONResponse(created, status_code=201))
+    # As GET /api/v1/users/me/mfa lists it.
+    created = PasskeyOut(
+        id=info.id, name=info.name, created_at=info.created_at, last_used_at=info.last_used_at
+    )
+    return page.finish(JSONResponse(created.model_dump(mode="json"), status_code=201))
 
 
 @router.post("/account/passkeys/{passkey_id}/remove")
