@@ -192,10 +192,12 @@ class PasskeyService:
         verified: VerifiedAssertion,
         ctx: CallerContext,
         kind: SessionKind,
+        amr: list[str],
         mfa_challenge: MfaChallenge | None = None,
-    ) -> IssuedSession:
-        """Store the assertion's counter and backup state and open the session, in one
-        transaction; with ``mfa_challenge``, that password step is used up too. Raises
+    ) -> PasskeySignIn:
+        """Store the assertion's counter and backup state and open the session signed in as
+        ``amr`` says, in one transaction; with ``mfa_challenge``, that password step is used up
+        too. Raises
         PasskeyRejected (a concurrent assertion moved the counter first), InvalidMfaToken (the
         password step was used meanwhile), AccountDisabled."""
         now = self.clock.now()
@@ -211,7 +213,8 @@ class PasskeyService:
             values = await SessionRows(statements).active_user(passkey.user_id)
             if values is None:
                 raise AccountDisabled()
-            return await self.sessions.open_signed_in(statements, user_from_row(values), kind, ctx)
+            issued = await self.sessions.open_signed_in(statements, user_from_row(values), kind, ctx)
+            return PasskeySignIn(issued=issued, amr=amr)
 
     # -- the owner's passkeys -----------------------------------------------------------------
     async def list(self, user_id: str) -> list[PasskeyInfo]:
@@ -351,12 +354,14 @@ class PasskeyService:
         try:
             require_user_handle(credential)
             verified = verify_assertion(self.rp, credential, taken.challenge, self._stored(passkey))
-            issued = await self._open_session(passkey, verified, ctx, kind)
+            signed_in = await self._open_session(
+                passkey, verified, ctx, kind, passkey_amr(passkey.backup_eligible)
+            )
         except PasskeyRejected:
             await self.mfa.count_failure(passkey.user_id, ctx)
             raise
         await self.mfa.count_success(passkey.user_id, ctx)
-        return PasskeySignIn(issued=issued, amr=passkey_amr(passkey.backup_eligible))
+        return signed_in
 
     # -- a passkey as the second step after a password ----------------------------------------
     async def _password_step(self, mfa_token: str, kind: SessionKind) -> MfaChallenge | None:
@@ -418,13 +423,14 @@ class PasskeyService:
             if passkey is None or passkey.user_id != step.user_id:
                 raise PasskeyNotRecognized()
             verified = verify_assertion(self.rp, credential, taken.challenge, self._stored(passkey))
-            issued = await self._open_session(passkey, verified, ctx, kind, mfa_challenge=step)
+            amr = ["pwd", *passkey_amr(passkey.backup_eligible)]
+            signed_in = await self._open_session(passkey, verified, ctx, kind, amr, mfa_challenge=step)
         except (PasskeyChallengeInvalid, PasskeyNotRecognized, PasskeyRejected):
             await self._count_wrong_answer(step)
             await self.mfa.count_failure(step.user_id, ctx)
             raise
         await self.mfa.count_success(step.user_id, ctx)
-        return PasskeySignIn(issued=issued, amr=["pwd", *passkey_amr(passkey.backup_eligible)])
+        return signed_in
 
     async def _count_wrong_answer(self, step: MfaChallenge) -> None:
         """A refused passkey at a second step counts against its ``mfa_token`` like a wrong
