@@ -217,7 +217,7 @@ class PasskeyService:
             return PasskeySignIn(issued=issued, amr=amr)
 
     # -- the owner's passkeys -----------------------------------------------------------------
-    async def list(self, user_id: str) -> list[PasskeyInfo]:
+    async def of_user(self, user_id: str) -> list[PasskeyInfo]:
         """The user's passkeys, oldest first (``MfaService.status`` lists them too)."""
         async with self.db.read() as s:
             rows = await PasskeyRepository(s).of_user(user_id)
