@@ -427,7 +427,13 @@ async def test_a_passkey_completes_the_password_step_when_an_app_is_on(h):
     # The password step is used up: neither a code nor another passkey completes it again.
     r = await post_json(client, "/login/mfa/passkey/options", {"mfa_token": mfa_token}, "/account")
     problem(r, 401, "invalid_mfa_token")
-    await client.aclose()
+    # With the app on, the passkey alone still signs in without a code: it is two factors.
+    alone = h.new_client()
+    r = await sign_in_with(alone, device.get(await sign_in_options(alone)))
+    assert r.status_code == 200 and r.json() == {"location": "/account"}, r.text
+    assert (await alone.get("/account")).status_code == 200
+    for c in (client, alone):
+        await c.aclose()
 
 
 async def test_wrong_passkeys_at_the_second_step_wear_its_token_out(h):
