@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     limit_mfa_fail_account_ip: str = "10/15 minutes"
     limit_mfa_fail_account: str = "20/hour"
     limit_mfa_fail_ip: str = "100/15 minutes"
+    # Passkey ceremonies begun (each stores a challenge) per client address.
+    limit_passkey_options_per_ip: str = "60/5 minutes"
 
     # Backing services. PostgreSQL: every process keeps up to pool_size + max_overflow connections.
     # The timeouts bound how long a request waits when a service is away (it then answers 503).

@@ -234,6 +234,43 @@ MESSAGES: dict[str, dict[str, str]] = {
     "invalid_fields": {"zh-CN": "请求参数无效:{fields}。", "en": "The request is invalid: {fields}."},
 }
 
+# -- passkeys (domain/passkeys): what a refused ceremony says, plainly -------------------------
+MESSAGES.update(
+    {
+        "passkey_rejected": {
+            "zh-CN": "通行密钥验证失败,未能登录。请重试,或改用密码登录。",
+            "en": "The passkey could not be verified, so you are not signed in. Try again, or sign in "
+            "with your password.",
+        },
+        "passkey_not_recognized": {
+            "zh-CN": "这个通行密钥没有在 SproutGate 登记(可能已被移除)。请改用密码登录。",
+            "en": "This passkey is not registered with SproutGate (it may have been removed). Sign in "
+            "with your password.",
+        },
+        "passkey_challenge_invalid": {
+            "zh-CN": "这次通行密钥请求已过期或已被使用,请重新开始。",
+            "en": "This passkey request expired or was already used. Start again.",
+        },
+        "passkey_registration_failed": {
+            "zh-CN": "无法验证这个通行密钥,未添加。请重试。",
+            "en": "The new passkey could not be verified, so it was not added. Try again.",
+        },
+        "passkey_already_registered": {
+            "zh-CN": "这个通行密钥已经登记过了",
+            "en": "This passkey is registered already.",
+        },
+        "too_many_passkeys": {
+            "zh-CN": "通行密钥数量已达上限,请先移除一个",
+            "en": "You have as many passkeys as allowed. Remove one before adding another.",
+        },
+        "passkey_not_found": {"zh-CN": "没有这个通行密钥", "en": "No such passkey."},
+        "no_passkeys": {
+            "zh-CN": "这个账号没有通行密钥,请输入验证码",
+            "en": "This account has no passkey. Enter a code instead.",
+        },
+    }
+)
+
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -568,16 +605,46 @@ MAIL.update(
         "mfa_reset": {
             "zh-CN": (
                 "【SproutGate】管理员已重置你的两步验证",
-                "你好 {account}!\n\n管理员刚刚关闭了你账号的全部两步验证方式(验证器应用和恢复码),"
+                "你好 {account}!\n\n管理员刚刚关闭了你账号的全部两步验证方式(验证器应用、恢复码和通行密钥),"
                 "所有已登录的会话都已退出。现在只用密码即可登录,建议登录后重新开启两步验证。"
                 + _MFA_FOOTER["zh-CN"],
             ),
             "en": (
                 "[SproutGate] An administrator reset your second factors",
                 "Hello {account}!\n\nAn administrator just turned off every second factor of your "
-                "account (authenticator app and recovery codes) and signed out all your sessions. "
+                "account (authenticator app, recovery codes and passkeys) and signed out all your sessions. "
                 "Your password alone signs you in now; turn a second factor on again once you are in."
                 + _MFA_FOOTER["en"],
+            ),
+        },
+    }
+)
+
+# -- passkeys (domain/passkeys) ------------------------------------------------------------------
+MAIL.update(
+    {
+        "passkey_added": {
+            "zh-CN": (
+                "【SproutGate】已添加通行密钥",
+                "你好 {account}!\n\n你的账号刚刚添加了通行密钥“{name}”,现在可以用它直接登录。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] A passkey was added",
+                'Hello {account}!\n\nThe passkey "{name}" was just added to your account; it can '
+                "sign you in by itself now." + _MFA_FOOTER["en"],
+            ),
+        },
+        "passkey_removed": {
+            "zh-CN": (
+                "【SproutGate】已移除通行密钥",
+                "你好 {account}!\n\n你的账号刚刚移除了通行密钥“{name}”,其他已登录的会话都已退出。"
+                + _MFA_FOOTER["zh-CN"],
+            ),
+            "en": (
+                "[SproutGate] A passkey was removed",
+                'Hello {account}!\n\nThe passkey "{name}" was just removed from your account, and '
+                "your other sessions were signed out." + _MFA_FOOTER["en"],
             ),
         },
     }

@@ -28,6 +28,7 @@ from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.metrics import LABEL_VALUES
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
+from sproutgate.domain.passkeys.service import PasskeyService
 from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
@@ -131,6 +132,7 @@ def build_services(
         code_key,
         clock,
     )
+    passkeys = PasskeyService(settings, db, sessions, mfa, limiter, outbox, clock)
     holds = IdentifierHolds(load_or_create_secret(settings.data_dir, "held-identifiers.key"), clock)
     accounts = AccountService(
         settings, db, hasher, codes, sessions, limiter, outbox, clock, holds, metrics, mfa=mfa
@@ -165,6 +167,7 @@ def build_services(
         sessions=sessions,
         accounts=accounts,
         mfa=mfa,
+        passkeys=passkeys,
         profiles=ProfileService(db, limiter, clock),
         admin=admin,
         privacy=privacy,

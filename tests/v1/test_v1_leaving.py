@@ -440,7 +440,7 @@ async def test_export_holds_everything_stored_and_no_secret(h):
     assert {s["kind"] for s in sessions.values()} == {"runtime", "gate"}
     assert all(s["ip"] for s in sessions.values())
     assert data["sign_in_clients"] and all(c["ip"] for c in data["sign_in_clients"])
-    assert data["second_factors"] == {"authenticator_app": None, "recovery_codes": []}
+    assert data["second_factors"] == {"authenticator_app": None, "recovery_codes": [], "passkeys": []}
     audit = [(e["actor"], e["action"]) for e in data["audit_events"]]
     assert audit == [("admin-token", "user.update")]
     assert data["audit_events"][0]["details"]["values"] == {

@@ -91,7 +91,7 @@ def test_sign_in_wrong_password_then_right_returns_to_the_app(site, new_page):
     shot(page, "login_error")
 
     page.locator("#f-password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").last.click()
+    page.get_by_role("button", name="Sign in", exact=True).last.click()
     page.wait_for_url(target)
 
 

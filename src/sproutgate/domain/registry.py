@@ -23,6 +23,7 @@ from sproutgate.domain.health.service import HealthService
 from sproutgate.domain.mail.service import OutboxService
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
+from sproutgate.domain.passkeys.service import PasskeyService
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
@@ -34,6 +35,7 @@ class DomainServices:
     clock: Clock
     accounts: AccountService
     mfa: MfaService
+    passkeys: PasskeyService
     sessions: SessionService
     profiles: ProfileService
     admin: AdminService

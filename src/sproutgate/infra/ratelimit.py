@@ -40,6 +40,7 @@ RULES = {
     "mfa_fail_account_ip": "limit_mfa_fail_account_ip",
     "mfa_fail_account": "limit_mfa_fail_account",
     "mfa_fail_ip": "limit_mfa_fail_ip",
+    "passkey_options_ip": "limit_passkey_options_per_ip",
 }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -329,6 +330,59 @@ class OAuthClient(Base):
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+# -- passkeys (WebAuthn; issue 13) ------------------------------------------------------------
+class Passkey(Base):
+    """A WebAuthn credential (a passkey) of a user: the public key only, never a private one.
+
+    ``credential_id`` is the authenticator's credential id (base64url, at most 1023 bytes, WebAuthn
+    §5.8.3); ``user_handle`` the user.id (base64url of 32 random bytes) the authenticator stores
+    with a discoverable credential, the same for all of a user's passkeys. ``sign_count`` is the
+    last signature counter seen (§6.1.1); ``backup_eligible`` (BE) never changes for a credential,
+    ``backup_state`` (BS) is the latest seen (§6.3.3)."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    user_handle: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key (RFC 9052 §7)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_state: Mapped[bool] = mapped_column(Boolean, default=False)
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    transports: Mapped[list] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn challenge waiting for its ceremony: only the SHA-256 of the challenge is stored.
+    Single use (deleted when a response names it) and short-lived. ``purpose`` says which
+    ceremony (domain.passkeys.rules.Ceremony); a registration is bound to ``user_id`` and the
+    session that asked (``binding_hash``: SHA-256 of the session id) and keeps the user handle
+    its options named; a passwordless sign-in to the browser that asked (``binding_hash``: SHA-256
+    of a random handle kept in that browser's cookie), a second step to its password step
+    (``mfa_challenge_id``)."""
+
+    __tablename__ = "passkey_challenges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    binding_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_handle: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a registration's
+    mfa_challenge_id: Mapped[str | None] = mapped_column(
+        ForeignKey("mfa_challenges.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 __all__ = [
     "AdminConsoleSession",
     "AgentChat",
@@ -339,6 +393,8 @@ __all__ = [
     "MfaChallenge",
     "OAuthClient",
     "OutboxMessage",
+    "Passkey",
+    "PasskeyChallenge",
     "PendingSignup",
     "RecoveryCode",
     "RefreshToken",

@@ -18,6 +18,8 @@ from sproutgate.storage.models import (
     HeldIdentifier,
     MfaChallenge,
     OutboxMessage,
+    Passkey,
+    PasskeyChallenge,
     PendingSignup,
     RecoveryCode,
     RefreshToken,
@@ -120,6 +122,11 @@ class AccountDataRepository:
         )
         return list((await self.s.execute(stmt)).scalars())
 
+    async def passkeys(self, user_id: str) -> list[Passkey]:
+        """The user's passkeys, oldest first."""
+        stmt = select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at, Passkey.id)
+        return list((await self.s.execute(stmt)).scalars())
+
     async def mail_to(self, addresses: Sequence[str]) -> list[OutboxMessage]:
         """Mail kept in the outbox for any of ``addresses``, newest first."""
         if not addresses:
@@ -135,7 +142,7 @@ class AccountDataRepository:
         """Delete the user and everything that is theirs: addresses, codes mailed to one of
         ``addresses`` (sign-up codes and decoys belong to no user), sign-ups pending for those
         addresses, sessions with their refresh tokens, sign-in clients, second factors
-        (authenticator app, recovery codes, sign-ins waiting for their second step) and agent
+        (authenticator app, recovery codes, passkeys, sign-ins waiting for their second step) and agent
         conversations. Audit events and mail stay. (The user's own codes also end by
         ``domain.codes.service.end_outstanding_codes``.)"""
         emails = list(addresses)
@@ -148,6 +155,8 @@ class AccountDataRepository:
         await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(session_ids)))
         await self.s.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
         await self.s.execute(delete(SignInClient).where(SignInClient.user_id == user.id))
+        await self.s.execute(delete(PasskeyChallenge).where(PasskeyChallenge.user_id == user.id))
+        await self.s.execute(delete(Passkey).where(Passkey.user_id == user.id))
         await self.s.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
         await self.s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         await self.s.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))

@@ -33,6 +33,7 @@ async def _render_account(page: Page, errors: FormErrors | None = None, **values
         errors=errors,
         profile=profile,
         secondary_emails=await services.profiles.secondary_emails(user.id),
+        passkeys=await services.passkeys.of_user(user.id),
         # this browser's session first, then the others by last use
         sessions=sorted(
             await services.sessions.list_active(user.id), key=lambda s: s.id != principal.session_id

@@ -12,6 +12,7 @@ from sproutgate import i18n
 from sproutgate.domain.accounts.rules import has_usable_password
 from sproutgate.domain.errors import DomainError
 from sproutgate.domain.mfa.errors import InvalidMfaToken, MfaRequired
+from sproutgate.domain.mfa.rules import Factor
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession
 from sproutgate.web import security
@@ -22,13 +23,14 @@ router = APIRouter(include_in_schema=False)
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 
-def _destination(page: Page, redirect_to: str | None, next_path: str | None, default: str) -> str:
-    """Where to go after signing in: an allow-listed application URL, else a path on this site."""
+def destination(page: Page, redirect_to: str | None, next_path: str | None, default: str) -> str:
+    """Where to go after signing in (with a password, a code or a passkey): an allow-listed
+    application URL, else a path on this site."""
     return page.services.accounts.allowed_redirect(redirect_to) or local_path(next_path) or default
 
 
-def _signed_in(page: Page, issued: IssuedSession, destination: str) -> Response:
-    response = page.redirect(destination)
+def _signed_in(page: Page, issued: IssuedSession, target: str) -> Response:
+    response = page.redirect(target)
     security.set_cookie(
         page.request,
         response,
@@ -52,7 +54,7 @@ async def login_form(
 ) -> Response:
     """The sign-in form."""
     if page.principal is not None:
-        return page.redirect(_destination(page, redirect_to, next, "/account"))
+        return page.redirect(destination(page, redirect_to, next, "/account"))
     return page.render(
         "login.html",
         values={"redirect_to": redirect_to or "", "next": local_path(next) or ""},
@@ -80,12 +82,14 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
             # The password was right; the code is asked for on a second form, which carries the
             # single-use token (never the password) and where to go afterwards.
             second = {"mfa_token": str(exc.params["mfa_token"]), **_after(values)}
+            # The account has a passkey: the second form offers it besides the code.
+            second["passkey"] = "1" if Factor.PASSKEY.value in exc.params.get("factors", []) else ""
             return page.render("login_mfa.html", values=second, errors=FormErrors())
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_credentials": "password"})
         else:
             return _signed_in(
-                page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
+                page, issued, destination(page, values["redirect_to"], values["next"], "/account")
             )
     return page.render("login.html", status=errors.status, values=values, errors=errors)
 
@@ -98,7 +102,7 @@ def _after(values: dict[str, str]) -> dict[str, str]:
 async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
     """Second step of a sign-in: a code from the authenticator app or a recovery code."""
     form = await page.form()
-    values = {k: form_text(form, k) for k in ("mfa_token", "redirect_to", "next")}
+    values = {k: form_text(form, k) for k in ("mfa_token", "redirect_to", "next", "passkey")}
     # Two forms post here: the app's code (``code``) and the recovery-code path (``recovery_code``);
     # the service tells the two kinds apart by their shape, the page shows errors where typed.
     field = "recovery_code" if "recovery_code" in form else "code"
@@ -118,7 +122,7 @@ async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc, {"invalid_mfa_code": field, "code": field})
         else:
             return _signed_in(
-                page, issued, _destination(page, values["redirect_to"], values["next"], "/account")
+                page, issued, destination(page, values["redirect_to"], values["next"], "/account")
             )
     return page.render("login_mfa.html", status=errors.status, values=values, errors=errors)
 
@@ -223,10 +227,10 @@ async def set_password_submit(page: Page = Depends(page_context)) -> Response:
             if exc.code == "recent_auth_required":
                 errors.alert = page.t("set_password.expired")
         else:
-            destination = _destination(page, values["redirect_to"], None, "/account")
-            if destination == "/account":
+            target = destination(page, values["redirect_to"], None, "/account")
+            if target == "/account":
                 return page.redirect("/account", notice="password_set")
-            return page.redirect(destination)
+            return page.redirect(target)
     return page.render("set_password.html", status=errors.status, values=values, errors=errors)
 
 

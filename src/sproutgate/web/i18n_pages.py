@@ -593,6 +593,54 @@ PAGES: dict[str, tuple[str, str]] = {
     "error.csrf_title": ("请重新提交", "Please try again"),
 }
 
+# -- passkeys (web/passkey_pages.py, static/passkeys.js) -----------------------------------------
+PAGES.update(
+    {
+        "passkey.or": ("或", "or"),
+        "passkey.sign_in": ("使用通行密钥登录", "Sign in with a passkey"),
+        "passkey.second_step": ("改用通行密钥", "Use a passkey instead"),
+        "passkey.cancelled": (
+            "通行密钥操作已取消或超时,未做任何更改。",
+            "The passkey prompt was cancelled or timed out; nothing happened.",
+        ),
+        "passkey.unsupported": (
+            "这个浏览器不支持通行密钥(或未启用 JavaScript)。",
+            "This browser cannot use passkeys (or JavaScript is off).",
+        ),
+        "passkey.failed": (
+            "通行密钥操作失败,请重试。",
+            "The passkey did not work. Try again.",
+        ),
+        "passkey.exists": (
+            "这个设备上已经有此账号的通行密钥了。",
+            "This device already holds a passkey for this account.",
+        ),
+        "account.passkeys": ("通行密钥", "Passkeys"),
+        "account.passkeys_lead": (
+            "通行密钥保存在你的手机、电脑或安全密钥中,用指纹、面容或设备 PIN 解锁即可直接登录,无需密码。",
+            "A passkey lives on your phone, computer or security key; unlock it with your "
+            "fingerprint, face or device PIN to sign in without a password.",
+        ),
+        "account.no_passkeys": ("还没有通行密钥。", "No passkeys yet."),
+        "account.passkey_added_at": ("添加于 {time}", "Added {time}"),
+        "account.passkey_used_at": ("上次使用 {time}", "Last used {time}"),
+        "account.passkey_never_used": ("尚未使用", "Not used yet"),
+        "account.passkey_name": ("名称", "Name"),
+        "account.passkey_name_hint": (
+            "方便你认出它,例如“我的手机”。",
+            'So you can tell it apart, like "My phone".',
+        ),
+        "account.add_passkey": ("添加通行密钥", "Add a passkey"),
+        "account.remove_passkey": ("移除", "Remove"),
+        "account.remove_passkey_label": ("移除通行密钥 {name}", "Remove the passkey {name}"),
+        "notice.passkey_added": ("已添加通行密钥。", "The passkey was added."),
+        "notice.passkey_removed": (
+            "已移除通行密钥,其他设备上的登录已退出。",
+            "The passkey was removed, and your other sessions were signed out.",
+        ),
+    }
+)
+
 _INDEX = {"zh-CN": 0, "en": 1}
 
 

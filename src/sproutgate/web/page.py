@@ -3,11 +3,13 @@ redirects and form handling that keep the cookie and header rules in one place."
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from starlette.datastructures import FormData
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from sproutgate import i18n
 from sproutgate.api.problems import STATUS_BY_ERROR, field_errors, field_limits
 from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import DomainError, InvalidInput
+from sproutgate.domain.errors import DomainError, Forbidden, InvalidInput
 from sproutgate.domain.registry import DomainServices
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.web import security
@@ -184,6 +186,27 @@ class Page:
             raise CsrfRejected()
         return form
 
+    async def json(self) -> dict[str, Any]:
+        """The JSON object a script of our own pages posted (the passkey ceremonies), after the
+        same checks as a form's: the request is same-origin and carries the page's CSRF token
+        in ``X-CSRF-Token`` (else Forbidden("csrf_failed"), a 403 problem). A body that is not
+        a JSON object is a 422 ``malformed_json``."""
+        if not security.same_origin(self.request) or not self.guard.csrf_ok(
+            self.request.cookies.get(security.CSRF_COOKIE),
+            self.principal.session_id if self.principal else None,
+            self.request.headers.get(security.CSRF_HEADER),
+        ):
+            raise Forbidden("csrf_failed")
+        try:
+            body = json.loads(await self.request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "", "input": None}]
+            )
+        return body
+
     def explain(self, exc: DomainError, code_fields: dict[str, str] | None = None) -> FormErrors:
         """Turn a domain error into messages next to the fields it concerns.
 
@@ -233,6 +256,8 @@ _NOTICE_KEYS = frozenset(
         "notice.client_deleted",
         "notice.mfa_disabled",
         "notice.mfa_reset",
+        "notice.passkey_added",
+        "notice.passkey_removed",
     )
 )
 

@@ -21,6 +21,7 @@ from sproutgate.web import (
     auth_pages,
     chat_pages,
     mfa_pages,
+    passkey_pages,
 )
 from sproutgate.web.mailbox_page import render_mailbox
 from sproutgate.web.page import CsrfRejected, PagesState, SignInRequired, page_context
@@ -34,7 +35,15 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
     guard = WebGuard(services, cookie_key)
     app.state.pages = PagesState(guard=guard, env=make_environment())
 
-    for module in (auth_pages, account_pages, mfa_pages, admin_pages, admin_client_pages, chat_pages):
+    for module in (
+        auth_pages,
+        account_pages,
+        mfa_pages,
+        admin_pages,
+        admin_client_pages,
+        chat_pages,
+        passkey_pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     api_docs.install(app)

@@ -198,9 +198,18 @@ class ExportRecoveryCode(_Out):
     used_at: datetime | None
 
 
+class ExportPasskey(_Out):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    synced: bool
+
+
 class ExportSecondFactors(_Out):
     authenticator_app: ExportAuthenticatorApp | None
     recovery_codes: list[ExportRecoveryCode]
+    passkeys: list[ExportPasskey]
 
 
 class ExportAuditEvent(_Out):

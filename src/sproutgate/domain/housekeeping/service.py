@@ -1,7 +1,7 @@
 """Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions (of users
 and of the admin console), expired second-step challenges and unconfirmed authenticator
-enrolments, delivered mail after a week (kept that long for the outbox view), and ended holds
-on the identifiers of deleted accounts."""
+enrolments, passkey challenges never answered, delivered mail after a week (kept that long for
+the outbox view), and ended holds on the identifiers of deleted accounts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
+from sproutgate.storage.passkeys import PasskeyRepository
 from sproutgate.storage.privacy import HeldIdentifierRepository
 from sproutgate.storage.repositories import (
     CodeRepository,
@@ -43,6 +44,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         console = await ConsoleSessionRepository(s).purge(now)
         mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
         holds = await HeldIdentifierRepository(s).purge(now)
+        passkey_challenges = await PasskeyRepository(s).purge(now)
     return {
         "codes": codes,
         "pending_signups": pending,
@@ -52,6 +54,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         "console_sessions": console,
         "mfa_challenges_and_enrolments": mfa,
         "held_identifiers": holds,
+        "passkey_challenges": passkey_challenges,
     }
 
 

@@ -1,8 +1,8 @@
 """Rules of second factors, as pure functions: which factors exist and what they prove (``amr``),
 authenticator codes (RFC 6238 through pyotp), recovery codes, and sign-in challenge tokens.
 
-A passkey (WebAuthn) plugs in as another ``Factor``: it names itself in ``sign_in_factors`` and
-``amr_values``, and the status lists it; nothing else here changes."""
+A passkey (WebAuthn, domain/passkeys) is another ``Factor``: ``sign_in_factors`` offers it as a
+second step, and the status lists it."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Factor(StrEnum):
 
     TOTP = "totp"  # a code from an authenticator app
     RECOVERY_CODE = "recovery_code"  # one of the user's single-use recovery codes
-    PASSKEY = "passkey"  # WebAuthn; a later addition (issue 13)
+    PASSKEY = "passkey"  # WebAuthn (domain/passkeys), on the pages
 
 
 # RFC 8176 authentication method references: what each factor adds to ``pwd`` in an ``amr``
@@ -46,13 +46,15 @@ def amr_values(factors: list[Factor], password: bool = True) -> list[str]:
     return values
 
 
-def sign_in_factors(totp_active: bool) -> list[Factor]:
-    """What may complete a password sign-in's second step; empty when no second factor is on
-    (then the password alone opens the session). Recovery codes stand in for the app, so they
-    are offered whenever the app is on."""
+def sign_in_factors(totp_active: bool, has_passkey: bool = False) -> list[Factor]:
+    """What may complete a password sign-in's second step; empty when no authenticator app is
+    on (then the password alone opens the session). Recovery codes stand in for the app, so
+    they are offered whenever the app is on; a passkey is offered besides when the user has one
+    (on the pages: API clients cannot perform its ceremony). A passkey alone never makes the
+    password step two-step: it is a sign-in method of its own (domain/passkeys)."""
     if not totp_active:
         return []
-    return [Factor.TOTP, Factor.RECOVERY_CODE]
+    return [Factor.TOTP, Factor.RECOVERY_CODE] + ([Factor.PASSKEY] if has_passkey else [])
 
 
 # -- authenticator apps (RFC 6238) ----------------------------------------------------------

@@ -67,6 +67,7 @@ from sproutgate.infra.sealing import SecretSealer, UnsealError
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository, MfaRows
 from sproutgate.storage.models import TotpFactor, User, new_id
+from sproutgate.storage.passkeys import PasskeyRepository, PasskeyRows
 from sproutgate.storage.repositories import (
     OutboxRepository,
     SessionRepository,
@@ -91,7 +92,8 @@ class TotpEnrolment:
 
 @dataclass(frozen=True, slots=True)
 class PasskeyInfo:
-    """A registered passkey as its owner sees it (none exist yet: issue 13's passkey part)."""
+    """A registered passkey as its owner sees it (domain/passkeys): our id for it, the name its
+    owner gave it, when it was added and last used. Never the key."""
 
     id: str
     name: str
@@ -185,10 +187,11 @@ class MfaService:
         subject, body = i18n.mail(kind, lang, account=user.account, link=self._link("/account"), **params)
         self.outbox.enqueue(OutboxRepository(s), user.email, subject, body, kind)
 
-    async def _reauthenticate(self, principal: Principal, password: str | None) -> None:
+    async def reauthenticate(self, principal: Principal, password: str | None) -> None:
         """The caller proves it is the owner: the current password, or a sign-in within
-        ``recent_auth_seconds``. Raises WrongPassword (counted like a failed sign-in),
-        ReauthenticationRequired, RateLimited."""
+        ``recent_auth_seconds``. Every factor change that adds a way in asks this (an
+        authenticator here, a passkey in domain/passkeys). Raises WrongPassword (counted like a
+        failed sign-in), ReauthenticationRequired, RateLimited."""
         user = principal.user
         if password is not None:
             key = failure_key(user.account_lower, user.id, user.password_hash)
@@ -203,10 +206,11 @@ class MfaService:
         ):
             raise ReauthenticationRequired()
 
-    async def _check_limits(self, user_id: str, ctx: CallerContext) -> None:
-        """Before a code is looked at: refuse (RateLimited) when the caller's address, or the
-        account from this address, or the account from anywhere, has had its wrong codes. The
-        account-wide count spares an address that signed in to the account lately."""
+    async def check_limits(self, user_id: str, ctx: CallerContext) -> None:
+        """Before a code (or a passkey's assertion, domain/passkeys) is looked at: refuse
+        (RateLimited) when the caller's address, or the account from this address, or the
+        account from anywhere, has had its wrong codes. The account-wide count spares an address
+        that signed in to the account lately."""
         await self.limiter.check("mfa_fail_ip", ctx.ip)
         await self.limiter.check("mfa_fail_account_ip", user_id, ctx.ip)
         since = self.clock.now() - timedelta(seconds=KNOWN_CLIENT_SECONDS)
@@ -215,12 +219,15 @@ class MfaService:
         if not known:
             await self.limiter.check("mfa_fail_account", user_id)
 
-    async def _count_failure(self, user_id: str, ctx: CallerContext) -> None:
+    async def count_failure(self, user_id: str, ctx: CallerContext) -> None:
+        """A wrong code or a refused passkey assertion, counted against the client address, the
+        account from that address and the account."""
         await self.limiter.hit("mfa_fail_account_ip", user_id, ctx.ip)
         await self.limiter.hit("mfa_fail_account", user_id)
         await self.limiter.hit("mfa_fail_ip", ctx.ip)
 
-    async def _count_success(self, user_id: str, ctx: CallerContext) -> None:
+    async def count_success(self, user_id: str, ctx: CallerContext) -> None:
+        """A proof that held: the account's runs of wrong codes end."""
         # A right code ends a run of wrong ones, as a right password does.
         await self.limiter.reset("mfa_fail_account", user_id)
         await self.limiter.reset("mfa_fail_account_ip", user_id, ctx.ip)
@@ -278,13 +285,18 @@ class MfaService:
             factor = await repo.totp(user_id)
             active = factor is not None and factor.activated_at is not None
             left = await repo.recovery_codes_left(user_id) if active else 0
-        return MfaStatus(totp=active, recovery_codes_left=left)
+            passkeys = [
+                PasskeyInfo(id=p.id, name=p.name, created_at=p.created_at, last_used_at=p.last_used_at)
+                for p in await PasskeyRepository(s).of_user(user_id)
+            ]
+        return MfaStatus(totp=active, recovery_codes_left=left, passkeys=passkeys)
 
     async def summaries(self, user_ids: list[str]) -> dict[str, MfaSummary]:
         """Per user id, what an administrator sees of the factors."""
         async with self.db.read() as s:
             with_totp = await MfaRepository(s).active_totp_users(user_ids)
-        return {uid: MfaSummary(totp=uid in with_totp) for uid in user_ids}
+            passkeys = await PasskeyRepository(s).counts(user_ids)
+        return {uid: MfaSummary(totp=uid in with_totp, passkeys=passkeys.get(uid, 0)) for uid in user_ids}
 
     # -- enrolment ----------------------------------------------------------------------------
     async def start_totp(
@@ -295,7 +307,7 @@ class MfaService:
         Needs ``password`` or a sign-in within ``recent_auth_seconds``.
 
         Raises WrongPassword, ReauthenticationRequired, MfaAlreadyEnabled, RateLimited."""
-        await self._reauthenticate(principal, password)
+        await self.reauthenticate(principal, password)
         user = principal.user
         secret = new_totp_secret()
         now = self.clock.now()
@@ -338,7 +350,7 @@ class MfaService:
         RateLimited."""
         require_totp_code(code)
         user = principal.user
-        await self._check_limits(user.id, ctx)
+        await self.check_limits(user.id, ctx)
         now = self.clock.now()
         codes: list[str] | None = None
         async with self.db.write() as s:
@@ -360,9 +372,9 @@ class MfaService:
                 await repo.replace_recovery_codes(user.id, self._recovery_hashes(user.id, codes), now)
                 self._mail(s, user, "mfa_enabled", ctx.lang)
         if codes is None:
-            await self._count_failure(user.id, ctx)
+            await self.count_failure(user.id, ctx)
             raise InvalidMfaCode()
-        await self._count_success(user.id, ctx)
+        await self.count_success(user.id, ctx)
         self.outbox.notify()
         return codes
 
@@ -372,7 +384,7 @@ class MfaService:
         Raises InvalidInput, MfaNotEnabled, InvalidMfaCode, RateLimited."""
         require_mfa_code(code)
         user = principal.user
-        await self._check_limits(user.id, ctx)
+        await self.check_limits(user.id, ctx)
         now = self.clock.now()
         used = None
         async with self.db.write() as s:
@@ -391,9 +403,9 @@ class MfaService:
                 )
                 self._mail(s, user, "mfa_disabled", ctx.lang)
         if used is None:
-            await self._count_failure(user.id, ctx)
+            await self.count_failure(user.id, ctx)
             raise InvalidMfaCode()
-        await self._count_success(user.id, ctx)
+        await self.count_success(user.id, ctx)
         self.outbox.notify()
 
     async def regenerate_recovery_codes(
@@ -404,7 +416,7 @@ class MfaService:
         Raises InvalidInput, MfaNotEnabled, InvalidMfaCode, RateLimited."""
         require_mfa_code(code)
         user = principal.user
-        await self._check_limits(user.id, ctx)
+        await self.check_limits(user.id, ctx)
         now = self.clock.now()
         codes: list[str] | None = None
         async with self.db.write() as s:
@@ -417,9 +429,9 @@ class MfaService:
                 await repo.replace_recovery_codes(user.id, self._recovery_hashes(user.id, codes), now)
                 self._mail(s, user, "mfa_recovery_regenerated", ctx.lang)
         if codes is None:
-            await self._count_failure(user.id, ctx)
+            await self.count_failure(user.id, ctx)
             raise InvalidMfaCode()
-        await self._count_success(user.id, ctx)
+        await self.count_success(user.id, ctx)
         self.outbox.notify()
         return codes
 
@@ -430,7 +442,9 @@ class MfaService:
         second factor on (the password alone opens the session); else a challenge is stored and
         the ``MfaRequired`` to raise once the transaction has committed is returned."""
         rows = MfaRows(run)
-        factors = sign_in_factors(await rows.has_active_totp(user_id))
+        factors = sign_in_factors(
+            await rows.has_active_totp(user_id), await PasskeyRows(run).has_passkey(user_id)
+        )
         if not factors:
             return None
         token = new_mfa_token()
@@ -466,7 +480,7 @@ class MfaService:
             await self.limiter.hit("mfa_fail_ip", ctx.ip)
             raise InvalidMfaToken()
         user_id = challenge.user_id
-        await self._check_limits(user_id, ctx)
+        await self.check_limits(user_id, ctx)
         wrong = False
         issued: IssuedSession | None = None
         recovery_used = False
@@ -497,9 +511,9 @@ class MfaService:
                     recovery_used = True
                     await self._mail_recovery_used(s, user, ctx.lang)
         if wrong or issued is None:
-            await self._count_failure(user_id, ctx)
+            await self.count_failure(user_id, ctx)
             raise InvalidMfaCode()
-        await self._count_success(user_id, ctx)
+        await self.count_success(user_id, ctx)
         if recovery_used:
             self.outbox.notify()
         return issued
@@ -531,12 +545,13 @@ class MfaService:
 
     async def reset_in(self, s: AsyncSession, user: User, lang: str) -> bool:
         """Turn every second factor of ``user`` off, in the caller's (the admin service's)
-        transaction: the authenticator, recovery codes and open sign-in challenges go, every
-        session of the user ends, and a notice is mailed. False (and nothing written) when the
-        user had no factor."""
+        transaction: the authenticator, recovery codes, passkeys and open sign-in challenges go,
+        every session of the user ends, and a notice is mailed. False (and nothing written) when
+        the user had no factor."""
         repo = MfaRepository(s)
         factor = await repo.totp(user.id, lock=True)
         had = factor is not None and factor.activated_at is not None
+        had = await PasskeyRepository(s).delete_all(user.id) > 0 or had
         await repo.delete_totp(user.id)
         await repo.delete_recovery_codes(user.id)
         await repo.delete_challenges_of(user.id)

@@ -20,6 +20,7 @@ from sproutgate.storage.models import (
     AuditEvent,
     AuthSession,
     OutboxMessage,
+    Passkey,
     RecoveryCode,
     SignInClient,
     TotpFactor,
@@ -168,9 +169,22 @@ class ExportedRecoveryCode:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportedPasskey:
+    """One passkey: our id for it, its name, when it was added and last used, and whether it
+    syncs (backup eligible); never its credential id or public key."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ExportedSecondFactors:
     authenticator_app: ExportedAuthenticatorApp | None
     recovery_codes: list[ExportedRecoveryCode]
+    passkeys: list[ExportedPasskey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +259,9 @@ def exported_sign_in_client(c: SignInClient) -> ExportedSignInClient:
     return ExportedSignInClient(ip=c.ip, first_seen_at=c.first_seen_at, last_seen_at=c.last_seen_at)
 
 
-def exported_second_factors(app: TotpFactor | None, codes: list[RecoveryCode]) -> ExportedSecondFactors:
+def exported_second_factors(
+    app: TotpFactor | None, codes: list[RecoveryCode], passkeys: list[Passkey]
+) -> ExportedSecondFactors:
     return ExportedSecondFactors(
         authenticator_app=(
             ExportedAuthenticatorApp(
@@ -255,6 +271,16 @@ def exported_second_factors(app: TotpFactor | None, codes: list[RecoveryCode]) -
             else None
         ),
         recovery_codes=[ExportedRecoveryCode(created_at=c.created_at, used_at=c.used_at) for c in codes],
+        passkeys=[
+            ExportedPasskey(
+                id=p.id,
+                name=p.name,
+                created_at=p.created_at,
+                last_used_at=p.last_used_at,
+                synced=p.backup_eligible,
+            )
+            for p in passkeys
+        ],
     )
 
 

@@ -167,7 +167,9 @@ class PrivacyService:
                 sessions=[exported_session(x, principal.session_id) for x in await data.sessions(user.id)],
                 sign_in_clients=[exported_sign_in_client(c) for c in await data.sign_in_clients(user.id)],
                 second_factors=exported_second_factors(
-                    await data.authenticator_app(user.id), await data.recovery_codes(user.id)
+                    await data.authenticator_app(user.id),
+                    await data.recovery_codes(user.id),
+                    await data.passkeys(user.id),
                 ),
                 audit_events=[exported_audit_event(e) for e in await data.audit_events_about(user.account)],
                 agent_conversations=[exported_chat(c) for c in await data.chats(user.id)],
