@@ -127,6 +127,9 @@ def _include_optional_faces(app: FastAPI, services: Services) -> ApiHooks:
     from sproutgate.api.gate.clients import router as clients_router
 
     app.include_router(clients_router)
+    from sproutgate.api.oidc.routes import router as oidc_router
+
+    app.include_router(oidc_router)
     from sproutgate.agent.routes import router as agent_router
 
     app.include_router(agent_router)

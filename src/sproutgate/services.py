@@ -29,6 +29,7 @@ from sproutgate.domain.metrics import LABEL_VALUES
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
 from sproutgate.domain.passkeys.service import PasskeyService
+from sproutgate.domain.oidc.service import OidcService
 from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
@@ -180,6 +181,7 @@ def build_services(
         metrics=metrics,
         chats=ChatService(settings, db, limiter, clock),
         clients=clients,
+        oidc=OidcService(settings, db, signer, sessions, clients, limiter, clock),
     )
 
 

@@ -24,6 +24,7 @@ from sproutgate.domain.mail.service import OutboxService
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
 from sproutgate.domain.passkeys.service import PasskeyService
+from sproutgate.domain.oidc.service import OidcService
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService
@@ -48,6 +49,8 @@ class DomainServices:
     monitoring: MonitoringService
     # The OAuth / OpenID Connect client registry (issue 12).
     clients: ClientService
+    # The OpenID Connect provider (issue 12).
+    oidc: OidcService
     # Objects a face builds on first use and keeps for the process (the agent's chat service;
     # tests place their own). Never a channel between faces: those are typed (api.deps.ApiHooks).
     extras: dict[str, Any] = field(default_factory=dict)

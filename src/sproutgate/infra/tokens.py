@@ -51,6 +51,27 @@ class TokenSigner(Protocol):
         ``audience`` with type ``token_type``. Raises InvalidToken."""
         ...
 
+    def sign_claims(self, claims: dict[str, Any], *, token_type: str, ttl_seconds: int) -> tuple[str, int]:
+        """Sign ``claims`` as they are (the caller names ``iss``, ``aud``, ``sub`` ...), adding
+        ``iat`` and ``exp`` (``ttl_seconds`` from now) and the JOSE ``typ`` header
+        ``token_type``; the ID tokens and RFC 9068 access tokens of the OpenID Connect
+        provider. Returns the token and its expiry (unix seconds)."""
+        ...
+
+    def verify_claims(
+        self,
+        token: str,
+        *,
+        issuer: str,
+        token_type: str,
+        audience: str | None = None,
+        allow_expired: bool = False,
+    ) -> dict[str, Any]:
+        """The claims of a token ``sign_claims`` made: signature, algorithm, ``typ``,
+        ``iss`` and, when given, ``aud`` checked, and ``exp`` unless ``allow_expired`` (an
+        ``id_token_hint`` may have expired). Raises InvalidToken."""
+        ...
+
     def jwks(self) -> dict[str, Any]: ...
 
 
@@ -128,20 +149,69 @@ class JwtSigner:
         token = jwt.encode(claims, self._active_key, algorithm=ALGORITHM, headers=headers)
         return token, exp
 
+    def sign_claims(self, claims: dict[str, Any], *, token_type: str, ttl_seconds: int) -> tuple[str, int]:
+        self._refresh()
+        now = int(self._clock.now().timestamp())
+        exp = now + ttl_seconds
+        headers = {"kid": self._active_kid, "typ": token_type}
+        body = {**claims, "iat": now, "exp": exp}
+        return jwt.encode(body, self._active_key, algorithm=ALGORITHM, headers=headers), exp
+
+    def _public_key_for(self, token: str, token_type: str) -> Any:
+        """The public key a token names, once its ``typ`` is the one expected: a token of
+        another kind (the pages' cookie as a bearer token, say) is refused before its signature
+        is even checked."""
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid", "")
+        if not isinstance(kid, str):
+            raise InvalidToken("bad key id")
+        if header.get("typ") != token_type:
+            raise InvalidToken("wrong token type")
+        self._refresh(unknown_kid=kid not in self._public)
+        public = self._public.get(kid)
+        if public is None:
+            raise InvalidToken("unknown key")
+        return public
+
+    def verify_claims(
+        self,
+        token: str,
+        *,
+        issuer: str,
+        token_type: str,
+        audience: str | None = None,
+        allow_expired: bool = False,
+    ) -> dict[str, Any]:
+        try:
+            public = self._public_key_for(token, token_type)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                public,
+                algorithms=[ALGORITHM],
+                issuer=issuer,
+                audience=audience,
+                options={
+                    "require": ["exp", "iss", "sub"],
+                    "verify_aud": audience is not None,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        exp, iat = claims.get("exp"), claims.get("iat", 0)
+        if not isinstance(claims.get("sub"), str) or not _is_number(exp) or not _is_number(iat):
+            raise InvalidToken("bad claims")
+        now = self._clock.now().timestamp()
+        if exp <= now and not allow_expired:
+            raise InvalidToken("Signature has expired")
+        if iat > now:
+            raise InvalidToken("The token is not yet valid (iat)")
+        return claims
+
     def verify(self, token: str, *, audience: str, token_type: str) -> TokenClaims:
         try:
-            header = jwt.get_unverified_header(token)
-            kid = header.get("kid", "")
-            if not isinstance(kid, str):
-                raise InvalidToken("bad key id")
-            # A token of another kind (the pages' cookie as a bearer token, say) is refused
-            # before its signature is even checked.
-            if header.get("typ") != token_type:
-                raise InvalidToken("wrong token type")
-            self._refresh(unknown_kid=kid not in self._public)
-            public = self._public.get(kid)
-            if public is None:
-                raise InvalidToken("unknown key")
+            public = self._public_key_for(token, token_type)
             claims = jwt.decode(
                 token,
                 public,
@@ -160,6 +230,10 @@ class JwtSigner:
         sub, sid, exp, iat = claims.get("sub"), claims.get("sid"), claims.get("exp"), claims.get("iat", 0)
         if not isinstance(sub, str) or not isinstance(sid, str):
             raise InvalidToken("bad claims")
+        if "client_id" in claims:
+            # An OpenID Connect access token (RFC 9068) is an app's, never a SproutGate session
+            # token, whatever its audience.
+            raise InvalidToken("an app's access token")
         if not _is_number(exp) or not _is_number(iat):
             raise InvalidToken("bad time claims")
         now = self._clock.now().timestamp()

@@ -154,6 +154,19 @@ class AuthSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # -- OpenID Connect (issue 12) ---------------------------------------------------------------
+    # How the person signed in (RFC 8176 values, e.g. ["pwd"], ["pwd", "otp", "mfa"]); None for
+    # sessions opened before it was recorded.
+    amr: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # A grant to an app (kind "oidc"): the client, the scopes granted, the browser sign-in (SSO
+    # session) it came from, and the session it ends with (parent_id: that sign-in, or None for
+    # an offline_access grant, which outlives it).
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    scope: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    sso_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class SignInClient(Base):
@@ -383,14 +396,71 @@ class PasskeyChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class AuthorizationCode(Base):
+    """An OAuth 2.0 authorization code (RFC 6749 §4.1.2): only its SHA-256 stored, single use,
+    short-lived, bound to the client, redirect URI, PKCE challenge, nonce, scopes and the SSO
+    session it was issued from. ``grant_session_id`` is the grant it was traded for, revoked if
+    the code is presented again (RFC 6749 §4.1.2)."""
+
+    __tablename__ = "oauth_authorization_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    scope: Mapped[str] = mapped_column(String(256))
+    nonce: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    amr: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    grant_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class OAuthConsent(Base):
+    """What a person allowed a third-party app to read: remembered per user and client, the
+    scopes a space-delimited list."""
+
+    __tablename__ = "oauth_consents"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    scopes: Mapped[str] = mapped_column(String(256))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OidcSessionClient(Base):
+    """Which apps a browser sign-in (SSO session) was used with, and since when: the clients to
+    tell when it ends (back-channel logout)."""
+
+    __tablename__ = "oidc_session_clients"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 __all__ = [
     "AdminConsoleSession",
     "AgentChat",
     "AuditEvent",
     "AuthSession",
+    "AuthorizationCode",
     "Base",
     "HeldIdentifier",
     "MfaChallenge",
+    "OAuthConsent",
+    "OidcSessionClient",
     "OAuthClient",
     "OutboxMessage",
     "Passkey",

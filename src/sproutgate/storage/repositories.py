@@ -398,6 +398,12 @@ _ROTATION_ROW = (
         AuthSession.id.label("session_id"),
         AuthSession.revoked_at.label("session_revoked_at"),
         AuthSession.expires_at.label("session_expires_at"),
+        AuthSession.kind.label("session_kind"),
+        AuthSession.client_id.label("session_client_id"),
+        AuthSession.scope.label("session_scope"),
+        AuthSession.auth_time.label("session_auth_time"),
+        AuthSession.amr.label("session_amr"),
+        AuthSession.sso_session_id.label("session_sso_id"),
         *User.__table__.columns,
     )
     .join(AuthSession, AuthSession.id == RefreshToken.session_id)
@@ -434,6 +440,7 @@ _ADD_SESSION = insert(_sessions).values(
     expires_at=bindparam("until"),
     ip=bindparam("client_ip"),
     user_agent=bindparam("agent"),
+    amr=bindparam("amr", type_=AuthSession.__table__.c.amr.type),
 )
 _ACTIVE_USER_BY_ID = select(*User.__table__.columns).where(
     User.id == bindparam("uid"), User.disabled.is_(False)
@@ -475,6 +482,7 @@ class SessionRows:
         expires_at: datetime,
         ip: str | None,
         user_agent: str | None,
+        amr: list[str] | None = None,
     ) -> None:
         await self.run.run(
             _ADD_SESSION,
@@ -485,6 +493,7 @@ class SessionRows:
             until=expires_at,
             client_ip=ip,
             agent=user_agent,
+            amr=amr,
         )
 
     async def token_with_session_and_user(self, token_hash: str) -> dict[str, Any] | None:
@@ -547,9 +556,15 @@ class SessionRepository:
         return [(session, bool(disabled)) for session, disabled in await self.s.execute(stmt)]
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
+        """End a session and the app grants that end with it (``parent_id``: the grants an
+        app got through this browser sign-in, offline_access grants excepted; the domain
+        decides which grants carry it, domain/oidc/rules.py ``survives_sign_out``)."""
         await self.s.execute(
             update(AuthSession)
-            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            .where(
+                or_(AuthSession.id == session_id, AuthSession.parent_id == session_id),
+                AuthSession.revoked_at.is_(None),
+            )
             .values(revoked_at=now, revoked_reason=reason)
         )
 

@@ -16,6 +16,7 @@ from sproutgate.domain.mfa.rules import Factor
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import IssuedSession
 from sproutgate.web import security
+from sproutgate.web.oidc_pages import allow_return_to_app
 from sproutgate.web.page import FormErrors, Page, form_text, local_path, page_context
 
 router = APIRouter(include_in_schema=False)
@@ -50,16 +51,23 @@ async def home(page: Page = Depends(page_context)) -> Response:
 # -- sign-in ----------------------------------------------------------------------------------
 @router.get("/login")
 async def login_form(
-    redirect_to: str | None = None, next: str | None = None, page: Page = Depends(page_context)
+    redirect_to: str | None = None,
+    next: str | None = None,
+    identifier: str | None = None,
+    reauth: str | None = None,
+    page: Page = Depends(page_context),
 ) -> Response:
-    """The sign-in form."""
-    if page.principal is not None:
+    """The sign-in form. ``identifier`` prefills it (an app's ``login_hint``); ``reauth=1``
+    shows it to a signed-in person too (an app asked for a fresh sign-in)."""
+    if page.principal is not None and reauth != "1":
         return page.redirect(destination(page, redirect_to, next, "/account"))
-    return page.render(
-        "login.html",
-        values={"redirect_to": redirect_to or "", "next": local_path(next) or ""},
-        errors=FormErrors(),
-    )
+    await allow_return_to_app(page, local_path(next))
+    values = {
+        "redirect_to": redirect_to or "",
+        "next": local_path(next) or "",
+        "identifier": (identifier or "")[:320],
+    }
+    return page.render("login.html", values=values, errors=FormErrors())
 
 
 @router.post("/login")
@@ -84,6 +92,7 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
             second = {"mfa_token": str(exc.params["mfa_token"]), **_after(values)}
             # The account has a passkey: the second form offers it besides the code.
             second["passkey"] = "1" if Factor.PASSKEY.value in exc.params.get("factors", []) else ""
+            await allow_return_to_app(page, local_path(values["next"]))
             return page.render("login_mfa.html", values=second, errors=FormErrors())
         except DomainError as exc:
             errors = page.explain(exc, {"invalid_credentials": "password"})
@@ -91,6 +100,7 @@ async def login_submit(page: Page = Depends(page_context)) -> Response:
             return _signed_in(
                 page, issued, destination(page, values["redirect_to"], values["next"], "/account")
             )
+    await allow_return_to_app(page, local_path(values["next"]))
     return page.render("login.html", status=errors.status, values=values, errors=errors)
 
 
@@ -124,6 +134,7 @@ async def login_mfa_submit(page: Page = Depends(page_context)) -> Response:
             return _signed_in(
                 page, issued, destination(page, values["redirect_to"], values["next"], "/account")
             )
+    await allow_return_to_app(page, local_path(values["next"]))
     return page.render("login_mfa.html", status=errors.status, values=values, errors=errors)
 
 
@@ -140,16 +151,20 @@ async def logout(page: Page = Depends(page_context)) -> Response:
 
 # -- sign-up ----------------------------------------------------------------------------------
 @router.get("/register")
-async def register_form(redirect_to: str | None = None, page: Page = Depends(page_context)) -> Response:
-    """The sign-up form."""
-    return page.render("register.html", values={"redirect_to": redirect_to or ""}, errors=FormErrors())
+async def register_form(
+    redirect_to: str | None = None, next: str | None = None, page: Page = Depends(page_context)
+) -> Response:
+    """The sign-up form. ``next``: a page of this site to go on to once signed up (an app's
+    authorization request, say)."""
+    values = {"redirect_to": redirect_to or "", "next": local_path(next) or ""}
+    return page.render("register.html", values=values, errors=FormErrors())
 
 
 @router.post("/register")
 async def register_submit(page: Page = Depends(page_context)) -> Response:
     """Start a sign-up and mail the code."""
     form = await page.form()
-    values = {k: form_text(form, k) for k in ("email", "username", "account", "redirect_to")}
+    values = {k: form_text(form, k) for k in ("email", "username", "account", "redirect_to", "next")}
     password = form_text(form, "password")
     errors = FormErrors()
     errors.require_filled(page.lang, email=values["email"], username=values["username"], password=password)
@@ -167,21 +182,31 @@ async def register_submit(page: Page = Depends(page_context)) -> Response:
     except DomainError as exc:
         errors.add(page.explain(exc, {"account_taken": "account"}))
     else:
-        return page.redirect("/register/verify", email=values["email"].strip())
+        return page.redirect(
+            "/register/verify", email=values["email"].strip(), next=local_path(values["next"])
+        )
     return page.render("register.html", status=errors.status, values=values, errors=errors)
 
 
 @router.get("/register/verify")
-async def register_verify_form(email: str = "", page: Page = Depends(page_context)) -> Response:
+async def register_verify_form(
+    email: str = "", next: str | None = None, page: Page = Depends(page_context)
+) -> Response:
     """The 6-digit code page (the sign-up mail links here with the email filled in)."""
-    return page.render("register_verify.html", values={"email": email}, errors=FormErrors())
+    await allow_return_to_app(page, local_path(next))
+    values = {"email": email, "next": local_path(next) or ""}
+    return page.render("register_verify.html", values=values, errors=FormErrors())
 
 
 @router.post("/register/verify")
 async def register_verify_submit(page: Page = Depends(page_context)) -> Response:
     """Check the code, create the account and sign the new user in."""
     form = await page.form()
-    values = {"email": form_text(form, "email").strip(), "code": form_text(form, "code").strip()}
+    values = {
+        "email": form_text(form, "email").strip(),
+        "code": form_text(form, "code").strip(),
+        "next": local_path(form_text(form, "next")) or "",
+    }
     errors = FormErrors()
     errors.require_filled(page.lang, email=values["email"], code=values["code"])
     try:
@@ -195,7 +220,8 @@ async def register_verify_submit(page: Page = Depends(page_context)) -> Response
         if not has_usable_password(user.password_hash):  # a contested sign-up: choose one now
             query = f"?{urlencode({'redirect_to': redirect})}" if redirect else ""
             return _signed_in(page, issued, f"/register/password{query}")
-        return _signed_in(page, issued, redirect or "/account?notice=welcome")
+        return _signed_in(page, issued, redirect or values["next"] or "/account?notice=welcome")
+    await allow_return_to_app(page, values["next"] or None)
     return page.render("register_verify.html", status=errors.status, values=values, errors=errors)
 
 

@@ -581,6 +581,32 @@ PAGES: dict[str, tuple[str, str]] = {
     ),
     "chat.back_to_account": ("返回我的账号", "Back to your account"),
     # generic
+    # OpenID Connect: the consent page and the authorization error page (issue 12)
+    "consent.title": ("{client} 想访问你的账号", "{client} wants to access your account"),
+    "consent.lead": (
+        "以 {account} 的身份登录 {client}。允许后，它可以读取:",
+        "Signing in to {client} as {account}. If you allow it, it can read:",
+    ),
+    "consent.scope.openid": ("你的 SproutGate 账号标识", "Who you are (your SproutGate account id)"),
+    "consent.scope.profile": ("你的昵称、账号名和头像", "Your display name, account name and picture"),
+    "consent.scope.email": ("你的邮箱地址", "Your email address"),
+    "consent.scope.offline_access": (
+        "在你不使用它时保持访问，直到你断开它",
+        "Keep access while you are away, until you disconnect it",
+    ),
+    "consent.scope.sproutgate": ("你的等级和萌芽币", "Your level and Sprout coins"),
+    "consent.remembered": (
+        "你的选择会被记住；可以随时在「我的账号」中断开这个应用。",
+        "Your choice is remembered; you can disconnect this app on your account page at any time.",
+    ),
+    "consent.allow": ("允许", "Allow"),
+    "consent.deny": ("拒绝", "Deny"),
+    "oidc_error.title": ("无法登录到这个应用", "Cannot sign in to this app"),
+    "oidc_error.lead": (
+        "这个应用发来的登录请求无效(应用未注册或回调地址不符)，所以不会把你带回去。请联系该应用的开发者。",
+        "The app's sign-in request is not valid (an unknown app or an unregistered return "
+        "address), so you are not sent back to it. Please tell the app's developers.",
+    ),
     "error.title": ("出错了", "Something went wrong"),
     "error.not_found_title": ("页面不存在", "Page not found"),
     "error.not_found": (

@@ -21,6 +21,7 @@ from sproutgate.web import (
     auth_pages,
     chat_pages,
     mfa_pages,
+    oidc_pages,
     passkey_pages,
 )
 from sproutgate.web.mailbox_page import render_mailbox
@@ -43,6 +44,7 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
         admin_client_pages,
         chat_pages,
         passkey_pages,
+        oidc_pages,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -160,7 +160,11 @@ def content_security_policy(
     other origins (pages that show no avatars), ``blob_workers`` lets a page's own script start a
     worker from a blob it made (Redoc's search)."""
     targets = ["'self'"]
-    for allowed in request.app.state.settings.allowed_redirects:
+    # An app's registered redirect URI, when this page's form leads back to an authorization
+    # request (web/oidc_pages.py ``allow_return_to_app``): browsers apply form-action to every
+    # redirect after the submission, down to the app's callback.
+    extra = list(getattr(request.state, "form_targets", ()))
+    for allowed in [*request.app.state.settings.allowed_redirects, *extra]:
         parts = urlsplit(allowed.rstrip("*"))
         if parts.scheme in ("http", "https") and parts.netloc:
             origin = f"{parts.scheme}://{parts.netloc}"

@@ -16,6 +16,7 @@ from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.passkeys import PasskeyRepository
+from sproutgate.storage.oidc import OidcRepository
 from sproutgate.storage.privacy import HeldIdentifierRepository
 from sproutgate.storage.repositories import (
     CodeRepository,
@@ -32,6 +33,9 @@ REVOKED_SESSION_RETENTION = timedelta(days=7)
 SENT_MAIL_RETENTION = timedelta(days=7)
 
 
+AUTHORIZATION_CODE_RETENTION = timedelta(days=1)
+
+
 async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
     """Remove what is dead as of ``clock.now()``, in one transaction; counts per kind."""
     now = clock.now()
@@ -45,6 +49,8 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
         holds = await HeldIdentifierRepository(s).purge(now)
         passkey_challenges = await PasskeyRepository(s).purge(now)
+        # Kept a day past their 60 seconds, so a replayed code still revokes what it gave.
+        oauth_codes = await OidcRepository(s).purge_codes(now - AUTHORIZATION_CODE_RETENTION)
     return {
         "codes": codes,
         "pending_signups": pending,
@@ -55,6 +61,7 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
         "mfa_challenges_and_enrolments": mfa,
         "held_identifiers": holds,
         "passkey_challenges": passkey_challenges,
+        "authorization_codes": oauth_codes,
     }
 
 

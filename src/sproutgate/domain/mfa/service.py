@@ -59,7 +59,11 @@ from sproutgate.domain.mfa.rules import (
     sign_in_factors,
     totp_matched_step,
 )
-from sproutgate.domain.sessions.rules import SessionKind
+from sproutgate.domain.sessions.rules import (
+    AMR_PASSWORD_AND_RECOVERY_CODE,
+    AMR_PASSWORD_AND_TOTP,
+    SessionKind,
+)
 from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.infra.qr import qr_svg
@@ -506,7 +510,10 @@ class MfaService:
                 if values is None:
                     raise AccountDisabled()
                 user = user_from_row(values)
-                issued = await self.sessions.open_signed_in(statements, user, kind, ctx)
+                amr = (
+                    AMR_PASSWORD_AND_RECOVERY_CODE if used is Factor.RECOVERY_CODE else AMR_PASSWORD_AND_TOTP
+                )
+                issued = await self.sessions.open_signed_in(statements, user, kind, ctx, amr)
                 if used is Factor.RECOVERY_CODE:
                     recovery_used = True
                     await self._mail_recovery_used(s, user, ctx.lang)

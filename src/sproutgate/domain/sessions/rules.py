@@ -28,12 +28,22 @@ class TokenAudience(StrEnum):
 TOKEN_TYPES = {TokenAudience.API: "at+jwt", TokenAudience.PAGES: "sproutgate-session+jwt"}
 
 
+# How a person proved who they are, as Authentication Method Reference values (RFC 8176 §2),
+# recorded on the session a sign-in opens and named by the ID tokens of apps signed in by it.
+AMR_PASSWORD = ("pwd",)
+AMR_PASSWORD_AND_TOTP = ("pwd", "otp", "mfa")
+AMR_PASSWORD_AND_RECOVERY_CODE = ("pwd", "mfa")
+
+
 class SessionKind(StrEnum):
     """Who a session is for; the value is stored on the session row (``auth_sessions.kind``)."""
 
     RUNTIME = "runtime"  # /api/v1: 1-hour access token + rotating refresh token
     GATE = "gate"  # /api: the unified token (7 days by default), no refresh token
     WEB = "web"  # the hosted pages' cookie session, no refresh token
+    # A grant to an app through the OpenID Connect provider (domain/oidc): its lifetimes and
+    # tokens are the provider's (domain/oidc/rules.py), not a SessionPolicy.
+    OIDC = "oidc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,10 @@ class SessionPolicy:
 
 
 def session_policy(kind: SessionKind, settings: Settings) -> SessionPolicy:
-    """The policy for ``kind`` under ``settings``."""
+    """The policy for ``kind`` under ``settings``. Raises ValueError for ``OIDC`` (its grants
+    are opened by ``OidcService``)."""
+    if kind is SessionKind.OIDC:
+        raise ValueError("OpenID Connect grants have no SessionPolicy")
     if kind is SessionKind.RUNTIME:
         access = settings.access_token_ttl_seconds
         return SessionPolicy(

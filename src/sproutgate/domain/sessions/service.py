@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.metrics import NO_METRICS, Metrics
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.domain.sessions.rules import (
+    AMR_PASSWORD,
     TOKEN_TYPES,
     SessionKind,
     SessionPolicy,
@@ -90,16 +92,19 @@ class SessionService:
         *,
         ip: str | None = None,
         user_agent: str | None = None,
+        amr: tuple[str, ...] = AMR_PASSWORD,
     ) -> IssuedSession:
         """Open a session of ``kind`` inside the caller's transaction (an AsyncSession from
-        ``db.write()``, or the Statements of ``db.write_now()``) and sign its first tokens."""
+        ``db.write()``, or the Statements of ``db.write_now()``) and sign its first tokens.
+        ``amr``: how the person proved who they are (RFC 8176 values), kept on the session for
+        the ID tokens of apps signed in through it."""
         policy = session_policy(kind, self.settings)
         now = self.clock.now()
         rows = SessionRows(SessionStatements(s) if isinstance(s, AsyncSession) else s)
         session_id = new_id()
         expires_at = now + timedelta(seconds=policy.lifetime_seconds)
         agent = (user_agent or "")[:512] or None
-        await rows.add_session(session_id, user.id, kind.value, now, expires_at, ip, agent)
+        await rows.add_session(session_id, user.id, kind.value, now, expires_at, ip, agent, list(amr))
         refresh = None
         if policy.refresh:
             refresh = secrets.token_urlsafe(32)
@@ -120,17 +125,24 @@ class SessionService:
         return IssuedSession(session_id, user, token, exp, policy.access_ttl_seconds, refresh)
 
     async def open_signed_in(
-        self, s: AsyncSession | Statements, user: User, kind: SessionKind, ctx: CallerContext
+        self,
+        s: AsyncSession | Statements,
+        user: User,
+        kind: SessionKind,
+        ctx: CallerContext,
+        amr: tuple[str, ...] = AMR_PASSWORD,
     ) -> IssuedSession:
         """What a completed sign-in writes, in the caller's transaction: the client address is
         remembered (the lockout rule exempts it for 30 days, docs/security.md) and a session of
-        ``kind`` opens. Password sign-in and its second step (domain/mfa) both end here."""
+        ``kind`` opens, recording ``amr`` (how the person signed in, RFC 8176). Password sign-in
+        and its second step (domain/mfa) both end here."""
         run = SessionStatements(s) if isinstance(s, AsyncSession) else s
         await SessionRows(run).record_client(user.id, ctx.ip, self.clock.now())
-        return await self.issue_session(run, user, kind, ip=ctx.ip, user_agent=ctx.user_agent)
+        return await self.issue_session(run, user, kind, ip=ctx.ip, user_agent=ctx.user_agent, amr=amr)
 
     async def rotate_refresh_token(self, presented: str, ctx: CallerContext) -> IssuedSession:
-        """Trade a refresh token for a new pair.
+        """Trade a refresh token of a runtime session (/api/v1) for a new pair; a token of an
+        app's grant (domain/oidc) is refused here like an unknown one.
 
         The successor refresh token is derived from the presented one with a server key
         (``successor_refresh_token``), so every use of a token inside its grace window
@@ -142,13 +154,30 @@ class SessionService:
         One read and three indexed writes as Core statements (``Database.write_now``: inline
         on SQLite), no unit of work: refresh is the busiest write there is. Rate limited per
         client address (RateLimited)."""
+        row, refresh = await self.rotate_chain(
+            presented, ctx, lambda r: r["session_kind"] == SessionKind.RUNTIME.value
+        )
+        user = user_from_row(row)
+        policy = session_policy(SessionKind.RUNTIME, self.settings)
+        return self._signed(user, row["session_id"], policy, refresh)
+
+    async def rotate_chain(
+        self, presented: str, ctx: CallerContext, accept: Callable[[dict[str, Any]], bool]
+    ) -> tuple[dict[str, Any], str]:
+        """The rotation of ``rotate_refresh_token`` without the signing, for every kind of
+        session with a refresh chain (runtime sessions, app grants): ``accept`` says whether the
+        token's row (its session's ``session_kind``, ``session_client_id``, ``session_scope``,
+        ``session_auth_time``, ``session_amr``, ``session_sso_id`` and the user's columns) may
+        be refreshed by this caller; a token it refuses is answered as unknown, and nothing is
+        written. Returns that row and the successor refresh token. Raises InvalidRefreshToken,
+        RateLimited."""
         await self.limiter.hit("refresh_ip", ctx.ip)
         now = self.clock.now()
         reused = False
         async with self.db.write_now() as run:
             tokens = SessionRows(run)
             row = await tokens.token_with_session_and_user(hash_refresh_token(presented))
-            if row is None or not _row_is_active(row, now):
+            if row is None or not _row_is_active(row, now) or not accept(row):
                 raise InvalidRefreshToken()
             session_id = row["session_id"]
             grace = timedelta(seconds=self.settings.refresh_grace_seconds)
@@ -168,9 +197,7 @@ class SessionService:
             log.warning("refresh token reused outside its grace window: session %s revoked", session_id)
             self.metrics.refresh_token_reused()
             raise InvalidRefreshToken(reused=True)
-        user = user_from_row(row)
-        policy = session_policy(SessionKind.RUNTIME, self.settings)
-        return self._signed(user, session_id, policy, refresh)
+        return row, refresh
 
     async def revoke_by_refresh_token(self, presented: str) -> None:
         """Sign out the session a refresh token belongs to; silent for unknown tokens."""
@@ -209,14 +236,17 @@ class SessionService:
             return session.auth_time if session else None
 
     async def list_active(self, user_id: str) -> list[AuthSession]:
-        """The user's active sessions (``session_is_active``), most recently used first."""
+        """The user's active sessions (``session_is_active``), most recently used first. Apps'
+        grants through the OpenID Connect provider (kind ``oidc``) are not sign-ins of the
+        person's own: they are listed as connected apps (``OidcService.connected_apps``)."""
         now = self.clock.now()
         async with self.db.read() as s:
             rows = await SessionRepository(s).sessions_of_user(user_id, now)
         return [
             session
             for session, disabled in rows
-            if session_is_active(session.revoked_at, session.expires_at, disabled, now)
+            if session.kind != SessionKind.OIDC.value
+            and session_is_active(session.revoked_at, session.expires_at, disabled, now)
         ]
 
     async def revoke_for_user(self, user_id: str, session_id: str) -> bool:

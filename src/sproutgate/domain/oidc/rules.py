@@ -1,0 +1,391 @@
+"""The OpenID Connect provider's rules, as pure functions: what an authorization request must
+hold, PKCE, which claims each scope releases, the claims of ID tokens and access tokens, when a
+sign-in is fresh enough, when consent is needed and when a refresh token is issued.
+
+Standards: OAuth 2.0 (RFC 6749), PKCE (RFC 7636), JWT access tokens (RFC 9068), OpenID Connect
+Core 1.0, Authentication Method Reference values (RFC 8176)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sproutgate.domain.oidc.errors import AuthorizationError
+
+# -- scopes and claims ------------------------------------------------------------------------
+OPENID = "openid"
+OFFLINE_ACCESS = "offline_access"
+SCOPES = ("openid", "profile", "email", "offline_access", "sproutgate")
+
+# The claims each scope releases (OpenID Connect Core §5.4, plus SproutGate's own scope). Nothing
+# outside the granted scopes reaches an ID token or the userinfo answer.
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "openid": ("sub",),
+    "profile": ("name", "preferred_username", "picture", "updated_at"),
+    "email": ("email", "email_verified"),
+    "sproutgate": ("level", "sprout_coins"),
+    "offline_access": (),
+}
+CLAIMS_SUPPORTED = tuple(dict.fromkeys(c for claims in SCOPE_CLAIMS.values() for c in claims))
+
+AUTHORIZATION_CODE_TTL_SECONDS = 60
+ID_TOKEN_TYPE = "JWT"
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type's name
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+
+
+class ClientView(Protocol):
+    """What the rules read of a registered client (``domain.clients`` ``Client``)."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def public(self) -> bool: ...
+    @property
+    def first_party(self) -> bool: ...
+    @property
+    def scopes(self) -> tuple[str, ...]: ...
+    @property
+    def grant_types(self) -> tuple[str, ...]: ...
+
+
+def parse_scope(value: str | None) -> tuple[str, ...]:
+    """The scope parameter (RFC 6749 §3.3: space-delimited, case-sensitive) as a tuple without
+    duplicates, in the order given."""
+    return tuple(dict.fromkeys(s for s in (value or "").split(" ") if s))
+
+
+def scope_text(scopes: Iterable[str]) -> str:
+    """Scopes as the space-delimited ``scope`` string, in SproutGate's fixed order."""
+    wanted = set(scopes)
+    return " ".join(s for s in SCOPES if s in wanted)
+
+
+def claims_for(
+    scopes: Iterable[str],
+    *,
+    user_id: str,
+    username: str,
+    account: str,
+    avatar_url: str | None,
+    updated_at: datetime,
+    email: str,
+    email_verified: bool,
+    level: int,
+    sprout_coins: int,
+) -> dict[str, Any]:
+    """The user's claims that ``scopes`` release, and no others (OpenID Connect Core §5.4):
+    openid ``sub``; profile ``name`` (the display name), ``preferred_username`` (the account
+    name), ``picture`` (when set) and ``updated_at`` (unix seconds); email ``email`` and
+    ``email_verified``; sproutgate ``level`` and ``sprout_coins``."""
+    granted = set(scopes)
+    claims: dict[str, Any] = {"sub": user_id}
+    if "profile" in granted:
+        claims.update(name=username, preferred_username=account, updated_at=int(updated_at.timestamp()))
+        if avatar_url:
+            claims["picture"] = avatar_url
+    if "email" in granted:
+        claims.update(email=email, email_verified=email_verified)
+    if "sproutgate" in granted:
+        claims.update(level=level, sprout_coins=sprout_coins)
+    return claims
+
+
+# -- PKCE (RFC 7636) --------------------------------------------------------------------------
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1
+_S256_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")  # BASE64URL of 32 bytes, no padding
+
+
+def s256(verifier: str) -> str:
+    """``BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`` (RFC 7636 §4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def pkce_matches(verifier: str | None, challenge: str) -> bool:
+    """Whether ``verifier`` answers the S256 ``challenge`` stored with the code (RFC 7636 §4.6);
+    a verifier of the wrong shape never matches. Constant time."""
+    if not verifier or not _VERIFIER.match(verifier):
+        return False
+    return hmac.compare_digest(s256(verifier), challenge)
+
+
+# -- authorization requests -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A checked authorization request (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1).
+    ``max_age`` in seconds; ``prompt`` a set of the values given."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    prompt: frozenset[str]
+    max_age: int | None
+    login_hint: str | None
+    ui_locales: tuple[str, ...]
+
+
+def check_authorization_params(
+    params: Mapping[str, str], client: ClientView, redirect_uri: str
+) -> AuthorizationRequest:
+    """Check what an authorization request asks for, once its client and ``redirect_uri`` are
+    known good (so errors can go back by redirect).
+
+    Rules: ``response_type`` must be ``code`` (the only flow; no implicit or hybrid);
+    ``scope`` must hold ``openid`` and only scopes the client is registered for; PKCE
+    (RFC 7636): ``code_challenge_method`` must be ``S256`` (``plain`` is refused), and a
+    challenge is required of public clients, optional for confidential ones; ``prompt=none``
+    goes with no other prompt; ``max_age`` a non-negative integer; ``request``/``request_uri``
+    objects are not supported (OpenID Connect Core §6), nor a ``response_mode`` other than
+    ``query``.
+
+    Raises AuthorizationError (carrying ``redirect_uri`` and ``state``)."""
+    state = params.get("state") or None
+
+    def refuse(code: str, description: str) -> AuthorizationError:
+        return AuthorizationError(code, description, redirect_uri=redirect_uri, state=state)
+
+    if GRANT_AUTHORIZATION_CODE not in client.grant_types:
+        raise refuse("unauthorized_client", "the client may not use the authorization code grant")
+    response_type = params.get("response_type")
+    if not response_type:
+        raise refuse("invalid_request", "response_type is required")
+    if response_type != "code":
+        raise refuse("unsupported_response_type", "only response_type=code is supported")
+    if params.get("response_mode", "query") != "query":
+        raise refuse("invalid_request", "only response_mode=query is supported")
+    if "request" in params:
+        raise refuse("request_not_supported", "request objects are not supported")
+    if "request_uri" in params:
+        raise refuse("request_uri_not_supported", "request_uri is not supported")
+    scopes = parse_scope(params.get("scope"))
+    if OPENID not in scopes:
+        raise refuse("invalid_scope", "the openid scope is required")
+    unknown = [s for s in scopes if s not in SCOPES or s not in client.scopes]
+    if unknown:
+        raise refuse("invalid_scope", f"scope not allowed for this client: {' '.join(unknown)}")
+    challenge = params.get("code_challenge") or None
+    method = params.get("code_challenge_method") or None
+    if challenge is None and method is not None:
+        raise refuse("invalid_request", "code_challenge_method without code_challenge")
+    if challenge is not None:
+        if method != "S256":
+            raise refuse("invalid_request", "code_challenge_method must be S256 (plain is not accepted)")
+        if not _S256_CHALLENGE.match(challenge):
+            raise refuse("invalid_request", "code_challenge must be 43 base64url characters (S256)")
+    elif client.public:
+        raise refuse("invalid_request", "PKCE (code_challenge with S256) is required of public clients")
+    prompt = frozenset(parse_scope(params.get("prompt")))
+    if prompt - PROMPTS:
+        raise refuse("invalid_request", "unknown prompt value")
+    if "none" in prompt and len(prompt) > 1:
+        raise refuse("invalid_request", "prompt=none cannot be combined with other values")
+    max_age: int | None = None
+    raw_max_age = params.get("max_age")
+    if raw_max_age:
+        if not raw_max_age.isdigit() or len(raw_max_age) > 10:
+            raise refuse("invalid_request", "max_age must be a non-negative integer")
+        max_age = int(raw_max_age)
+    nonce = params.get("nonce") or None
+    if nonce is not None and len(nonce) > 512:
+        raise refuse("invalid_request", "nonce is too long")
+    if state is not None and len(state) > 2048:
+        raise refuse("invalid_request", "state is too long")
+    return AuthorizationRequest(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        state=state,
+        nonce=nonce,
+        code_challenge=challenge,
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=(params.get("login_hint") or "")[:320] or None,
+        ui_locales=parse_scope(params.get("ui_locales")),
+    )
+
+
+def sign_in_is_fresh(auth_time: datetime, now: datetime, request: AuthorizationRequest) -> bool:
+    """Whether the SSO session's sign-in may answer ``request``: not when the request says
+    ``prompt=login``, nor when it was longer ago than ``max_age`` seconds (OpenID Connect
+    Core §3.1.2.1). The sign-in page that follows drops ``login`` from the prompt it returns
+    with, so a fresh sign-in is asked for once."""
+    if "login" in request.prompt:
+        return False
+    if request.max_age is not None and (now - auth_time).total_seconds() > request.max_age:
+        return False
+    return True
+
+
+def consent_needed(
+    client: ClientView, remembered: Iterable[str] | None, request: AuthorizationRequest
+) -> bool:
+    """Whether the person must be asked: never for first-party clients (the family's own apps);
+    for others when ``prompt=consent`` asks, or when the scopes requested are not all among
+    those the person consented to for this client before (``remembered``)."""
+    if client.first_party:
+        return False
+    if "consent" in request.prompt or remembered is None:
+        return True
+    return not set(request.scopes) <= set(remembered)
+
+
+def refresh_allowed(client: ClientView, scopes: Iterable[str]) -> bool:
+    """A refresh token comes with a grant when the client may use the refresh grant and either
+    ``offline_access`` was granted or the client is first-party (issue 12)."""
+    if GRANT_REFRESH_TOKEN not in client.grant_types:
+        return False
+    return OFFLINE_ACCESS in set(scopes) or client.first_party
+
+
+def survives_sign_out(scopes: Iterable[str]) -> bool:
+    """An ``offline_access`` grant lives on when the browser signs out (OpenID Connect Core
+    §11: access "even when the End-User is not present"); every other grant ends with the
+    sign-in it came from. Both end with "sign out everywhere", a password reset, disabling."""
+    return OFFLINE_ACCESS in set(scopes)
+
+
+def without_prompt(params: Mapping[str, str], value: str) -> dict[str, str]:
+    """The authorization request's parameters with ``value`` taken out of ``prompt``: the
+    request to come back to after the sign-in or consent that value asked for."""
+    out = dict(params)
+    rest = [p for p in parse_scope(out.pop("prompt", None)) if p != value]
+    if rest:
+        out["prompt"] = " ".join(rest)
+    return out
+
+
+# -- tokens -----------------------------------------------------------------------------------
+def id_token_claims(
+    *,
+    issuer: str,
+    client_id: str,
+    user_claims: Mapping[str, Any],
+    auth_time: datetime,
+    sid: str | None,
+    amr: Iterable[str] | None,
+    nonce: str | None,
+) -> dict[str, Any]:
+    """An ID token's claims besides ``iat`` and ``exp`` (OpenID Connect Core §2): ``iss``,
+    ``sub`` and the other claims of the granted scopes, ``aud`` = the client id, ``azp``,
+    ``auth_time`` (unix seconds), ``sid`` (the SSO session, OpenID Connect Front/Back-Channel
+    Logout), ``amr`` (RFC 8176) when known, ``nonce`` only when the request had one."""
+    claims: dict[str, Any] = {
+        **user_claims,
+        "iss": issuer,
+        "aud": client_id,
+        "azp": client_id,
+        "auth_time": int(auth_time.timestamp()),
+    }
+    if sid:
+        claims["sid"] = sid
+    if amr:
+        claims["amr"] = list(amr)
+    if nonce is not None:
+        claims["nonce"] = nonce
+    return claims
+
+
+def access_token_claims(
+    *,
+    issuer: str,
+    client_id: str,
+    subject: str,
+    grant_id: str | None,
+    scopes: Iterable[str],
+    jti: str,
+) -> dict[str, Any]:
+    """An RFC 9068 access token's claims besides ``iat`` and ``exp``: ``iss``, ``sub`` (the
+    user, or the client for client credentials), ``aud`` = the client id (so the family's apps
+    each accept only their own, and the SproutGate APIs, whose ``aud`` is ``sproutgate:api``,
+    none), ``client_id``, ``scope``, ``jti``, and ``sid`` naming the grant's SproutGate session
+    that every check looks up (none for client credentials, which have no user)."""
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": client_id,
+        "client_id": client_id,
+        "scope": scope_text(scopes),
+        "jti": jti,
+    }
+    if grant_id is not None:
+        claims["sid"] = grant_id
+    return claims
+
+
+# -- discovery --------------------------------------------------------------------------------
+AUTHORIZATION_PATH = "/oauth2/authorize"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path
+USERINFO_PATH = "/oauth2/userinfo"
+REVOCATION_PATH = "/oauth2/revoke"
+INTROSPECTION_PATH = "/oauth2/introspect"
+END_SESSION_PATH = "/oauth2/logout"
+JWKS_PATH = "/.well-known/jwks.json"
+UI_LOCALES = ("zh-CN", "en")
+
+
+def provider_metadata(issuer: str) -> dict[str, Any]:
+    """The OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2): what this
+    provider supports, every endpoint under ``issuer``."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + AUTHORIZATION_PATH,
+        "token_endpoint": issuer + TOKEN_PATH,
+        "userinfo_endpoint": issuer + USERINFO_PATH,
+        "revocation_endpoint": issuer + REVOCATION_PATH,
+        "introspection_endpoint": issuer + INTROSPECTION_PATH,
+        "end_session_endpoint": issuer + END_SESSION_PATH,
+        "jwks_uri": issuer + JWKS_PATH,
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": [
+            *CLAIMS_SUPPORTED,
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "amr",
+            "azp",
+        ],
+        "ui_locales_supported": list(UI_LOCALES),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def ui_language(ui_locales: Iterable[str], languages: Iterable[str]) -> str | None:
+    """The first of ``ui_locales`` (BCP 47 tags, in preference order) that one of
+    ``languages`` serves, matched by primary subtag (``zh-Hans`` -> ``zh-CN``); None if none."""
+    offered = {lang.split("-")[0].lower(): lang for lang in languages}
+    for tag in ui_locales:
+        found = offered.get(tag.split("-")[0].lower())
+        if found:
+            return found
+    return None

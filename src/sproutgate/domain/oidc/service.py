@@ -1,0 +1,741 @@
+"""The OpenID Connect provider's operations: deciding an authorization request against the
+browser's sign-in (single sign-on), consent, the token endpoint's grants, userinfo, revocation
+(RFC 7009), introspection (RFC 7662), and the apps a person is connected to.
+
+Every token an app gets is bound to a SproutGate session of kind ``oidc`` (a *grant*): its
+access tokens name it (``sid``), its refresh tokens are that session's chain, and every check
+asks ``session_is_active`` of it, so signing out (for grants that end with the browser's
+sign-in), "sign out everywhere", a password reset, disabling or deleting the user, revoking the
+app, or deleting the client ends them at once. docs/oidc.md, "Provider endpoints and behaviour".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from sproutgate.config import Settings
+from sproutgate.domain.clients.errors import ClientNotFound, InvalidClient
+from sproutgate.domain.clients.rules import Client
+from sproutgate.domain.clients.service import ClientService
+from sproutgate.domain.clock import Clock
+from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import RateLimited
+from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.oidc import rules
+from sproutgate.domain.oidc.errors import (
+    AuthorizationError,
+    InvalidAccessToken,
+    InvalidClientError,
+    InvalidGrant,
+    OAuthError,
+    UnsafeAuthorizationRequest,
+)
+from sproutgate.domain.oidc.rules import AuthorizationRequest
+from sproutgate.domain.sessions.errors import InvalidRefreshToken
+from sproutgate.domain.sessions.rules import SessionKind, hash_refresh_token, session_is_active
+from sproutgate.domain.sessions.service import SessionService
+from sproutgate.infra.tokens import InvalidToken, TokenSigner
+from sproutgate.storage.db import Database
+from sproutgate.storage.models import AuthorizationCode, AuthSession, User, new_id
+from sproutgate.storage.oidc import OidcRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    """How a client authenticated at the token, revocation or introspection endpoint:
+    ``method`` is ``client_secret_basic``, ``client_secret_post`` or ``none`` (a public
+    client naming itself, RFC 6749 §2.3)."""
+
+    client_id: str
+    client_secret: str | None
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignInNeeded:
+    """The authorization request needs a (fresh) sign-in first: show the sign-in page, then
+    come back to ``return_params``. ``login_hint`` prefills it."""
+
+    return_params: dict[str, str]
+    login_hint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentNeeded:
+    """The person must allow the client to read ``scopes`` first (the consent page)."""
+
+    client: Client
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeIssued:
+    """The answer to the client: ``redirect_to`` carries the code, ``state`` and ``iss``."""
+
+    redirect_to: str
+
+
+AuthorizationDecision = SignInNeeded | ConsentNeeded | CodeIssued
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAnswer:
+    """A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
+    ``expires_in`` in seconds."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+    id_token: str | None = None
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedApp:
+    """An app a person let read their account: the client, the scopes consented to (or, for
+    first-party apps, granted), since when, and when last used (None: never since consent)."""
+
+    client: Client
+    scopes: tuple[str, ...]
+    since: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass
+class _Grant:
+    """What a token is issued for: the user (None for client credentials), the grant session,
+    the SSO session, the sign-in facts."""
+
+    client: Client
+    scopes: tuple[str, ...]
+    user: User | None = None
+    grant_id: str | None = None
+    sso_session_id: str | None = None
+    auth_time: datetime | None = None
+    amr: list[str] | None = None
+    nonce: str | None = None
+    refresh_token: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class OidcService:
+    """The provider. ``settings.public_url`` is the issuer (every token's ``iss``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        signer: TokenSigner,
+        sessions: SessionService,
+        clients: ClientService,
+        limiter: RateLimits,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.signer = signer
+        self.sessions = sessions
+        self.clients = clients
+        self.limiter = limiter
+        self.clock = clock
+
+    @property
+    def issuer(self) -> str:
+        """The issuer identifier (OpenID Connect Discovery §3): SPROUTGATE_PUBLIC_URL without a
+        trailing slash."""
+        return self.settings.public_url.rstrip("/")
+
+    # -- authorization endpoint ---------------------------------------------------------------
+    async def check_authorization_request(
+        self, params: Mapping[str, str]
+    ) -> tuple[Client, AuthorizationRequest]:
+        """The client and the checked request. Raises UnsafeAuthorizationRequest when the
+        client is unknown or ``redirect_uri`` is missing or not registered for it (nothing may
+        be redirected then, RFC 6749 §4.1.2.1), AuthorizationError for every other fault (to be
+        sent back to the client by redirect)."""
+        client_id = params.get("client_id") or ""
+        try:
+            client = await self.clients.get(client_id) if client_id else None
+        except ClientNotFound:
+            client = None
+        if client is None:
+            raise UnsafeAuthorizationRequest("invalid_request", "unknown client")
+        redirect_uri = params.get("redirect_uri") or ""
+        if not redirect_uri or not client.allows_redirect_uri(redirect_uri):
+            raise UnsafeAuthorizationRequest(
+                "invalid_request", "redirect_uri is not registered for this client"
+            )
+        return client, rules.check_authorization_params(params, client, redirect_uri)
+
+    async def client_for_return(self, params: Mapping[str, str]) -> tuple[Client, str] | None:
+        """The client and registered redirect URI an authorization request names, or None:
+        what the sign-in and consent pages may send the browser on to (their form-action)."""
+        try:
+            client, request = await self.check_authorization_request(params)
+        except OAuthError as exc:
+            if isinstance(exc, AuthorizationError):
+                client = await self.clients.get(params.get("client_id") or "")
+                return client, exc.redirect_uri
+            return None
+        return client, request.redirect_uri
+
+    async def decide(
+        self,
+        client: Client,
+        request: AuthorizationRequest,
+        params: Mapping[str, str],
+        sso_session_id: str | None,
+    ) -> AuthorizationDecision:
+        """What to do with a checked authorization request, for the browser signed in with
+        ``sso_session_id`` (None: not signed in): sign in (again), ask for consent, or issue a
+        code (OpenID Connect Core §3.1.2). ``prompt=none`` never shows anything: it answers
+        ``login_required`` or ``consent_required``. Raises AuthorizationError."""
+        now = self.clock.now()
+
+        def refuse(code: str, description: str) -> AuthorizationError:
+            return AuthorizationError(
+                code, description, redirect_uri=request.redirect_uri, state=request.state
+            )
+
+        sso = user = None
+        if sso_session_id is not None:
+            async with self.db.read() as s:
+                found = await OidcRepository(s).session(sso_session_id)
+                if found is not None:
+                    user = await s.get(User, found.user_id)
+            if (
+                found is not None
+                and user is not None
+                and found.kind == SessionKind.WEB.value
+                and session_is_active(found.revoked_at, found.expires_at, user.disabled, now)
+            ):
+                sso = found
+        if sso is None or user is None or not rules.sign_in_is_fresh(sso.auth_time, now, request):
+            if "none" in request.prompt:
+                raise refuse("login_required", "the person is not signed in (or not recently enough)")
+            return SignInNeeded(rules.without_prompt(params, "login"), request.login_hint)
+        async with self.db.read() as s:
+            remembered = await OidcRepository(s).consent(user.id, client.client_id)
+        if rules.consent_needed(
+            client, rules.parse_scope(remembered.scopes) if remembered else None, request
+        ):
+            if "none" in request.prompt:
+                raise refuse("consent_required", "the person has not allowed this client yet")
+            return ConsentNeeded(client, request.scopes)
+        code = secrets.token_urlsafe(32)
+        async with self.db.write() as s:
+            repo = OidcRepository(s)
+            repo.add_code(
+                AuthorizationCode(
+                    id=new_id(),
+                    code_hash=_sha256(code),
+                    client_id=client.client_id,
+                    user_id=user.id,
+                    session_id=sso.id,
+                    redirect_uri=request.redirect_uri,
+                    scope=rules.scope_text(request.scopes),
+                    nonce=request.nonce,
+                    code_challenge=request.code_challenge,
+                    auth_time=sso.auth_time,
+                    amr=sso.amr,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=rules.AUTHORIZATION_CODE_TTL_SECONDS),
+                )
+            )
+            await repo.record_session_client(sso.id, client.client_id, now)
+        answer = {"code": code, "state": request.state, "iss": self.issuer}
+        return CodeIssued(with_query(request.redirect_uri, answer))
+
+    async def consent(self, user_id: str, client: Client, scopes: tuple[str, ...]) -> None:
+        """Remember that the person allowed ``client`` to read ``scopes`` (added to what they
+        allowed it before)."""
+        now = self.clock.now()
+        async with self.db.write() as s:
+            repo = OidcRepository(s)
+            before = await repo.consent(user_id, client.client_id)
+            known = rules.parse_scope(before.scopes) if before else ()
+            await repo.save_consent(user_id, client.client_id, rules.scope_text((*known, *scopes)), now)
+
+    # -- token endpoint -----------------------------------------------------------------------
+    async def authenticate_client(self, credentials: ClientCredentials | None, ctx: CallerContext) -> Client:
+        """The client behind ``credentials`` (RFC 6749 §2.3). Failures count per client
+        address like failed sign-ins (``client_auth_fail_ip``). Raises InvalidClientError,
+        RateLimited."""
+        await self.limiter.check("client_auth_fail_ip", ctx.ip)
+        if credentials is None or not credentials.client_id:
+            await self.limiter.hit("client_auth_fail_ip", ctx.ip)
+            raise InvalidClientError(description="client authentication is required")
+        try:
+            return await self.clients.authenticate(credentials.client_id, credentials.client_secret)
+        except InvalidClient:
+            await self.limiter.hit("client_auth_fail_ip", ctx.ip)
+            raise InvalidClientError(description="client authentication failed") from None
+
+    async def token(
+        self, form: Mapping[str, str], credentials: ClientCredentials | None, ctx: CallerContext
+    ) -> TokenAnswer:
+        """The token endpoint (RFC 6749 §3.2): ``authorization_code`` (with PKCE, RFC 7636
+        §4.6), ``refresh_token`` (rotating, with reuse detection) and ``client_credentials``
+        (confidential clients). Raises OAuthError (invalid_request, invalid_client,
+        invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope),
+        RateLimited."""
+        await self.limiter.hit("oidc_token_ip", ctx.ip)
+        grant_type = form.get("grant_type") or ""
+        if not grant_type:
+            raise OAuthError("invalid_request", "grant_type is required")
+        if grant_type not in (
+            rules.GRANT_AUTHORIZATION_CODE,
+            rules.GRANT_REFRESH_TOKEN,
+            rules.GRANT_CLIENT_CREDENTIALS,
+        ):
+            raise OAuthError(
+                "unsupported_grant_type", "only authorization_code, refresh_token and client_credentials"
+            )
+        client = await self.authenticate_client(credentials, ctx)
+        if not client.allows_grant(grant_type):
+            raise OAuthError("unauthorized_client", f"the client may not use {grant_type}")
+        if grant_type == rules.GRANT_AUTHORIZATION_CODE:
+            grant = await self._redeem_code(client, form)
+        elif grant_type == rules.GRANT_REFRESH_TOKEN:
+            grant = await self._refresh(client, form, ctx)
+        else:
+            grant = self._client_credentials(client, form)
+        return self._tokens(grant)
+
+    async def _redeem_code(self, client: Client, form: Mapping[str, str]) -> _Grant:
+        code, redirect_uri = form.get("code") or "", form.get("redirect_uri") or ""
+        verifier = form.get("code_verifier") or None
+        if not code:
+            raise OAuthError("invalid_request", "code is required")
+        now = self.clock.now()
+        reused_grant: str | None = None
+        grant: _Grant | None = None
+        async with self.db.write() as s:
+            repo = OidcRepository(s)
+            row = await repo.code_by_hash(_sha256(code))
+            if row is None or row.client_id != client.client_id:
+                raise InvalidGrant(description="unknown authorization code")
+            if row.used_at is not None:
+                # A second use: whatever the code gave is taken back (RFC 6749 §4.1.2).
+                reused_grant = row.grant_session_id
+                if reused_grant:
+                    await repo.revoke_grant(reused_grant, now, "code_reuse")
+            elif row.expires_at <= now:
+                raise InvalidGrant(description="the authorization code has expired")
+            elif row.redirect_uri != redirect_uri:
+                raise InvalidGrant(description="redirect_uri differs from the authorization request's")
+            elif row.code_challenge is not None and not rules.pkce_matches(verifier, row.code_challenge):
+                raise InvalidGrant(description="code_verifier does not match the code_challenge (S256)")
+            elif row.code_challenge is None and verifier is not None:
+                raise InvalidGrant(description="code_verifier sent for a request without code_challenge")
+            else:
+                sso = await repo.session(row.session_id)
+                user = await s.get(User, row.user_id)
+                if (
+                    sso is None
+                    or user is None
+                    or not session_is_active(sso.revoked_at, sso.expires_at, user.disabled, now)
+                ):
+                    raise InvalidGrant(description="the sign-in behind this code has ended")
+                if not await repo.use_code(row.id, now):
+                    raise InvalidGrant(description="unknown authorization code")
+                scopes = rules.parse_scope(row.scope)
+                grant = _Grant(
+                    client=client,
+                    scopes=scopes,
+                    user=user,
+                    sso_session_id=sso.id,
+                    auth_time=row.auth_time,
+                    amr=row.amr,
+                    nonce=row.nonce,
+                )
+                self._open_grant(repo, grant, sso, now)
+                row.grant_session_id = grant.grant_id
+        if reused_grant is not None or grant is None:
+            log.warning("authorization code presented again: its grant %s revoked", reused_grant)
+            raise InvalidGrant(description="the authorization code was already used")
+        return grant
+
+    def _open_grant(self, repo: OidcRepository, grant: _Grant, sso: AuthSession, now: datetime) -> None:
+        """Store the grant session (and its first refresh token) for ``grant``."""
+        assert grant.user is not None
+        refresh = rules.refresh_allowed(grant.client, grant.scopes)
+        offline = rules.survives_sign_out(grant.scopes)
+        lifetime = (
+            self.settings.refresh_token_ttl_seconds if refresh else self.settings.access_token_ttl_seconds
+        )
+        expires_at = now + timedelta(seconds=max(lifetime, self.settings.access_token_ttl_seconds))
+        if not offline:
+            expires_at = min(expires_at, sso.expires_at)  # it ends with the browser's sign-in
+        grant.grant_id = new_id()
+        grant.refresh_token = secrets.token_urlsafe(32) if refresh else None
+        repo.add_grant(
+            AuthSession(
+                id=grant.grant_id,
+                user_id=grant.user.id,
+                kind=SessionKind.OIDC.value,
+                created_at=now,
+                auth_time=grant.auth_time or now,
+                last_seen_at=now,
+                expires_at=expires_at,
+                ip=sso.ip,
+                user_agent=sso.user_agent,
+                amr=grant.amr,
+                client_id=grant.client.client_id,
+                scope=rules.scope_text(grant.scopes),
+                sso_session_id=sso.id,
+                parent_id=None if offline else sso.id,
+            ),
+            hash_refresh_token(grant.refresh_token) if grant.refresh_token else None,
+            now,
+        )
+
+    async def _refresh(self, client: Client, form: Mapping[str, str], ctx: CallerContext) -> _Grant:
+        presented = form.get("refresh_token") or ""
+        if not presented:
+            raise OAuthError("invalid_request", "refresh_token is required")
+
+        def ours(row: dict[str, Any]) -> bool:
+            return (
+                row["session_kind"] == SessionKind.OIDC.value and row["session_client_id"] == client.client_id
+            )
+
+        try:
+            row, refresh = await self.sessions.rotate_chain(presented, ctx, ours)
+        except InvalidRefreshToken as exc:
+            reused = bool(exc.params.get("reused"))
+            raise InvalidGrant(
+                description="refresh token reused: the grant is revoked"
+                if reused
+                else "unknown refresh token"
+            ) from None
+        granted = rules.parse_scope(row["session_scope"])
+        asked = rules.parse_scope(form.get("scope")) if form.get("scope") else granted
+        if not set(asked) <= set(granted):
+            raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
+        user = await self._user(row["id"])
+        return _Grant(
+            client=client,
+            scopes=asked,
+            user=user,
+            grant_id=row["session_id"],
+            sso_session_id=row["session_sso_id"],
+            auth_time=row["session_auth_time"],
+            amr=row["session_amr"],
+            refresh_token=refresh,
+        )
+
+    async def _user(self, user_id: str) -> User:
+        async with self.db.read() as s:
+            user = await s.get(User, user_id)
+        if user is None:
+            raise InvalidGrant(description="unknown refresh token")
+        return user
+
+    def _client_credentials(self, client: Client, form: Mapping[str, str]) -> _Grant:
+        if client.public:
+            raise OAuthError("unauthorized_client", "client_credentials is for confidential clients")
+        asked = rules.parse_scope(form.get("scope"))
+        not_for_services = {rules.OPENID, rules.OFFLINE_ACCESS}
+        if any(s in not_for_services or s not in client.scopes for s in asked):
+            raise OAuthError("invalid_scope", "scope not allowed for client_credentials")
+        return _Grant(client=client, scopes=asked)
+
+    def _tokens(self, grant: _Grant) -> TokenAnswer:
+        ttl = self.settings.access_token_ttl_seconds
+        subject = grant.user.id if grant.user is not None else grant.client.client_id
+        access, _ = self.signer.sign_claims(
+            rules.access_token_claims(
+                issuer=self.issuer,
+                client_id=grant.client.client_id,
+                subject=subject,
+                grant_id=grant.grant_id,
+                scopes=grant.scopes,
+                jti=secrets.token_urlsafe(16),
+            ),
+            token_type=rules.ACCESS_TOKEN_TYPE,
+            ttl_seconds=ttl,
+        )
+        id_token = None
+        if grant.user is not None and rules.OPENID in grant.scopes:
+            id_token, _ = self.signer.sign_claims(
+                rules.id_token_claims(
+                    issuer=self.issuer,
+                    client_id=grant.client.client_id,
+                    user_claims=self._claims(grant.user, grant.scopes),
+                    auth_time=grant.auth_time or self.clock.now(),
+                    sid=grant.sso_session_id,
+                    amr=grant.amr,
+                    nonce=grant.nonce,
+                ),
+                token_type=rules.ID_TOKEN_TYPE,
+                ttl_seconds=ttl,
+            )
+        return TokenAnswer(
+            access_token=access,
+            expires_in=ttl,
+            scope=rules.scope_text(grant.scopes),
+            refresh_token=grant.refresh_token,
+            id_token=id_token,
+        )
+
+    @staticmethod
+    def _claims(user: User, scopes: tuple[str, ...]) -> dict[str, Any]:
+        return rules.claims_for(
+            scopes,
+            user_id=user.id,
+            username=user.username,
+            account=user.account,
+            avatar_url=user.avatar_url,
+            updated_at=user.updated_at,
+            email=user.email,
+            email_verified=user.email_confirmed_at is not None,
+            level=user.level,
+            sprout_coins=user.sprout_coins,
+        )
+
+    # -- access tokens ------------------------------------------------------------------------
+    def _access_claims(self, token: str) -> dict[str, Any]:
+        """The claims of one of our RFC 9068 access tokens, unexpired. Raises InvalidToken."""
+        claims = self.signer.verify_claims(token, issuer=self.issuer, token_type=rules.ACCESS_TOKEN_TYPE)
+        if not isinstance(claims.get("client_id"), str) or claims.get("aud") != claims["client_id"]:
+            raise InvalidToken("not an app's access token")
+        return claims
+
+    async def _live_grant(self, claims: Mapping[str, Any]) -> tuple[AuthSession, User] | None:
+        """The active grant session an access token is bound to, with its user, or None."""
+        sid = claims.get("sid")
+        if not isinstance(sid, str):
+            return None
+        async with self.db.read() as s:
+            found = await OidcRepository(s).grant_with_user(sid)
+        if found is None:
+            return None
+        grant, user = found
+        if grant.user_id != claims.get("sub") or grant.client_id != claims.get("client_id"):
+            return None
+        if not session_is_active(grant.revoked_at, grant.expires_at, user.disabled, self.clock.now()):
+            return None
+        return grant, user
+
+    async def userinfo(self, access_token: str) -> dict[str, Any]:
+        """The signed-in person's claims for the scopes of ``access_token`` and nothing more
+        (OpenID Connect Core §5.3). Raises InvalidAccessToken (401), OAuthError
+        ``insufficient_scope`` (403) when the token lacks ``openid``."""
+        try:
+            claims = self._access_claims(access_token)
+        except InvalidToken:
+            raise InvalidAccessToken(description="the access token is invalid or expired") from None
+        found = await self._live_grant(claims)
+        if found is None:
+            raise InvalidAccessToken(description="the access token is no longer valid")
+        grant, user = found
+        scopes = tuple(
+            s for s in rules.parse_scope(claims.get("scope")) if s in rules.parse_scope(grant.scope)
+        )
+        if rules.OPENID not in scopes:
+            raise OAuthError("insufficient_scope", "the openid scope is required")
+        return self._claims(user, scopes)
+
+    # -- revocation and introspection ---------------------------------------------------------
+    async def revoke(
+        self, token: str, hint: str | None, credentials: ClientCredentials | None, ctx: CallerContext
+    ) -> None:
+        """RFC 7009: end the grant a refresh or access token of this client belongs to (both
+        kinds: the grant's tokens all end). Unknown tokens, and tokens of other clients, are
+        answered the same, as success. Raises InvalidClientError, OAuthError
+        ``unsupported_token_type`` for client-credentials access tokens (self-contained, they
+        end at their expiry), RateLimited."""
+        client = await self.authenticate_client(credentials, ctx)
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        now = self.clock.now()
+        async with self.db.write() as s:
+            repo = OidcRepository(s)
+            found = await repo.grant_of_refresh(hash_refresh_token(token))
+            grant_id = found[0].id if found and found[0].client_id == client.client_id else None
+            if found is None:
+                try:
+                    claims = self._access_claims(token)
+                except InvalidToken:
+                    claims = None
+                if claims is not None and claims["client_id"] == client.client_id:
+                    if not isinstance(claims.get("sid"), str):
+                        raise OAuthError(
+                            "unsupported_token_type", "client credentials tokens end at their expiry"
+                        )
+                    grant_id = claims["sid"]
+            if grant_id is not None:
+                await repo.revoke_grant(grant_id, now, "app_revoked")
+
+    async def introspect(
+        self, token: str, credentials: ClientCredentials | None, ctx: CallerContext
+    ) -> dict[str, Any]:
+        """RFC 7662 §2.2 for a confidential client: ``{"active": false}`` for anything not
+        currently valid, else ``active``, ``scope``, ``client_id``, ``username`` (the account
+        name), ``token_type``, ``exp``, ``iat``, ``sub``, ``aud``, ``iss``. Raises
+        InvalidClientError (public clients too), RateLimited."""
+        client = await self.authenticate_client(credentials, ctx)
+        if client.public:
+            raise InvalidClientError(description="introspection is for confidential clients")
+        inactive: dict[str, Any] = {"active": False}
+        if not token:
+            return inactive
+        now = self.clock.now()
+        async with self.db.read() as s:
+            found = await OidcRepository(s).grant_of_refresh(hash_refresh_token(token))
+        if found is not None:
+            grant, user = found
+            if not session_is_active(grant.revoked_at, grant.expires_at, user.disabled, now):
+                return inactive
+            async with self.db.read() as s:
+                current = await OidcRepository(s).refresh_is_current(hash_refresh_token(token))
+            if not current:
+                return inactive
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "scope": grant.scope or "",
+                "client_id": grant.client_id,
+                "username": user.account,
+                "sub": user.id,
+                "iss": self.issuer,
+                "exp": int(grant.expires_at.timestamp()),
+                "iat": int(grant.created_at.timestamp()),
+            }
+        try:
+            claims = self._access_claims(token)
+        except InvalidToken:
+            return inactive
+        answer = {
+            "active": True,
+            "token_type": "Bearer",
+            "scope": claims.get("scope", ""),
+            "client_id": claims["client_id"],
+            "sub": claims["sub"],
+            "aud": claims["aud"],
+            "iss": claims["iss"],
+            "exp": claims["exp"],
+            "iat": claims.get("iat"),
+            "jti": claims.get("jti"),
+        }
+        if "sid" not in claims:  # client credentials: valid while its client exists
+            try:
+                await self.clients.get(claims["client_id"])
+            except ClientNotFound:
+                return inactive
+            return answer
+        live = await self._live_grant(claims)
+        if live is None:
+            return inactive
+        return {**answer, "username": live[1].account}
+
+    # -- what other parts of SproutGate ask -----------------------------------------------------
+    def id_token_hint(self, id_token: str) -> dict[str, Any]:
+        """The claims of an ID token this provider issued, expired or not (an ``id_token_hint``,
+        RP-Initiated Logout 1.0 §2): signature, ``typ``, ``iss`` checked. Raises
+        InvalidAccessToken (``invalid_token``) for anything else."""
+        try:
+            return self.signer.verify_claims(
+                id_token, issuer=self.issuer, token_type=rules.ID_TOKEN_TYPE, allow_expired=True
+            )
+        except InvalidToken:
+            raise InvalidAccessToken(description="not an ID token of this provider") from None
+
+    async def clients_of_session(self, session_id: str) -> list[Client]:
+        """The clients the browser sign-in ``session_id`` was used with (oldest first), for
+        back-channel logout; clients deleted since are left out."""
+        async with self.db.read() as s:
+            ids = await OidcRepository(s).client_ids_of_session(session_id)
+        found: list[Client] = []
+        for client_id in ids:
+            try:
+                found.append(await self.clients.get(client_id))
+            except ClientNotFound:
+                continue
+        return found
+
+    async def connected_apps(self, user_id: str) -> list[ConnectedApp]:
+        """The apps the person let read their account: every client they consented to, and
+        every client holding a grant of theirs that still counts (first-party apps, which ask
+        no consent, appear by their grants). Oldest first."""
+        now = self.clock.now()
+        async with self.db.read() as s:
+            repo = OidcRepository(s)
+            consents = {c.client_id: c for c in await repo.consents_of(user_id)}
+            grants = {g["client_id"]: g for g in await repo.grants_of_user(user_id, now)}
+            scopes_of: dict[str, set[str]] = {}
+            for client_id in grants:
+                granted = await repo.granted_scopes(user_id, client_id, now)
+                scopes_of[client_id] = {x for scope in granted for x in rules.parse_scope(scope)}
+        apps: list[ConnectedApp] = []
+        for client_id in dict.fromkeys([*consents, *grants]):
+            try:
+                client = await self.clients.get(client_id)
+            except ClientNotFound:
+                continue
+            consent = consents.get(client_id)
+            grant = grants.get(client_id)
+            scopes = set(rules.parse_scope(consent.scopes)) if consent else set()
+            scopes |= scopes_of.get(client_id, set())
+            since = min(
+                t for t in (consent.granted_at if consent else None, grant and grant["first_at"]) if t
+            )
+            apps.append(
+                ConnectedApp(
+                    client=client,
+                    scopes=tuple(s for s in rules.SCOPES if s in scopes),
+                    since=since,
+                    last_used_at=grant["last_at"] if grant else None,
+                )
+            )
+        return sorted(apps, key=lambda a: a.since)
+
+    async def revoke_app(self, user_id: str, client_id: str) -> None:
+        """Disconnect an app: the person's consent to it is forgotten (it asks again next time)
+        and every grant of theirs it holds ends, with its refresh tokens. Silent when there was
+        nothing."""
+        now = self.clock.now()
+        async with self.db.write() as s:
+            repo = OidcRepository(s)
+            await repo.delete_consent(user_id, client_id)
+            ended = await repo.revoke_grants_of_app(user_id, client_id, now, "app_revoked")
+        if ended:
+            log.info("app %s disconnected by its user: %d grant(s) ended", client_id, ended)
+
+
+def with_query(uri: str, params: Mapping[str, str | None]) -> str:
+    """``uri`` with ``params`` (those not None) added to its query, its own query kept
+    (RFC 6749 §3.1.2: a redirect URI may carry a query, which must be retained)."""
+    parts = urlsplit(uri)
+    extra = urlencode({k: v for k, v in params.items() if v is not None})
+    query = f"{parts.query}&{extra}" if parts.query and extra else parts.query or extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+__all__ = [
+    "AuthorizationDecision",
+    "ClientCredentials",
+    "CodeIssued",
+    "ConnectedApp",
+    "ConsentNeeded",
+    "OidcService",
+    "RateLimited",
+    "SignInNeeded",
+    "TokenAnswer",
+    "with_query",
+]
