@@ -1,0 +1,85 @@
+"""Helpers of the OpenID Connect provider tests: registering clients, people, and a browser
+(an httpx client with a cookie jar) that signs in through the hosted pages' forms."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import itertools
+import re
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from sproutgate.domain.clients.rules import ClientSpec
+from support.harness import AppHarness
+
+PASSWORD = "Sprout#Orchard2026"
+CALLBACK = "https://app.example/callback"
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+_names = itertools.count(1)
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A code verifier and its S256 challenge (RFC 7636 §4.1, §4.2)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def csrf_of(html: str) -> str:
+    found = TOKEN_RE.search(html)
+    assert found, html[:600]
+    return found.group(1)
+
+
+async def register_client(h: AppHarness, **fields: Any) -> tuple[str, str | None]:
+    """Register a client through the domain service (H1's registry); its id and secret."""
+    spec = ClientSpec(
+        name=fields.pop("name", f"App {next(_names)}"),
+        redirect_uris=tuple(fields.pop("redirect_uris", (CALLBACK,))),
+        post_logout_redirect_uris=(),
+        backchannel_logout_uri=None,
+        public=fields.pop("public", False),
+        first_party=fields.pop("first_party", True),
+        scopes=tuple(fields.pop("scopes", ("openid", "profile", "email", "offline_access", "sproutgate"))),
+        grant_types=tuple(fields.pop("grant_types", ("authorization_code", "refresh_token"))),
+    )
+    assert not fields, fields
+    created = await h.services.clients.create(spec, "test")
+    return created.client.client_id, created.client_secret
+
+
+async def make_person(h: AppHarness, **fields: Any) -> dict[str, Any]:
+    account = f"oidc{next(_names)}x{secrets.token_hex(2)}"
+    r = await h.client.post(
+        "/api/admin/users",
+        json={"account": account, "email": f"{account}@example.com", "password": PASSWORD, **fields},
+        headers={"X-Admin-Token": h.services.admin_guard.token},
+    )
+    assert r.status_code == 201, r.text
+    user = r.json()["user"]
+    # The gate face names no id; the runtime API does (the ``sub`` of every token).
+    r = await h.client.post("/api/v1/auth/sessions", json={"email": user["email"], "password": PASSWORD})
+    me = await h.client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+    )
+    return {**user, "id": me.json()["id"]}
+
+
+async def sign_in(browser: httpx.AsyncClient, login_location: str, identifier: str) -> httpx.Response:
+    """Follow a redirect to the sign-in page, fill in the form and submit it; the answer to the
+    submission (a redirect back to the authorization request)."""
+    page = await browser.get(login_location)
+    assert page.status_code == 200, page.text
+    pairs = re.findall(r"<input type=\"hidden\" name=\"([^\"]+)\" value=\"([^\"]*)\"", page.text)
+    form = {k: html.unescape(v) for k, v in pairs}
+    form.update(identifier=identifier, password=PASSWORD)
+    return await browser.post("/login", data=form)
