@@ -277,6 +277,8 @@ async def test_prompt_login_and_max_age_force_a_fresh_sign_in_with_the_hint_and_
             assert r.headers["location"].startswith("/login?") and "reauth=1" in r.headers["location"]
             page = await browser.get(r.headers["location"])
             assert "Sign in" in page.text and f'value="{person["email"]}"' in page.text
+            # The form leads on, through redirects, to the app: the CSP's form-action says so.
+            assert "form-action 'self' https://app.example" in page.headers["content-security-policy"]
             r = await sign_in(browser, r.headers["location"], person["account"])
             r = await browser.get(r.headers["location"])
             callback = r.headers["location"]
