@@ -645,3 +645,18 @@ async def test_an_id_token_hint_is_read_even_after_it_expired_and_nothing_else_i
     for other in (token["access_token"], "junk"):
         with pytest.raises(InvalidAccessToken):
             h.services.oidc.id_token_hint(other)
+
+
+async def test_deleting_a_client_ends_its_grants_and_codes(h):
+    client_id, secret = await register_client(h)
+    person = await make_person(h)
+    token, browser = await tokens_for(h, client_id, secret, person)
+    async with rp(h, client_id, secret) as oauth:
+        await authorize(h, browser, oauth, person)  # a code left unexchanged
+    await h.services.clients.delete(client_id, "test")
+    assert await userinfo_status(h, token["access_token"]) == 401
+    assert await h.services.oidc.connected_apps(person["id"]) == []
+    r = await h.client.post(
+        token_url(), data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    )
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
