@@ -28,8 +28,8 @@ from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.metrics import LABEL_VALUES
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
-from sproutgate.domain.passkeys.service import PasskeyService
 from sproutgate.domain.oidc.service import OidcService
+from sproutgate.domain.passkeys.service import PasskeyService
 from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService

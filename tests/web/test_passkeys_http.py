@@ -541,3 +541,21 @@ async def test_expired_challenges_are_purged(h):
     h.clock.advance(timedelta(seconds=CHALLENGE_TTL_SECONDS + 1).total_seconds())
     assert (await purge_once(h.services.db, h.clock))["passkey_challenges"] == 2
     await client.aclose()
+
+
+async def test_a_passkey_sign_in_records_its_amr_on_the_session_for_apps(h):
+    """The session a passkey opens remembers how (RFC 8176 ``amr``): the ID tokens of apps
+    signed in through it say so (docs/oidc.md, "Tokens")."""
+    from sproutgate.storage.models import AuthSession
+
+    user, device, _ = await user_with_passkey(h)
+    client = h.new_client()
+    r = await sign_in_with(client, device.get(await sign_in_options(client)))
+    assert r.status_code == 200, r.text
+    async with h.services.db.read() as s:
+        user_id = (await s.execute(select(User.id).where(User.account == user["account"]))).scalar_one()
+        rows = (await s.execute(select(AuthSession.amr).where(AuthSession.user_id == user_id))).scalars()
+        amrs = [a for a in rows]
+    assert ["pwd"] in amrs  # the password sign-in that registered the passkey
+    assert ["hwk", "mfa"] in amrs, amrs  # the soft authenticator's key is device-bound
+    await client.aclose()

@@ -23,8 +23,8 @@ from sproutgate.domain.health.service import HealthService
 from sproutgate.domain.mail.service import OutboxService
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
-from sproutgate.domain.passkeys.service import PasskeyService
 from sproutgate.domain.oidc.service import OidcService
+from sproutgate.domain.passkeys.service import PasskeyService
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.sessions.service import SessionService

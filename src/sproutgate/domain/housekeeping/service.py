@@ -15,8 +15,8 @@ from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
-from sproutgate.storage.passkeys import PasskeyRepository
 from sproutgate.storage.oidc import OidcRepository
+from sproutgate.storage.passkeys import PasskeyRepository
 from sproutgate.storage.privacy import HeldIdentifierRepository
 from sproutgate.storage.repositories import (
     CodeRepository,

@@ -213,7 +213,10 @@ class PasskeyService:
             values = await SessionRows(statements).active_user(passkey.user_id)
             if values is None:
                 raise AccountDisabled()
-            issued = await self.sessions.open_signed_in(statements, user_from_row(values), kind, ctx)
+            # The session records how it was signed in, for the ID tokens of apps (domain/oidc).
+            issued = await self.sessions.open_signed_in(
+                statements, user_from_row(values), kind, ctx, tuple(amr)
+            )
             return PasskeySignIn(issued=issued, amr=amr)
 
     # -- the owner's passkeys -----------------------------------------------------------------
