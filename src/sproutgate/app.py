@@ -110,7 +110,9 @@ def create_app(
     @app.get("/.well-known/jwks.json", tags=["infra"])
     async def jwks() -> JSONResponse:
         """Public keys that verify SproutGate access tokens."""
-        return JSONResponse(services.signer.jwks(), headers={"Cache-Control": "public, max-age=300"})
+        # Any origin may read the public keys (a single-page app checking an ID token).
+        headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+        return JSONResponse(services.signer.jwks(), headers=headers)
 
     return app
 

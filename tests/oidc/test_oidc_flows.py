@@ -118,7 +118,10 @@ async def test_discovery_names_the_issuer_and_endpoints_stock_clients_need(h):
     meta = (await h.client.get("/.well-known/openid-configuration")).json()
     assert meta["issuer"] == ISSUER and meta["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
     assert meta["token_endpoint"] == token_url() and meta["code_challenge_methods_supported"] == ["S256"]
-    assert (await h.client.get(meta["jwks_uri"].removeprefix(ISSUER))).json()["keys"][0]["alg"] == "ES256"
+    jwks = await h.client.get(
+        meta["jwks_uri"].removeprefix(ISSUER), headers={"Origin": "https://spa.example"}
+    )
+    assert jwks.json()["keys"][0]["alg"] == "ES256" and jwks.headers["access-control-allow-origin"] == "*"
     # A single-page app on another origin may call the cookie-less endpoints.
     pre = await h.client.options(
         "/oauth2/userinfo",
