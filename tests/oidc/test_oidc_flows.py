@@ -663,3 +663,15 @@ async def test_deleting_a_client_ends_its_grants_and_codes(h):
         token_url(), data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
     )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+
+async def test_a_hostile_login_hint_is_escaped_and_repeated_parameters_refused(h):
+    client_id, _ = await register_client(h)
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "scope": "openid"}
+    r = await h.client.get("/oauth2/authorize", params={**query, "login_hint": '"><script>alert(1)</script>'})
+    page = await h.client.get(r.headers["location"])
+    assert page.status_code == 200 and "<script>alert(1)" not in page.text
+    assert "&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    repeated = "/oauth2/authorize?" + "&".join(f"{k}={v}" for k, v in query.items()) + "&scope=openid"
+    r = await h.client.get(repeated)
+    assert r.status_code == 400 and "location" not in r.headers
