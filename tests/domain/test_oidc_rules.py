@@ -156,6 +156,10 @@ def test_prompt_login_and_max_age_ask_for_a_fresh_sign_in():
         "a": "b",
     }
     assert rules.without_prompt({"prompt": "login"}, "login") == {}
+    assert rules.after_sign_in({"prompt": "login consent", "max_age": "0", "a": "b"}) == {
+        "prompt": "consent",
+        "a": "b",
+    }
 
 
 def test_consent_is_asked_of_third_parties_only_and_remembered_per_scope():

@@ -267,7 +267,7 @@ async def test_prompt_login_and_max_age_force_a_fresh_sign_in_with_the_hint_and_
     first, browser = await tokens_for(h, client_id, secret, person)
     h.clock.advance(120)
     async with rp(h, client_id, secret) as oauth:
-        for extra in ({"prompt": "login"}, {"max_age": "60"}):
+        for extra in ({"prompt": "login"}, {"max_age": "60"}, {"max_age": "0"}):
             verifier, _ = pkce_pair()
             url, _ = oauth.create_authorization_url(
                 f"{ISSUER}/oauth2/authorize",

@@ -221,8 +221,8 @@ def check_authorization_params(
 def sign_in_is_fresh(auth_time: datetime, now: datetime, request: AuthorizationRequest) -> bool:
     """Whether the SSO session's sign-in may answer ``request``: not when the request says
     ``prompt=login``, nor when it was longer ago than ``max_age`` seconds (OpenID Connect
-    Core §3.1.2.1). The sign-in page that follows drops ``login`` from the prompt it returns
-    with, so a fresh sign-in is asked for once."""
+    Core §3.1.2.1). The sign-in page that follows returns to the request without them
+    (``after_sign_in``), so a fresh sign-in is asked for once."""
     if "login" in request.prompt:
         return False
     if request.max_age is not None and (now - auth_time).total_seconds() > request.max_age:
@@ -256,6 +256,15 @@ def survives_sign_out(scopes: Iterable[str]) -> bool:
     §11: access "even when the End-User is not present"); every other grant ends with the
     sign-in it came from. Both end with "sign out everywhere", a password reset, disabling."""
     return OFFLINE_ACCESS in set(scopes)
+
+
+def after_sign_in(params: Mapping[str, str]) -> dict[str, str]:
+    """The authorization request to come back to after the sign-in it asked for: without
+    ``prompt=login`` and ``max_age``, which that sign-in has answered (else ``max_age=0`` would
+    ask again forever); the ID token's ``auth_time`` tells the app when it was."""
+    out = without_prompt(params, "login")
+    out.pop("max_age", None)
+    return out
 
 
 def without_prompt(params: Mapping[str, str], value: str) -> dict[str, str]:

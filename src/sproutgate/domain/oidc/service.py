@@ -227,7 +227,7 @@ class OidcService:
         if sso is None or user is None or not rules.sign_in_is_fresh(sso.auth_time, now, request):
             if "none" in request.prompt:
                 raise refuse("login_required", "the person is not signed in (or not recently enough)")
-            return SignInNeeded(rules.without_prompt(params, "login"), request.login_hint)
+            return SignInNeeded(rules.after_sign_in(params), request.login_hint)
         async with self.db.read() as s:
             remembered = await OidcRepository(s).consent(user.id, client.client_id)
         if rules.consent_needed(
