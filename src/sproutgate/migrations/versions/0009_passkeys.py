@@ -1,6 +1,6 @@
 """passkeys: WebAuthn credentials of users, and the challenges of their ceremonies
 
-Revision ID: 0012
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-06 10:30:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from sproutgate.storage.models import UTCDateTime
 
-revision = "0012"
+revision = "0009"
 # The last revision on main when this was written; the lead renumbers on merge (PLAN-S4.md).
 down_revision = "0008"
 branch_labels = None

@@ -2,8 +2,8 @@
 used with, and on sessions how the person signed in (amr) and, for an app's grant, its client,
 scopes, browser sign-in and the session it ends with
 
-Revision ID: 0009
-Revises: 0012
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 09:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from sproutgate.storage.models import UTCDateTime
 
-revision = "0009"
-down_revision = "0012"  # after main's passkeys (0012), merged first
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
