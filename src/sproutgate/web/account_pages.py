@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from sproutgate.api.v1.schemas import export_out
+from sproutgate.domain.accounts.rules import normalize_email
 from sproutgate.domain.errors import DomainError
 from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, ProfileChanges
 from sproutgate.domain.sessions.service import SessionNotFound
@@ -190,8 +191,9 @@ async def change_primary_email(page: Page = Depends(page_context)) -> Response:
                 },
             )
         else:
+            sent_to = normalize_email(email)  # accepted, so well formed: shown as it was stored
             return page.redirect(
-                "/account#primary-email", change_email=email, email=email, notice="email_change_sent"
+                "/account#primary-email", change_email=sent_to, email=sent_to, notice="email_change_sent"
             )
     return await _render_account(page, errors, change_email_value=email)
 
