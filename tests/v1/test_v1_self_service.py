@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from v1_support import HAN, PASSWORD, assert_problem, error_fields
 
 from sproutgate.domain.codes.rules import CodePurpose
@@ -462,3 +462,33 @@ async def test_an_administrator_ends_a_users_session_and_it_is_audited(h):
             await s.execute(select(AuthSession.revoked_reason).where(AuthSession.id == target))
         ).scalar_one()
     assert reason == "admin_revoked"
+
+
+async def test_a_token_check_is_one_indexed_read_and_writes_the_last_use_once_a_minute(
+    make_harness, make_settings
+):
+    # Without SQLite's inline driver every statement passes through the engine, where it is counted.
+    h = await make_harness(make_settings(sqlite_inline_driver=False))
+    session = await signup(h, "hotpath@example.com")
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        words = statement.lstrip().split(None, 1)
+        if words and words[0].upper() in {"SELECT", "UPDATE", "INSERT", "DELETE"}:
+            seen.append(statement)
+
+    engine = h.services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        h.clock.advance(1)
+        for _ in range(3):
+            assert await works(h, session["access_token"])
+        assert len(seen) == 3 and all(s.lstrip().upper().startswith("SELECT") for s in seen), seen
+        seen.clear()
+        h.clock.advance(61)
+        assert await works(h, session["access_token"])
+        kinds = [s.lstrip().split(None, 1)[0].upper() for s in seen]
+        assert kinds == ["SELECT", "UPDATE"], seen
+        assert "last_seen_at" in seen[1]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
