@@ -133,6 +133,8 @@ class SessionService:
         self.signer = signer
         self.limiter = limiter
         self.clock = clock
+        # Worked out once: the token check on every request compares against them.
+        self._idle_timeout = timedelta(seconds=settings.session_idle_timeout_seconds)
 
     async def issue_session(
         self,
@@ -276,7 +278,7 @@ class SessionService:
     @property
     def idle_timeout(self) -> timedelta:
         """``SPROUTGATE_SESSION_IDLE_TIMEOUT_SECONDS`` as a duration."""
-        return timedelta(seconds=self.settings.session_idle_timeout_seconds)
+        return self._idle_timeout
 
     def _row_is_active(self, row: dict[str, Any], now: datetime) -> bool:
         """``session_is_active`` for a storage row carrying ``session_revoked_at``,
