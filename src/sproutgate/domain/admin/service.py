@@ -30,7 +30,7 @@ from sproutgate.domain.profiles.rules import (
     profile_errors,
 )
 from sproutgate.domain.sessions.rules import SessionEndReason
-from sproutgate.domain.sessions.service import SessionInfo, SessionNotFound, SessionService, end_sessions
+from sproutgate.domain.sessions.service import SessionInfo, SessionService, end_sessions
 from sproutgate.i18n import DEFAULT_LANG
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
@@ -368,13 +368,13 @@ class AdminService:
         stop at once, through ``sessions.service.end_sessions``) and audit it as
         ``user.session.revoke`` with the session's id, in one transaction.
         Raises NotFound(user_not_found), SessionNotFound (not an active session of that user)."""
-        now = self.clock.now()
         async with self.db.write() as s:
             user = await UserRepository(s).by_account(account)
             if user is None:
                 raise NotFound("user_not_found")
-            if not await end_sessions(s, user.id, now, SessionEndReason.ADMIN_REVOKED, only=session_id):
-                raise SessionNotFound()
+            await self.accounts.sessions.end_active_session(
+                s, user.id, session_id, SessionEndReason.ADMIN_REVOKED
+            )
             self._audit(s, actor, "user.session.revoke", user.account, {"session": session_id}, ip)
 
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:

@@ -326,14 +326,22 @@ class SessionService:
         ]
 
     async def end_user_session(self, user_id: str, session_id: str, reason: SessionEndReason) -> None:
-        """End one active session of the user (``end_sessions``). Raises SessionNotFound when
-        the user has no active session of that id (unknown, already ended, or another user's)."""
-        now = self.clock.now()
+        """End one active session of the user (``end_sessions``), in a transaction of its own.
+        Raises SessionNotFound when the user has no active session of that id (unknown, already
+        ended, or another user's)."""
         async with self.db.write() as s:
-            row = await SessionRepository(s).session_with_user(session_id, user_id)
-            if row is None or not self._row_is_active(row, now):
-                raise SessionNotFound()
-            await end_sessions(s, user_id, now, reason, only=session_id)
+            await self.end_active_session(s, user_id, session_id, reason)
+
+    async def end_active_session(
+        self, s: AsyncSession, user_id: str, session_id: str, reason: SessionEndReason
+    ) -> None:
+        """``end_user_session`` inside the caller's transaction (an administrator's end, audited
+        in the same one). Raises SessionNotFound."""
+        now = self.clock.now()
+        row = await SessionRepository(s).session_with_user(session_id, user_id)
+        if row is None or not self._row_is_active(row, now):
+            raise SessionNotFound()
+        await end_sessions(s, user_id, now, reason, only=session_id)
 
     async def end_own(self, principal: Principal, session_id: str) -> None:
         """The caller ends one of their own active sessions (this one included). Raises
