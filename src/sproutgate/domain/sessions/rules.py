@@ -130,6 +130,7 @@ class SessionEndReason(StrEnum):
     DISABLED = "disabled"
     MFA_DISABLED = "mfa_disabled"
     MFA_RESET = "mfa_reset"
+    PASSKEY_REMOVED = "passkey_removed"
     IMPORT_UPDATE = "import_update"
     ACCOUNT_DELETED = "account_deleted"
 

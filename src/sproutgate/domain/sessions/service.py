@@ -97,8 +97,9 @@ async def end_sessions(
 
     Every path calls it: sign-out on each face, a user ending one or their other sessions, an
     administrator ending one, a password set or reset, disabling, second factors turned off or
-    reset, the importer, refresh-token reuse, account deletion. Anything that must happen when a
-    session ends (a notice, back-channel logout) belongs here. Returns how many ended."""
+    reset, a passkey removed, the importer, refresh-token reuse, account deletion. Anything
+    that must happen when a session ends (a notice, back-channel logout) belongs here. Returns
+    how many ended."""
     rows = SessionRows(SessionStatements(run) if isinstance(run, AsyncSession) else run)
     return await rows.end_sessions(user_id, now, reason.value, only=only, keep=keep)
 
