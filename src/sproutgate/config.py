@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     recent_auth_seconds: int = 600
     admin_token: str = ""
     web_session_ttl_seconds: int = 7 * 24 * 3600  # the hosted pages' session cookie
+    # A session of any kind unused this long is refused at its next use (access and refresh)
+    # and purged; domain/sessions/rules.py, docs/security.md "Sessions".
+    session_idle_timeout_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     console_idle_timeout_seconds: int = Field(default=30 * 60, gt=0)  # admin console, unused this long
     # Second factors: how long the mfa_token of a password step may be traded for a session.
     mfa_token_ttl_seconds: int = Field(default=300, gt=0)

@@ -651,6 +651,62 @@ MAIL.update(
 )
 
 
+# Self-service (issue 14): a user's sessions and changing the primary address.
+MESSAGES.update(
+    {
+        "session_not_found": {
+            "zh-CN": "没有这个会话,或它已经结束",
+            "en": "No such session, or it has already ended.",
+        },
+        "same_email": {"zh-CN": "已经是你的主邮箱", "en": "is already your primary address"},
+    }
+)
+MAIL.update(
+    {
+        "primary_change_code": {
+            "zh-CN": (
+                "【SproutGate】更换主邮箱验证码 {code}",
+                "你好!\n\n你正在把账号 {account} 的主邮箱换成这个邮箱,验证码是:{code}\n"
+                "{minutes} 分钟内有效。\n\n如果不是你本人操作,请忽略这封邮件,什么都不会改变。",
+            ),
+            "en": (
+                "[SproutGate] Your code to change your email is {code}",
+                "Hello!\n\nYou are making this address the primary address of the account "
+                "{account}. Your code is: {code}\nIt is valid for {minutes} {minutes:minute|minutes}."
+                "\n\nIf you did not ask for this, ignore this email; nothing changes.",
+            ),
+        },
+        "primary_change_taken": {
+            "zh-CN": (
+                "【SproutGate】有人尝试使用你的邮箱",
+                "你好!\n\n有人尝试把这个邮箱({email})设为另一个 SproutGate 账号的主邮箱,"
+                "但它已经属于一个账号,因此没有发送验证码,什么也没有改变。\n\n如果不是你本人操作,请忽略这封邮件。",
+            ),
+            "en": (
+                "[SproutGate] Someone tried to use your email",
+                "Hello!\n\nSomeone tried to make this address ({email}) the primary address of another "
+                "SproutGate account. It already belongs to an account, so no code was sent and nothing "
+                "changed.\n\nIf it was not you, ignore this email.",
+            ),
+        },
+        "primary_changed": {
+            "zh-CN": (
+                "【SproutGate】你的账号更换了主邮箱",
+                "你好 {account}!\n\n你账号的主邮箱刚刚从这个邮箱换成了 {email}。"
+                "这个邮箱不能再登录,也不会再收到重置密码的验证码。\n"
+                "如果不是你本人操作,请立即联系管理员。",
+            ),
+            "en": (
+                "[SproutGate] The email of your account was changed",
+                "Hello {account}!\n\nThe primary address of your account was just changed from this "
+                "address to {email}. This address no longer signs in or receives password reset "
+                "codes.\nIf this was not you, contact the administrator now.",
+            ),
+        },
+    }
+)
+
+
 def mail(kind: str, lang: str, **params: Any) -> tuple[str, str]:
     entry = MAIL[kind].get(lang) or MAIL[kind][DEFAULT_LANG]
     return _formatter.format(entry[0], **params), _formatter.format(entry[1], **params)

@@ -10,6 +10,7 @@ import contracts in pyproject.toml say so); they are handed the ``DomainServices
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
@@ -164,7 +165,12 @@ def build_services(
         outbox=outbox,
         mail_worker=worker,
         codes=codes,
-        housekeeping=Housekeeping(db, clock, settings.purge_interval_seconds),
+        housekeeping=Housekeeping(
+            db,
+            clock,
+            settings.purge_interval_seconds,
+            timedelta(seconds=settings.session_idle_timeout_seconds),
+        ),
         sessions=sessions,
         accounts=accounts,
         mfa=mfa,

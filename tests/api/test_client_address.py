@@ -113,5 +113,5 @@ async def test_the_session_records_the_forwarded_client(harness):
     user_id = (
         await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
     ).json()["id"]
-    [session] = await harness.services.sessions.list_active(user_id)
+    [session] = await harness.services.sessions.list_for_user(user_id)
     assert session.ip == "198.51.100.23"

@@ -630,7 +630,7 @@ async def test_app_grants_are_not_listed_among_the_persons_own_sessions(h):
     client_id, secret = await register_client(h)
     person = await make_person(h)
     _, browser = await tokens_for(h, client_id, secret, person)
-    kinds = [s.kind for s in await h.services.sessions.list_active(person["id"])]
+    kinds = [s.kind for s in await h.services.sessions.list_for_user(person["id"])]
     assert "oidc" not in kinds and "web" in kinds
     apps = await h.services.oidc.connected_apps(person["id"])
     assert [a.client.client_id for a in apps] == [client_id] and apps[0].last_used_at is not None

@@ -130,26 +130,6 @@ class OidcRepository:
     async def session(self, session_id: str) -> AuthSession | None:
         return await self.s.get(AuthSession, session_id)
 
-    async def revoke_grant(self, session_id: str, now: datetime, reason: str) -> None:
-        await self.s.execute(
-            update(AuthSession)
-            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-        )
-
-    async def revoke_grants_of_app(self, user_id: str, client_id: str, now: datetime, reason: str) -> int:
-        res = await self.s.execute(
-            update(AuthSession)
-            .where(
-                AuthSession.user_id == user_id,
-                AuthSession.client_id == client_id,
-                AuthSession.kind == OIDC_KIND,
-                AuthSession.revoked_at.is_(None),
-            )
-            .values(revoked_at=now, revoked_reason=reason)
-        )
-        return rowcount(res)
-
     async def grants_of_user(self, user_id: str, now: datetime) -> list[dict[str, Any]]:
         """Per client, the user's grant sessions that may still be active: ``client_id``,
         ``first_at`` and ``last_at`` (created, last used). A pre-filter by index; the domain

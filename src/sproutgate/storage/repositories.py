@@ -298,6 +298,7 @@ _SESSION_WITH_USER = (
         *User.__table__.columns,
         AuthSession.revoked_at.label("session_revoked_at"),
         AuthSession.expires_at.label("session_expires_at"),
+        AuthSession.last_seen_at.label("session_last_seen_at"),
     )
     .join(AuthSession, AuthSession.user_id == User.id)
     .where(AuthSession.id == bindparam("session_id"), AuthSession.user_id == bindparam("user_id"))
@@ -404,6 +405,7 @@ _ROTATION_ROW = (
         AuthSession.auth_time.label("session_auth_time"),
         AuthSession.amr.label("session_amr"),
         AuthSession.sso_session_id.label("session_sso_id"),
+        AuthSession.last_seen_at.label("session_last_seen_at"),
         *User.__table__.columns,
     )
     .join(AuthSession, AuthSession.id == RefreshToken.session_id)
@@ -425,9 +427,45 @@ _ADD_REFRESH = insert(_refresh_tokens).values(
 _TOUCH_SESSION = (
     update(_sessions).where(_sessions.c.id == bindparam("sid")).values(last_seen_at=bindparam("now"))
 )
-_REVOKE_SESSION = (
+# An access-token check records a use only when the stored one is older than ``stale``: a
+# concurrent check that lost the race changes nothing.
+_TOUCH_SESSION_IF_STALE = (
     update(_sessions)
-    .where(_sessions.c.id == bindparam("sid"), _sessions.c.revoked_at.is_(None))
+    .where(_sessions.c.id == bindparam("sid"), _sessions.c.last_seen_at < bindparam("stale"))
+    .values(last_seen_at=bindparam("now"))
+)
+# Ending sessions (domain.sessions.service.end_sessions, the one way a session ends): one of a
+# user's sessions, or all of them but ``keep`` ('' keeps none: no session has that id).
+# One session, and the apps' grants made through it that end with it (``parent_id``: set by
+# domain/oidc for grants that do not survive sign-out, domain/oidc/rules.py
+# ``survives_sign_out``).
+_END_ONE_SESSION = (
+    update(_sessions)
+    .where(
+        or_(_sessions.c.id == bindparam("sid"), _sessions.c.parent_id == bindparam("sid")),
+        _sessions.c.user_id == bindparam("uid"),
+        _sessions.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+# Every grant of the user to one app (kind ``oidc``, ``client_id``): the app was disconnected.
+_END_APP_GRANTS = (
+    update(_sessions)
+    .where(
+        _sessions.c.user_id == bindparam("uid"),
+        _sessions.c.client_id == bindparam("cid"),
+        _sessions.c.kind == "oidc",
+        _sessions.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+_END_USER_SESSIONS = (
+    update(_sessions)
+    .where(
+        _sessions.c.user_id == bindparam("uid"),
+        _sessions.c.revoked_at.is_(None),
+        _sessions.c.id != bindparam("keep"),
+    )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
 )
 _ADD_SESSION = insert(_sessions).values(
@@ -513,8 +551,28 @@ class SessionRows:
     async def touch_session(self, session_id: str, now: datetime) -> None:
         await self.run.run(_TOUCH_SESSION, sid=session_id, now=now)
 
-    async def revoke_session(self, session_id: str, now: datetime, reason: str) -> None:
-        await self.run.run(_REVOKE_SESSION, sid=session_id, now=now, reason=reason)
+    async def touch_session_if_stale(self, session_id: str, now: datetime, stale: datetime) -> bool:
+        """Record a use of the session at ``now`` when the stored one is before ``stale``."""
+        return await self.run.run(_TOUCH_SESSION_IF_STALE, sid=session_id, now=now, stale=stale) == 1
+
+    async def end_sessions(
+        self,
+        user_id: str,
+        now: datetime,
+        reason: str,
+        *,
+        only: str | None = None,
+        keep: str | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        """Mark the user's sessions that have not ended as ended at ``now`` for ``reason``: only
+        the session ``only`` (when it is the user's), or every one but ``keep``. How many.
+        Called by domain.sessions.service.end_sessions only."""
+        if client_id is not None:
+            return await self.run.run(_END_APP_GRANTS, uid=user_id, cid=client_id, now=now, reason=reason)
+        if only is not None:
+            return await self.run.run(_END_ONE_SESSION, sid=only, uid=user_id, now=now, reason=reason)
+        return await self.run.run(_END_USER_SESSIONS, uid=user_id, keep=keep or "", now=now, reason=reason)
 
 
 def user_from_row(row: dict[str, Any]) -> User:
@@ -534,47 +592,32 @@ class SessionRepository:
 
     async def session_with_user(self, session_id: str, user_id: str) -> dict[str, Any] | None:
         """The hot path: one lookup by primary key. The user's columns, with the session's
-        ``session_revoked_at`` and ``session_expires_at``; None when there is no such session
+        ``session_revoked_at``, ``session_expires_at`` and ``session_last_seen_at``; None when
+        there is no such session
         of that user. Whether it is active is for the domain to say."""
         params = {"session_id": session_id, "user_id": user_id}
         row = (await self.s.execute(_SESSION_WITH_USER, params)).mappings().first()
         return dict(row) if row is not None else None
 
-    async def sessions_of_user(self, user_id: str, now: datetime) -> list[tuple[AuthSession, bool]]:
-        """The user's sessions that may still be active, most recently used first, each with
-        the user's ``disabled`` flag. The SQL condition is only an index pre-filter (revoked and
-        expired rows stay until the purge and would otherwise all be read);
-        domain.sessions.rules.session_is_active decides."""
+    async def sessions_of_user(
+        self, user_id: str, now: datetime, used_since: datetime
+    ) -> list[tuple[AuthSession, bool]]:
+        """The user's sessions that may still be active, newest first, each with the user's
+        ``disabled`` flag. The SQL condition (not revoked, not expired, used after
+        ``used_since``) is only a pre-filter on the ``user_id`` index (ended rows stay until the
+        purge and would otherwise all be read); domain.sessions.rules.session_is_active decides."""
         stmt = (
             select(AuthSession, User.disabled)
             .join(User, User.id == AuthSession.user_id)
             .where(
-                AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+                AuthSession.last_seen_at > used_since,
             )
-            .order_by(AuthSession.last_seen_at.desc())
+            .order_by(AuthSession.created_at.desc(), AuthSession.id)
         )
         return [(session, bool(disabled)) for session, disabled in await self.s.execute(stmt)]
-
-    async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
-        """End a session and the app grants that end with it (``parent_id``: the grants an
-        app got through this browser sign-in, offline_access grants excepted; the domain
-        decides which grants carry it, domain/oidc/rules.py ``survives_sign_out``)."""
-        await self.s.execute(
-            update(AuthSession)
-            .where(
-                or_(AuthSession.id == session_id, AuthSession.parent_id == session_id),
-                AuthSession.revoked_at.is_(None),
-            )
-            .values(revoked_at=now, revoked_reason=reason)
-        )
-
-    async def revoke_all(
-        self, user_id: str, now: datetime, reason: str, except_id: str | None = None
-    ) -> None:
-        cond = and_(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        if except_id:
-            cond = and_(cond, AuthSession.id != except_id)
-        await self.s.execute(update(AuthSession).where(cond).values(revoked_at=now, revoked_reason=reason))
 
     # refresh tokens
     def add_refresh(self, token: RefreshToken) -> None:
@@ -593,16 +636,17 @@ class SessionRepository:
         )
         return rowcount(res) == 1
 
-    async def purge(self, now: datetime, keep_revoked_until: datetime) -> int:
-        dead = select(AuthSession.id).where(
-            or_(AuthSession.expires_at < now, AuthSession.revoked_at < keep_revoked_until)
+    async def purge(self, now: datetime, keep_revoked_until: datetime, idle_before: datetime) -> int:
+        """Delete sessions (and their refresh tokens) that expired, ended before
+        ``keep_revoked_until``, or were last used before ``idle_before``; how many."""
+        dead_when = or_(
+            AuthSession.expires_at < now,
+            AuthSession.revoked_at < keep_revoked_until,
+            AuthSession.last_seen_at < idle_before,
         )
+        dead = select(AuthSession.id).where(dead_when)
         await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(dead)))
-        res = await self.s.execute(
-            delete(AuthSession).where(
-                or_(AuthSession.expires_at < now, AuthSession.revoked_at < keep_revoked_until)
-            )
-        )
+        res = await self.s.execute(delete(AuthSession).where(dead_when))
         return rowcount(res)
 
 

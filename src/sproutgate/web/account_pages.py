@@ -1,5 +1,6 @@
-"""The account page: profile, password, secondary emails, active sessions, the download of
-one's data, and deleting the account (on a page of its own: the confirmation step)."""
+"""The account page: profile, password, the primary address and secondary ones, active
+sessions, the download of one's data, and deleting the account (on a page of its own: the
+confirmation step)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from sproutgate.api.v1.schemas import export_out
+from sproutgate.domain.accounts.rules import normalize_email
 from sproutgate.domain.errors import DomainError
 from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, ProfileChanges
+from sproutgate.domain.sessions.service import SessionNotFound
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context
 
@@ -34,13 +37,11 @@ async def _render_account(page: Page, errors: FormErrors | None = None, **values
         profile=profile,
         secondary_emails=await services.profiles.secondary_emails(user.id),
         passkeys=await services.passkeys.of_user(user.id),
-        # this browser's session first, then the others by last use
-        sessions=sorted(
-            await services.sessions.list_active(user.id), key=lambda s: s.id != principal.session_id
-        ),
-        current_session=principal.session_id,
+        # newest first, as both APIs list them (``current`` marks this browser's)
+        sessions=await services.sessions.list_for_user(user.id, principal.session_id),
         mfa=await services.mfa.status(user.id),  # the two-step section (account_mfa.html)
         verify_email=values.pop("verify_email", None) or page.request.query_params.get("verify_email"),
+        change_email=values.pop("change_email", None) or page.request.query_params.get("change_email"),
         values=values,
     )
 
@@ -166,12 +167,81 @@ async def remove_email(page: Page = Depends(page_context)) -> Response:
     return page.redirect("/account#emails", email=email, notice="email_removed")
 
 
+@router.post("/account/primary-email")
+async def change_primary_email(page: Page = Depends(page_context)) -> Response:
+    """Mail a code to a new primary address (the current password, unless signed in lately)."""
+    principal = page.require_user()
+    form = await page.form()
+    email = form_text(form, "change_email").strip()
+    current = form_text(form, "change_email_password")
+    errors = FormErrors()
+    errors.require_filled(page.lang, change_email=email)
+    if not errors:
+        try:
+            await page.services.accounts.request_primary_email_change(
+                principal, email, page.ctx, current_password=current or None
+            )
+        except DomainError as exc:
+            errors = page.explain(
+                exc,
+                {
+                    "email": "change_email",
+                    "wrong_current_password": "change_email_password",
+                    "recent_auth_required": "change_email_password",
+                },
+            )
+        else:
+            sent_to = normalize_email(email)  # accepted, so well formed: shown as it was stored
+            return page.redirect(
+                "/account#primary-email", change_email=sent_to, email=sent_to, notice="email_change_sent"
+            )
+    return await _render_account(page, errors, change_email_value=email)
+
+
+@router.post("/account/primary-email/verify")
+async def verify_primary_email(page: Page = Depends(page_context)) -> Response:
+    """Check the code and make the address my primary one."""
+    principal = page.require_user()
+    form = await page.form()
+    email, code = form_text(form, "email").strip(), form_text(form, "change_code").strip()
+    errors = FormErrors()
+    errors.require_filled(page.lang, change_code=code)
+    if not errors:
+        try:
+            user = await page.services.accounts.confirm_primary_email_change(principal, email, code, page.ctx)
+        except DomainError as exc:
+            errors = page.explain(
+                exc,
+                {
+                    "invalid_code": "change_code",
+                    "email_taken": "change_code",
+                    "email": "change_code",
+                    "code": "change_code",
+                },
+            )
+        else:
+            return page.redirect("/account", email=user.email, notice="email_changed")
+    return await _render_account(page, errors, change_email=email, change_code=code)
+
+
+@router.post("/account/sessions/revoke-others")
+async def revoke_other_sessions(page: Page = Depends(page_context)) -> Response:
+    """Sign out every other device; this browser stays signed in."""
+    principal = page.require_user()
+    await page.form()
+    await page.services.sessions.end_others(principal)
+    return page.redirect("/account#sessions", notice="other_sessions_revoked")
+
+
 @router.post("/account/sessions/{session_id}/revoke")
 async def revoke_session(session_id: str, page: Page = Depends(page_context)) -> Response:
     """Sign out one of my sessions."""
     principal = page.require_user()
     await page.form()
-    await page.services.sessions.revoke_for_user(principal.user.id, session_id)
+    try:
+        await page.services.sessions.end_own(principal, session_id)
+    except SessionNotFound:
+        return page.redirect("/account#sessions", notice="session_not_found")
     if session_id == principal.session_id:
         response = page.redirect("/login", notice="logged_out")
         security.clear_cookie(page.request, response, security.SESSION_COOKIE)

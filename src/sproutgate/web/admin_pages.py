@@ -16,6 +16,7 @@ from sproutgate import i18n
 from sproutgate.domain.admin.service import UserFields
 from sproutgate.domain.errors import DomainError, NotAuthenticated, NotFound
 from sproutgate.domain.profiles.rules import UNSET
+from sproutgate.domain.sessions.service import SessionNotFound
 from sproutgate.web import security
 from sproutgate.web.page import FieldProblem, FormErrors, Page, form_text, page_context
 
@@ -177,7 +178,7 @@ async def admin_create_user(page: Page = Depends(page_context)) -> Response:
 
 
 async def _edit_page(page: Page, actor: str, account: str, errors: FormErrors | None = None, **values: Any):  # type: ignore[no-untyped-def]
-    view = await page.services.admin.get_user(account)
+    view, sessions = await page.services.admin.user_sessions(account)
     errors = errors or FormErrors()
     user = view.user
     form_values = {
@@ -193,6 +194,7 @@ async def _edit_page(page: Page, actor: str, account: str, errors: FormErrors | 
         actor,
         status=errors.status,
         view=view,
+        sessions=sessions,
         values=form_values,
         errors=errors,
     )
@@ -263,6 +265,22 @@ async def admin_reset_mfa(account: str, page: Page = Depends(page_context)) -> R
     except NotFound:
         return _not_found(page)
     return page.redirect(f"{ADMIN_PATH}/users/{quote(view.user.account)}#mfa", notice="mfa_reset")
+
+
+@router.post(ADMIN_PATH + "/users/{account}/sessions/{session_id}/end")
+async def admin_end_session(account: str, session_id: str, page: Page = Depends(page_context)) -> Response:
+    """End one of the user's sessions (audited); its tokens stop working at once."""
+    actor = await admin_actor(page)
+    if actor is None:
+        return _sign_in_page(page)
+    await page.form()
+    try:
+        await page.services.admin.end_user_session(account, session_id, actor, page.ctx.ip)
+    except SessionNotFound:
+        return page.redirect(f"{ADMIN_PATH}/users/{quote(account)}", notice="session_not_found")
+    except NotFound:
+        return _not_found(page)
+    return page.redirect(f"{ADMIN_PATH}/users/{quote(account)}", notice="session_ended")
 
 
 @router.get(ADMIN_PATH + "/users/{account}/delete")

@@ -143,7 +143,7 @@ async def logout(page: Page = Depends(page_context)) -> Response:
     """End this browser's session."""
     await page.form()
     if page.principal is not None:
-        await page.services.sessions.revoke(page.principal.session_id)
+        await page.services.sessions.sign_out(page.principal)
     response = page.redirect("/login", notice="logged_out")
     security.clear_cookie(page.request, response, security.SESSION_COOKIE)
     return response

@@ -667,6 +667,43 @@ PAGES.update(
     }
 )
 
+# Self-service (issue 14): sessions with their last use, ending them from the console, and
+# changing the primary address.
+PAGES.update(
+    {
+        "account.last_used": ("最近使用 {time}", "Last used {time}"),
+        "account.sign_out_others": ("退出其他设备", "Sign out other devices"),
+        "account.change_email": ("更换主邮箱", "Change primary email"),
+        "account.change_email_lead": (
+            "验证码会发到新邮箱;验证后旧邮箱不能再登录,并会收到通知。",
+            "A code goes to the new address; once it is verified the old one no longer signs in "
+            "and gets a notice.",
+        ),
+        "account.change_email_new": ("新的主邮箱", "New primary address"),
+        "account.change_email_password": ("当前密码", "Current password"),
+        "account.change_email_send": ("发送验证码", "Send code"),
+        "account.change_email_code": ("发送到 {email} 的验证码", "Code sent to {email}"),
+        "account.change_email_verify": ("验证并更换", "Verify and change"),
+        "notice.email_change_sent": (
+            "如果该邮箱可以使用,验证码已发送到 {email}。",
+            "If {email} can be used, a code was sent to it.",
+        ),
+        "notice.email_changed": ("主邮箱已更换为 {email}。", "Your primary address is now {email}."),
+        "notice.other_sessions_revoked": ("其他设备都已退出。", "Your other sessions were signed out."),
+        "notice.session_not_found": ("该会话已经结束。", "That session has already ended."),
+        "admin.sessions": ("登录中的会话", "Active sessions"),
+        "admin.no_sessions": ("没有登录中的会话。", "No active sessions."),
+        "admin.session_end": ("结束", "End"),
+        "admin.session_end_label": ("结束会话 {id}", "End session {id}"),
+        "admin.session_created": ("登录于", "Signed in"),
+        "admin.session_last_used": ("最近使用", "Last used"),
+        "admin.session_device": ("设备", "Device"),
+        "admin.session_ip": ("IP", "IP"),
+        "notice.session_ended": ("会话已结束。", "The session was ended."),
+        "admin.action.user.session.revoke": ("结束用户会话", "Ended a user's session"),
+    }
+)
+
 _INDEX = {"zh-CN": 0, "en": 1}
 
 

@@ -258,6 +258,11 @@ _NOTICE_KEYS = frozenset(
         "notice.mfa_reset",
         "notice.passkey_added",
         "notice.passkey_removed",
+        "notice.email_change_sent",
+        "notice.email_changed",
+        "notice.other_sessions_revoked",
+        "notice.session_not_found",
+        "notice.session_ended",
     )
 )
 

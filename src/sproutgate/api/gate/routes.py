@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from sproutgate.api.deps import (
     bearer_token,
@@ -111,8 +111,89 @@ async def logout(
     principal: Principal = Depends(current_principal), services: DomainServices = Depends(get_services)
 ) -> S.LogoutOut:
     """Revoke the token's session (an addition to the SproutGate document)."""
-    await services.sessions.revoke(principal.session_id)
+    await services.sessions.sign_out(principal)
     return S.LogoutOut(loggedOut=True)
+
+
+@router.get("/auth/sessions", response_model=S.SessionsOut, responses=_errors(401), tags=["sproutgate"])
+async def list_sessions(
+    response: Response,
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.SessionsOut:
+    """The caller's active sessions, newest first (an addition to the SproutGate document)."""
+    sessions = await services.sessions.list_for_user(principal.user.id, principal.session_id)
+    response.headers["Cache-Control"] = "no-store"
+    return S.SessionsOut(
+        sessions=[
+            S.GateSession(
+                id=x.id,
+                createdAt=x.created_at,
+                lastUsedAt=x.last_used_at,
+                ip=x.ip,
+                userAgent=x.user_agent,
+                current=x.current,
+            )
+            for x in sessions
+        ]
+    )
+
+
+@router.delete(
+    "/auth/sessions/{session_id}",
+    response_model=S.RevokedOut,
+    responses=_errors(401, 404, 422),
+    tags=["sproutgate"],
+)
+async def revoke_session(
+    session_id: str = Path(max_length=64),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.RevokedOut:
+    """End one of the caller's active sessions (this one too); 404 ``session_not_found`` for any
+    other id (an addition to the SproutGate document)."""
+    await services.sessions.end_own(principal, session_id)
+    return S.RevokedOut(revoked=True)
+
+
+@router.post(
+    "/auth/email/change",
+    response_model=S.SentOut,
+    responses=_errors(401, 403, 422, 429),
+    tags=["sproutgate"],
+)
+async def change_email(
+    body: S.EmailChangeIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.SentOut:
+    """Mail a code to a new primary address (an addition to the SproutGate document). Needs
+    ``currentPassword``, or a sign-in within the last 10 minutes (else 403
+    ``recent_auth_required``); an address of another account answers the same and never
+    completes."""
+    expires = await services.accounts.request_primary_email_change(
+        principal, body.email, ctx, current_password=body.currentPassword
+    )
+    return S.SentOut(sent=True, expiresAt=S.iso(expires))
+
+
+@router.post(
+    "/auth/email/verify",
+    response_model=S.VerifiedOut,
+    responses=_errors(401, 409, 422, 429),
+    tags=["sproutgate"],
+)
+async def verify_email_change(
+    body: S.EmailVerifyIn,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.VerifiedOut:
+    """Check the code and make the address the primary one; the old one stops signing in and
+    gets a notice."""
+    user = await services.accounts.confirm_primary_email_change(principal, body.email, body.code, ctx)
+    return S.VerifiedOut(verified=True, user=S.gate_user(await _view(services, user)))
 
 
 @router.get("/auth/me", response_model=S.UserOut, responses=_errors(401), tags=["sproutgate"])

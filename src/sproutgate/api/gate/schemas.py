@@ -181,6 +181,39 @@ class VerifiedOut(BaseModel):
     user: GateUser
 
 
+class GateSession(BaseModel):
+    """One of the caller's active sessions (GET /api/auth/sessions)."""
+
+    id: str
+    createdAt: datetime
+    lastUsedAt: datetime
+    ip: str | None = None
+    userAgent: str | None = None
+    current: bool
+
+    @field_serializer("createdAt", "lastUsedAt")
+    def _iso(self, dt: datetime) -> str:
+        return iso(dt)
+
+
+class SessionsOut(BaseModel):
+    sessions: list[GateSession]
+
+
+class RevokedOut(BaseModel):
+    revoked: bool
+
+
+class EmailChangeIn(_In):
+    email: str = Field(max_length=320)
+    currentPassword: str | None = Field(default=None, max_length=1024)
+
+
+class EmailVerifyIn(_In):
+    email: str = Field(max_length=320)
+    code: SixDigitCode
+
+
 class LogoutOut(BaseModel):
     loggedOut: bool
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from sproutgate.api.deps import caller_context, current_principal, get_services
-from sproutgate.api.problems import profile_rules
+from sproutgate.api.problems import profile_rules, wire_field_names
 from sproutgate.api.v1 import schemas as S
+from sproutgate.domain.accounts.rules import normalize_email
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import InvalidInput
 from sproutgate.domain.profiles.rules import RUNTIME_PROFILE, UNSET, ProfileChanges
@@ -308,6 +309,98 @@ async def regenerate_recovery_codes(
     codes = await services.mfa.regenerate_recovery_codes(principal, body.code, ctx)
     response.headers.update(NO_STORE)
     return S.RecoveryCodesOut(recovery_codes=codes)
+
+
+# -- sessions and the primary address (issue 14) ----------------------------------------------
+@router.get(
+    "/users/me/sessions", response_model=list[S.SessionListItem], responses=_errors(401), tags=["users"]
+)
+async def list_my_sessions(
+    principal: Principal = Depends(current_principal), services: DomainServices = Depends(get_services)
+) -> JSONResponse:
+    """The caller's active sessions, newest first; ``current`` marks the one calling."""
+    sessions = await services.sessions.list_for_user(principal.user.id, principal.session_id)
+    body = [
+        S.SessionListItem(
+            id=x.id,
+            created_at=x.created_at,
+            last_used_at=x.last_used_at,
+            ip=x.ip,
+            user_agent=x.user_agent,
+            current=x.current,
+        ).model_dump(mode="json")
+        for x in sessions
+    ]
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post("/users/me/sessions/revoke-others", status_code=204, responses=_errors(401), tags=["users"])
+async def revoke_my_other_sessions(
+    principal: Principal = Depends(current_principal), services: DomainServices = Depends(get_services)
+) -> Response:
+    """End every session of the caller but this one (their access and refresh tokens at once)."""
+    await services.sessions.end_others(principal)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/users/me/sessions/{session_id}", status_code=204, responses=_errors(401, 404, 422), tags=["users"]
+)
+async def revoke_my_session(
+    session_id: str = Path(max_length=64),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> Response:
+    """End one of the caller's active sessions (this one too); 404 ``session_not_found`` for
+    any other id."""
+    await services.sessions.end_own(principal, session_id)
+    return Response(status_code=204)
+
+
+# The domain names the address "email"; this face calls it "new_email".
+_NEW_EMAIL = [Depends(wire_field_names({"email": "new_email"}))]
+
+
+@router.post(
+    "/users/me/email",
+    status_code=202,
+    response_model=S.EmailChangeAccepted,
+    responses=_errors(401, 403, 422, 429),
+    dependencies=_NEW_EMAIL,
+    tags=["users"],
+)
+async def change_my_email(
+    body: S.EmailChange,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.EmailChangeAccepted:
+    """Mail a code to a new primary address (the password, or none within
+    ``SPROUTGATE_RECENT_AUTH_SECONDS`` of sign-in); confirm with /users/me/email/verify. The
+    answer is the same for an address that belongs to someone else (that change never completes)."""
+    await services.accounts.request_primary_email_change(
+        principal, body.new_email, ctx, current_password=body.password
+    )
+    return S.EmailChangeAccepted(email=normalize_email(body.new_email))
+
+
+@router.post(
+    "/users/me/email/verify",
+    response_model=S.ProfileOut,
+    responses=_errors(401, 409, 422, 429),
+    dependencies=_NEW_EMAIL,
+    tags=["users"],
+)
+async def verify_my_email(
+    body: S.EmailChangeVerify,
+    ctx: CallerContext = Depends(caller_context),
+    principal: Principal = Depends(current_principal),
+    services: DomainServices = Depends(get_services),
+) -> S.ProfileOut:
+    """Check the code and make the address the primary one; the old one stops signing in and
+    gets a notice."""
+    user = await services.accounts.confirm_primary_email_change(principal, body.new_email, body.token, ctx)
+    return profile_out(user)
 
 
 @router.delete("/users/me", status_code=204, responses=_errors(401, 422, 429), tags=["users"])

@@ -135,6 +135,32 @@ class MfaStatusOut(BaseModel):
     recovery_codes_left: int
 
 
+class SessionListItem(BaseModel):
+    """One of the caller's active sessions (GET /users/me/sessions)."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class EmailChange(_In):
+    new_email: EmailAddress
+    # The current password; may be left out within SPROUTGATE_RECENT_AUTH_SECONDS of sign-in.
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class EmailChangeAccepted(BaseModel):
+    email: str
+
+
+class EmailChangeVerify(_In):
+    new_email: EmailAddress
+    token: SixDigitCode
+
+
 class AccountDeletion(_In):
     password: str = Field(min_length=1, max_length=1024)
 

@@ -74,8 +74,8 @@ from sproutgate.domain.profiles.rules import (
     profile_errors,
     require_valid_profile,
 )
-from sproutgate.domain.sessions.rules import SessionKind
-from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
+from sproutgate.domain.sessions.rules import SessionEndReason, SessionKind
+from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService, end_sessions
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import PendingSignup, User
@@ -83,7 +83,6 @@ from sproutgate.storage.repositories import (
     CodeRepository,
     OutboxRepository,
     PendingSignupRepository,
-    SessionRepository,
     SessionRows,
     UserRepository,
     known_client,
@@ -565,7 +564,7 @@ class AccountService:
             # Sessions of a disabled user are refused anyway; end them for good, so that
             # re-enabling the account never revives a token issued before.
             async with self.db.write() as s:
-                await SessionRepository(s).revoke_all(user_id, self.clock.now(), "disabled")
+                await end_sessions(s, user_id, self.clock.now(), SessionEndReason.DISABLED)
             raise AccountDisabled()
         stored_hash = found["password_hash"]
         new_hash = await self.hasher.hash(password) if self.hasher.needs_rehash(stored_hash) else None
@@ -681,7 +680,7 @@ class AccountService:
             user.password_hash = password_hash
             user.updated_at = now
             await end_outstanding_codes(CodeRepository(s), user.id)
-            await SessionRepository(s).revoke_all(user.id, now, "password_reset")
+            await end_sessions(s, user.id, now, SessionEndReason.PASSWORD_RESET)
             self._mail(
                 s,
                 user.email,
@@ -789,8 +788,8 @@ class AccountService:
             if password_hash is not None:
                 live.password_hash = password_hash
                 await end_outstanding_codes(CodeRepository(s), live.id)
-                await SessionRepository(s).revoke_all(
-                    live.id, now, "password_changed", except_id=principal.session_id
+                await end_sessions(
+                    s, live.id, now, SessionEndReason.PASSWORD_CHANGED, keep=principal.session_id
                 )
                 self._mail(
                     s,
@@ -905,5 +904,86 @@ class AccountService:
                 account=user.account,
                 link=self._link("/forgot-password", email=user.email),
             )
+        self.outbox.notify()
+        return user
+
+    # -- changing the primary address ---------------------------------------------------------
+    async def request_primary_email_change(
+        self, principal: Principal, new_email: str, ctx: CallerContext, current_password: str | None = None
+    ) -> datetime:
+        """Mail a code to the address the caller wants as their primary one. The primary address
+        signs in and receives reset codes, so the rule of a password change applies: the current
+        password, or a sign-in within ``recent_auth_seconds``. An address that belongs to anyone
+        else (or is held for a deleted account) gets no code but a notice, and a decoy code row
+        is written, so neither the answer nor its time tells (no enumeration); such a change
+        never completes. Rate limited like every code request. The code is the caller's only.
+        One of the caller's own secondary addresses may become the primary one (it is promoted,
+        ``secondaries_after_primary_change``).
+
+        Returns the code's expiry. Raises InvalidInput (malformed; ``same_email`` for the
+        current primary address), WrongCurrentPassword, RecentAuthRequired, RateLimited."""
+        email = normalize_email(new_email)
+        if email == principal.user.email:
+            raise InvalidInput({"email": "same_email"})
+        await self._authorize_password_change(principal, current_password)
+        await self._code_rate_limits(email, ctx)
+        expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
+        mailed = None
+        async with self.db.write() as s:
+            owner = await UserRepository(s).email_owner(email)
+            if owner == principal.user.id or (owner is None and not await self.holds.email_held(s, email)):
+                code, expires = await self.codes.issue(
+                    CodeRepository(s), CodePurpose.PRIMARY_EMAIL, email, principal.user.id
+                )
+                self._mail(
+                    s, email, "primary_change_code", ctx.lang, code=code, account=principal.user.account
+                )
+                mailed = CodePurpose.PRIMARY_EMAIL
+            else:
+                _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
+                self._mail(s, email, "primary_change_taken", ctx.lang, email=email)
+            await self._count_code_mail(s, email)
+        self._committed(mailed)
+        return expires
+
+    async def confirm_primary_email_change(
+        self, principal: Principal, new_email: str, code: str, ctx: CallerContext
+    ) -> User:
+        """Check the caller's code for ``new_email`` and make it their primary address by the one
+        rule (``replace_primary_email``): the old address stops signing in and the codes sent to
+        it end; it gets a notice naming the new one. Sessions stay.
+
+        Raises InvalidInput (malformed address or code), InvalidCode (wrong, expired, used up,
+        someone else's, or a decoy), Conflict(email_taken) when the address was taken meanwhile,
+        RateLimited."""
+        await self.limiter.hit("verify_ip", ctx.ip)
+        require_all(lambda: normalize_email(new_email), lambda: require_code_shape(code))
+        email = normalize_email(new_email)
+        taken = False
+        user: User | None = None
+        async with self.db.write() as s:
+            row = await self.codes.consume(
+                CodeRepository(s), CodePurpose.PRIMARY_EMAIL, email, code, user_id=principal.user.id
+            )
+            if row is not None:
+                users = UserRepository(s)
+                user = await users.get(principal.user.id)
+                owner = await users.email_owner(email)
+                if user is None or user.disabled:
+                    row = None
+                elif (owner is not None and owner != user.id) or (
+                    owner is None and await self.holds.email_held(s, email)
+                ):
+                    taken = True
+                elif email != user.email:
+                    old = user.email
+                    now = self.clock.now()
+                    await replace_primary_email(users, user, email, now)
+                    user.updated_at = now
+                    self._mail(s, old, "primary_changed", ctx.lang, email=email, account=user.account)
+        if taken:
+            raise Conflict("email_taken")
+        if row is None or user is None:
+            raise InvalidCode()
         self.outbox.notify()
         return user

@@ -29,7 +29,8 @@ from sproutgate.domain.profiles.rules import (
     display_name_lower,
     profile_errors,
 )
-from sproutgate.domain.sessions.service import SessionService
+from sproutgate.domain.sessions.rules import SessionEndReason
+from sproutgate.domain.sessions.service import SessionInfo, SessionService, end_sessions
 from sproutgate.i18n import DEFAULT_LANG
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
@@ -37,7 +38,6 @@ from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.repositories import (
     AuditRepository,
     CodeRepository,
-    SessionRepository,
     UserRepository,
 )
 
@@ -321,7 +321,7 @@ class AdminService:
                 await users.replace_secondary_emails(user.id, listed, now)
         if "password" in changed:
             user.password_hash = changed["password"]
-            await SessionRepository(s).revoke_all(user.id, now, "admin_password")
+            await end_sessions(s, user.id, now, SessionEndReason.ADMIN_PASSWORD)
         if "username" in changed:
             user.username = changed["username"]
             user.username_lower = display_name_lower(user.username)
@@ -331,7 +331,7 @@ class AdminService:
         if "disabled" in changed:
             user.disabled = changed["disabled"]
             if user.disabled:
-                await SessionRepository(s).revoke_all(user.id, now, "disabled")
+                await end_sessions(s, user.id, now, SessionEndReason.DISABLED)
         user.updated_at = now
         try:
             await s.flush()
@@ -354,6 +354,28 @@ class AdminService:
         the audit trail records ``user.delete`` by ``actor``, the address gets a notice.
         Raises NotFound(user_not_found)."""
         await self.privacy.delete_account_by_admin(account, actor, ip)
+
+    async def user_sessions(self, account: str) -> tuple[UserView, list[SessionInfo]]:
+        """The user named ``account`` and their active sessions, newest first (the list the user
+        sees: ``SessionService.list_for_user``). Raises NotFound(user_not_found)."""
+        view = await self.get_user(account)
+        return view, await self.accounts.sessions.list_for_user(view.user.id)
+
+    async def end_user_session(
+        self, account: str, session_id: str, actor: str, ip: str | None = None
+    ) -> None:
+        """End one active session of the user named ``account`` (its access and refresh tokens
+        stop at once, through ``sessions.service.end_sessions``) and audit it as
+        ``user.session.revoke`` with the session's id, in one transaction.
+        Raises NotFound(user_not_found), SessionNotFound (not an active session of that user)."""
+        async with self.db.write() as s:
+            user = await UserRepository(s).by_account(account)
+            if user is None:
+                raise NotFound("user_not_found")
+            await self.accounts.sessions.end_active_session(
+                s, user.id, session_id, SessionEndReason.ADMIN_REVOKED
+            )
+            self._audit(s, actor, "user.session.revoke", user.account, {"session": session_id}, ip)
 
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
         """Give the user (by address or account name) ``role``: an update like any other,

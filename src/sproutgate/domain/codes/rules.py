@@ -17,6 +17,7 @@ class CodePurpose(StrEnum):
     SIGNUP = "signup"
     RESET = "reset"
     SECONDARY_EMAIL = "secondary_email"
+    PRIMARY_EMAIL = "primary_email"  # a new primary address (AccountService.request_primary_email_change)
     # Written, never checked: a request for an address that gets no real code writes one of
     # these instead, so that it costs what a real one does (no enumeration by time).
     DECOY = "decoy"
@@ -27,7 +28,7 @@ def held_by_requester(purpose: CodePurpose) -> bool:
     address: several users may each hold one for the same address (a secondary address being
     added), and one user's request or wrong guesses never replace or burn another user's code.
     Sign-up and reset codes belong to the address (one at a time)."""
-    return purpose is CodePurpose.SECONDARY_EMAIL
+    return purpose in (CodePurpose.SECONDARY_EMAIL, CodePurpose.PRIMARY_EMAIL)
 
 
 def is_code_shaped(code: str) -> bool:

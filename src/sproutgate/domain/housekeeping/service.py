@@ -35,14 +35,21 @@ SENT_MAIL_RETENTION = timedelta(days=7)
 
 AUTHORIZATION_CODE_RETENTION = timedelta(days=1)
 
+# What the purge assumes when it is not told the idle timeout (the setting's default).
+DEFAULT_SESSION_IDLE = timedelta(days=30)
 
-async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
-    """Remove what is dead as of ``clock.now()``, in one transaction; counts per kind."""
+
+async def purge_once(
+    db: Database, clock: Clock, session_idle: timedelta = DEFAULT_SESSION_IDLE
+) -> dict[str, int]:
+    """Remove what is dead as of ``clock.now()``, in one transaction; counts per kind.
+    ``session_idle``: sessions unused this long are dead (``SPROUTGATE_SESSION_IDLE_TIMEOUT_SECONDS``;
+    they are refused at their next use already, the purge only removes the rows)."""
     now = clock.now()
     async with db.write() as s:
         codes = await CodeRepository(s).purge(now)
         pending = await PendingSignupRepository(s).purge(now)
-        sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION)
+        sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION, now - session_idle)
         mail = await OutboxRepository(s).purge(MailStatus.SENT, now - SENT_MAIL_RETENTION)
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
         console = await ConsoleSessionRepository(s).purge(now)
@@ -65,12 +72,14 @@ async def purge_once(db: Database, clock: Clock) -> dict[str, int]:
     }
 
 
-async def purge_forever(db: Database, clock: Clock, interval: float) -> None:
+async def purge_forever(
+    db: Database, clock: Clock, interval: float, session_idle: timedelta = DEFAULT_SESSION_IDLE
+) -> None:
     """``purge_once`` every ``interval`` seconds until cancelled; a failed pass is logged."""
     while True:
         await asyncio.sleep(interval)
         try:
-            counts = await purge_once(db, clock)
+            counts = await purge_once(db, clock, session_idle)
             if any(counts.values()):
                 log.info("purged %s", counts)
         except asyncio.CancelledError:
@@ -82,15 +91,22 @@ async def purge_forever(db: Database, clock: Clock, interval: float) -> None:
 class Housekeeping:
     """The purge as the app's background task and the CLI's ``purge`` call it."""
 
-    def __init__(self, db: Database, clock: Clock, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        interval_seconds: float,
+        session_idle: timedelta = DEFAULT_SESSION_IDLE,
+    ) -> None:
+        self.session_idle = session_idle
         self.db = db
         self.clock = clock
         self.interval_seconds = interval_seconds
 
     async def purge_once(self) -> dict[str, int]:
         """Remove what is dead now; counts per kind (codes, pending_signups, sessions, sent_mail)."""
-        return await purge_once(self.db, self.clock)
+        return await purge_once(self.db, self.clock, self.session_idle)
 
     async def run_forever(self) -> None:
         """Purge every ``interval_seconds`` until cancelled."""
-        await purge_forever(self.db, self.clock, self.interval_seconds)
+        await purge_forever(self.db, self.clock, self.interval_seconds, self.session_idle)

@@ -49,6 +49,8 @@ from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.console_sessions.service import end_every_console_session
 from sproutgate.domain.errors import Conflict, InvalidInput
 from sproutgate.domain.profiles.rules import display_name_lower, is_phone, require_http_url
+from sproutgate.domain.sessions.rules import SessionEndReason
+from sproutgate.domain.sessions.service import end_sessions
 from sproutgate.infra import admin_token as admin_tokens
 from sproutgate.infra.hasher import PasswordHasher, hash_scheme
 from sproutgate.storage.db import Database
@@ -56,7 +58,6 @@ from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.repositories import (
     AuditRepository,
     CodeRepository,
-    SessionRepository,
     UserRepository,
 )
 
@@ -525,7 +526,7 @@ class SproutGateImporter:
                 user.password_hash = record.password_hash
             user.updated_at = now
             if replace_password or simple.get("disabled") is True:
-                await SessionRepository(s).revoke_all(user.id, now, "import_update")
+                await end_sessions(s, user.id, now, SessionEndReason.IMPORT_UPDATE)
                 await end_outstanding_codes(CodeRepository(s), user.id)
         return Outcome(record.source, "updated", user.account, changed=changed, warnings=warnings)
 

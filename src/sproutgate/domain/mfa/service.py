@@ -62,9 +62,10 @@ from sproutgate.domain.mfa.rules import (
 from sproutgate.domain.sessions.rules import (
     AMR_PASSWORD_AND_RECOVERY_CODE,
     AMR_PASSWORD_AND_TOTP,
+    SessionEndReason,
     SessionKind,
 )
-from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
+from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService, end_sessions
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.infra.qr import qr_svg
 from sproutgate.infra.sealing import SecretSealer, UnsealError
@@ -74,7 +75,6 @@ from sproutgate.storage.models import TotpFactor, User, new_id
 from sproutgate.storage.passkeys import PasskeyRepository, PasskeyRows
 from sproutgate.storage.repositories import (
     OutboxRepository,
-    SessionRepository,
     SessionRows,
     known_client,
     user_from_row,
@@ -402,9 +402,7 @@ class MfaService:
                 # Recovery codes stand in for the app; with no other factor they have no use.
                 await repo.delete_recovery_codes(user.id)
                 await repo.delete_challenges_of(user.id)
-                await SessionRepository(s).revoke_all(
-                    user.id, now, "mfa_disabled", except_id=principal.session_id
-                )
+                await end_sessions(s, user.id, now, SessionEndReason.MFA_DISABLED, keep=principal.session_id)
                 self._mail(s, user, "mfa_disabled", ctx.lang)
         if used is None:
             await self.count_failure(user.id, ctx)
@@ -564,6 +562,6 @@ class MfaService:
         await repo.delete_challenges_of(user.id)
         if not had:
             return False
-        await SessionRepository(s).revoke_all(user.id, self.clock.now(), "mfa_reset")
+        await end_sessions(s, user.id, self.clock.now(), SessionEndReason.MFA_RESET)
         self._mail(s, user, "mfa_reset", lang)
         return True

@@ -39,8 +39,13 @@ from sproutgate.domain.oidc.errors import (
 )
 from sproutgate.domain.oidc.rules import AuthorizationRequest
 from sproutgate.domain.sessions.errors import InvalidRefreshToken
-from sproutgate.domain.sessions.rules import SessionKind, hash_refresh_token, session_is_active
-from sproutgate.domain.sessions.service import SessionService
+from sproutgate.domain.sessions.rules import (
+    SessionEndReason,
+    SessionKind,
+    hash_refresh_token,
+    session_is_active,
+)
+from sproutgate.domain.sessions.service import SessionService, end_sessions
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuthorizationCode, AuthSession, User, new_id
@@ -221,7 +226,14 @@ class OidcService:
                 found is not None
                 and user is not None
                 and found.kind == SessionKind.WEB.value
-                and session_is_active(found.revoked_at, found.expires_at, user.disabled, now)
+                and session_is_active(
+                    found.revoked_at,
+                    found.expires_at,
+                    user.disabled,
+                    now,
+                    last_used_at=found.last_seen_at,
+                    idle_timeout=self.sessions.idle_timeout,
+                )
             ):
                 sso = found
         if sso is None or user is None or not rules.sign_in_is_fresh(sso.auth_time, now, request):
@@ -332,8 +344,9 @@ class OidcService:
             if row.used_at is not None:
                 # A second use: whatever the code gave is taken back (RFC 6749 §4.1.2).
                 reused_grant = row.grant_session_id
-                if reused_grant:
-                    await repo.revoke_grant(reused_grant, now, "code_reuse")
+                reused = await repo.session(reused_grant) if reused_grant else None
+                if reused is not None:
+                    await end_sessions(s, reused.user_id, now, SessionEndReason.CODE_REUSE, only=reused.id)
             elif row.expires_at <= now:
                 raise InvalidGrant(description="the authorization code has expired")
             elif row.redirect_uri != redirect_uri:
@@ -348,7 +361,14 @@ class OidcService:
                 if (
                     sso is None
                     or user is None
-                    or not session_is_active(sso.revoked_at, sso.expires_at, user.disabled, now)
+                    or not session_is_active(
+                        sso.revoked_at,
+                        sso.expires_at,
+                        user.disabled,
+                        now,
+                        last_used_at=sso.last_seen_at,
+                        idle_timeout=self.sessions.idle_timeout,
+                    )
                 ):
                     raise InvalidGrant(description="the sign-in behind this code has ended")
                 if not await repo.use_code(row.id, now):
@@ -528,7 +548,14 @@ class OidcService:
         grant, user = found
         if grant.user_id != claims.get("sub") or grant.client_id != claims.get("client_id"):
             return None
-        if not session_is_active(grant.revoked_at, grant.expires_at, user.disabled, self.clock.now()):
+        if not session_is_active(
+            grant.revoked_at,
+            grant.expires_at,
+            user.disabled,
+            self.clock.now(),
+            last_used_at=grant.last_seen_at,
+            idle_timeout=self.sessions.idle_timeout,
+        ):
             return None
         return grant, user
 
@@ -568,6 +595,7 @@ class OidcService:
             repo = OidcRepository(s)
             found = await repo.grant_of_refresh(hash_refresh_token(token))
             grant_id = found[0].id if found and found[0].client_id == client.client_id else None
+            owner = found[0].user_id if grant_id is not None and found else None
             if found is None:
                 try:
                     claims = self._access_claims(token)
@@ -579,8 +607,9 @@ class OidcService:
                             "unsupported_token_type", "client credentials tokens end at their expiry"
                         )
                     grant_id = claims["sid"]
-            if grant_id is not None:
-                await repo.revoke_grant(grant_id, now, "app_revoked")
+                    owner = claims["sub"] if isinstance(claims.get("sub"), str) else None
+            if grant_id is not None and owner is not None:
+                await end_sessions(s, owner, now, SessionEndReason.APP_REVOKED, only=grant_id)
 
     async def introspect(
         self, token: str, credentials: ClientCredentials | None, ctx: CallerContext
@@ -600,7 +629,14 @@ class OidcService:
             found = await OidcRepository(s).grant_of_refresh(hash_refresh_token(token))
         if found is not None:
             grant, user = found
-            if not session_is_active(grant.revoked_at, grant.expires_at, user.disabled, now):
+            if not session_is_active(
+                grant.revoked_at,
+                grant.expires_at,
+                user.disabled,
+                now,
+                last_used_at=grant.last_seen_at,
+                idle_timeout=self.sessions.idle_timeout,
+            ):
                 return inactive
             async with self.db.read() as s:
                 current = await OidcRepository(s).refresh_is_current(hash_refresh_token(token))
@@ -713,7 +749,7 @@ class OidcService:
         async with self.db.write() as s:
             repo = OidcRepository(s)
             await repo.delete_consent(user_id, client_id)
-            ended = await repo.revoke_grants_of_app(user_id, client_id, now, "app_revoked")
+            ended = await end_sessions(s, user_id, now, SessionEndReason.APP_REVOKED, client_id=client_id)
         if ended:
             log.info("app %s disconnected by its user: %d grant(s) ended", client_id, ended)
 

@@ -66,13 +66,13 @@ from sproutgate.domain.passkeys.rules import (
     verify_assertion,
     verify_registration,
 )
-from sproutgate.domain.sessions.rules import SessionKind
-from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService
+from sproutgate.domain.sessions.rules import SessionEndReason, SessionKind
+from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService, end_sessions
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.models import MfaChallenge, Passkey, PasskeyChallenge, User
 from sproutgate.storage.passkeys import PasskeyRepository
-from sproutgate.storage.repositories import OutboxRepository, SessionRepository, SessionRows, user_from_row
+from sproutgate.storage.repositories import OutboxRepository, SessionRows, user_from_row
 from sproutgate.storage.statements import SessionStatements
 
 log = logging.getLogger(__name__)
@@ -313,8 +313,8 @@ class PasskeyService:
             removed = await PasskeyRepository(s).delete_one(user.id, passkey_id)
             if removed is None:
                 raise PasskeyNotFound()
-            await SessionRepository(s).revoke_all(
-                user.id, self.clock.now(), "passkey_removed", except_id=principal.session_id
+            await end_sessions(
+                s, user.id, self.clock.now(), SessionEndReason.PASSKEY_REMOVED, keep=principal.session_id
             )
             self._mail(s, user, "passkey_removed", ctx.lang, name=removed.name)
         self.outbox.notify()

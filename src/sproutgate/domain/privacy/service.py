@@ -45,7 +45,8 @@ from sproutgate.domain.privacy.rules import (
     self_actor,
 )
 from sproutgate.domain.profiles.errors import UserNotFound
-from sproutgate.domain.sessions.service import Principal
+from sproutgate.domain.sessions.rules import SessionEndReason
+from sproutgate.domain.sessions.service import Principal, end_sessions
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.privacy import AccountDataRepository
@@ -127,6 +128,8 @@ class PrivacyService:
         await self.holds.hold(s, addresses, user.account_lower, now, until)
         # The user's own codes by the one rule for that, then what their addresses were sent.
         await end_outstanding_codes(CodeRepository(s), user.id)
+        # Ended the one way sessions end (whatever follows an end applies), then removed.
+        await end_sessions(s, user.id, now, SessionEndReason.ACCOUNT_DELETED)
         await data.remove(user, addresses)
         AuditRepository(s).add(
             AuditEvent(

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sproutgate.config import Settings
@@ -85,16 +85,69 @@ def session_policy(kind: SessionKind, settings: Settings) -> SessionPolicy:
 
 
 def session_is_active(
-    revoked_at: datetime | None, expires_at: datetime, user_disabled: bool, now: datetime
+    revoked_at: datetime | None,
+    expires_at: datetime,
+    user_disabled: bool,
+    now: datetime,
+    *,
+    last_used_at: datetime,
+    idle_timeout: timedelta,
 ) -> bool:
     """The one answer to "does this session still count?": not revoked, not expired (active
-    until the instant ``expires_at``, exclusive) and its user not disabled.
+    until the instant ``expires_at``, exclusive), not idle (active until the instant
+    ``last_used_at + idle_timeout``, exclusive: ``SPROUTGATE_SESSION_IDLE_TIMEOUT_SECONDS``)
+    and its user not disabled.
+
+    ``last_used_at`` is the stored ``sessions.last_seen_at``: the refusal is exact with respect
+    to it. That value is written at issue, at every refresh, and by an access-token check at
+    most once per ``last_used_granularity`` (so it may lag the real last use by that much, and
+    an idle session may be refused up to that much early; docs/security.md, "Sessions").
 
     Every check uses it: access tokens (``SessionService.authenticate``, so the API faces, the
     pages' cookie, the admin guard and the agent), refresh-token rotation, and the list of a
     user's sessions. Storage only looks rows up by key, or pre-filters by index where a list is
     read, and this function decides."""
-    return revoked_at is None and now < expires_at and not user_disabled
+    return revoked_at is None and now < expires_at and now < last_used_at + idle_timeout and not user_disabled
+
+
+# How stale the stored last use of a session may get before an access-token check writes it
+# again (seconds): one write per session per minute at most, instead of one per request.
+LAST_USED_GRANULARITY_SECONDS = 60
+
+
+def last_used_granularity(idle_timeout: timedelta) -> timedelta:
+    """How long after the stored last use an access-token check records a new one: a minute,
+    or a quarter of the idle timeout when that is shorter (at least one second), so that the
+    early refusal this lag allows stays a small part of the timeout."""
+    seconds = min(LAST_USED_GRANULARITY_SECONDS, max(1, int(idle_timeout.total_seconds()) // 4))
+    return timedelta(seconds=seconds)
+
+
+def last_use_is_stale(last_used_at: datetime, now: datetime, idle_timeout: timedelta) -> bool:
+    """Whether a check at ``now`` should record a new last use (``last_used_granularity``)."""
+    return now - last_used_at >= last_used_granularity(idle_timeout)
+
+
+class SessionEndReason(StrEnum):
+    """Why a session ended: stored in ``sessions.revoked_reason`` (32 characters at most), so
+    values never change. Every end goes through ``sessions.service.end_sessions``."""
+
+    LOGOUT = "logout"  # signed out (either API's sign-out, the pages, "sign out everywhere")
+    REVOKED = "revoked"  # the user ended it from their list of sessions
+    REVOKED_OTHERS = "revoked_others"  # the user ended all their other sessions
+    ADMIN_REVOKED = "admin_revoked"  # an administrator ended it (console)
+    REFRESH_REUSE = "refresh_token_reuse"  # a refresh token used again after its grace window
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
+    ADMIN_PASSWORD = "admin_password"
+    DISABLED = "disabled"
+    MFA_DISABLED = "mfa_disabled"
+    MFA_RESET = "mfa_reset"
+    PASSKEY_REMOVED = "passkey_removed"
+    IMPORT_UPDATE = "import_update"
+    ACCOUNT_DELETED = "account_deleted"
+    CODE_REUSE = "code_reuse"  # an app's authorization code used twice (RFC 6749 §4.1.2)
+    APP_REVOKED = "app_revoked"  # the app's token revoked (RFC 7009) or the app disconnected
 
 
 def hash_refresh_token(token: str) -> str:

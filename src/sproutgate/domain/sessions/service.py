@@ -1,5 +1,7 @@
 """Sessions: a server-side row per sign-in, short-lived access JWTs bound to it (``sid``), and
-opaque refresh tokens rotated on every use with reuse detection."""
+opaque refresh tokens rotated on every use with reuse detection. A user sees and ends their own
+sessions here (``list_for_user``, ``end_own``, ``end_others``), and every session that ends, for
+whatever reason, ends through ``end_sessions``."""
 
 from __future__ import annotations
 
@@ -15,23 +17,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import NotFound
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.metrics import NO_METRICS, Metrics
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.domain.sessions.rules import (
     AMR_PASSWORD,
     TOKEN_TYPES,
+    SessionEndReason,
     SessionKind,
     SessionPolicy,
     TokenAudience,
     hash_refresh_token,
+    last_use_is_stale,
+    last_used_granularity,
     session_is_active,
     session_policy,
     successor_refresh_token,
 )
 from sproutgate.infra.tokens import InvalidToken, TokenSigner
 from sproutgate.storage.db import Database
-from sproutgate.storage.models import AuthSession, User, new_id
+from sproutgate.storage.models import User, new_id
 from sproutgate.storage.repositories import (
     SessionRepository,
     SessionRows,
@@ -51,6 +57,57 @@ class IssuedSession:
     access_expires_at: int  # unix seconds
     expires_in: int
     refresh_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One active session as its owner (or an administrator) sees it: ``kind`` a
+    ``SessionKind`` value, ``last_used_at`` the stored last use (to the granularity of
+    ``rules.last_used_granularity``), ``ip`` the client address at sign-in as resolved for rate
+    limits, ``current`` whether it is the session of the request asking."""
+
+    id: str
+    kind: str
+    created_at: datetime
+    last_used_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class SessionNotFound(NotFound):
+    """No active session of the caller (or of the user named) has this id: unknown, ended, or
+    someone else's (one answer for all three)."""
+
+    def __init__(self) -> None:
+        super().__init__("session_not_found")
+
+
+async def end_sessions(
+    run: AsyncSession | Statements,
+    user_id: str,
+    now: datetime,
+    reason: SessionEndReason,
+    *,
+    only: str | None = None,
+    keep: str | None = None,
+    client_id: str | None = None,
+) -> int:
+    """The one way a session ends, inside the caller's transaction (an AsyncSession from
+    ``db.write()`` or the Statements of ``db.write_now()``): the user's session ``only``, or
+    every session of the user but ``keep`` (none kept by default), or with ``client_id`` every
+    grant of the user to that app (OpenID Connect, kind ``oidc``), stop counting at ``now``;
+    ending a browser session also ends the apps' grants made through it that do not survive
+    sign-out (``parent_id``);
+    their access and refresh tokens are refused from then on (``session_is_active``).
+
+    Every path calls it: sign-out on each face, a user ending one or their other sessions, an
+    administrator ending one, a password set or reset, disabling, second factors turned off or
+    reset, a passkey removed, the importer, refresh-token reuse, account deletion. Anything
+    that must happen when a session ends (a notice, back-channel logout) belongs here. Returns
+    how many ended."""
+    rows = SessionRows(SessionStatements(run) if isinstance(run, AsyncSession) else run)
+    return await rows.end_sessions(user_id, now, reason.value, only=only, keep=keep, client_id=client_id)
 
 
 @dataclass(slots=True)
@@ -83,6 +140,8 @@ class SessionService:
         self.signer = signer
         self.limiter = limiter
         self.clock = clock
+        # Worked out once: the token check on every request compares against them.
+        self._idle_timeout = timedelta(seconds=settings.session_idle_timeout_seconds)
 
     async def issue_session(
         self,
@@ -177,7 +236,7 @@ class SessionService:
         async with self.db.write_now() as run:
             tokens = SessionRows(run)
             row = await tokens.token_with_session_and_user(hash_refresh_token(presented))
-            if row is None or not _row_is_active(row, now) or not accept(row):
+            if row is None or not self._row_is_active(row, now) or not accept(row):
                 raise InvalidRefreshToken()
             session_id = row["session_id"]
             grace = timedelta(seconds=self.settings.refresh_grace_seconds)
@@ -188,7 +247,7 @@ class SessionService:
                 if await tokens.mark_rotated(row["token_id"], now):
                     await tokens.add_token(session_id, hash_refresh_token(refresh), row["token_id"], now)
             elif now - row["token_rotated_at"] > grace:
-                await tokens.revoke_session(session_id, now, "refresh_token_reuse")
+                await end_sessions(run, row["id"], now, SessionEndReason.REFRESH_REUSE, only=session_id)
                 reused = True
             if not reused:
                 await tokens.touch_session(session_id, now)
@@ -205,18 +264,27 @@ class SessionService:
         async with self.db.write() as s:
             repo = SessionRepository(s)
             row = await repo.refresh_by_hash(hash_refresh_token(presented))
-            if row is not None:
-                await repo.revoke(row.session_id, now, "logout")
+            session = await repo.get(row.session_id) if row is not None else None
+            if session is not None:
+                await end_sessions(s, session.user_id, now, SessionEndReason.LOGOUT, only=session.id)
 
-    async def revoke(self, session_id: str, reason: str = "logout") -> None:
+    async def sign_out(self, principal: Principal) -> None:
+        """End the caller's own session (sign-out with an access token or the pages' cookie)."""
         async with self.db.write() as s:
-            await SessionRepository(s).revoke(session_id, self.clock.now(), reason)
+            await end_sessions(
+                s, principal.user.id, self.clock.now(), SessionEndReason.LOGOUT, only=principal.session_id
+            )
 
     async def authenticate(self, token: str, audience: TokenAudience = TokenAudience.API) -> Principal:
         """Verify an access token meant for ``audience`` (the API faces' bearer tokens by
         default; the pages pass ``TokenAudience.PAGES`` for their cookie) and that its session
-        is still active: signature check plus one indexed query. A token of another audience or
-        type is refused like a forged one. Raises NotAuthenticated."""
+        is still active (not ended, expired or idle: ``session_is_active``): signature check
+        plus one indexed query. A token of another audience or type is refused like a forged
+        one. Raises NotAuthenticated.
+
+        The session's last use is written only when the stored one is older than
+        ``rules.last_used_granularity`` (a minute by default): at most one small write per
+        session per minute, not one per request."""
         try:
             claims = self.signer.verify(token, audience=audience.value, token_type=TOKEN_TYPES[audience])
         except InvalidToken as exc:
@@ -226,47 +294,110 @@ class SessionService:
         else:
             async with self.db.read() as s:
                 row = await SessionRepository(s).session_with_user(claims.session_id, claims.user_id)
-        if row is None or not _row_is_active(row, self.clock.now()):
+        now = self.clock.now()
+        if row is None or not self._row_is_active(row, now):
             raise NotAuthenticated()
+        if last_use_is_stale(row["session_last_seen_at"], now, self.idle_timeout):
+            await self._record_use(claims.session_id, now)
         return Principal(user=user_from_row(row), session_id=claims.session_id)
+
+    async def _record_use(self, session_id: str, now: datetime) -> None:
+        """Store ``now`` as the session's last use, unless a concurrent check just did."""
+        stale = now - last_used_granularity(self.idle_timeout)
+        async with self.db.write_now() as run:
+            await SessionRows(run).touch_session_if_stale(session_id, now, stale)
+
+    @property
+    def idle_timeout(self) -> timedelta:
+        """``SPROUTGATE_SESSION_IDLE_TIMEOUT_SECONDS`` as a duration."""
+        return self._idle_timeout
+
+    def _row_is_active(self, row: dict[str, Any], now: datetime) -> bool:
+        """``session_is_active`` for a storage row carrying ``session_revoked_at``,
+        ``session_expires_at``, ``session_last_seen_at`` and the user's ``disabled``."""
+        return session_is_active(
+            row["session_revoked_at"],
+            row["session_expires_at"],
+            row["disabled"],
+            now,
+            last_used_at=row["session_last_seen_at"],
+            idle_timeout=self.idle_timeout,
+        )
 
     async def session_auth_time(self, session_id: str) -> datetime | None:
         async with self.db.read() as s:
             session = await SessionRepository(s).get(session_id)
             return session.auth_time if session else None
 
-    async def list_active(self, user_id: str) -> list[AuthSession]:
-        """The user's active sessions (``session_is_active``), most recently used first. Apps'
-        grants through the OpenID Connect provider (kind ``oidc``) are not sign-ins of the
-        person's own: they are listed as connected apps (``OidcService.connected_apps``)."""
+    async def list_for_user(self, user_id: str, current_session_id: str | None = None) -> list[SessionInfo]:
+        """The user's active sessions (``session_is_active``), newest first; ``current`` marks
+        ``current_session_id``. What every face lists: both APIs, the account page, the
+        console. Apps' grants through the OpenID Connect provider (kind
+        ``oidc``) are not sign-ins of the person's own: they are listed as connected apps
+        (``OidcService.connected_apps``)."""
         now = self.clock.now()
         async with self.db.read() as s:
-            rows = await SessionRepository(s).sessions_of_user(user_id, now)
+            rows = await SessionRepository(s).sessions_of_user(user_id, now, now - self.idle_timeout)
         return [
-            session
+            SessionInfo(
+                id=session.id,
+                kind=session.kind,
+                created_at=session.created_at,
+                last_used_at=session.last_seen_at,
+                ip=session.ip,
+                user_agent=session.user_agent,
+                current=session.id == current_session_id,
+            )
             for session, disabled in rows
             if session.kind != SessionKind.OIDC.value
-            and session_is_active(session.revoked_at, session.expires_at, disabled, now)
+            and session_is_active(
+                session.revoked_at,
+                session.expires_at,
+                disabled,
+                now,
+                last_used_at=session.last_seen_at,
+                idle_timeout=self.idle_timeout,
+            )
         ]
 
-    async def revoke_for_user(self, user_id: str, session_id: str) -> bool:
-        """Sign out one of the user's own sessions; False when it is not theirs."""
+    async def end_user_session(self, user_id: str, session_id: str, reason: SessionEndReason) -> None:
+        """End one active session of the user (``end_sessions``), in a transaction of its own.
+        Raises SessionNotFound when the user has no active session of that id (unknown, already
+        ended, or another user's)."""
         async with self.db.write() as s:
-            repo = SessionRepository(s)
-            session = await repo.get(session_id)
-            if session is None or session.user_id != user_id:
-                return False
-            await repo.revoke(session_id, self.clock.now(), "logout")
-            return True
+            await self.end_active_session(s, user_id, session_id, reason)
 
-    async def revoke_all_for_user(self, user_id: str, reason: str = "logout") -> None:
+    async def end_active_session(
+        self, s: AsyncSession, user_id: str, session_id: str, reason: SessionEndReason
+    ) -> None:
+        """``end_user_session`` inside the caller's transaction (an administrator's end, audited
+        in the same one). Raises SessionNotFound."""
+        now = self.clock.now()
+        row = await SessionRepository(s).session_with_user(session_id, user_id)
+        if row is None or not self._row_is_active(row, now):
+            raise SessionNotFound()
+        await end_sessions(s, user_id, now, reason, only=session_id)
+
+    async def end_own(self, principal: Principal, session_id: str) -> None:
+        """The caller ends one of their own active sessions (this one included). Raises
+        SessionNotFound for any other id, whoever's it is."""
+        await self.end_user_session(principal.user.id, session_id, SessionEndReason.REVOKED)
+
+    async def end_others(self, principal: Principal) -> int:
+        """The caller ends every session of theirs but the one they call with; how many."""
+        async with self.db.write() as s:
+            return await end_sessions(
+                s,
+                principal.user.id,
+                self.clock.now(),
+                SessionEndReason.REVOKED_OTHERS,
+                keep=principal.session_id,
+            )
+
+    async def revoke_all_for_user(
+        self, user_id: str, reason: SessionEndReason = SessionEndReason.LOGOUT
+    ) -> None:
         """Sign the user out everywhere: every session of theirs ends, in one transaction (a
         session opened meanwhile either ends with the others or was opened after this)."""
         async with self.db.write() as s:
-            await SessionRepository(s).revoke_all(user_id, self.clock.now(), reason)
-
-
-def _row_is_active(row: dict[str, Any], now: datetime) -> bool:
-    """``session_is_active`` for a storage row carrying ``session_revoked_at``,
-    ``session_expires_at`` and the user's ``disabled``."""
-    return session_is_active(row["session_revoked_at"], row["session_expires_at"], row["disabled"], now)
+            await end_sessions(s, user_id, self.clock.now(), reason)
