@@ -50,11 +50,13 @@ def create_app(
         tasks: list[asyncio.Task[Any]] = []
         if run_background:
             services.mail_worker.start()
+            services.backchannel_worker.start()
             tasks.append(asyncio.create_task(services.housekeeping.run_forever()))
         try:
             yield
         finally:
             await services.mail_worker.stop()
+            await services.backchannel_worker.stop()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

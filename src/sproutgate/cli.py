@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sproutgate.cli_clients import clients_app
+from sproutgate.cli_logouts import logouts_app
 from sproutgate.cli_ops import keys_app, outbox_app
 from sproutgate.cli_services import run_with_services
 from sproutgate.config import Settings
@@ -31,6 +32,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
+app.add_typer(logouts_app, name="logouts")
 
 
 def _is_loopback(host: str) -> bool:

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     mail_max_attempts: int = 12
     mail_poll_seconds: float = 2.0
 
+    # Back-channel logout (OpenID Connect Back-Channel Logout 1.0; domain/backchannel): one POST
+    # per client and ended session, retried with backoff like mail.
+    backchannel_logout_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    backchannel_logout_retry_base_seconds: float = Field(default=2.0, gt=0)
+    backchannel_logout_retry_max_seconds: float = Field(default=300.0, gt=0)
+    backchannel_logout_max_attempts: int = Field(default=10, ge=1)
+
     # HTTP edge
     cors_origins: CsvList = Field(default_factory=list)
     allowed_redirects: CsvList = Field(default_factory=list)

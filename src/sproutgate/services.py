@@ -15,6 +15,7 @@ from datetime import timedelta
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminAccess, AdminService
+from sproutgate.domain.backchannel.service import BackchannelLogout, BackchannelService, BackchannelWorker
 from sproutgate.domain.chats.service import ChatService
 from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
@@ -25,6 +26,7 @@ from sproutgate.domain.health.service import HealthService
 from sproutgate.domain.housekeeping.service import Housekeeping
 from sproutgate.domain.importing.service import SproutGateImporter
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.logout.service import EndSessionService
 from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.metrics import LABEL_VALUES
 from sproutgate.domain.mfa.service import MfaService
@@ -35,8 +37,10 @@ from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.registry import DomainServices
-from sproutgate.domain.sessions.service import SessionService
+from sproutgate.domain.sessions.service import SessionService, listen_to_session_ends
 from sproutgate.infra.admin_token import AdminTokenGuard
+from sproutgate.infra.backchannel import LogoutTransport
+from sproutgate.infra.backchannel_http import HttpLogoutTransport
 from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
 from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, SmtpTransport
@@ -56,6 +60,7 @@ class Services(DomainServices):
     limiter: RateLimits
     outbox: Outbox
     mail_worker: OutboxWorker
+    backchannel_worker: BackchannelWorker
     codes: CodeService
     housekeeping: Housekeeping
     admin_guard: AdminTokenGuard
@@ -78,11 +83,15 @@ def build_hasher(settings: Settings) -> Argon2Hasher:
 
 
 def build_services(
-    settings: Settings, clock: Clock | None = None, transport: MailTransport | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    transport: MailTransport | None = None,
+    logout_transport: LogoutTransport | None = None,
 ) -> Services:
     """Every adapter and service of one process. ``transport`` replaces the mail transport
-    (default: SMTP when ``SPROUTGATE_SMTP_HOST`` is set, else the dev mailbox). Creates the data
-    dir, the keys and the admin token when missing; opens no connection yet."""
+    (default: SMTP when ``SPROUTGATE_SMTP_HOST`` is set, else the dev mailbox);
+    ``logout_transport`` the back-channel logout one (default: HTTP). Creates the data dir, the
+    keys and the admin token when missing; opens no connection yet."""
     clock = clock or Clock()
     # The data dir holds the database, keys and config: private to the service user.
     private_dir(settings.data_dir)
@@ -111,6 +120,18 @@ def build_services(
     worker = OutboxWorker(settings, db, outbox, transport, clock, metrics)
     code_key = load_or_create_secret(settings.data_dir, "code-hmac.key")
     codes = CodeService(settings, code_key, clock)
+    # Every session ends through end_sessions; back-channel logout listens to what ends.
+    logouts = BackchannelLogout(clock)
+    listen_to_session_ends(db, logouts)
+    logout_worker = BackchannelWorker(
+        settings,
+        db,
+        logouts,
+        signer,
+        logout_transport or HttpLogoutTransport(settings.backchannel_logout_timeout_seconds),
+        clock,
+        metrics,
+    )
     sessions = SessionService(
         settings,
         db,
@@ -152,8 +173,11 @@ def build_services(
         lambda: guard.token,
     )
     mail_outbox = OutboxService(db, outbox, clock)
+    backchannel = BackchannelService(db, logouts, clock)
     # OAuth client secrets are stored as a keyed hash under a key of their own (issue 12).
     clients = ClientService(db, clock, load_or_create_secret(settings.data_dir, "client-secrets.key"))
+    clients.on_delete(logouts.forget_client)
+    oidc = OidcService(settings, db, signer, sessions, clients, limiter, clock)
     health = HealthService(settings, db)
     return Services(
         settings=settings,
@@ -164,6 +188,8 @@ def build_services(
         limiter=limiter,
         outbox=outbox,
         mail_worker=worker,
+        backchannel_worker=logout_worker,
+        backchannel=backchannel,
         codes=codes,
         housekeeping=Housekeeping(
             db,
@@ -183,17 +209,21 @@ def build_services(
         console_sessions=console_sessions,
         mail_outbox=mail_outbox,
         health=health,
-        monitoring=MonitoringService(settings, mail_outbox, health, metrics),
+        monitoring=MonitoringService(settings, mail_outbox, health, metrics, backchannel),
         metrics=metrics,
         chats=ChatService(settings, db, limiter, clock),
         clients=clients,
-        oidc=OidcService(settings, db, signer, sessions, clients, limiter, clock),
+        oidc=oidc,
+        end_session=EndSessionService(oidc, clients, sessions),
     )
 
 
 def build_importer(settings: Settings, clock: Clock | None = None) -> tuple[SproutGateImporter, Database]:
     """The importer of ``import-sproutgate`` and the database it writes (dispose it when done).
     Built without ``build_services``: that would generate an admin token before the import could
-    adopt the old installation's."""
+    adopt the old installation's. Sessions it ends queue their back-channel logouts (a running
+    server delivers them)."""
     db = Database(make_engine(settings))
-    return SproutGateImporter(settings, db, build_hasher(settings), clock or Clock()), db
+    clock = clock or Clock()
+    listen_to_session_ends(db, BackchannelLogout(clock))
+    return SproutGateImporter(settings, db, build_hasher(settings), clock), db

@@ -43,6 +43,15 @@ class MailDelivery(StrEnum):
     FAILED = "failed"  # failed for good (attempts used up, or unreadable with this key)
 
 
+class LogoutDelivery(StrEnum):
+    """What one back-channel logout delivery attempt came to (the same ``result`` values as
+    mail: a dashboard reads both alike)."""
+
+    SENT = "sent"  # the client answered 2xx
+    RETRY = "retry"  # failed, will be tried again
+    FAILED = "failed"  # failed for good (attempts used up)
+
+
 class Metrics(Protocol):
     """Counts domain events. Implementations must be cheap (called on hot paths, on the event
     loop) and must never raise."""
@@ -67,6 +76,10 @@ class Metrics(Protocol):
         """One delivery attempt of a queued message ended with ``result``."""
         ...
 
+    def backchannel_delivery(self, result: LogoutDelivery) -> None:
+        """One back-channel logout delivery attempt ended with ``result``."""
+        ...
+
 
 class MetricsExposition(Protocol):
     """Renders every counted value, with the facts ``domain.monitoring`` worked out for this
@@ -81,9 +94,11 @@ class MetricsExposition(Protocol):
         redis_up: bool | None,
         outbox: Mapping[str, int],
         outbox_oldest_waiting_seconds: float | None,
+        logouts: Mapping[str, int] | None = None,
     ) -> bytes:
         """The document. ``redis_up`` None: no Redis configured; ``outbox`` empty and the age
-        None: the outbox could not be read. May read files: call it off the event loop."""
+        None: the outbox could not be read; ``logouts``: back-channel logout deliveries per
+        status (None or empty: not read). May read files: call it off the event loop."""
         ...
 
 
@@ -105,6 +120,9 @@ class NoMetrics:
     def mail_delivery(self, result: MailDelivery) -> None:
         pass
 
+    def backchannel_delivery(self, result: LogoutDelivery) -> None:
+        pass
+
 
 NO_METRICS: Metrics = NoMetrics()
 
@@ -114,5 +132,5 @@ NO_METRICS: Metrics = NoMetrics()
 LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "outcome": tuple(o.value for o in SignInOutcome),
     "purpose": tuple(p.value for p in CodePurpose if p is not CodePurpose.DECOY),
-    "result": tuple(r.value for r in MailDelivery),
+    "result": tuple(r.value for r in MailDelivery),  # LogoutDelivery: the same values
 }

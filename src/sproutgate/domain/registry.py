@@ -15,11 +15,13 @@ from typing import Any
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.admin.service import AdminAccess, AdminService
+from sproutgate.domain.backchannel.service import BackchannelService
 from sproutgate.domain.chats.service import ChatService
 from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.console_sessions.service import ConsoleSessionService
 from sproutgate.domain.health.service import HealthService
+from sproutgate.domain.logout.service import EndSessionService
 from sproutgate.domain.mail.service import OutboxService
 from sproutgate.domain.mfa.service import MfaService
 from sproutgate.domain.monitoring.service import MonitoringService
@@ -45,12 +47,14 @@ class DomainServices:
     console_sessions: ConsoleSessionService
     chats: ChatService
     mail_outbox: OutboxService
+    backchannel: BackchannelService
     health: HealthService
     monitoring: MonitoringService
     # The OAuth / OpenID Connect client registry (issue 12).
     clients: ClientService
     # The OpenID Connect provider (issue 12).
     oidc: OidcService
+    end_session: EndSessionService
     # Objects a face builds on first use and keeps for the process (the agent's chat service;
     # tests place their own). Never a channel between faces: those are typed (api.deps.ApiHooks).
     extras: dict[str, Any] = field(default_factory=dict)

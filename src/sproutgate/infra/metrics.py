@@ -64,6 +64,8 @@ class ScrapeSnapshot:
     redis_up: bool | None = None
     outbox: Mapping[str, int] = field(default_factory=dict)
     outbox_oldest_waiting_seconds: float | None = None
+    # Back-channel logout deliveries per status (empty when they could not be read).
+    logouts: Mapping[str, int] = field(default_factory=dict)
 
 
 class PrometheusMetrics:
@@ -127,6 +129,13 @@ class PrometheusMetrics:
             ["result"],
             registry=r,
         )
+        self._logouts = Counter(
+            "sproutgate_backchannel_logout_deliveries",
+            "Back-channel logout delivery attempts by result: sent (the client answered 2xx), "
+            "retry (failed, tried again later), failed (for good).",
+            ["result"],
+            registry=r,
+        )
         self._local_limits = Gauge(
             "sproutgate_rate_limits_local_processes",
             "Server processes counting rate limits in their own memory because Redis is away.",
@@ -151,6 +160,7 @@ class PrometheusMetrics:
             (self._codes, "purpose"),
             (self._refusals, "limit"),
             (self._deliveries, "result"),
+            (self._logouts, "result"),
         ):
             for value in known.get(label, ()):
                 counter.labels(str(value))
@@ -172,6 +182,9 @@ class PrometheusMetrics:
 
     def mail_delivery(self, result: str) -> None:
         self._deliveries.labels(str(result)).inc()
+
+    def backchannel_delivery(self, result: str) -> None:
+        self._logouts.labels(str(result)).inc()
 
     # -- the rate limiter (infra.ratelimit's ``on_local_mode``) ---------------------------
     def rate_limits_local(self, local: bool) -> None:
@@ -226,12 +239,13 @@ class PrometheusMetrics:
         redis_up: bool | None,
         outbox: Mapping[str, int],
         outbox_oldest_waiting_seconds: float | None,
+        logouts: Mapping[str, int] | None = None,
     ) -> bytes:
         """The Prometheus text format (version 0.0.4, ``content_type``): every process's counted
         values (under multiprocess mode, after forgetting the gauges of workers that died), then
         the values of this scrape (``ScrapeSnapshot``). Reads files under multiprocess mode: call
         it off the event loop."""
-        snapshot = ScrapeSnapshot(database_up, redis_up, outbox, outbox_oldest_waiting_seconds)
+        snapshot = ScrapeSnapshot(database_up, redis_up, outbox, outbox_oldest_waiting_seconds, logouts or {})
         path = os.environ.get(MULTIPROC_ENV)
         if path:
             forget_dead_workers(Path(path))
@@ -290,6 +304,16 @@ class _SnapshotCollector:
                 "Age of the oldest mail not yet delivered (pending or sending); 0 when none waits.",
                 value=s.outbox_oldest_waiting_seconds,
             )
+        if s.logouts:
+            logouts = GaugeMetricFamily(
+                "sproutgate_backchannel_logouts",
+                "Back-channel logout deliveries by status: pending and sending wait; delivered is "
+                "kept until purged; failed gave up (sproutgate logouts retry).",
+                labels=["status"],
+            )
+            for status, count in s.logouts.items():
+                logouts.add_metric([status], count)
+            yield logouts
         if s.redis_up is not None:
             yield GaugeMetricFamily(
                 "sproutgate_redis_up",

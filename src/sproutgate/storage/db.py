@@ -21,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sproutgate.config import Settings
 from sproutgate.private_files import private_dir, private_file
 from sproutgate.storage import sqlite_driver
-from sproutgate.storage.statements import SessionStatements, SqliteStatements, Statements
+from sproutgate.storage.statements import (
+    SESSION_END_LISTENERS,
+    SessionStatements,
+    SqliteStatements,
+    Statements,
+)
 
 _WRITE = "sproutgate_write"
 
@@ -101,6 +106,11 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Told about every session that ends in a write of this database, in its transaction
+        # (domain.sessions.service: ``end_sessions`` calls them, ``listen_to_session_ends``
+        # adds one). Every write carries them: ``write()`` in its session's ``info``,
+        # ``write_now()`` on its statements.
+        self.session_end_listeners: list[Any] = []
         self._read = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(
             engine.execution_options(**{_WRITE: True}), expire_on_commit=False, autoflush=False
@@ -143,8 +153,9 @@ class Database:
                 yield SessionStatements(session)
             return
         loop_ran = sqlite_driver.LoopRanCheck()
+        statements = SqliteStatements(conn, loop_ran, self.session_end_listeners)
         try:
-            yield SqliteStatements(conn, loop_ran)
+            yield statements
         except BaseException as exc:
             loop_ran.close()
             conn.execute("ROLLBACK")
@@ -163,6 +174,8 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
+        for callback in statements.committed:
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -181,9 +194,11 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if not self._closes_inline:
             async with self._write() as session, session.begin():
+                session.info[SESSION_END_LISTENERS] = self.session_end_listeners
                 yield session
             return
         session = self._write()
+        session.info[SESSION_END_LISTENERS] = self.session_end_listeners
         try:
             async with session.begin():
                 yield session

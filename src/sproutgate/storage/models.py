@@ -320,6 +320,33 @@ class HeldIdentifier(Base):
     held_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class BackchannelDelivery(Base):
+    """A back-channel logout to deliver (OpenID Connect Back-Channel Logout 1.0): a logout
+    token for one client about one ended session, POSTed to ``uri`` by the worker with retries
+    (domain/backchannel). Written in the transaction that ended the session. No foreign keys:
+    the delivery outlives the session, the user and even the client it names. The token itself
+    is signed at each attempt (``iat``/``exp`` fresh, ``jti`` fixed), so nothing signed is
+    stored."""
+
+    __tablename__ = "backchannel_outbox"
+    __table_args__ = (Index("ix_backchannel_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(255), index=True)
+    uri: Mapped[str] = mapped_column(String(2048))
+    user_id: Mapped[str] = mapped_column(String(36))  # the token's sub
+    session_id: Mapped[str] = mapped_column(String(36))  # the token's sid
+    reason: Mapped[str] = mapped_column(String(32))  # why the session ended (revoked_reason)
+    status: Mapped[str] = mapped_column(String(16))  # domain.backchannel.rules.DeliveryStatus
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 # -- OAuth / OpenID Connect clients (issue 12) -------------------------------------------------
 class OAuthClient(Base):
     """A registered OAuth 2.0 / OpenID Connect client (domain/clients). ``secret_hash`` is the
@@ -456,6 +483,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "AuthorizationCode",
+    "BackchannelDelivery",
     "Base",
     "HeldIdentifier",
     "MfaChallenge",

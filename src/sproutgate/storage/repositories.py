@@ -435,7 +435,8 @@ _TOUCH_SESSION_IF_STALE = (
     .values(last_seen_at=bindparam("now"))
 )
 # Ending sessions (domain.sessions.service.end_sessions, the one way a session ends): one of a
-# user's sessions, or all of them but ``keep`` ('' keeps none: no session has that id).
+# user's sessions, or all of them but ``keep`` ('' keeps none: no session has that id). Each is
+# one UPDATE ... RETURNING (SQLite 3.35+, PostgreSQL): what it answers is exactly what it ended.
 # One session, and the apps' grants made through it that end with it (``parent_id``: set by
 # domain/oidc for grants that do not survive sign-out, domain/oidc/rules.py
 # ``survives_sign_out``).
@@ -447,6 +448,7 @@ _END_ONE_SESSION = (
         _sessions.c.revoked_at.is_(None),
     )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .returning(_sessions.c.id)
 )
 # Every grant of the user to one app (kind ``oidc``, ``client_id``): the app was disconnected.
 _END_APP_GRANTS = (
@@ -458,6 +460,7 @@ _END_APP_GRANTS = (
         _sessions.c.revoked_at.is_(None),
     )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .returning(_sessions.c.id)
 )
 _END_USER_SESSIONS = (
     update(_sessions)
@@ -467,6 +470,7 @@ _END_USER_SESSIONS = (
         _sessions.c.id != bindparam("keep"),
     )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .returning(_sessions.c.id)
 )
 _ADD_SESSION = insert(_sessions).values(
     id=bindparam("new_id"),
@@ -564,15 +568,21 @@ class SessionRows:
         only: str | None = None,
         keep: str | None = None,
         client_id: str | None = None,
-    ) -> int:
+    ) -> list[str]:
         """Mark the user's sessions that have not ended as ended at ``now`` for ``reason``: only
-        the session ``only`` (when it is the user's), or every one but ``keep``. How many.
-        Called by domain.sessions.service.end_sessions only."""
+        the session ``only`` (when it is the user's) with the grants made through it, or every
+        one but ``keep``, or every grant of the user to ``client_id``. The ids of those it
+        ended, no others (those ended before are left as they are). Called by
+        domain.sessions.service.end_sessions only."""
         if client_id is not None:
-            return await self.run.run(_END_APP_GRANTS, uid=user_id, cid=client_id, now=now, reason=reason)
-        if only is not None:
-            return await self.run.run(_END_ONE_SESSION, sid=only, uid=user_id, now=now, reason=reason)
-        return await self.run.run(_END_USER_SESSIONS, uid=user_id, keep=keep or "", now=now, reason=reason)
+            rows = await self.run.all(_END_APP_GRANTS, uid=user_id, cid=client_id, now=now, reason=reason)
+        elif only is not None:
+            rows = await self.run.all(_END_ONE_SESSION, sid=only, uid=user_id, now=now, reason=reason)
+        else:
+            rows = await self.run.all(
+                _END_USER_SESSIONS, uid=user_id, keep=keep or "", now=now, reason=reason
+            )
+        return [row["id"] for row in rows]
 
 
 def user_from_row(row: dict[str, Any]) -> User:

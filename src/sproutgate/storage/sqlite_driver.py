@@ -329,7 +329,10 @@ class PreparedStatement:
             if not bind.required and name in (compiled.positiontup or ())
         }
         writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
-        columns = () if writes else cast(SelectBase, statement).selected_columns
+        # A write's columns are those of its RETURNING clause (none without one).
+        columns = (
+            cast(Any, statement).exported_columns if writes else cast(SelectBase, statement).selected_columns
+        )
         self._columns = [
             (cast(str, column.key), column.type._cached_result_processor(self._dialect, None))
             for column in columns
@@ -366,6 +369,11 @@ class PreparedStatement:
             )
             for row in rows
         ]
+
+    def mappings(self, conn: sqlite3.Connection, **params: Any) -> list[dict[str, Any]]:
+        """Every row as {column key: value} (of a SELECT, or of a write's RETURNING)."""
+        keys = [key for key, _ in self._columns]
+        return [dict(zip(keys, row, strict=True)) for row in self.all(conn, **params)]
 
     def run(self, conn: sqlite3.Connection, **params: Any) -> int:
         """Execute an INSERT, UPDATE or DELETE; the number of rows it touched."""

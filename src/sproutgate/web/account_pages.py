@@ -40,6 +40,8 @@ async def _render_account(page: Page, errors: FormErrors | None = None, **values
         # newest first, as both APIs list them (``current`` marks this browser's)
         sessions=await services.sessions.list_for_user(user.id, principal.session_id),
         mfa=await services.mfa.status(user.id),  # the two-step section (account_mfa.html)
+        # The apps this person let read their account (domain/oidc), with a revoke button each.
+        apps=await services.oidc.connected_apps(user.id),
         verify_email=values.pop("verify_email", None) or page.request.query_params.get("verify_email"),
         change_email=values.pop("change_email", None) or page.request.query_params.get("change_email"),
         values=values,
@@ -258,6 +260,15 @@ async def revoke_all_sessions(page: Page = Depends(page_context)) -> Response:
     response = page.redirect("/login", notice="logged_out")
     security.clear_cookie(page.request, response, security.SESSION_COOKIE)
     return response
+
+
+@router.post("/account/apps/{client_id}/revoke")
+async def revoke_app(client_id: str, page: Page = Depends(page_context)) -> Response:
+    """Disconnect an app: its consent, grants and refresh tokens end (OidcService.revoke_app)."""
+    principal = page.require_user()
+    await page.form()
+    await page.services.oidc.revoke_app(principal.user.id, client_id[:128])
+    return page.redirect("/account#apps", notice="app_revoked")
 
 
 @router.post("/account/export")

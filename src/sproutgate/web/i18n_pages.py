@@ -617,6 +617,41 @@ PAGES: dict[str, tuple[str, str]] = {
     "field.sentence": ("{label}{problem}。", "{label} {problem}."),
     "error.back": ("返回", "Go back"),
     "error.csrf_title": ("请重新提交", "Please try again"),
+    # -- signing out at an app's request (/oauth2/logout, RP-Initiated Logout) and connected
+    # apps on the account page (issue 12, H3) --------------------------------------------------
+    "end_session.title": ("退出登录?", "Sign out?"),
+    "end_session.lead": (
+        "要退出 SproutGate 吗?通过它登录的应用也会收到通知。",
+        "Sign out of SproutGate? Apps you signed in to with it are told as well.",
+    ),
+    "end_session.lead_app": (
+        "{app} 请求让你退出 SproutGate。通过它登录的应用也会收到通知。",
+        "{app} asks to sign you out of SproutGate. Apps you signed in to with it are told as well.",
+    ),
+    "end_session.submit": ("退出登录", "Sign out"),
+    "end_session.stay": ("保持登录", "Stay signed in"),
+    "end_session.done_title": ("已退出登录", "Signed out"),
+    "end_session.done": (
+        "你已退出 SproutGate。可以关闭此页面了。",
+        "You are signed out of SproutGate. You can close this page.",
+    ),
+    "end_session.error_title": ("无法退出登录", "This sign-out request was not accepted"),
+    "end_session.error": (
+        "发起退出的应用发送的请求有误,请返回该应用重试。",
+        "The app that sent you here made a request SproutGate cannot accept. Go back to the app "
+        "and try again.",
+    ),
+    "account.apps": ("已连接的应用", "Connected apps"),
+    "account.apps_lead": (
+        "这些应用可以通过 SproutGate 读取你的账号信息。撤销后,应用的登录会结束,下次使用时需要重新授权。",
+        "These apps may read your account through SproutGate. Revoking ends their access; they "
+        "ask again the next time you use them.",
+    ),
+    "account.apps_none": ("还没有应用连接到你的账号。", "No apps are connected to your account."),
+    "account.apps_scopes": ("可读取", "Can read"),
+    "account.apps_since": ("授权于", "Connected on"),
+    "account.apps_revoke": ("撤销", "Revoke"),
+    "notice.app_revoked": ("该应用的访问已撤销。", "That app's access was revoked."),
 }
 
 # -- passkeys (web/passkey_pages.py, static/passkeys.js) -----------------------------------------

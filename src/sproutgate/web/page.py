@@ -252,6 +252,7 @@ _NOTICE_KEYS = frozenset(
         "notice.password_set",
         "notice.email_removed",
         "notice.account_deleted",
+        "notice.app_revoked",
         "notice.client_saved",
         "notice.client_deleted",
         "notice.mfa_disabled",

@@ -20,6 +20,7 @@ from sproutgate.web import (
     api_docs,
     auth_pages,
     chat_pages,
+    logout_pages,
     mfa_pages,
     oidc_pages,
     passkey_pages,
@@ -45,6 +46,7 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
         chat_pages,
         passkey_pages,
         oidc_pages,
+        logout_pages,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

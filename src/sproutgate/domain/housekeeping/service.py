@@ -1,7 +1,8 @@
 """Periodic purge of what is dead: expired codes, abandoned sign-ups, ended sessions (of users
 and of the admin console), expired second-step challenges and unconfirmed authenticator
 enrolments, passkey challenges never answered, delivered mail after a week (kept that long for
-the outbox view), and ended holds on the identifiers of deleted accounts."""
+the outbox view), back-channel logout deliveries a week after they were delivered or given up,
+and ended holds on the identifiers of deleted accounts."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import logging
 from datetime import timedelta
 
 from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS
+from sproutgate.domain.backchannel.rules import DONE_DELIVERY_RETENTION, DeliveryStatus
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
+from sproutgate.storage.backchannel import BackchannelRepository
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.oidc import OidcRepository
@@ -56,6 +59,9 @@ async def purge_once(
         mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
         holds = await HeldIdentifierRepository(s).purge(now)
         passkey_challenges = await PasskeyRepository(s).purge(now)
+        logouts = await BackchannelRepository(s).purge(
+            (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED), now - DONE_DELIVERY_RETENTION
+        )
         # Kept a day past their 60 seconds, so a replayed code still revokes what it gave.
         oauth_codes = await OidcRepository(s).purge_codes(now - AUTHORIZATION_CODE_RETENTION)
     return {
@@ -68,6 +74,7 @@ async def purge_once(
         "mfa_challenges_and_enrolments": mfa,
         "held_identifiers": holds,
         "passkey_challenges": passkey_challenges,
+        "backchannel_logouts": logouts,
         "authorization_codes": oauth_codes,
     }
 

@@ -1,8 +1,8 @@
 """What operators read at ``/metrics``: every value the processes counted (the rules report
 them through ``domain.metrics.Metrics``) and, worked out at the moment of the scrape, the state
-of the services every instance shares: the outbox (through ``OutboxService``), the database
-and Redis (through ``HealthService``). A service that is away makes its values say so; the
-scrape itself never fails for it."""
+of the services every instance shares: the outbox (through ``OutboxService``), the back-channel
+logout queue (``BackchannelService``), the database and Redis (through ``HealthService``). A
+service that is away makes its values say so; the scrape itself never fails for it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 
 from sproutgate.config import Settings
+from sproutgate.domain.backchannel.service import BackchannelService
 from sproutgate.domain.errors import Forbidden, NotAuthenticated
 from sproutgate.domain.health.service import HEALTHY, HealthService
 from sproutgate.domain.mail.service import OutboxBacklog, OutboxService
@@ -36,11 +37,14 @@ class MonitoringService:
         outbox: OutboxService,
         health: HealthService,
         exposition: MetricsExposition,
+        logouts: BackchannelService | None = None,
     ) -> None:
+        """``logouts``: the back-channel logout queue, counted per status at each scrape."""
         self.settings = settings
         self.outbox = outbox
         self.health = health
         self.exposition = exposition
+        self.logouts = logouts
 
     def authorize_scrape(self, presented_token: str | None, local_client: bool) -> None:
         """Raises NotAuthenticated when a metrics token is configured and ``presented_token`` is
@@ -54,7 +58,7 @@ class MonitoringService:
     async def scrape(self) -> Scrape:
         """Everything counted, plus the outbox, database and Redis as they are now. Never raises
         for a backing service that is away."""
-        report, backlog = await asyncio.gather(self.health.check(), self._backlog())
+        report, backlog, logouts = await asyncio.gather(self.health.check(), self._backlog(), self._logouts())
         redis = report.services.get("redis")
         database = report.services.get("database")
         outbox: dict[str, int] = {}
@@ -69,8 +73,17 @@ class MonitoringService:
             redis_up=None if redis is None else redis.status == HEALTHY,
             outbox=outbox,
             outbox_oldest_waiting_seconds=oldest,
+            logouts=logouts,
         )
         return Scrape(body, self.exposition.content_type)
+
+    async def _logouts(self) -> dict[str, int] | None:
+        if self.logouts is None:
+            return None
+        try:
+            return await asyncio.wait_for(self.logouts.counts(), OUTBOX_SECONDS)
+        except Exception:  # noqa: BLE001 - the database is away: the gauge is left out
+            return None
 
     async def _backlog(self) -> OutboxBacklog | None:
         try:

@@ -346,6 +346,13 @@ JWKS_PATH = "/.well-known/jwks.json"
 UI_LOCALES = ("zh-CN", "en")
 
 
+def issuer_of(public_url: str) -> str:
+    """The provider's issuer identifier (OpenID Connect Discovery §3), the ``iss`` of every
+    token it issues (ID, access and logout tokens): ``SPROUTGATE_PUBLIC_URL`` without a
+    trailing slash."""
+    return public_url.rstrip("/")
+
+
 def provider_metadata(issuer: str) -> dict[str, Any]:
     """The OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2): what this
     provider supports, every endpoint under ``issuer``."""
@@ -386,6 +393,9 @@ def provider_metadata(issuer: str) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        # Back-Channel Logout 1.0 §2.1 (domain/backchannel): logout tokens always carry ``sid``.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

@@ -162,7 +162,7 @@ class OidcService:
     def issuer(self) -> str:
         """The issuer identifier (OpenID Connect Discovery §3): SPROUTGATE_PUBLIC_URL without a
         trailing slash."""
-        return self.settings.public_url.rstrip("/")
+        return rules.issuer_of(self.settings.public_url)
 
     # -- authorization endpoint ---------------------------------------------------------------
     async def check_authorization_request(
@@ -751,7 +751,7 @@ class OidcService:
             await repo.delete_consent(user_id, client_id)
             ended = await end_sessions(s, user_id, now, SessionEndReason.APP_REVOKED, client_id=client_id)
         if ended:
-            log.info("app %s disconnected by its user: %d grant(s) ended", client_id, ended)
+            log.info("app %s disconnected by its user: %d grant(s) ended", client_id, len(ended))
 
 
 def with_query(uri: str, params: Mapping[str, str | None]) -> str:

@@ -148,6 +148,7 @@ class SessionEndReason(StrEnum):
     ACCOUNT_DELETED = "account_deleted"
     CODE_REUSE = "code_reuse"  # an app's authorization code used twice (RFC 6749 §4.1.2)
     APP_REVOKED = "app_revoked"  # the app's token revoked (RFC 7009) or the app disconnected
+    END_SESSION = "end_session"  # an app signed the person out (/oauth2/logout, RP-Initiated Logout)
 
 
 def hash_refresh_token(token: str) -> str:

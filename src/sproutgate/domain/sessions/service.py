@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,6 +83,34 @@ class SessionNotFound(NotFound):
         super().__init__("session_not_found")
 
 
+@dataclass(frozen=True, slots=True)
+class EndedSession:
+    """A session that has just ended: its id, its user's, and why (the ``revoked_reason``
+    stored with it)."""
+
+    session_id: str
+    user_id: str
+    reason: SessionEndReason
+
+
+class SessionEndListener(Protocol):
+    """Told about every session that ends, inside the transaction that ends it
+    (``end_sessions``). Back-channel logout is one (domain.backchannel)."""
+
+    async def sessions_ended(self, run: Statements, ended: Sequence[EndedSession]) -> None:
+        """``ended`` (never empty) were ended in ``run``'s transaction; whatever this writes
+        through ``run`` commits or rolls back with them, and raising rolls the whole change
+        back. ``run`` may be an inline SQLite block (``Database.write_now``): nothing awaited
+        here may suspend but ``run``'s own statements."""
+        ...
+
+
+def listen_to_session_ends(db: Database, listener: SessionEndListener) -> None:
+    """Have ``listener`` told about every session that ends in a write of ``db`` (the
+    composition root adds them once per process, services.py)."""
+    db.session_end_listeners.append(listener)
+
+
 async def end_sessions(
     run: AsyncSession | Statements,
     user_id: str,
@@ -92,7 +120,7 @@ async def end_sessions(
     only: str | None = None,
     keep: str | None = None,
     client_id: str | None = None,
-) -> int:
+) -> list[EndedSession]:
     """The one way a session ends, inside the caller's transaction (an AsyncSession from
     ``db.write()`` or the Statements of ``db.write_now()``): the user's session ``only``, or
     every session of the user but ``keep`` (none kept by default), or with ``client_id`` every
@@ -103,11 +131,20 @@ async def end_sessions(
 
     Every path calls it: sign-out on each face, a user ending one or their other sessions, an
     administrator ending one, a password set or reset, disabling, second factors turned off or
-    reset, a passkey removed, the importer, refresh-token reuse, account deletion. Anything
-    that must happen when a session ends (a notice, back-channel logout) belongs here. Returns
-    how many ended."""
-    rows = SessionRows(SessionStatements(run) if isinstance(run, AsyncSession) else run)
-    return await rows.end_sessions(user_id, now, reason.value, only=only, keep=keep, client_id=client_id)
+    reset, a passkey removed, the importer, refresh-token reuse, account deletion, an app's
+    sign-out (``/oauth2/logout``). Anything that must happen when a session ends (back-channel
+    logout, a notice) is a ``SessionEndListener`` of the database (``listen_to_session_ends``):
+    each is told what ended, in this same transaction, so it happens exactly for the sessions
+    that ended now (one ``UPDATE ... RETURNING``; those that had ended before are not told
+    again). Returns what ended."""
+    statements = SessionStatements(run) if isinstance(run, AsyncSession) else run
+    rows = SessionRows(statements)
+    ids = await rows.end_sessions(user_id, now, reason.value, only=only, keep=keep, client_id=client_id)
+    ended = [EndedSession(session_id, user_id, reason) for session_id in ids]
+    if ended:
+        for listener in statements.session_end_listeners:
+            await cast(SessionEndListener, listener).sessions_ended(statements, ended)
+    return ended
 
 
 @dataclass(slots=True)
@@ -268,12 +305,14 @@ class SessionService:
             if session is not None:
                 await end_sessions(s, session.user_id, now, SessionEndReason.LOGOUT, only=session.id)
 
-    async def sign_out(self, principal: Principal) -> None:
-        """End the caller's own session (sign-out with an access token or the pages' cookie)."""
+    async def sign_out(
+        self, principal: Principal, reason: SessionEndReason = SessionEndReason.LOGOUT
+    ) -> None:
+        """End the caller's own session (sign-out with an access token or the pages' cookie;
+        an app's sign-out through ``/oauth2/logout`` with ``END_SESSION``), with the app
+        grants made through it; nothing when it had ended already."""
         async with self.db.write() as s:
-            await end_sessions(
-                s, principal.user.id, self.clock.now(), SessionEndReason.LOGOUT, only=principal.session_id
-            )
+            await end_sessions(s, principal.user.id, self.clock.now(), reason, only=principal.session_id)
 
     async def authenticate(self, token: str, audience: TokenAudience = TokenAudience.API) -> Principal:
         """Verify an access token meant for ``audience`` (the API faces' bearer tokens by
@@ -386,13 +425,14 @@ class SessionService:
     async def end_others(self, principal: Principal) -> int:
         """The caller ends every session of theirs but the one they call with; how many."""
         async with self.db.write() as s:
-            return await end_sessions(
+            ended = await end_sessions(
                 s,
                 principal.user.id,
                 self.clock.now(),
                 SessionEndReason.REVOKED_OTHERS,
                 keep=principal.session_id,
             )
+        return len(ended)
 
     async def revoke_all_for_user(
         self, user_id: str, reason: SessionEndReason = SessionEndReason.LOGOUT
