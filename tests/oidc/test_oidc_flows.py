@@ -675,3 +675,18 @@ async def test_a_hostile_login_hint_is_escaped_and_repeated_parameters_refused(h
     repeated = "/oauth2/authorize?" + "&".join(f"{k}={v}" for k, v in query.items()) + "&scope=openid"
     r = await h.client.get(repeated)
     assert r.status_code == 400 and "location" not in r.headers
+
+
+async def test_signing_out_other_devices_keeps_the_apps_signed_in_through_this_one(h):
+    # "Sign out other devices" keeps the caller's browser session, and with it the grants apps
+    # got through that sign-in (their parent); a sign-in elsewhere and its grants end.
+    client_id, secret = await register_client(h)
+    person = await make_person(h)
+    here, browser = await tokens_for(h, client_id, secret, person, scope="openid profile")
+    elsewhere, _ = await tokens_for(h, client_id, secret, person, scope="openid profile")
+    page = await browser.get("/account")
+    r = await browser.post("/account/sessions/revoke-others", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303, r.text
+    assert (await browser.get("/account")).status_code == 200
+    assert await userinfo_status(h, here["access_token"]) == 200
+    assert await userinfo_status(h, elsewhere["access_token"]) == 401

@@ -468,6 +468,8 @@ _END_USER_SESSIONS = (
         _sessions.c.user_id == bindparam("uid"),
         _sessions.c.revoked_at.is_(None),
         _sessions.c.id != bindparam("keep"),
+        # The grants apps got through the kept sign-in stay with it.
+        or_(_sessions.c.parent_id.is_(None), _sessions.c.parent_id != bindparam("keep")),
     )
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
     .returning(_sessions.c.id)
