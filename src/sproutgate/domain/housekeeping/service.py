@@ -13,6 +13,7 @@ from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
+from sproutgate.domain.sessions.devices import DEVICE_FORGET_SECONDS
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.oidc import OidcRepository
@@ -25,6 +26,7 @@ from sproutgate.storage.repositories import (
     PendingSignupRepository,
     SessionRepository,
     purge_sign_in_clients,
+    purge_sign_in_devices,
 )
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ async def purge_once(
         sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION, now - session_idle)
         mail = await OutboxRepository(s).purge(MailStatus.SENT, now - SENT_MAIL_RETENTION)
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
+        devices = await purge_sign_in_devices(s, now - timedelta(seconds=DEVICE_FORGET_SECONDS))
         console = await ConsoleSessionRepository(s).purge(now)
         mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
         holds = await HeldIdentifierRepository(s).purge(now)
@@ -64,6 +67,7 @@ async def purge_once(
         "sessions": sessions,
         "sent_mail": mail,
         "sign_in_clients": clients,
+        "sign_in_devices": devices,
         "console_sessions": console,
         "mfa_challenges_and_enrolments": mfa,
         "held_identifiers": holds,
