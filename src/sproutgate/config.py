@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_security: Literal["tls", "starttls", "none"] = "starttls"
     smtp_timeout_seconds: float = 10.0
-    mail_from: str = "SproutGate <no-reply@localhost>"
+    # Empty: "<product_name> <no-reply@localhost>".
+    mail_from: str = ""
+    # Mail texts (docs/deployment.md, mail templates): the product name every template shows,
+    # and a directory of <lang>/<kind>.txt Jinja2 files searched before the shipped ones.
+    product_name: str = Field(default="SproutGate", min_length=1, max_length=100)
+    mail_templates_dir: Path | None = None
     mail_retry_base_seconds: float = 2.0
     mail_retry_max_seconds: float = 300.0
     mail_max_attempts: int = 12
@@ -166,6 +171,17 @@ class Settings(BaseSettings):
     _split = field_validator("cors_origins", "allowed_redirects", "trusted_proxies", mode="before")(
         _split_csv
     )
+
+    @field_validator("mail_templates_dir", mode="before")
+    @classmethod
+    def _no_templates_dir(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _sender_from_product(self) -> Settings:
+        if not self.mail_from.strip():
+            self.mail_from = f"{self.product_name} <no-reply@localhost>"
+        return self
 
     @model_validator(mode="after")
     def _public_url_from_address(self) -> Settings:

@@ -27,6 +27,7 @@ from sproutgate.domain.housekeeping.service import Housekeeping
 from sproutgate.domain.importing.service import SproutGateImporter
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.logout.service import EndSessionService
+from sproutgate.domain.mail.notices import Notices
 from sproutgate.domain.mail.service import Outbox, OutboxService, OutboxWorker
 from sproutgate.domain.metrics import LABEL_VALUES
 from sproutgate.domain.mfa.service import MfaService
@@ -37,12 +38,14 @@ from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.service import ProfileService
 from sproutgate.domain.registry import DomainServices
+from sproutgate.domain.sessions.devices import DeviceKeys
 from sproutgate.domain.sessions.service import SessionService, listen_to_session_ends
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.infra.backchannel import LogoutTransport
 from sproutgate.infra.backchannel_http import HttpLogoutTransport
 from sproutgate.infra.hasher import Argon2Hasher
 from sproutgate.infra.keys import load_or_create_secret, load_signing_keys
+from sproutgate.infra.mail_templating import JinjaMailTemplates
 from sproutgate.infra.mailer import DevMailboxTransport, MailTransport, SmtpTransport
 from sproutgate.infra.metrics import PrometheusMetrics
 from sproutgate.infra.ratelimit import RULES, LimitsRateLimiter
@@ -118,6 +121,10 @@ def build_services(
     if transport is None:
         transport = SmtpTransport(settings) if settings.smtp_host else DevMailboxTransport()
     worker = OutboxWorker(settings, db, outbox, transport, clock, metrics)
+    # Every mail's text: the operator's template files first, then ours (docs/deployment.md).
+    notices = Notices(
+        settings, outbox, JinjaMailTemplates(settings.product_name, settings.mail_templates_dir), clock
+    )
     code_key = load_or_create_secret(settings.data_dir, "code-hmac.key")
     codes = CodeService(settings, code_key, clock)
     # Every session ends through end_sessions; back-channel logout listens to what ends.
@@ -140,6 +147,8 @@ def build_services(
         clock,
         load_or_create_secret(settings.data_dir, "refresh-chain.key"),
         metrics,
+        devices=DeviceKeys(load_or_create_secret(settings.data_dir, "devices.key")),
+        notices=notices,
     )
     # Authenticator secrets are sealed with a key of their own; recovery codes are hashed with
     # the code-hashing key (bound to their purpose and user).
@@ -154,11 +163,23 @@ def build_services(
         SecretSealer(load_mfa_keys(settings.data_dir), reload=lambda: load_mfa_keys(settings.data_dir)),
         code_key,
         clock,
+        notices,
     )
     passkeys = PasskeyService(settings, db, sessions, mfa, limiter, outbox, clock)
     holds = IdentifierHolds(load_or_create_secret(settings.data_dir, "held-identifiers.key"), clock)
     accounts = AccountService(
-        settings, db, hasher, codes, sessions, limiter, outbox, clock, holds, metrics, mfa=mfa
+        settings,
+        db,
+        hasher,
+        codes,
+        sessions,
+        limiter,
+        outbox,
+        clock,
+        holds,
+        metrics,
+        mfa=mfa,
+        notices=notices,
     )
     privacy = PrivacyService(settings, db, accounts, holds, outbox, clock)
     admin = AdminService(db, accounts, privacy, clock, mfa=mfa)

@@ -45,6 +45,7 @@ USER_FIELDS = {
     "phone",
     "avatarUrl",
     "bio",
+    "locale",  # an addition (issue 14): the document's user object is open ("...")
     "createdAt",
     "updatedAt",
 }

@@ -111,6 +111,7 @@ async def test_imported_users_carry_every_field(asgi_face):
         "phone": "13800000000",
         "avatarUrl": "https://example.com/avatar.png",
         "bio": "### 简介\n\n你好",
+        "locale": "zh-CN",  # the old installation stored no language: the default
         "createdAt": "2025-03-14T04:00:00Z",  # +08:00 in the file
         "updatedAt": "2025-06-07T08:09:10Z",
         "disabled": False,

@@ -89,6 +89,7 @@ async def test_signup_admin_create_and_import_give_a_new_user_the_same_defaults(
             "phone": None,
             "avatarUrl": None,
             "bio": None,
+            "locale": "zh-CN",  # no Accept-Language at sign-up, none for the others: the default
             "disabled": False,
             "role": "user",
             "mfa": {"totp": False, "passkeys": 0},

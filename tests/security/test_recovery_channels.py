@@ -42,6 +42,7 @@ GATE_USER_KEYS = {
     "phone",
     "avatarUrl",
     "bio",
+    "locale",
     "createdAt",
     "updatedAt",
 }
@@ -137,7 +138,11 @@ async def test_the_pages_cookie_alone_cannot_add_a_recovery_address(h):
 @pytest.mark.parametrize(("lang", "words"), [("en", "was just added"), ("zh-CN", "刚刚被添加")])
 async def test_the_primary_address_is_told_when_one_is_added(h, lang, words):
     user = await create_user(h)
-    auth = {**bearer(await gate_token(h, user["account"])), "Accept-Language": lang}
+    # The notice is in the user's stored language, not the request's (issue 14).
+    other = "zh-CN" if lang == "en" else "en"
+    auth = {**bearer(await gate_token(h, user["account"])), "Accept-Language": other}
+    r = await h.client.put("/api/auth/profile", json={"locale": lang}, headers=auth)
+    assert r.status_code == 200 and r.json()["user"]["locale"] == lang, r.text
     address = extra_address()
     await add_secondary(h, auth, address)
     (notice,) = await mails(h, user["email"], "secondary_added")

@@ -28,6 +28,7 @@ from sproutgate.storage.models import (
     RecoveryCode,
     RefreshToken,
     SignInClient,
+    SignInDevice,
     TotpFactor,
     User,
     UserEmail,
@@ -160,6 +161,7 @@ async def test_deletion_ends_every_session_token_code_and_chat_at_once(h):
     reset_code = await h.last_code(email)
     assert await count(h, VerificationCode, VerificationCode.user_id == user_id) == 2
     assert await count(h, AgentChat, AgentChat.user_id == user_id) == 1
+    assert await count(h, SignInDevice, SignInDevice.user_id == user_id) == 1  # the sign-up's client
 
     r = await delete_me(h, first["access_token"], {"password": PASSWORD}, **{"Accept-Language": "en"})
     assert r.status_code == 204 and r.content == b""
@@ -185,6 +187,7 @@ async def test_deletion_ends_every_session_token_code_and_chat_at_once(h):
         (UserEmail, UserEmail.user_id == user_id),
         (AuthSession, AuthSession.user_id == user_id),
         (SignInClient, SignInClient.user_id == user_id),
+        (SignInDevice, SignInDevice.user_id == user_id),
         (AgentChat, AgentChat.user_id == user_id),
         (VerificationCode, VerificationCode.user_id == user_id),
         (VerificationCode, VerificationCode.email.in_([email, "second@example.com"])),
@@ -198,10 +201,11 @@ async def test_deletion_ends_every_session_token_code_and_chat_at_once(h):
     r = await h.client.post("/api/auth/login", json={"account": account, "password": PASSWORD})
     assert_problem(r, 401, "invalid_credentials")
 
-    # The notice, in the language of the request, names the account and the hold.
+    # The notice, in the user's stored language (zh-CN: the sign-up sent no Accept-Language),
+    # not the deleting request's (en), names the account and the hold.
     notice = next(m for m in await h.mailbox(email) if m["kind"] == "account_deleted")
-    assert notice["subject"] == "[SproutGate] Your account was deleted"
-    assert account in notice["text"] and "can be registered again from" in notice["text"]
+    assert notice["subject"] == "【SproutGate】你的账号已删除"
+    assert account in notice["text"] and "起可以重新注册" in notice["text"]
 
     # The audit trail keeps that the account was deleted, and by whom, without the profile.
     events = [e for e in await h.services.admin.audit_log(50) if e.target == account]
@@ -415,6 +419,7 @@ async def test_export_holds_everything_stored_and_no_secret(h):
         "addresses",
         "sessions",
         "sign_in_clients",
+        "sign_in_devices",
         "second_factors",
         "audit_events",
         "agent_conversations",
@@ -440,6 +445,9 @@ async def test_export_holds_everything_stored_and_no_secret(h):
     assert {s["kind"] for s in sessions.values()} == {"runtime", "gate"}
     assert all(s["ip"] for s in sessions.values())
     assert data["sign_in_clients"] and all(c["ip"] for c in data["sign_in_clients"])
+    # The one client that signed up and in (the tests' user agent and network), without its hash.
+    assert [set(d) for d in data["sign_in_devices"]] == [{"first_seen_at", "last_seen_at"}]
+    assert profile["locale"] == "zh-CN"
     assert data["second_factors"] == {"authenticator_app": None, "recovery_codes": [], "passkeys": []}
     audit = [(e["actor"], e["action"]) for e in data["audit_events"]]
     assert audit == [("admin-token", "user.update")]

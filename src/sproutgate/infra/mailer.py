@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 
 # What listings show instead of a subject or body that does not open with this data dir's keys.
 UNREADABLE = f"(cannot be decrypted with data/keys/{KEY_FILE} or a later outbox key)"
+
+
+class MailTemplates(Protocol):
+    """Turns a kind of mail, a language and its values into subject and text (the domain's
+    port to the template files; ``infra.mail_templating.JinjaMailTemplates`` is the one
+    implementation). Never raises for a bad operator template: it falls back to ours."""
+
+    def render(self, kind: str, lang: str, params: Mapping[str, object]) -> MailText:
+        """The mail ``kind`` (a template name such as ``signup_code``) in ``lang`` (i18n.LANGS;
+        others fall back to the default), filled with ``params``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,8 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     avatar_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     bio: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The language of every mail to the user (i18n.LANGS); docs/security.md, notices.
+    locale: Mapped[str] = mapped_column(String(8), server_default="zh-CN")
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -118,6 +120,7 @@ class PendingSignup(Base):
     username: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(512))
     redirect_to: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)  # from Accept-Language
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
@@ -179,6 +182,22 @@ class SignInClient(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     ip: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SignInDevice(Base):
+    """A client a user signed in from, known only by a keyed hash (domain/sessions/devices.py):
+    the pages' device cookie, or an API client's user agent and network. A sign-in from a
+    client not listed here mails a notice (docs/security.md). Separate from
+    ``sign_in_clients``, which serves the lockout rule."""
+
+    __tablename__ = "sign_in_devices"
+    __table_args__ = (Index("ix_sign_in_devices_user_device", "user_id", "device_hash"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    device_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -24,6 +24,7 @@ from sproutgate.storage.models import (
     RecoveryCode,
     RefreshToken,
     SignInClient,
+    SignInDevice,
     TotpFactor,
     User,
     UserEmail,
@@ -87,6 +88,14 @@ class AccountDataRepository:
             select(AuthSession)
             .where(AuthSession.user_id == user_id)
             .order_by(AuthSession.created_at.desc(), AuthSession.id)
+        )
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def sign_in_devices(self, user_id: str) -> list[SignInDevice]:
+        stmt = (
+            select(SignInDevice)
+            .where(SignInDevice.user_id == user_id)
+            .order_by(SignInDevice.last_seen_at.desc(), SignInDevice.id)
         )
         return list((await self.s.execute(stmt)).scalars())
 
@@ -157,6 +166,7 @@ class AccountDataRepository:
         await self.s.execute(delete(SignInClient).where(SignInClient.user_id == user.id))
         await self.s.execute(delete(PasskeyChallenge).where(PasskeyChallenge.user_id == user.id))
         await self.s.execute(delete(Passkey).where(Passkey.user_id == user.id))
+        await self.s.execute(delete(SignInDevice).where(SignInDevice.user_id == user.id))
         await self.s.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
         await self.s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         await self.s.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))

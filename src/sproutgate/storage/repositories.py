@@ -33,6 +33,7 @@ from sproutgate.storage.models import (
     PendingSignup,
     RefreshToken,
     SignInClient,
+    SignInDevice,
     User,
     UserEmail,
     VerificationCode,
@@ -495,6 +496,60 @@ _SET_PASSWORD_HASH = (
 )
 
 
+_devices = _table(SignInDevice)
+_TOUCH_DEVICE = (
+    update(_devices)
+    .where(_devices.c.user_id == bindparam("uid"), _devices.c.device_hash == bindparam("device"))
+    .values(last_seen_at=bindparam("now"))
+)
+_ANY_DEVICE = select(_devices.c.id).where(_devices.c.user_id == bindparam("uid")).limit(1)
+_ADD_DEVICE = insert(_devices).values(
+    id=bindparam("new_id"),
+    user_id=bindparam("uid"),
+    device_hash=bindparam("device"),
+    first_seen_at=bindparam("now"),
+    last_seen_at=bindparam("now"),
+)
+_outbox = _table(OutboxMessage)
+_ADD_OUTBOX = insert(_outbox).values(
+    id=bindparam("new_id"),
+    message_id=bindparam("mid"),
+    to_addr=bindparam("to"),
+    subject=bindparam("sealed_subject"),
+    text_body=bindparam("sealed_text"),
+    html_body=bindparam("sealed_html"),
+    kind=bindparam("mail_kind"),
+    status=bindparam("mail_status"),
+    attempts=0,
+    created_at=bindparam("now"),
+    next_attempt_at=bindparam("now"),
+)
+
+
+async def add_outbox_row(run: Statements, message: OutboxMessage) -> None:
+    """Insert a built (not yet added) outbox message as one Core statement: queued mail on the
+    inline write path (``Database.write_now``), or in any unit of work through
+    ``SessionStatements``."""
+    await run.run(
+        _ADD_OUTBOX,
+        new_id=message.id or new_id(),
+        mid=message.message_id,
+        to=message.to_addr,
+        sealed_subject=message.subject,
+        sealed_text=message.text_body,
+        sealed_html=message.html_body,
+        mail_kind=message.kind,
+        mail_status=message.status,
+        now=message.created_at,
+    )
+
+
+async def purge_sign_in_devices(s: AsyncSession, before: datetime) -> int:
+    """Forget devices last seen before ``before``; how many rows went."""
+    res = await s.execute(delete(SignInDevice).where(SignInDevice.last_seen_at < before))
+    return rowcount(res)
+
+
 class SessionRows:
     """Sessions and refresh tokens on the hot paths (sign-in, refresh), as Core statements on
     ``Statements`` (storage.statements): inline on SQLite, the same code elsewhere."""
@@ -513,6 +568,17 @@ class SessionRows:
         duplicate from two concurrent first sign-ins is harmless)."""
         if await self.run.run(_TOUCH_CLIENT, uid=user_id, client_ip=ip[:64], now=now) == 0:
             await self.run.run(_ADD_CLIENT, new_id=new_id(), uid=user_id, client_ip=ip[:64], now=now)
+
+    async def record_device(self, user_id: str, device_hash: str, now: datetime) -> tuple[bool, bool]:
+        """Remember that ``user_id`` signed in from the device ``device_hash`` (a keyed hash)
+        at ``now``. Returns (known: the device was seen before, first: the user had no device
+        at all). One row per pair; a rare duplicate from two concurrent first sign-ins is
+        harmless."""
+        if await self.run.run(_TOUCH_DEVICE, uid=user_id, device=device_hash, now=now) > 0:
+            return True, False
+        first = await self.run.first(_ANY_DEVICE, uid=user_id) is None
+        await self.run.run(_ADD_DEVICE, new_id=new_id(), uid=user_id, device=device_hash, now=now)
+        return False, first
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.run.run(_SET_PASSWORD_HASH, uid=user_id, new=password_hash)

@@ -13,14 +13,14 @@ from starlette.responses import Response
 from sproutgate.api.v1.schemas import export_out
 from sproutgate.domain.accounts.rules import normalize_email
 from sproutgate.domain.errors import DomainError
-from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, ProfileChanges
+from sproutgate.domain.profiles.rules import SPROUTGATE_PROFILE, UNSET, ProfileChanges
 from sproutgate.domain.sessions.service import SessionNotFound
 from sproutgate.web import security
 from sproutgate.web.page import FormErrors, Page, form_text, page_context
 
 router = APIRouter(include_in_schema=False)
 
-PROFILE_FIELDS = ("username", "avatar_url", "phone", "bio")
+PROFILE_FIELDS = ("username", "avatar_url", "phone", "bio", "locale")
 
 
 async def _render_account(page: Page, errors: FormErrors | None = None, **values: Any) -> Response:
@@ -56,7 +56,7 @@ async def account(page: Page = Depends(page_context)) -> Response:
 
 @router.post("/account/profile")
 async def save_profile(page: Page = Depends(page_context)) -> Response:
-    """Save the display name, avatar, phone and bio."""
+    """Save the display name, avatar, phone, bio and the language of mail."""
     principal = page.require_user()
     form = await page.form()
     profile = {name: form_text(form, name) for name in PROFILE_FIELDS}
@@ -65,6 +65,8 @@ async def save_profile(page: Page = Depends(page_context)) -> Response:
         avatar_url=profile["avatar_url"].strip() or None,
         phone=profile["phone"].strip() or None,
         bio=profile["bio"] or None,
+        # The language of mail to the user; a form without the field leaves it as it is.
+        locale=profile["locale"] if "locale" in form else UNSET,
     )
     try:
         await page.services.profiles.update_profile(principal.user.id, changes, SPROUTGATE_PROFILE)

@@ -258,10 +258,8 @@ async def admin_reset_mfa(account: str, page: Page = Depends(page_context)) -> R
     await page.form()
     try:
         # The admin API's path (PUT /api/admin/users/{account} {"resetMfa": true}): one rule,
-        # one audit record, one notice mail, whichever face asked.
-        view = await page.services.admin.update_user(
-            account, UserFields(reset_mfa=True), actor, page.ctx.ip, lang=page.lang
-        )
+        # one audit record, one notice mail (in the user's language), whichever face asked.
+        view = await page.services.admin.update_user(account, UserFields(reset_mfa=True), actor, page.ctx.ip)
     except NotFound:
         return _not_found(page)
     return page.redirect(f"{ADMIN_PATH}/users/{quote(view.user.account)}#mfa", notice="mfa_reset")

@@ -32,13 +32,7 @@ def destination(page: Page, redirect_to: str | None, next_path: str | None, defa
 
 def _signed_in(page: Page, issued: IssuedSession, target: str) -> Response:
     response = page.redirect(target)
-    security.set_cookie(
-        page.request,
-        response,
-        security.SESSION_COOKIE,
-        issued.access_token,
-        max_age=issued.expires_in,
-    )
+    security.set_signed_in_cookies(page.request, response, issued)
     return response
 
 

@@ -252,6 +252,11 @@ PAGES: dict[str, tuple[str, str]] = {
     "account.phone": ("电话", "Phone"),
     "account.bio": ("简介", "Bio"),
     "account.bio_hint": ("支持 Markdown,最多 {max} 个字符。", "Markdown, up to {max} characters."),
+    "account.mail_language": ("邮件语言", "Language of emails"),
+    "account.mail_language_hint": (
+        "验证码和安全通知邮件使用这种语言,无论由谁触发。",
+        "Codes and security notices are mailed to you in this language, whoever causes them.",
+    ),
     "account.save": ("保存资料", "Save profile"),
     "account.password": ("修改密码", "Change password"),
     "account.current_password": ("当前密码", "Current password"),

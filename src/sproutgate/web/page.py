@@ -4,7 +4,7 @@ redirects and form handling that keep the cookie and header rules in one place."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from sproutgate.api.problems import STATUS_BY_ERROR, field_errors, field_limits
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import DomainError, Forbidden, InvalidInput
 from sproutgate.domain.registry import DomainServices
+from sproutgate.domain.sessions.devices import DEVICE_COOKIE
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.web import security
 from sproutgate.web.i18n_pages import tr
@@ -105,9 +106,11 @@ class Page:
 
     @property
     def ctx(self) -> CallerContext:
+        """The caller as the domain sees it, with this browser's device cookie (new-device
+        notices, domain/sessions/devices.py)."""
         from sproutgate.api.deps import context_of
 
-        return context_of(self.request)
+        return replace(context_of(self.request), device=self.request.cookies.get(DEVICE_COOKIE))
 
     @property
     def agent_offered(self) -> bool:

@@ -82,10 +82,7 @@ def _signed_in(page: Page, result: PasskeySignIn, body: SignInFinish) -> Respons
     """The session cookie, and where the script goes next."""
     target = destination(page, body.redirect_to or None, body.next or None, "/account")
     response = page.finish(JSONResponse({"location": target}))
-    issued = result.issued
-    security.set_cookie(
-        page.request, response, security.SESSION_COOKIE, issued.access_token, max_age=issued.expires_in
-    )
+    security.set_signed_in_cookies(page.request, response, result.issued)
     return response
 
 

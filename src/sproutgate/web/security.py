@@ -24,8 +24,9 @@ from starlette.responses import Response
 
 from sproutgate.domain.errors import DomainError, Forbidden
 from sproutgate.domain.registry import DomainServices
+from sproutgate.domain.sessions.devices import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
 from sproutgate.domain.sessions.rules import TokenAudience
-from sproutgate.domain.sessions.service import Principal
+from sproutgate.domain.sessions.service import IssuedSession, Principal
 
 SESSION_COOKIE = "sg_session"
 CSRF_COOKIE = "sg_csrf"
@@ -141,6 +142,15 @@ def set_cookie(
         samesite="lax",
         secure=is_https(request),
     )
+
+
+def set_signed_in_cookies(request: Request, response: Response, issued: IssuedSession) -> None:
+    """After a sign-in on the pages (password, second step, passkey, sign-up): the session
+    cookie, and the device cookie renewed, so this browser stays known (no new-device notice,
+    domain/sessions/devices.py)."""
+    set_cookie(request, response, SESSION_COOKIE, issued.access_token, max_age=issued.expires_in)
+    if issued.device_cookie:
+        set_cookie(request, response, DEVICE_COOKIE, issued.device_cookie, max_age=DEVICE_COOKIE_SECONDS)
 
 
 def clear_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:

@@ -12,7 +12,6 @@ from sproutgate.api.deps import (
     bearer_token,
     caller_context,
     client_ip,
-    context_of,
     current_principal,
     get_services,
 )
@@ -213,7 +212,7 @@ async def update_profile(
     principal: Principal = Depends(current_principal),
     services: DomainServices = Depends(get_services),
 ) -> S.UserOut:
-    """Update password, username, phone, avatarUrl or bio.
+    """Update password, username, phone, avatarUrl, bio or the mail language (``locale``).
 
     A password change needs ``currentPassword``, or a sign-in within the last 10 minutes (else 403
     ``recent_auth_required``); it signs out the user's other sessions and mails a notice."""
@@ -223,6 +222,7 @@ async def update_profile(
         avatar_url=body.avatarUrl if "avatarUrl" in sent else UNSET,
         bio=body.bio if "bio" in sent else UNSET,
         phone=body.phone if "phone" in sent else UNSET,
+        locale=body.locale if "locale" in sent else UNSET,
     )
     user = await services.accounts.update_own_profile(
         principal, changes, ctx, new_password=body.password, current_password=body.currentPassword
@@ -459,9 +459,7 @@ async def admin_update_user(
 ) -> S.AdminUserOut:
     """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled;
     ``resetMfa: true`` turns the user's second factors off (sessions end, the user is mailed)."""
-    view = await services.admin.update_user(
-        account, _fields(body), actor, client_ip(request), lang=context_of(request).lang
-    )
+    view = await services.admin.update_user(account, _fields(body), actor, client_ip(request))
     response.headers.update(ADMIN_HEADERS)
     return S.AdminUserOut(user=S.admin_gate_user(view))
 

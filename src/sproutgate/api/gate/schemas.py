@@ -29,6 +29,8 @@ class GateUser(BaseModel):
     phone: str | None = None
     avatarUrl: str | None = None
     bio: str | None = None
+    # Not in sproutgate-api.md, whose user object is open ("..."): the language of mail.
+    locale: str = "zh-CN"
     createdAt: datetime
     updatedAt: datetime
 
@@ -62,6 +64,7 @@ def gate_user(view: UserView) -> GateUser:
         phone=u.phone,
         avatarUrl=u.avatar_url,
         bio=u.bio,
+        locale=u.locale,
         createdAt=u.created_at,
         updatedAt=u.updated_at,
     )
@@ -117,6 +120,9 @@ class ProfileIn(_In):
     phone: str | None = Field(default=None, max_length=RULES.phone_max)
     avatarUrl: str | None = Field(default=None, max_length=RULES.url_max)
     bio: str | None = Field(default=None, max_length=RULES.bio_max)
+    locale: str | None = Field(
+        default=None, max_length=16, description="Language of mail to the user: `en` or `zh-CN`."
+    )
 
 
 class RegisterIn(_In):

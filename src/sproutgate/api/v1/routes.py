@@ -207,7 +207,7 @@ async def patch_me(
     principal: Principal = Depends(current_principal),
     services: DomainServices = Depends(get_services),
 ) -> S.ProfileOut:
-    """Update the signed-in user's username, avatar or bio."""
+    """Update the signed-in user's username, avatar, bio or mail language (``locale``)."""
     sent = body.model_fields_set
     if "username" in sent and body.username is None:
         raise InvalidInput({"username": "invalid_length"})
@@ -215,6 +215,7 @@ async def patch_me(
         username=body.username if "username" in sent else UNSET,
         avatar_url=body.avatar_url if "avatar_url" in sent else UNSET,
         bio=body.bio if "bio" in sent else UNSET,
+        locale=body.locale if "locale" in sent else UNSET,
     )
     user = await services.profiles.update_profile(principal.user.id, changes, RUNTIME_PROFILE)
     return profile_out(user)

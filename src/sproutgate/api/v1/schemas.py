@@ -88,6 +88,11 @@ class ProfilePatch(_In):
     username: str | None = Field(default=None, min_length=RULES.username_min, max_length=RULES.username_max)
     avatar_url: str | None = Field(default=None, max_length=RULES.url_max)
     bio: str | None = Field(default=None, max_length=RULES.bio_max)
+    # Not in runtime-api-v1.md: optional, so every documented request means what it did. The
+    # answer stays the documented profile (docs/api-mapping.md).
+    locale: str | None = Field(
+        default=None, max_length=16, description="Language of mail to the user: `en` or `zh-CN`."
+    )
 
 
 class SearchRequest(_In):
@@ -181,6 +186,7 @@ class ExportProfile(_Out):
     sprout_coins: int
     role: str
     disabled: bool
+    locale: str
     email_confirmed_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -205,6 +211,11 @@ class ExportSession(_Out):
     ip: str | None
     user_agent: str | None
     current: bool
+
+
+class ExportSignInDevice(_Out):
+    first_seen_at: datetime
+    last_seen_at: datetime
 
 
 class ExportSignInClient(_Out):
@@ -270,6 +281,7 @@ class AccountExportOut(_Out):
     addresses: list[ExportAddress]
     sessions: list[ExportSession]
     sign_in_clients: list[ExportSignInClient]
+    sign_in_devices: list[ExportSignInDevice]
     second_factors: ExportSecondFactors
     audit_events: list[ExportAuditEvent]
     agent_conversations: list[ExportChat]

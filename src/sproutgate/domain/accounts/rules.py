@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from sproutgate.domain.errors import InvalidInput
+from sproutgate.i18n import DEFAULT_LANG
 
 ACCOUNT_MIN_LENGTH = 3
 ACCOUNT_MAX_LENGTH = 32
@@ -325,6 +326,7 @@ class NewUser:
     phone: str | None = None
     avatar_url: str | None = None
     bio: str | None = None
+    locale: str = DEFAULT_LANG  # the language of mail to the user; sign-up: the request's
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -22,12 +22,10 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sproutgate import i18n
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.errors import (
     AccountDisabled,
@@ -59,6 +57,7 @@ from sproutgate.domain.codes.service import CodeService, end_outstanding_codes
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import Conflict, InvalidInput, NotFound, RateLimited
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.notices import Notices, user_lang
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
 from sproutgate.domain.mfa.errors import MfaRequired
@@ -76,12 +75,12 @@ from sproutgate.domain.profiles.rules import (
 )
 from sproutgate.domain.sessions.rules import SessionEndReason, SessionKind
 from sproutgate.domain.sessions.service import IssuedSession, Principal, SessionService, end_sessions
+from sproutgate.i18n import LANGS
 from sproutgate.infra.hasher import PasswordHasher
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import PendingSignup, User
 from sproutgate.storage.repositories import (
     CodeRepository,
-    OutboxRepository,
     PendingSignupRepository,
     SessionRows,
     UserRepository,
@@ -139,6 +138,7 @@ async def add_user(
         phone=new.phone,
         avatar_url=new.avatar_url,
         bio=new.bio,
+        locale=new.locale,
         email_confirmed_at=created,
         created_at=created,
         updated_at=new.updated_at or created,
@@ -219,12 +219,16 @@ class AccountService:
         holds: IdentifierHolds,
         metrics: Metrics = NO_METRICS,
         mfa: MfaService | None = None,
+        *,
+        notices: Notices,
     ) -> None:
-        """``mfa``: second factors; when given, a sign-in of a user with one on ends its password
+        """``notices``: every mail this service sends (codes and notices).
+        ``mfa``: second factors; when given, a sign-in of a user with one on ends its password
         step with ``MfaRequired`` (see ``login``). ``holds``: the addresses and names of deleted
         accounts, unavailable for a while (``domain/privacy/holds.py``); every "is it taken"
         check here asks it too."""
         self.mfa = mfa
+        self.notices = notices
         self.settings = settings
         self.metrics = metrics
         self.db = db
@@ -244,13 +248,18 @@ class AccountService:
 
     # -- helpers ------------------------------------------------------------------------------
     def _link(self, path: str, **params: str) -> str:
-        query = "&".join(f"{k}={quote(v)}" for k, v in params.items())
-        return f"{self.settings.public_url.rstrip('/')}{path}" + (f"?{query}" if query else "")
+        return self.notices.link(path, **params)
 
-    def _mail(self, s, to: str, kind: str, lang: str, **params: object) -> None:  # type: ignore[no-untyped-def]
-        params.setdefault("minutes", self.settings.code_ttl_seconds // 60)
-        subject, body = i18n.mail(kind, lang, **params)
-        self.outbox.enqueue(OutboxRepository(s), to, subject, body, kind)
+    async def _mail(self, s: AsyncSession, to: str, kind: str, lang: str, **params: object) -> None:
+        """Queue a code (or code-request) mail to ``to`` in ``s``'s transaction. ``lang``: the
+        language of the account it concerns when there is one, else the request's."""
+        await self.notices.send(s, to, kind, lang, **params)
+
+    async def _lang_of_address(self, s: AsyncSession, email: str, ctx: CallerContext) -> str:
+        """The language of mail to ``email``: its owner's when it belongs to an account, else
+        the request's (nobody else has said which they read)."""
+        owner = await UserRepository(s).by_email(email)
+        return user_lang(owner) if owner is not None else ctx.lang
 
     def _committed(self, code_mailed: CodePurpose | None = None) -> None:
         """After a transaction that queued mail committed: wake the worker, count the code."""
@@ -331,17 +340,17 @@ class AccountService:
             await CodeRepository(s).lock(CodePurpose.SIGNUP.value, email)
             users = UserRepository(s)
             if await users.email_owner(email) is not None:
-                self._mail(
+                await self._mail(
                     s,
                     email,
                     "signup_existing",
-                    ctx.lang,
+                    await self._lang_of_address(s, email, ctx),
                     email=email,
                     link=self._link("/forgot-password", email=email),
                 )
             elif await self.holds.email_held(s, email):
                 # The address of an account deleted within the hold: answered like a taken one.
-                self._mail(s, email, "signup_held", ctx.lang, email=email)
+                await self._mail(s, email, "signup_held", ctx.lang, email=email)
             else:
                 pendings = PendingSignupRepository(s)
                 old = await pendings.by_email(email)
@@ -362,6 +371,9 @@ class AccountService:
                         username=username,
                         password_hash=unusable_password_hash() if contested else password_hash,
                         redirect_to=self.allowed_redirect(redirect_to),
+                        # The language of mail to the new user; a contested sign-up's is the
+                        # verifying request's (neither party's start is trusted with it).
+                        locale=None if contested else ctx.lang,
                         created_at=now,
                         expires_at=now + timedelta(seconds=self.settings.pending_signup_ttl_seconds),
                     )
@@ -376,7 +388,7 @@ class AccountService:
         """Issue a sign-up code for ``email`` (replacing the last) and queue its mail in the
         caller's transaction; returns the code's expiry."""
         code, expires = await self.codes.issue(CodeRepository(s), CodePurpose.SIGNUP, email)
-        self._mail(
+        await self._mail(
             s, email, "signup_code", ctx.lang, code=code, link=self._link("/register/verify", email=email)
         )
         return expires
@@ -452,6 +464,7 @@ class AccountService:
                             password_hash=pending.password_hash,
                             account=pending.account,
                             username=pending.username,
+                            locale=pending.locale if pending.locale in LANGS else ctx.lang,
                         ),
                         self.clock.now(),
                         self.holds,
@@ -465,6 +478,8 @@ class AccountService:
                         issued = await self.sessions.issue_session(
                             s, user, session, ip=ctx.ip, user_agent=ctx.user_agent
                         )
+                        # The client that signed up is known at its next sign-in: no notice.
+                        issued.device_cookie, _ = await self.sessions.remember_device(s, user, session, ctx)
                     result = (user, issued, redirect)
         if failed or result is None:
             raise InvalidCode()
@@ -475,11 +490,11 @@ class AccountService:
     async def _mail_set_password_code(self, s: AsyncSession, user: User, ctx: CallerContext) -> None:
         """Mail the owner of a just created account without a password a reset code to choose one."""
         code, _ = await self.codes.issue(CodeRepository(s), CodePurpose.RESET, user.email, user.id)
-        self._mail(
+        await self._mail(
             s,
             user.email,
             "signup_set_password",
-            ctx.lang,
+            user_lang(user),
             code=code,
             account=user.account,
             link=self._link("/forgot-password/confirm", email=user.email),
@@ -612,18 +627,25 @@ class AccountService:
                 user = None
             if user is not None and not user.disabled:
                 code, expires = await self.codes.issue(CodeRepository(s), CodePurpose.RESET, email, user.id)
-                self._mail(
+                await self._mail(
                     s,
                     email,
                     "reset_code",
-                    ctx.lang,
+                    user_lang(user),
                     code=code,
                     link=self._link("/forgot-password/confirm", email=email),
                 )
                 mailed = CodePurpose.RESET
             else:
                 _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
-                self._mail(s, email, "reset_unknown", ctx.lang, email=email, link=self._link("/register"))
+                await self._mail(
+                    s,
+                    email,
+                    "reset_unknown",
+                    await self._lang_of_address(s, email, ctx),
+                    email=email,
+                    link=self._link("/register"),
+                )
             await self._count_code_mail(s, email)
         self._committed(mailed)
         return expires
@@ -681,14 +703,7 @@ class AccountService:
             user.updated_at = now
             await end_outstanding_codes(CodeRepository(s), user.id)
             await end_sessions(s, user.id, now, SessionEndReason.PASSWORD_RESET)
-            self._mail(
-                s,
-                user.email,
-                "password_changed",
-                ctx.lang,
-                account=user.account,
-                link=self._link("/forgot-password", email=user.email),
-            )
+            await self.notices.password_changed(s, user, ctx)
         self.outbox.notify()
         return user
 
@@ -791,14 +806,7 @@ class AccountService:
                 await end_sessions(
                     s, live.id, now, SessionEndReason.PASSWORD_CHANGED, keep=principal.session_id
                 )
-                self._mail(
-                    s,
-                    live.email,
-                    "password_changed",
-                    ctx.lang,
-                    account=live.account,
-                    link=self._link("/forgot-password", email=live.email),
-                )
+                await self.notices.password_changed(s, live, ctx)
         if password_hash is not None:
             self.outbox.notify()
         return live
@@ -827,11 +835,20 @@ class AccountService:
                 code, expires = await self.codes.issue(
                     CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, principal.user.id
                 )
-                self._mail(s, email, "secondary_code", ctx.lang, code=code, account=principal.user.account)
+                await self._mail(
+                    s,
+                    email,
+                    "secondary_code",
+                    user_lang(principal.user),
+                    code=code,
+                    account=principal.user.account,
+                )
                 mailed = CodePurpose.SECONDARY_EMAIL
             else:
                 _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
-                self._mail(s, email, "secondary_taken", ctx.lang, email=email)
+                await self._mail(
+                    s, email, "secondary_taken", await self._lang_of_address(s, email, ctx), email=email
+                )
             await self._count_code_mail(s, email)
         self._committed(mailed)
         return expires
@@ -860,15 +877,7 @@ class AccountService:
                 else:
                     await users.add_email(user.id, email, False, self.clock.now())
                     user.updated_at = self.clock.now()
-                    self._mail(
-                        s,
-                        user.email,
-                        "secondary_added",
-                        ctx.lang,
-                        email=email,
-                        account=user.account,
-                        link=self._link("/account#emails"),
-                    )
+                    await self.notices.address_added(s, user, email, ctx)
         if taken:
             raise Conflict("email_taken")
         if row is None or user is None:
@@ -895,15 +904,7 @@ class AccountService:
                 raise NotFound("email_not_found")
             await end_outstanding_codes(CodeRepository(s), user.id, sent_to=[email])
             user.updated_at = self.clock.now()
-            self._mail(
-                s,
-                user.email,
-                "secondary_removed",
-                ctx.lang,
-                email=email,
-                account=user.account,
-                link=self._link("/forgot-password", email=user.email),
-            )
+            await self.notices.address_removed(s, user, email, ctx)
         self.outbox.notify()
         return user
 
@@ -935,13 +936,20 @@ class AccountService:
                 code, expires = await self.codes.issue(
                     CodeRepository(s), CodePurpose.PRIMARY_EMAIL, email, principal.user.id
                 )
-                self._mail(
-                    s, email, "primary_change_code", ctx.lang, code=code, account=principal.user.account
+                await self._mail(
+                    s,
+                    email,
+                    "primary_change_code",
+                    user_lang(principal.user),
+                    code=code,
+                    account=principal.user.account,
                 )
                 mailed = CodePurpose.PRIMARY_EMAIL
             else:
                 _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
-                self._mail(s, email, "primary_change_taken", ctx.lang, email=email)
+                await self._mail(
+                    s, email, "primary_change_taken", await self._lang_of_address(s, email, ctx), email=email
+                )
             await self._count_code_mail(s, email)
         self._committed(mailed)
         return expires
@@ -980,7 +988,8 @@ class AccountService:
                     now = self.clock.now()
                     await replace_primary_email(users, user, email, now)
                     user.updated_at = now
-                    self._mail(s, old, "primary_changed", ctx.lang, email=email, account=user.account)
+                    # Both addresses are told, in the user's language (domain/mail/notices.py).
+                    await self.notices.primary_changed(s, user, old, ctx)
         if taken:
             raise Conflict("email_taken")
         if row is None or user is None:

@@ -20,6 +20,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.errors import Conflict, DomainError, InvalidInput, NotAuthenticated, NotFound
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.notices import BY_ADMIN, RevokedSession
 from sproutgate.domain.mfa.service import MfaService, MfaSummary
 from sproutgate.domain.privacy.service import PrivacyService
 from sproutgate.domain.profiles.rules import (
@@ -31,13 +32,13 @@ from sproutgate.domain.profiles.rules import (
 )
 from sproutgate.domain.sessions.rules import SessionEndReason
 from sproutgate.domain.sessions.service import SessionInfo, SessionService, end_sessions
-from sproutgate.i18n import DEFAULT_LANG
 from sproutgate.infra.admin_token import AdminTokenGuard
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
 from sproutgate.storage.repositories import (
     AuditRepository,
     CodeRepository,
+    SessionRepository,
     UserRepository,
 )
 
@@ -259,15 +260,15 @@ class AdminService:
             self._audit(s, actor, "user.create", user.account, audit_details(changed), ip)
         return (await self._with_mfa([UserView(user, list(new.secondary_emails))]))[0]
 
-    async def update_user(
-        self, account: str, f: UserFields, actor: str, ip: str | None = None, lang: str = DEFAULT_LANG
-    ) -> UserView:
+    async def update_user(self, account: str, f: UserFields, actor: str, ip: str | None = None) -> UserView:
         """Change what differs from the stored user, in one transaction, and audit exactly that
         (``admin.rules.audit_details``), whichever face asked. A new password or disabling ends
         the user's sessions and every outstanding code; an address that leaves the account
         (primary replaced, secondary dropped) ends the codes mailed to it; a new primary address
         follows ``accounts.rules.secondaries_after_primary_change``; ``reset_mfa`` turns the
-        user's second factors off, ends their sessions and mails them (in ``lang``).
+        user's second factors off and ends their sessions. The user is mailed a notice of each
+        security change (password, addresses, primary address, disabling, second factors) in
+        *their* language, never the administrator's.
         Raises NotFound, InvalidInput, Conflict(email_taken | account_taken)."""
         clean = self._validate(f, creating=False)
         password_hash = await self.accounts.hasher.hash(str(f.password)) if f.password is not UNSET else None
@@ -276,10 +277,9 @@ class AdminService:
             user = await users.by_account(account)
             if user is None:
                 raise NotFound("user_not_found")
-            reset = await self._change(s, user, _wanted(f, clean, password_hash), actor, ip, lang)
+            await self._change(s, user, _wanted(f, clean, password_hash), actor, ip)
             secondary = await users.secondary_emails(user.id)
-        if reset and self.mfa is not None:
-            self.mfa.outbox.notify()
+        self.accounts.outbox.notify()
         return (await self._with_mfa([UserView(user, secondary)]))[0]
 
     async def _change(
@@ -289,10 +289,10 @@ class AdminService:
         wanted: dict[str, Any],
         actor: str,
         ip: str | None,
-        lang: str = DEFAULT_LANG,
     ) -> bool:
-        """Apply ``wanted`` to ``user`` inside ``s`` and add its audit record. Returns whether
-        second factors were reset (a notice mail is queued then)."""
+        """Apply ``wanted`` to ``user`` inside ``s`` and add its audit record, and queue the
+        user's notices (call ``outbox.notify`` after the commit). Returns whether second factors
+        were reset."""
         users = UserRepository(s)
         secondaries_before = await users.secondary_emails(user.id)
         addresses_before = {user.email, *secondaries_before}
@@ -303,6 +303,8 @@ class AdminService:
             raise InvalidInput({"account": "account_immutable"})
         listed = wanted.get("secondary_emails")
         holds = self.accounts.holds  # a deleted account's addresses count as taken
+        old_primary = user.email
+        was_disabled = user.disabled
         if "email" in changed:
             owner = await users.email_owner(changed["email"])
             if (owner is not None and owner != user.id) or (
@@ -342,11 +344,40 @@ class AdminService:
         else:
             gone = addresses_before - {user.email, *await users.secondary_emails(user.id)}
             await end_outstanding_codes(CodeRepository(s), user.id, sent_to=gone)
+        await self._notify(s, user, changed, old_primary, secondaries_before, was_disabled)
         reset = False
         if "reset_mfa" in changed and self.mfa is not None:
-            reset = await self.mfa.reset_in(s, user, lang)
+            reset = await self.mfa.reset_in(s, user)
         self._audit(s, actor, "user.update", user.account, audit_details(changed), ip)
         return reset
+
+    async def _notify(
+        self,
+        s: AsyncSession,
+        user: User,
+        changed: dict[str, Any],
+        old_primary: str,
+        secondaries_before: Sequence[str],
+        was_disabled: bool,
+    ) -> None:
+        """The notices an administrator's change owes the user (``Notices``, by an
+        administrator), in their language: one per security-relevant change."""
+        notices = self.accounts.notices
+        if user.disabled and not was_disabled:
+            await notices.account_disabled(s, user)
+            return  # a disabled account signs in no more: the other changes are moot to it
+        secondaries_after = await UserRepository(s).secondary_emails(user.id)
+        if user.email != old_primary:
+            await notices.primary_changed(
+                s, user, old_primary, BY_ADMIN, old_kept=old_primary in secondaries_after
+            )
+        moved = {old_primary, user.email}
+        for address in sorted(set(secondaries_after) - set(secondaries_before) - moved):
+            await notices.address_added(s, user, address, BY_ADMIN)
+        for address in sorted(set(secondaries_before) - set(secondaries_after) - moved):
+            await notices.address_removed(s, user, address, BY_ADMIN)
+        if "password" in changed:
+            await notices.password_changed(s, user, BY_ADMIN)
 
     async def delete_user(self, account: str, actor: str, ip: str | None = None) -> None:
         """Delete a user the way a user deletes their own account (``PrivacyService``): every
@@ -366,7 +397,8 @@ class AdminService:
     ) -> None:
         """End one active session of the user named ``account`` (its access and refresh tokens
         stop at once, through ``sessions.service.end_sessions``) and audit it as
-        ``user.session.revoke`` with the session's id, in one transaction.
+        ``user.session.revoke`` with the session's id, in one transaction; the user is mailed a
+        notice (``Notices.session_revoked_by_admin``).
         Raises NotFound(user_not_found), SessionNotFound (not an active session of that user)."""
         async with self.db.write() as s:
             user = await UserRepository(s).by_account(account)
@@ -376,6 +408,12 @@ class AdminService:
                 s, user.id, session_id, SessionEndReason.ADMIN_REVOKED
             )
             self._audit(s, actor, "user.session.revoke", user.account, {"session": session_id}, ip)
+            ended = await SessionRepository(s).get(session_id)
+            if ended is not None:  # the user is told which session, in their language
+                await self.accounts.notices.session_revoked_by_admin(
+                    s, user, RevokedSession(ended.created_at, ended.ip, ended.user_agent)
+                )
+        self.accounts.outbox.notify()
 
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
         """Give the user (by address or account name) ``role``: an update like any other,
@@ -390,9 +428,7 @@ class AdminService:
             await self._change(s, user, {"role": role}, actor, None)
         return user
 
-    async def reset_mfa(
-        self, email_or_account: str, actor: str, lang: str = DEFAULT_LANG
-    ) -> tuple[User, bool]:
+    async def reset_mfa(self, email_or_account: str, actor: str) -> tuple[User, bool]:
         """Turn every second factor of a user off (a locked-out user's way back in): their
         sessions end, a notice is mailed, the change is audited. Returns the user and whether
         they had a factor on. Raises NotFound."""
@@ -404,7 +440,7 @@ class AdminService:
             user = await (users.by_email(key) if "@" in key else users.by_account(key))
             if user is None:
                 raise NotFound("user_not_found")
-            had = await self.mfa.reset_in(s, user, lang)
+            had = await self.mfa.reset_in(s, user)
             self._audit(s, actor, "user.mfa.reset", user.account, {"hadFactors": had}, None)
         if had:
             self.mfa.outbox.notify()

@@ -15,6 +15,7 @@ from sproutgate.domain.backchannel.rules import DONE_DELIVERY_RETENTION, Deliver
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.mail.rules import MailStatus
 from sproutgate.domain.mfa.rules import ENROLMENT_TTL_SECONDS
+from sproutgate.domain.sessions.devices import DEVICE_FORGET_SECONDS
 from sproutgate.storage.backchannel import BackchannelRepository
 from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
@@ -28,6 +29,7 @@ from sproutgate.storage.repositories import (
     PendingSignupRepository,
     SessionRepository,
     purge_sign_in_clients,
+    purge_sign_in_devices,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ async def purge_once(
         sessions = await SessionRepository(s).purge(now, now - REVOKED_SESSION_RETENTION, now - session_idle)
         mail = await OutboxRepository(s).purge(MailStatus.SENT, now - SENT_MAIL_RETENTION)
         clients = await purge_sign_in_clients(s, now - timedelta(seconds=KNOWN_CLIENT_SECONDS))
+        devices = await purge_sign_in_devices(s, now - timedelta(seconds=DEVICE_FORGET_SECONDS))
         console = await ConsoleSessionRepository(s).purge(now)
         mfa = await MfaRepository(s).purge(now, now - timedelta(seconds=ENROLMENT_TTL_SECONDS))
         holds = await HeldIdentifierRepository(s).purge(now)
@@ -70,6 +73,7 @@ async def purge_once(
         "sessions": sessions,
         "sent_mail": mail,
         "sign_in_clients": clients,
+        "sign_in_devices": devices,
         "console_sessions": console,
         "mfa_challenges_and_enrolments": mfa,
         "held_identifiers": holds,

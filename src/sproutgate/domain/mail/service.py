@@ -137,6 +137,15 @@ class Outbox:
         html_body: str | None = None,
     ) -> OutboxMessage:
         """Add a message to ``repo``'s transaction, due now. Call ``notify`` after the commit."""
+        message = self.message(to, subject, text_body, kind, html_body)
+        repo.add(message)
+        return message
+
+    def message(
+        self, to: str, subject: str, text_body: str, kind: str, html_body: str | None = None
+    ) -> OutboxMessage:
+        """A message due now, sealed, not yet added to any transaction (``enqueue`` adds it to
+        a unit of work; ``storage.repositories.add_outbox_row`` writes it as a Core statement)."""
         now = self.clock.now()
         message_id = new_message_id(self.settings.mail_from)
         sealed = seal_mail(self.sealer, message_id, to, MailText(subject, text_body, html_body))
@@ -152,7 +161,6 @@ class Outbox:
             created_at=now,
             next_attempt_at=now,
         )
-        repo.add(message)
         return message
 
     def notify(self) -> None:

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sproutgate import i18n
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.errors import AccountDisabled
 from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS, failure_key
@@ -31,6 +30,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import ServiceUnavailable
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.notices import BY_ADMIN, FactorChange, Notices
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.mfa.errors import (
     InvalidMfaCode,
@@ -74,7 +74,6 @@ from sproutgate.storage.mfa import MfaRepository, MfaRows
 from sproutgate.storage.models import TotpFactor, User, new_id
 from sproutgate.storage.passkeys import PasskeyRepository, PasskeyRows
 from sproutgate.storage.repositories import (
-    OutboxRepository,
     SessionRows,
     known_client,
     user_from_row,
@@ -151,9 +150,12 @@ class MfaService:
         sealer: SecretSealer,
         code_key: bytes,
         clock: Clock,
+        notices: Notices,
     ) -> None:
         """``sealer`` seals authenticator secrets (keys ``data/keys/mfa.key``); ``code_key`` (32
-        bytes, ``data/keys/code-hmac.key``) keys the hashes of recovery codes."""
+        bytes, ``data/keys/code-hmac.key``) keys the hashes of recovery codes; ``notices``
+        mails every change of a factor (``Notices.factor_changed``)."""
+        self.notices = notices
         self.settings = settings
         self.db = db
         self.hasher = hasher
@@ -186,10 +188,6 @@ class MfaService:
 
     def _link(self, path: str) -> str:
         return f"{self.settings.public_url.rstrip('/')}{path}"
-
-    def _mail(self, s: AsyncSession, user: User, kind: str, lang: str, **params: object) -> None:
-        subject, body = i18n.mail(kind, lang, account=user.account, link=self._link("/account"), **params)
-        self.outbox.enqueue(OutboxRepository(s), user.email, subject, body, kind)
 
     async def reauthenticate(self, principal: Principal, password: str | None) -> None:
         """The caller proves it is the owner: the current password, or a sign-in within
@@ -271,15 +269,10 @@ class MfaService:
             return None
         return Factor.RECOVERY_CODE
 
-    async def _mail_recovery_used(self, s: AsyncSession, user: User, lang: str) -> None:
+    async def _mail_recovery_used(self, s: AsyncSession, user: User, ctx: CallerContext) -> None:
         left = await MfaRepository(s).recovery_codes_left(user.id)
-        self._mail(
-            s,
-            user,
-            "mfa_recovery_low" if left <= RECOVERY_CODES_LOW else "mfa_recovery_used",
-            lang,
-            left=left,
-        )
+        change = FactorChange.RECOVERY_LOW if left <= RECOVERY_CODES_LOW else FactorChange.RECOVERY_USED
+        await self.notices.factor_changed(s, user, change, ctx, left=left)
 
     # -- status -------------------------------------------------------------------------------
     async def status(self, user_id: str) -> MfaStatus:
@@ -374,7 +367,7 @@ class MfaService:
                 factor.last_used_at = now
                 codes = new_recovery_codes()
                 await repo.replace_recovery_codes(user.id, self._recovery_hashes(user.id, codes), now)
-                self._mail(s, user, "mfa_enabled", ctx.lang)
+                await self.notices.factor_changed(s, user, FactorChange.ENABLED, ctx)
         if codes is None:
             await self.count_failure(user.id, ctx)
             raise InvalidMfaCode()
@@ -403,7 +396,7 @@ class MfaService:
                 await repo.delete_recovery_codes(user.id)
                 await repo.delete_challenges_of(user.id)
                 await end_sessions(s, user.id, now, SessionEndReason.MFA_DISABLED, keep=principal.session_id)
-                self._mail(s, user, "mfa_disabled", ctx.lang)
+                await self.notices.factor_changed(s, user, FactorChange.DISABLED, ctx)
         if used is None:
             await self.count_failure(user.id, ctx)
             raise InvalidMfaCode()
@@ -429,7 +422,7 @@ class MfaService:
             if await self._use_code(s, user.id, code, now) is not None:
                 codes = new_recovery_codes()
                 await repo.replace_recovery_codes(user.id, self._recovery_hashes(user.id, codes), now)
-                self._mail(s, user, "mfa_recovery_regenerated", ctx.lang)
+                await self.notices.factor_changed(s, user, FactorChange.RECOVERY_REGENERATED, ctx)
         if codes is None:
             await self.count_failure(user.id, ctx)
             raise InvalidMfaCode()
@@ -514,12 +507,12 @@ class MfaService:
                 issued = await self.sessions.open_signed_in(statements, user, kind, ctx, amr)
                 if used is Factor.RECOVERY_CODE:
                     recovery_used = True
-                    await self._mail_recovery_used(s, user, ctx.lang)
+                    await self._mail_recovery_used(s, user, ctx)
         if wrong or issued is None:
             await self.count_failure(user_id, ctx)
             raise InvalidMfaCode()
         await self.count_success(user_id, ctx)
-        if recovery_used:
+        if recovery_used or issued.mail_queued:
             self.outbox.notify()
         return issued
 
@@ -548,7 +541,7 @@ class MfaService:
                 resealed += 1
         return ResealReport(resealed=resealed, current=current, unopened=unopened)
 
-    async def reset_in(self, s: AsyncSession, user: User, lang: str) -> bool:
+    async def reset_in(self, s: AsyncSession, user: User) -> bool:
         """Turn every second factor of ``user`` off, in the caller's (the admin service's)
         transaction: the authenticator, recovery codes, passkeys and open sign-in challenges go,
         every session of the user ends, and a notice is mailed. False (and nothing written) when
@@ -563,5 +556,5 @@ class MfaService:
         if not had:
             return False
         await end_sessions(s, user.id, self.clock.now(), SessionEndReason.MFA_RESET)
-        self._mail(s, user, "mfa_reset", lang)
+        await self.notices.factor_changed(s, user, FactorChange.RESET, BY_ADMIN)
         return True

@@ -25,12 +25,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sproutgate import i18n
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.errors import AccountDisabled
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.notices import FactorChange
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.mfa.errors import InvalidMfaToken
 from sproutgate.domain.mfa.rules import MFA_TOKEN_MAX_ATTEMPTS, hash_mfa_token
@@ -72,7 +72,7 @@ from sproutgate.storage.db import Database
 from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.models import MfaChallenge, Passkey, PasskeyChallenge, User
 from sproutgate.storage.passkeys import PasskeyRepository
-from sproutgate.storage.repositories import OutboxRepository, SessionRows, user_from_row
+from sproutgate.storage.repositories import SessionRows, user_from_row
 from sproutgate.storage.statements import SessionStatements
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,12 @@ class PasskeyService:
         self.rp = RelyingParty.from_public_url(settings.public_url)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _mail(self, s: AsyncSession, user: User, kind: str, lang: str, **params: object) -> None:
-        link = f"{self.settings.public_url.rstrip('/')}/account#passkeys"
-        subject, body = i18n.mail(kind, lang, account=user.account, link=link, **params)
-        self.outbox.enqueue(OutboxRepository(s), user.email, subject, body, kind)
+    async def _notice(
+        self, s: AsyncSession, user: User, change: FactorChange, ctx: CallerContext, name: str
+    ) -> None:
+        """A passkey was added or removed: the same notice machinery as every factor change."""
+        link = self.mfa.notices.link("/account#passkeys")
+        await self.mfa.notices.factor_changed(s, user, change, ctx, name=name, link=link)
 
     def _new_challenge_row(self, purpose: Ceremony, **bound: Any) -> tuple[bytes, PasskeyChallenge]:
         challenge = new_challenge()
@@ -217,7 +219,9 @@ class PasskeyService:
             issued = await self.sessions.open_signed_in(
                 statements, user_from_row(values), kind, ctx, tuple(amr)
             )
-            return PasskeySignIn(issued=issued, amr=amr)
+        if issued.mail_queued:  # a new-device notice, now committed
+            self.outbox.notify()
+        return PasskeySignIn(issued=issued, amr=amr)
 
     # -- the owner's passkeys -----------------------------------------------------------------
     async def of_user(self, user_id: str) -> list[PasskeyInfo]:
@@ -301,7 +305,7 @@ class PasskeyService:
             if await repo.count(user.id) >= MAX_PASSKEYS_PER_USER:
                 raise TooManyPasskeys()
             await repo.add(passkey)
-            self._mail(s, user, "passkey_added", ctx.lang, name=name)
+            await self._notice(s, user, FactorChange.PASSKEY_ADDED, ctx, name)
         self.outbox.notify()
         return PasskeyInfo(id=passkey.id, name=name, created_at=now, last_used_at=None)
 
@@ -316,7 +320,7 @@ class PasskeyService:
             await end_sessions(
                 s, user.id, self.clock.now(), SessionEndReason.PASSKEY_REMOVED, keep=principal.session_id
             )
-            self._mail(s, user, "passkey_removed", ctx.lang, name=removed.name)
+            await self._notice(s, user, FactorChange.PASSKEY_REMOVED, ctx, removed.name)
         self.outbox.notify()
 
     # -- signing in with a passkey alone --------------------------------------------------------

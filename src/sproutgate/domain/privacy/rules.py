@@ -23,6 +23,7 @@ from sproutgate.storage.models import (
     Passkey,
     RecoveryCode,
     SignInClient,
+    SignInDevice,
     TotpFactor,
     User,
     UserEmail,
@@ -88,6 +89,7 @@ class ExportedProfile:
     sprout_coins: int
     role: str
     disabled: bool
+    locale: str
     email_confirmed_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -116,6 +118,15 @@ class ExportedSession:
     ip: str | None
     user_agent: str | None
     current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedSignInDevice:
+    """A browser or app the user signed in from (for new-device notices): when first and last.
+    Only a keyed hash identifies it (docs/security.md, notices), so there is nothing else to show."""
+
+    first_seen_at: datetime
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +219,7 @@ class AccountExport:
     addresses: list[ExportedAddress]
     sessions: list[ExportedSession]
     sign_in_clients: list[ExportedSignInClient]
+    sign_in_devices: list[ExportedSignInDevice]
     second_factors: ExportedSecondFactors
     audit_events: list[ExportedAuditEvent]
     agent_conversations: list[ExportedChat]
@@ -227,6 +239,7 @@ def exported_profile(u: User) -> ExportedProfile:
         sprout_coins=u.sprout_coins,
         role=u.role,
         disabled=u.disabled,
+        locale=u.locale,
         email_confirmed_at=u.email_confirmed_at,
         created_at=u.created_at,
         updated_at=u.updated_at,
@@ -257,6 +270,10 @@ def exported_session(s: AuthSession, current_session_id: str | None) -> Exported
 
 def exported_sign_in_client(c: SignInClient) -> ExportedSignInClient:
     return ExportedSignInClient(ip=c.ip, first_seen_at=c.first_seen_at, last_seen_at=c.last_seen_at)
+
+
+def exported_sign_in_device(d: SignInDevice) -> ExportedSignInDevice:
+    return ExportedSignInDevice(first_seen_at=d.first_seen_at, last_seen_at=d.last_seen_at)
 
 
 def exported_second_factors(

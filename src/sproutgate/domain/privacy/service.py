@@ -15,17 +15,15 @@ The owner re-authenticates with the password every time: a recent sign-in does n
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sproutgate import i18n
 from sproutgate.config import Settings
 from sproutgate.domain.accounts.service import AccountService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.service import end_outstanding_codes
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import InvalidInput, NotAuthenticated
+from sproutgate.domain.mail.notices import user_lang
 from sproutgate.domain.mail.service import Outbox
 from sproutgate.domain.privacy.holds import IdentifierHolds
 from sproutgate.domain.privacy.rules import (
@@ -41,6 +39,7 @@ from sproutgate.domain.privacy.rules import (
     exported_second_factors,
     exported_session,
     exported_sign_in_client,
+    exported_sign_in_device,
     hold_ends,
     self_actor,
 )
@@ -53,7 +52,6 @@ from sproutgate.storage.privacy import AccountDataRepository
 from sproutgate.storage.repositories import (
     AuditRepository,
     CodeRepository,
-    OutboxRepository,
     UserRepository,
 )
 
@@ -81,7 +79,7 @@ class PrivacyService:
 
     async def delete_own_account(self, principal: Principal, password: str, ctx: CallerContext) -> None:
         """Delete the caller's account after checking their password (see the module docstring
-        for what ends and what stays). The notice is in ``ctx.lang``.
+        for what ends and what stays). The notice is in the user's language.
 
         Raises InvalidInput({"password": "field_required"}) for an empty password, WrongPassword
         (401; counted like a failed sign-in), RateLimited (after too many wrong passwords),
@@ -96,27 +94,23 @@ class PrivacyService:
             # between the check above and now must not let the old password delete the account.
             if user is None or user.password_hash != verified_hash:
                 raise NotAuthenticated()
-            await self._delete(s, user, self_actor(user.account), DeletedBy.SELF, ctx.ip, ctx.lang)
+            await self._delete(s, user, self_actor(user.account), DeletedBy.SELF, ctx.ip)
         self.outbox.notify()
 
-    async def delete_account_by_admin(
-        self, account: str, actor: str, ip: str | None = None, lang: str = i18n.DEFAULT_LANG
-    ) -> None:
+    async def delete_account_by_admin(self, account: str, actor: str, ip: str | None = None) -> None:
         """Delete the account named ``account`` (any case) for an administrator: the same rule
         path as ``delete_own_account``, without the password. ``actor`` is who the audit trail
-        names (``admin-token`` or ``user:<account>``), ``ip`` the administrator's address, and
-        the notice is in ``lang``. Raises UserNotFound."""
+        names (``admin-token`` or ``user:<account>``), ``ip`` the administrator's address; the
+        notice is in the user's language, not the administrator's. Raises UserNotFound."""
         async with self.db.write() as s:
             found = await UserRepository(s).by_account(account)
             user = await AccountDataRepository(s).user_for_update(found.id) if found else None
             if user is None:
                 raise UserNotFound()
-            await self._delete(s, user, actor, DeletedBy.ADMIN, ip, lang)
+            await self._delete(s, user, actor, DeletedBy.ADMIN, ip)
         self.outbox.notify()
 
-    async def _delete(
-        self, s: AsyncSession, user: User, actor: str, by: DeletedBy, ip: str | None, lang: str
-    ) -> None:
+    async def _delete(self, s: AsyncSession, user: User, actor: str, by: DeletedBy, ip: str | None) -> None:
         """The deletion inside the caller's transaction."""
         now = self.clock.now()
         until = hold_ends(now, self.settings.deleted_account_hold_seconds)
@@ -124,7 +118,8 @@ class PrivacyService:
         addresses = [a.email for a in await data.addresses(user.id)]
         if user.email not in addresses:
             addresses.insert(0, user.email)
-        account, primary = user.account, user.email
+        # What the notice needs, read before the row goes.
+        gone = User(account=user.account, email=user.email, locale=user_lang(user))
         await self.holds.hold(s, addresses, user.account_lower, now, until)
         # The user's own codes by the one rule for that, then what their addresses were sent.
         await end_outstanding_codes(CodeRepository(s), user.id)
@@ -136,19 +131,12 @@ class PrivacyService:
                 at=now,
                 actor=actor,
                 action=AUDIT_ACTION,
-                target=account,
+                target=gone.account,
                 details=deletion_details(by),
                 ip=ip,
             )
         )
-        subject, body = i18n.mail(
-            _NOTICE_KIND[by],
-            lang,
-            account=account,
-            at=_when(now),
-            until=_when(until),
-        )
-        self.outbox.enqueue(OutboxRepository(s), primary, subject, body, _NOTICE_KIND[by])
+        await self.accounts.notices.account_deleted(s, gone, _NOTICE_KIND[by], now, until)
 
     async def export(self, principal: Principal) -> AccountExport:
         """Everything stored about the caller (``rules.AccountExport``): profile, addresses,
@@ -169,6 +157,7 @@ class PrivacyService:
                 addresses=[exported_address(a) for a in addresses],
                 sessions=[exported_session(x, principal.session_id) for x in await data.sessions(user.id)],
                 sign_in_clients=[exported_sign_in_client(c) for c in await data.sign_in_clients(user.id)],
+                sign_in_devices=[exported_sign_in_device(d) for d in await data.sign_in_devices(user.id)],
                 second_factors=exported_second_factors(
                     await data.authenticator_app(user.id),
                     await data.recovery_codes(user.id),
@@ -178,8 +167,3 @@ class PrivacyService:
                 agent_conversations=[exported_chat(c) for c in await data.chats(user.id)],
                 mail=[exported_mail(m) for m in await data.mail_to([a.email for a in addresses])],
             )
-
-
-def _when(at: datetime) -> str:
-    """A moment as the notice mail shows it: UTC, to the minute."""
-    return at.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,4 +1,4 @@
-"""Profile field rules, defined once: display name, avatar URL, bio, phone.
+"""Profile field rules, defined once: display name, avatar URL, bio, phone, language.
 
 Each API document gives its own limits for the same stored fields, so a face names the
 ``ProfileRules`` it follows (``RUNTIME_PROFILE`` for /api/v1, ``SPROUTGATE_PROFILE`` for /api,
@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sproutgate.domain.errors import InvalidInput
+from sproutgate.i18n import LANGS
 
 
 class _Unset:
@@ -76,6 +77,15 @@ class ProfileChanges:
     avatar_url: object = UNSET
     bio: object = UNSET
     phone: object = UNSET
+    locale: object = UNSET  # the language of mail to the user: one of i18n.LANGS
+
+
+def locale_of(value: object) -> str | None:
+    """The language tag ``value`` names, spelt as ``i18n.LANGS`` spells it (any case: "zh-cn"
+    is "zh-CN"), or None when it is not one SproutGate speaks."""
+    if not isinstance(value, str):
+        return None
+    return next((lang for lang in LANGS if lang.lower() == value.strip().lower()), None)
 
 
 def is_http_url(value: str, max_length: int = URL_MAX_LENGTH) -> bool:
@@ -119,6 +129,8 @@ def profile_errors(changes: ProfileChanges, rules: ProfileRules) -> dict[str, st
         errors["bio"] = "too_long"
     if changes.phone not in (UNSET, None, "") and not is_phone(str(changes.phone)):
         errors["phone"] = "invalid_phone"
+    if changes.locale is not UNSET and locale_of(changes.locale) is None:
+        errors["locale"] = "invalid_value"
     return errors
 
 
@@ -140,3 +152,5 @@ def apply_profile(user: Any, changes: ProfileChanges) -> None:
         user.bio = changes.bio
     if changes.phone is not UNSET:
         user.phone = changes.phone or None
+    if changes.locale is not UNSET:
+        user.locale = locale_of(changes.locale)

@@ -19,7 +19,9 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import NotFound
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.notices import Notices
 from sproutgate.domain.metrics import NO_METRICS, Metrics
+from sproutgate.domain.sessions.devices import DeviceKeys, notice_due
 from sproutgate.domain.sessions.errors import InvalidRefreshToken, NotAuthenticated
 from sproutgate.domain.sessions.rules import (
     AMR_PASSWORD,
@@ -57,6 +59,10 @@ class IssuedSession:
     access_expires_at: int  # unix seconds
     expires_in: int
     refresh_token: str | None
+    # The pages' device cookie to (re)set after a sign-in (domain/sessions/devices.py).
+    device_cookie: str | None = None
+    # A notice was queued in the sign-in's transaction: wake the mail worker once it committed.
+    mail_queued: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +172,15 @@ class SessionService:
         clock: Clock,
         chain_key: bytes,
         metrics: Metrics = NO_METRICS,
+        devices: DeviceKeys | None = None,
+        notices: Notices | None = None,
     ) -> None:
         """``chain_key``: the secret (32 bytes, ``data/keys/refresh-chain.key``) successor
         refresh tokens are derived with; every instance must hold the same one. ``metrics``
-        counts reuse detections."""
+        counts reuse detections. ``devices`` recognises the clients users sign in from and
+        ``notices`` mails a sign-in from a new one (both or neither)."""
+        self.devices = devices
+        self.notices = notices
         self._chain_key = chain_key
         self.metrics = metrics
         self.settings = settings
@@ -234,7 +245,28 @@ class SessionService:
         and its second step (domain/mfa) both end here."""
         run = SessionStatements(s) if isinstance(s, AsyncSession) else s
         await SessionRows(run).record_client(user.id, ctx.ip, self.clock.now())
-        return await self.issue_session(run, user, kind, ip=ctx.ip, user_agent=ctx.user_agent, amr=amr)
+        cookie, new_device = await self.remember_device(run, user, kind, ctx)
+        if new_device and self.notices is not None:
+            await self.notices.new_sign_in(run, user, ctx)
+        issued = await self.issue_session(run, user, kind, ip=ctx.ip, user_agent=ctx.user_agent, amr=amr)
+        issued.device_cookie = cookie
+        issued.mail_queued = new_device and self.notices is not None
+        return issued
+
+    async def remember_device(
+        self, s: AsyncSession | Statements, user: User, kind: SessionKind, ctx: CallerContext
+    ) -> tuple[str | None, bool]:
+        """Record the device a session of ``kind`` is opened from (``devices.DeviceKeys
+        .identify``), in the caller's transaction. Returns the pages' device cookie to set (None
+        for API clients) and whether this sign-in deserves a new-device notice
+        (``devices.notice_due``). Sign-up calls it too, so that the browser that signed up is
+        known at its next sign-in."""
+        if self.devices is None:
+            return None, False
+        run = SessionStatements(s) if isinstance(s, AsyncSession) else s
+        device = self.devices.identify(kind, ctx)
+        known, first = await SessionRows(run).record_device(user.id, device.hash, self.clock.now())
+        return device.cookie, notice_due(known, first)
 
     async def rotate_refresh_token(self, presented: str, ctx: CallerContext) -> IssuedSession:
         """Trade a refresh token of a runtime session (/api/v1) for a new pair; a token of an
