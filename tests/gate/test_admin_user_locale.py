@@ -89,7 +89,9 @@ async def test_the_console_user_page_shows_and_saves_the_mail_language(asgi_face
     user = await admin_create(face, locale="en")
     account = user["account"]
     console = h.new_client(**{"Accept-Language": "en"})
-    r = await console.post("/admin/login", data={"csrf_token": await _csrf(console, "/admin"), "token": face.admin_token})
+    r = await console.post(
+        "/admin/login", data={"csrf_token": await _csrf(console, "/admin"), "token": face.admin_token}
+    )
     assert r.status_code in (200, 303), r.text
     page = await console.get(f"/admin/users/{account}")
     assert page.status_code == 200, page.text
@@ -106,7 +108,8 @@ async def test_the_console_user_page_shows_and_saves_the_mail_language(asgi_face
     assert (await _listed(face, account))["locale"] == "zh-CN"
     # A language the form never offers: the page says so, nothing is saved.
     r = await console.post(
-        f"/admin/users/{account}", data={**form, "csrf_token": await _csrf(console, f"/admin/users/{account}"), "locale": "fr"}
+        f"/admin/users/{account}",
+        data={**form, "csrf_token": await _csrf(console, f"/admin/users/{account}"), "locale": "fr"},
     )
     assert r.status_code == 422, r.text
     assert (await _listed(face, account))["locale"] == "zh-CN"

@@ -98,7 +98,10 @@ async def test_the_export_holds_connected_apps_and_grants_but_no_token(h):
     # The person's own sessions are the sign-ins, not the apps' grants.
     assert not stored & {s["id"] for s in export["sessions"]}
     assert {s["kind"] for s in export["sessions"]} <= {"web", "runtime", "gate"}
-    assert export["sign_in_devices"] and set(export["sign_in_devices"][0]) == {"first_seen_at", "last_seen_at"}
+    assert export["sign_in_devices"] and set(export["sign_in_devices"][0]) == {
+        "first_seen_at",
+        "last_seen_at",
+    }
 
     # Never a token or a hash of one.
     text = r.text
@@ -185,7 +188,9 @@ async def test_deleting_the_account_removes_what_apps_held(h):
     assert r.status_code == 200, r.text
     assert await counts() == (0, 0, 0, 0)
     async with h.services.db.read() as s:
-        assert await s.scalar(select(func.count()).select_from(OidcSessionClient)) == sso_rows_before - before[2]
+        assert (
+            await s.scalar(select(func.count()).select_from(OidcSessionClient)) == sso_rows_before - before[2]
+        )
         # The app itself stays registered.
         assert (await h.services.clients.get(notes)).client_id == notes
     await browser.aclose()

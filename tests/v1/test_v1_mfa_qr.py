@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from v1_support import create_user, login
 
 from support.debian import ensure_debian_packages

@@ -64,7 +64,9 @@ async def test_passwordless_passkey_sign_ins_are_counted_by_outcome(h):
     # Refused: no user verification, an authenticator registered nowhere, a stale challenge.
     before = await sign_ins(h)
     other = h.new_client()
-    problem(await sign_in_with(other, device.get(await sign_in_options(other), uv=False)), 401, "passkey_rejected")
+    problem(
+        await sign_in_with(other, device.get(await sign_in_options(other), uv=False)), 401, "passkey_rejected"
+    )
     stranger = SoftAuthenticator(ORIGIN)
     stranger.create({"rp": {"id": "testserver"}, "user": {"id": "AAAA"}, "challenge": "AAAA"})
     r = await sign_in_with(other, stranger.get(await sign_in_options(other)))
@@ -110,7 +112,10 @@ async def test_a_passkey_second_step_is_counted_after_its_password_step(h):
     # The used-up token is no sign-in: nothing more is counted.
     before = await sign_ins(h)
     r = await post_json(
-        client, "/login/mfa/passkey/verify", {"mfa_token": mfa_token, "credential": device.get(options)}, "/account"
+        client,
+        "/login/mfa/passkey/verify",
+        {"mfa_token": mfa_token, "credential": device.get(options)},
+        "/account",
     )
     problem(r, 401, "invalid_mfa_token")
     assert moved(before, await sign_ins(h)) == {}
