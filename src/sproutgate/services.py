@@ -165,7 +165,7 @@ def build_services(
         clock,
         notices,
     )
-    passkeys = PasskeyService(settings, db, sessions, mfa, limiter, outbox, clock)
+    passkeys = PasskeyService(settings, db, sessions, mfa, limiter, outbox, clock, metrics)
     holds = IdentifierHolds(load_or_create_secret(settings.data_dir, "held-identifiers.key"), clock)
     accounts = AccountService(
         settings,

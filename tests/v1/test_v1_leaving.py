@@ -418,6 +418,8 @@ async def test_export_holds_everything_stored_and_no_secret(h):
         "profile",
         "addresses",
         "sessions",
+        "connected_apps",  # what apps hold: tests/oidc/test_apps_in_export_and_sessions.py
+        "app_grants",
         "sign_in_clients",
         "sign_in_devices",
         "second_factors",

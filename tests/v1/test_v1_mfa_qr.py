@@ -1,38 +1,22 @@
 """The enrolment QR code read as a person's phone would: the SVG the API answers is drawn to a
 PNG (rsvg-convert), read with zbarimg, and the code computed from what it says with oathtool,
-independent of pyotp. The Debian tools are installed on first use, like tests/web's Chromium."""
+independent of pyotp. The Debian tools are installed on first use by tests/support/debian.py,
+like tests/web's Chromium."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from v1_support import create_user, login
 
+from support.debian import ensure_debian_packages
 from support.harness import bearer
 
+# Each command the test runs, by the Debian package that provides it.
 TOOLS = {"zbarimg": "zbar-tools", "oathtool": "oathtool", "rsvg-convert": "librsvg2-bin"}
-
-
-def _ensure_tools() -> None:
-    missing = [pkg for tool, pkg in TOOLS.items() if not shutil.which(tool)]
-    if not missing:
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip(f"needs {', '.join(missing)} (Debian packages) and no root to install them")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-        subprocess.run(cmd, env=env, capture_output=True)
-    still = [tool for tool in TOOLS if not shutil.which(tool)]
-    if still:
-        pytest.fail(f"`apt-get install {' '.join(missing)}` did not provide {', '.join(still)}")
 
 
 def _run(*argv: str) -> str:
@@ -42,7 +26,7 @@ def _run(*argv: str) -> str:
 
 
 async def test_the_qr_code_scans_and_an_independent_totp_tool_agrees(harness, tmp_path: Path):
-    await asyncio.to_thread(_ensure_tools)
+    await asyncio.to_thread(ensure_debian_packages, TOOLS)
     h = harness
     assert h.clock.offset.total_seconds() == 0  # oathtool uses the machine's clock
     await create_user(h, "scan@example.com", account="scanme")

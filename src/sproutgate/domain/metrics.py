@@ -21,8 +21,9 @@ from sproutgate.domain.codes.rules import CodePurpose
 
 
 class SignInOutcome(StrEnum):
-    """How a sign-in with a password ended (the ``outcome`` label of
-    ``sproutgate_sign_ins_total``)."""
+    """How a sign-in ended (the ``outcome`` label of ``sproutgate_sign_ins_total``): with a
+    password on every face, and with a passkey on the pages (passwordless, or as the second
+    step after a password; ``domain.passkeys``)."""
 
     SUCCESS = "success"
     # The password did not match, or no account has that identifier (one answer for both).
@@ -33,6 +34,9 @@ class SignInOutcome(StrEnum):
     # The password was right and a second factor was asked for (an authenticator app is on:
     # the sign-in answered mfa_required; domain/mfa).
     SECOND_FACTOR_REQUIRED = "second_factor_required"
+    # A passkey assertion opened nothing: an unknown or stale challenge, a passkey not
+    # registered here (or not the password step's user's), a failed verification.
+    PASSKEY_REFUSED = "passkey_refused"
 
 
 class MailDelivery(StrEnum):
@@ -57,7 +61,7 @@ class Metrics(Protocol):
     loop) and must never raise."""
 
     def sign_in(self, outcome: SignInOutcome) -> None:
-        """One password sign-in ended with ``outcome``."""
+        """One sign-in (with a password, or with a passkey) ended with ``outcome``."""
         ...
 
     def code_mailed(self, purpose: CodePurpose) -> None:

@@ -14,9 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sproutgate.storage.models import (
     AgentChat,
     AuditEvent,
+    AuthorizationCode,
     AuthSession,
     HeldIdentifier,
     MfaChallenge,
+    OAuthClient,
+    OAuthConsent,
+    OidcSessionClient,
     OutboxMessage,
     Passkey,
     PasskeyChallenge,
@@ -82,14 +86,35 @@ class AccountDataRepository:
         )
         return list((await self.s.execute(stmt)).scalars())
 
-    async def sessions(self, user_id: str) -> list[AuthSession]:
-        """Every stored session, ended ones included, newest first."""
+    async def sessions(self, user_id: str, exclude_kind: str | None = None) -> list[AuthSession]:
+        """Every stored session, ended ones included, newest first; without those of
+        ``exclude_kind`` when given."""
+        stmt = select(AuthSession).where(AuthSession.user_id == user_id)
+        if exclude_kind is not None:
+            stmt = stmt.where(AuthSession.kind != exclude_kind)
+        stmt = stmt.order_by(AuthSession.created_at.desc(), AuthSession.id)
+        return list((await self.s.execute(stmt)).scalars())
+
+    async def app_grants(self, user_id: str, kind: str) -> list[tuple[AuthSession, str | None]]:
+        """The user's sessions of ``kind`` (grants to apps), ended ones included, newest first,
+        each with its client's name (None if the client row is gone)."""
         stmt = (
-            select(AuthSession)
-            .where(AuthSession.user_id == user_id)
+            select(AuthSession, OAuthClient.name)
+            .outerjoin(OAuthClient, OAuthClient.client_id == AuthSession.client_id)
+            .where(AuthSession.user_id == user_id, AuthSession.kind == kind)
             .order_by(AuthSession.created_at.desc(), AuthSession.id)
         )
-        return list((await self.s.execute(stmt)).scalars())
+        return [(grant, name) for grant, name in (await self.s.execute(stmt)).all()]
+
+    async def consents(self, user_id: str) -> list[tuple[OAuthConsent, str]]:
+        """What the user let third-party apps read, with each client's name, oldest first."""
+        stmt = (
+            select(OAuthConsent, OAuthClient.name)
+            .join(OAuthClient, OAuthClient.client_id == OAuthConsent.client_id)
+            .where(OAuthConsent.user_id == user_id)
+            .order_by(OAuthConsent.granted_at, OAuthConsent.client_id)
+        )
+        return [(consent, name) for consent, name in (await self.s.execute(stmt)).all()]
 
     async def sign_in_devices(self, user_id: str) -> list[SignInDevice]:
         stmt = (
@@ -151,8 +176,11 @@ class AccountDataRepository:
         """Delete the user and everything that is theirs: addresses, codes mailed to one of
         ``addresses`` (sign-up codes and decoys belong to no user), sign-ups pending for those
         addresses, sessions with their refresh tokens, sign-in clients, second factors
-        (authenticator app, recovery codes, passkeys, sign-ins waiting for their second step) and agent
-        conversations. Audit events and mail stay. (The user's own codes also end by
+        (authenticator app, recovery codes, passkeys, sign-ins waiting for their second step), agent
+        conversations, and what apps held: consents, unused authorization codes, the record of
+        which apps each browser sign-in was used with. (The foreign keys cascade too; the rows
+        are named here so the list is one place.) Audit events, mail and queued back-channel
+        logouts stay. (The user's own codes also end by
         ``domain.codes.service.end_outstanding_codes``.)"""
         emails = list(addresses)
         codes = VerificationCode.user_id == user.id
@@ -161,6 +189,9 @@ class AccountDataRepository:
             await self.s.execute(delete(PendingSignup).where(PendingSignup.email.in_(emails)))
         await self.s.execute(delete(VerificationCode).where(codes))
         session_ids = select(AuthSession.id).where(AuthSession.user_id == user.id)
+        await self.s.execute(delete(AuthorizationCode).where(AuthorizationCode.user_id == user.id))
+        await self.s.execute(delete(OidcSessionClient).where(OidcSessionClient.session_id.in_(session_ids)))
+        await self.s.execute(delete(OAuthConsent).where(OAuthConsent.user_id == user.id))
         await self.s.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(session_ids)))
         await self.s.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
         await self.s.execute(delete(SignInClient).where(SignInClient.user_id == user.id))

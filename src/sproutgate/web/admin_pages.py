@@ -185,6 +185,7 @@ async def _edit_page(page: Page, actor: str, account: str, errors: FormErrors | 
         "level": str(user.level),
         "sprout_coins": str(user.sprout_coins),
         "role": user.role,
+        "locale": user.locale,
         "disabled": user.disabled,
         **values,
     }
@@ -202,7 +203,7 @@ async def _edit_page(page: Page, actor: str, account: str, errors: FormErrors | 
 
 @router.get(ADMIN_PATH + "/users/{account}")
 async def admin_edit_form(account: str, page: Page = Depends(page_context)) -> Response:
-    """Edit a user's level, coins, role and disabled flag."""
+    """Edit a user's level, coins, role, mail language and disabled flag."""
     actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
@@ -214,7 +215,7 @@ async def admin_edit_form(account: str, page: Page = Depends(page_context)) -> R
 
 @router.post(ADMIN_PATH + "/users/{account}")
 async def admin_edit_submit(account: str, page: Page = Depends(page_context)) -> Response:
-    """Save the user's level, coins, role and disabled flag."""
+    """Save the user's level, coins, role, mail language and disabled flag."""
     actor = await admin_actor(page)
     if actor is None:
         return _sign_in_page(page)
@@ -227,6 +228,8 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
         sprout_coins=_count(form, "sprout_coins", errors, page.lang, required=True),
         disabled=form.get("disabled") == "on",
         role=form_text(form, "role") or "user",
+        # An older form without the field leaves the language as it is.
+        locale=form_text(form, "locale") or UNSET,
     )
     if not errors:
         try:
@@ -241,6 +244,7 @@ async def admin_edit_submit(account: str, page: Page = Depends(page_context)) ->
         "level": form_text(form, "level"),
         "sprout_coins": form_text(form, "sprout_coins"),
         "role": form_text(form, "role"),
+        "locale": form_text(form, "locale"),
         "disabled": form.get("disabled") == "on",
     }
     try:

@@ -398,6 +398,7 @@ def _fields(body: S.AdminUserIn) -> UserFields:
         "disabled": "disabled",
         "role": "role",
         "resetMfa": "reset_mfa",
+        "locale": "locale",
     }
     f = UserFields()
     for wire, name in mapping.items():
@@ -457,8 +458,9 @@ async def admin_update_user(
     actor: str = Depends(admin_actor),
     services: DomainServices = Depends(get_services),
 ) -> S.AdminUserOut:
-    """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled;
-    ``resetMfa: true`` turns the user's second factors off (sessions end, the user is mailed)."""
+    """Change any field of a user, including level, sproutCoins, secondaryEmails, password, disabled,
+    the mail language ``locale`` (``en`` or ``zh-CN``); ``resetMfa: true`` turns the user's
+    second factors off (sessions end, the user is mailed)."""
     view = await services.admin.update_user(account, _fields(body), actor, client_ip(request))
     response.headers.update(ADMIN_HEADERS)
     return S.AdminUserOut(user=S.admin_gate_user(view))

@@ -239,6 +239,10 @@ class AdminUserIn(_In):
     role: str | None = Field(default=None, pattern="^(user|admin)$")
     # True: turn every second factor of the user off (PUT only), end their sessions, mail them.
     resetMfa: StrictBool | None = None  # strict: "yes" or 1 is a 422, not a reset
+    # Not in sproutgate-api.md (an added field): the language of mail to the user.
+    locale: str | None = Field(
+        default=None, max_length=16, description="Language of mail to the user: `en` or `zh-CN`."
+    )
 
 
 class AdminUserList(BaseModel):

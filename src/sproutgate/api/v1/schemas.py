@@ -273,6 +273,25 @@ class ExportMail(_Out):
     sent_at: datetime | None
 
 
+class ExportConnectedApp(_Out):
+    client_id: str
+    client_name: str
+    scopes: str
+    granted_at: datetime
+
+
+class ExportAppGrant(_Out):
+    id: str
+    client_id: str | None
+    client_name: str | None
+    scope: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
 class AccountExportOut(_Out):
     """Everything stored about the caller (docs/api-mapping.md, "Leaving"); never a secret."""
 
@@ -280,6 +299,8 @@ class AccountExportOut(_Out):
     profile: ExportProfile
     addresses: list[ExportAddress]
     sessions: list[ExportSession]
+    connected_apps: list[ExportConnectedApp]
+    app_grants: list[ExportAppGrant]
     sign_in_clients: list[ExportSignInClient]
     sign_in_devices: list[ExportSignInDevice]
     second_factors: ExportSecondFactors

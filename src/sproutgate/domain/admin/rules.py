@@ -23,11 +23,21 @@ FIELDS = (
     "bio",
     "disabled",
     "role",
+    "locale",
     "reset_mfa",
 )
 # Fields whose new value the audit trail keeps. Never the password (nor its hash); the
 # profile texts are the user's own and stay out too.
-AUDITED_VALUES = ("email", "level", "sprout_coins", "secondary_emails", "disabled", "role", "reset_mfa")
+AUDITED_VALUES = (
+    "email",
+    "level",
+    "sprout_coins",
+    "secondary_emails",
+    "disabled",
+    "role",
+    "locale",
+    "reset_mfa",
+)
 
 
 def changed_fields(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from sproutgate.domain.profiles.rules import (
     UNSET,
     ProfileChanges,
     display_name_lower,
+    locale_of,
     profile_errors,
 )
 from sproutgate.domain.sessions.rules import SessionEndReason
@@ -60,6 +61,7 @@ class UserFields:
     disabled: object = UNSET
     role: object = UNSET
     reset_mfa: object = UNSET  # True: turn every second factor off (MfaService.reset_in)
+    locale: object = UNSET  # the language of mail to the user: "en" or "zh-CN" (any case)
 
 
 @dataclass(slots=True)
@@ -72,7 +74,17 @@ class UserView:
 
 
 # NewUser fields an admin may set beyond the account, addresses and password.
-_SET_AT_CREATION = ("username", "level", "sprout_coins", "phone", "avatar_url", "bio", "disabled", "role")
+_SET_AT_CREATION = (
+    "username",
+    "level",
+    "sprout_coins",
+    "phone",
+    "avatar_url",
+    "bio",
+    "disabled",
+    "role",
+    "locale",
+)
 
 
 def _given(f: UserFields, name: str) -> Any:
@@ -96,6 +108,8 @@ def _wanted(f: UserFields, clean: dict[str, Any], password_hash: str | None) -> 
     for name in ("phone", "avatar_url", "bio"):
         if getattr(f, name) is not UNSET:
             wanted[name] = getattr(f, name) or None  # "" or null clears
+    if f.locale is not UNSET:
+        wanted["locale"] = locale_of(f.locale)  # checked by _validate: a language we speak
     if f.reset_mfa is True:
         wanted["reset_mfa"] = True  # an action, not a stored field: always a change
     return wanted
@@ -114,6 +128,7 @@ def _stored(user: User, secondary_emails: list[str]) -> dict[str, Any]:
         "bio": user.bio,
         "disabled": user.disabled,
         "role": user.role,
+        "locale": user.locale,
     }
 
 
@@ -131,6 +146,7 @@ def _defaults(account: str) -> dict[str, Any]:
         "bio": blank.bio,
         "disabled": blank.disabled,
         "role": blank.role,
+        "locale": blank.locale,
     }
 
 
@@ -224,7 +240,9 @@ class AdminService:
             errors["role"] = "invalid_value"
         errors.update(
             profile_errors(
-                ProfileChanges(username=f.username, avatar_url=f.avatar_url, bio=f.bio, phone=f.phone),
+                ProfileChanges(
+                    username=f.username, avatar_url=f.avatar_url, bio=f.bio, phone=f.phone, locale=f.locale
+                ),
                 SPROUTGATE_PROFILE,
             )
         )
@@ -327,7 +345,7 @@ class AdminService:
         if "username" in changed:
             user.username = changed["username"]
             user.username_lower = display_name_lower(user.username)
-        for name in ("level", "sprout_coins", "role", "phone", "avatar_url", "bio"):
+        for name in ("level", "sprout_coins", "role", "phone", "avatar_url", "bio", "locale"):
             if name in changed:
                 setattr(user, name, changed[name])
         if "disabled" in changed:

@@ -19,6 +19,7 @@ Security invariants kept here, not in routes:
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,9 +30,11 @@ from sproutgate.config import Settings
 from sproutgate.domain.accounts.errors import AccountDisabled
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
+from sproutgate.domain.errors import RateLimited
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.notices import FactorChange
 from sproutgate.domain.mail.service import Outbox
+from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
 from sproutgate.domain.mfa.errors import InvalidMfaToken
 from sproutgate.domain.mfa.rules import MFA_TOKEN_MAX_ATTEMPTS, hash_mfa_token
 from sproutgate.domain.mfa.service import MfaService, PasskeyInfo
@@ -111,9 +114,11 @@ class PasskeyService:
         limiter: RateLimits,
         outbox: Outbox,
         clock: Clock,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """The relying party is ``settings.public_url``'s host and origin (``RelyingParty``);
-        ``mfa`` lends re-authentication, the second-factor limits and the password steps."""
+        ``mfa`` lends re-authentication, the second-factor limits and the password steps;
+        ``metrics`` counts how each passkey sign-in ended (``Metrics.sign_in``)."""
         self.settings = settings
         self.db = db
         self.sessions = sessions
@@ -121,6 +126,7 @@ class PasskeyService:
         self.limiter = limiter
         self.outbox = outbox
         self.clock = clock
+        self.metrics = metrics
         self.rp = RelyingParty.from_public_url(settings.public_url)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -323,6 +329,24 @@ class PasskeyService:
             await self._notice(s, user, FactorChange.PASSKEY_REMOVED, ctx, removed.name)
         self.outbox.notify()
 
+    async def _counted(self, sign_in: Awaitable[PasskeySignIn]) -> PasskeySignIn:
+        """Await a passkey sign-in and count how it ended, with a password sign-in's outcomes:
+        ``success``, ``disabled``, ``rate_limited``, and ``passkey_refused`` for an assertion
+        that opened nothing (unknown or stale challenge, unknown passkey, failed verification)."""
+        try:
+            signed_in = await sign_in
+        except (PasskeyChallengeInvalid, PasskeyNotRecognized, PasskeyRejected):
+            self.metrics.sign_in(SignInOutcome.PASSKEY_REFUSED)
+            raise
+        except AccountDisabled:
+            self.metrics.sign_in(SignInOutcome.DISABLED)
+            raise
+        except RateLimited:
+            self.metrics.sign_in(SignInOutcome.RATE_LIMITED)
+            raise
+        self.metrics.sign_in(SignInOutcome.SUCCESS)
+        return signed_in
+
     # -- signing in with a passkey alone --------------------------------------------------------
     async def start_sign_in(self, ctx: CallerContext) -> tuple[str, str]:
         """Begin a passwordless sign-in: (the request options as JSON, with no allowed
@@ -345,7 +369,14 @@ class PasskeyService:
 
         Raises PasskeyChallengeInvalid (unknown, used, expired, another browser's),
         PasskeyNotRecognized (no such passkey here), PasskeyRejected, AccountDisabled,
-        RateLimited."""
+        RateLimited.
+
+        Every outcome is counted like a password sign-in's (``Metrics.sign_in``, ``_counted``)."""
+        return await self._counted(self._finish_sign_in(credential, binding, ctx, kind))
+
+    async def _finish_sign_in(
+        self, credential: dict[str, Any], binding: str | None, ctx: CallerContext, kind: SessionKind
+    ) -> PasskeySignIn:
         await self.limiter.check("mfa_fail_ip", ctx.ip)
         try:
             taken = self._live(await self._take(credential), Ceremony.SIGN_IN)
@@ -415,7 +446,15 @@ class PasskeyService:
         wrong code, and against the limits.
 
         Raises InvalidMfaToken, PasskeyChallengeInvalid, PasskeyNotRecognized, PasskeyRejected,
-        AccountDisabled, RateLimited."""
+        AccountDisabled, RateLimited.
+
+        Every outcome but InvalidMfaToken (no sign-in to count: its password step was counted,
+        ``second_factor_required``) is counted (``Metrics.sign_in``, ``_counted``)."""
+        return await self._counted(self._finish_second_step(mfa_token, credential, ctx, kind))
+
+    async def _finish_second_step(
+        self, mfa_token: str, credential: dict[str, Any], ctx: CallerContext, kind: SessionKind
+    ) -> PasskeySignIn:
         await self.limiter.check("mfa_fail_ip", ctx.ip)
         step = await self._password_step(mfa_token, kind)
         if step is None:

@@ -19,6 +19,7 @@ from sproutgate.storage.models import (
     AgentChat,
     AuditEvent,
     AuthSession,
+    OAuthConsent,
     OutboxMessage,
     Passkey,
     RecoveryCode,
@@ -121,6 +122,34 @@ class ExportedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportedConnectedApp:
+    """A third-party app the user let read their account (a remembered consent): which app,
+    the scopes allowed (space-delimited, RFC 6749 §3.3), since when."""
+
+    client_id: str
+    client_name: str
+    scopes: str
+    granted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedAppGrant:
+    """A grant to an app through the OpenID Connect provider (a session of kind ``oidc``),
+    ended ones included: the app, the scopes granted, when it was made and last used, and how
+    it ended. Never its tokens or their hashes."""
+
+    id: str
+    client_id: str | None
+    client_name: str | None
+    scope: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ExportedSignInDevice:
     """A browser or app the user signed in from (for new-device notices): when first and last.
     Only a keyed hash identifies it (docs/security.md, notices), so there is nothing else to show."""
@@ -218,6 +247,8 @@ class AccountExport:
     profile: ExportedProfile
     addresses: list[ExportedAddress]
     sessions: list[ExportedSession]
+    connected_apps: list[ExportedConnectedApp]
+    app_grants: list[ExportedAppGrant]
     sign_in_clients: list[ExportedSignInClient]
     sign_in_devices: list[ExportedSignInDevice]
     second_factors: ExportedSecondFactors
@@ -265,6 +296,26 @@ def exported_session(s: AuthSession, current_session_id: str | None) -> Exported
         ip=s.ip,
         user_agent=s.user_agent,
         current=s.id == current_session_id,
+    )
+
+
+def exported_connected_app(c: OAuthConsent, client_name: str) -> ExportedConnectedApp:
+    return ExportedConnectedApp(
+        client_id=c.client_id, client_name=client_name, scopes=c.scopes, granted_at=c.granted_at
+    )
+
+
+def exported_app_grant(s: AuthSession, client_name: str | None) -> ExportedAppGrant:
+    return ExportedAppGrant(
+        id=s.id,
+        client_id=s.client_id,
+        client_name=client_name,
+        scope=s.scope,
+        created_at=s.created_at,
+        last_used_at=s.last_seen_at,
+        expires_at=s.expires_at,
+        ended_at=s.revoked_at,
+        end_reason=s.revoked_reason,
     )
 
 

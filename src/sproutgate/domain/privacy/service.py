@@ -3,8 +3,8 @@
 A deletion is one transaction, whoever asks (the owner on either API face or the account page,
 an administrator on the admin API or console): the user's row and everything that is theirs go
 (addresses, sessions and so every access and refresh token, pending codes and sign-ups for
-their addresses, sign-in clients, second factors and sign-ins waiting for one, agent
-conversations), their addresses and account name are
+their addresses, sign-in clients and devices, second factors and sign-ins waiting for one, agent
+conversations, apps' consents, grants and authorization codes), their addresses and account name are
 held for ``deleted_account_hold_seconds`` (``holds.py``), the audit trail records that the
 account was deleted and by whom (``user.delete``, ``details.by``: ``self`` or ``admin``, no
 profile), and a notice is queued to the primary address. Nothing is written unless all of it is.
@@ -32,8 +32,10 @@ from sproutgate.domain.privacy.rules import (
     DeletedBy,
     deletion_details,
     exported_address,
+    exported_app_grant,
     exported_audit_event,
     exported_chat,
+    exported_connected_app,
     exported_mail,
     exported_profile,
     exported_second_factors,
@@ -44,7 +46,7 @@ from sproutgate.domain.privacy.rules import (
     self_actor,
 )
 from sproutgate.domain.profiles.errors import UserNotFound
-from sproutgate.domain.sessions.rules import SessionEndReason
+from sproutgate.domain.sessions.rules import SessionEndReason, SessionKind
 from sproutgate.domain.sessions.service import Principal, end_sessions
 from sproutgate.storage.db import Database
 from sproutgate.storage.models import AuditEvent, User
@@ -140,7 +142,9 @@ class PrivacyService:
 
     async def export(self, principal: Principal) -> AccountExport:
         """Everything stored about the caller (``rules.AccountExport``): profile, addresses,
-        sessions (ended ones too; ``current`` marks the caller's), the client addresses they
+        sessions (their own sign-ins, ended ones too; ``current`` marks the caller's), the apps
+        they connected (consents) and the grants apps hold (sessions of kind ``oidc``, ended
+        ones too; never a token), the client addresses and devices they
         signed in from, their second factors (when added and used), audit events about them,
         agent conversations with their messages, and the mail kept for their addresses (kinds
         and times only). Never a secret. One read transaction, so the parts agree. Raises
@@ -155,7 +159,15 @@ class PrivacyService:
                 exported_at=self.clock.now(),
                 profile=exported_profile(user),
                 addresses=[exported_address(a) for a in addresses],
-                sessions=[exported_session(x, principal.session_id) for x in await data.sessions(user.id)],
+                sessions=[
+                    exported_session(x, principal.session_id)
+                    for x in await data.sessions(user.id, exclude_kind=SessionKind.OIDC.value)
+                ],
+                connected_apps=[exported_connected_app(c, name) for c, name in await data.consents(user.id)],
+                app_grants=[
+                    exported_app_grant(g, name)
+                    for g, name in await data.app_grants(user.id, SessionKind.OIDC.value)
+                ],
                 sign_in_clients=[exported_sign_in_client(c) for c in await data.sign_in_clients(user.id)],
                 sign_in_devices=[exported_sign_in_device(d) for d in await data.sign_in_devices(user.id)],
                 second_factors=exported_second_factors(
