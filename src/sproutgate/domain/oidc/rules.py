@@ -71,6 +71,21 @@ def scope_text(scopes: Iterable[str]) -> str:
     return " ".join(s for s in SCOPES if s in wanted)
 
 
+def still_registered(scopes: Iterable[str], client: ClientView) -> tuple[str, ...]:
+    """The granted ``scopes`` the client is still registered for, in the order given. A grant
+    never outlives its client's registration: when an administrator takes a scope away from a
+    client, its refreshes and userinfo answers no longer carry that scope or its claims
+    (docs/security.md, "OpenID Connect provider")."""
+    return tuple(s for s in scopes if s in client.scopes)
+
+
+def introspection_username(scopes: Iterable[str], account: str) -> dict[str, str]:
+    """The ``username`` member of an introspection answer (RFC 7662 §2.2): the account name,
+    but only when the token's scopes release it (``profile`` releases ``preferred_username``,
+    OpenID Connect Core §5.4); a token granted ``openid`` alone tells no name."""
+    return {"username": account} if "profile" in set(scopes) else {}
+
+
 def claims_for(
     scopes: Iterable[str],
     *,
@@ -104,6 +119,7 @@ def claims_for(
 # -- PKCE (RFC 7636) --------------------------------------------------------------------------
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1
 _S256_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")  # BASE64URL of 32 bytes, no padding
+_MAX_AGE = re.compile(r"[0-9]{1,10}")  # seconds, OpenID Connect Core §3.1.2.1
 
 
 def s256(verifier: str) -> str:
@@ -196,7 +212,8 @@ def check_authorization_params(
     max_age: int | None = None
     raw_max_age = params.get("max_age")
     if raw_max_age:
-        if not raw_max_age.isdigit() or len(raw_max_age) > 10:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
+        if not _MAX_AGE.fullmatch(raw_max_age):
             raise refuse("invalid_request", "max_age must be a non-negative integer")
         max_age = int(raw_max_age)
     nonce = params.get("nonce") or None

@@ -443,7 +443,8 @@ class OidcService:
                 if reused
                 else "unknown refresh token"
             ) from None
-        granted = rules.parse_scope(row["session_scope"])
+        # What was granted, less what the client is no longer registered for.
+        granted = rules.still_registered(rules.parse_scope(row["session_scope"]), client)
         asked = rules.parse_scope(form.get("scope")) if form.get("scope") else granted
         if not set(asked) <= set(granted):
             raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
@@ -561,7 +562,8 @@ class OidcService:
 
     async def userinfo(self, access_token: str) -> dict[str, Any]:
         """The signed-in person's claims for the scopes of ``access_token`` and nothing more
-        (OpenID Connect Core §5.3). Raises InvalidAccessToken (401), OAuthError
+        (OpenID Connect Core §5.3), less those its client is no longer registered for
+        (``rules.still_registered``). Raises InvalidAccessToken (401), OAuthError
         ``insufficient_scope`` (403) when the token lacks ``openid``."""
         try:
             claims = self._access_claims(access_token)
@@ -571,8 +573,13 @@ class OidcService:
         if found is None:
             raise InvalidAccessToken(description="the access token is no longer valid")
         grant, user = found
-        scopes = tuple(
-            s for s in rules.parse_scope(claims.get("scope")) if s in rules.parse_scope(grant.scope)
+        try:
+            client = await self.clients.get(claims["client_id"])
+        except ClientNotFound:
+            raise InvalidAccessToken(description="the access token is no longer valid") from None
+        scopes = rules.still_registered(
+            (s for s in rules.parse_scope(claims.get("scope")) if s in rules.parse_scope(grant.scope)),
+            client,
         )
         if rules.OPENID not in scopes:
             raise OAuthError("insufficient_scope", "the openid scope is required")
@@ -616,7 +623,7 @@ class OidcService:
     ) -> dict[str, Any]:
         """RFC 7662 §2.2 for a confidential client: ``{"active": false}`` for anything not
         currently valid, else ``active``, ``scope``, ``client_id``, ``username`` (the account
-        name), ``token_type``, ``exp``, ``iat``, ``sub``, ``aud``, ``iss``. Raises
+        name, only for a token whose scopes include ``profile``), ``token_type``, ``exp``, ``iat``, ``sub``, ``aud``, ``iss``. Raises
         InvalidClientError (public clients too), RateLimited."""
         client = await self.authenticate_client(credentials, ctx)
         if client.public:
@@ -647,7 +654,7 @@ class OidcService:
                 "token_type": "refresh_token",
                 "scope": grant.scope or "",
                 "client_id": grant.client_id,
-                "username": user.account,
+                **rules.introspection_username(rules.parse_scope(grant.scope), user.account),
                 "sub": user.id,
                 "iss": self.issuer,
                 "exp": int(grant.expires_at.timestamp()),
@@ -678,7 +685,7 @@ class OidcService:
         live = await self._live_grant(claims)
         if live is None:
             return inactive
-        return {**answer, "username": live[1].account}
+        return {**answer, **rules.introspection_username(rules.parse_scope(answer["scope"]), live[1].account)}
 
     # -- what other parts of SproutGate ask -----------------------------------------------------
     def id_token_hint(self, id_token: str) -> dict[str, Any]:
