@@ -122,3 +122,30 @@ async def test_introspection_names_the_account_only_for_a_token_with_the_profile
     for token in (full["access_token"], full["refresh_token"]):
         seen = (await h.client.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))).json()
         assert seen["active"] is True and seen["username"] == person["account"]
+
+
+async def test_a_refused_refresh_leaves_the_refresh_token_as_it_was(h):
+    # RFC 6749 §5.2: an error answer consumes nothing. Before, the token was rotated before the
+    # scope was checked, so the client's next use (past the grace window) counted as a reuse
+    # and ended the grant.
+    client_id, secret = await register_client(h)
+    person = await make_person(h)
+    token = await tokens(h, client_id, secret, person, "openid profile offline_access")
+    r = await h.client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "scope": "openid email"},
+        auth=(client_id, secret),
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+    h.clock.advance(h.services.settings.refresh_grace_seconds + 1)
+    r = await h.client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(client_id, secret),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "openid profile offline_access"
+    seen = (
+        await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    ).json()
+    assert seen["sub"] == person["id"]

@@ -429,10 +429,24 @@ class OidcService:
         if not presented:
             raise OAuthError("invalid_request", "refresh_token is required")
 
+        wanted = rules.parse_scope(form.get("scope")) if form.get("scope") else None
+
         def ours(row: dict[str, Any]) -> bool:
-            return (
-                row["session_kind"] == SessionKind.OIDC.value and row["session_client_id"] == client.client_id
-            )
+            """The client's own grant; a wider scope is refused here, inside the rotation's
+            transaction, so the refused request rotates nothing (RFC 6749 §5.2, §6)."""
+            if row["session_kind"] != SessionKind.OIDC.value or row["session_client_id"] != client.client_id:
+                return False
+            # Only for the chain's current token: a rotated one goes on to the reuse check.
+            if row["token_rotated_at"] is None and not scope_allowed(row):
+                raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
+            return True
+
+        def scope_allowed(row: dict[str, Any]) -> bool:
+            return wanted is None or set(wanted) <= set(granted_of(row))
+
+        def granted_of(row: dict[str, Any]) -> tuple[str, ...]:
+            # What was granted, less what the client is no longer registered for.
+            return rules.still_registered(rules.parse_scope(row["session_scope"]), client)
 
         try:
             row, refresh = await self.sessions.rotate_chain(presented, ctx, ours)
@@ -443,11 +457,9 @@ class OidcService:
                 if reused
                 else "unknown refresh token"
             ) from None
-        # What was granted, less what the client is no longer registered for.
-        granted = rules.still_registered(rules.parse_scope(row["session_scope"]), client)
-        asked = rules.parse_scope(form.get("scope")) if form.get("scope") else granted
-        if not set(asked) <= set(granted):
+        if not scope_allowed(row):  # a retry within the grace window
             raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
+        asked = wanted if wanted is not None else granted_of(row)
         user = await self._user(row["id"])
         return _Grant(
             client=client,
