@@ -74,7 +74,7 @@ class WebGuard:
     def csrf_ok(self, nonce: str | None, session_id: str | None, presented: str | None) -> bool:
         if not nonce or not presented:
             return False
-        return hmac.compare_digest(self.csrf_token(nonce, session_id), presented)
+        return _same(self.csrf_token(nonce, session_id), presented)
 
     # -- second-factor enrolment ----------------------------------------------------------------
     def enrolment_ticket(self, session_id: str) -> str:
@@ -83,7 +83,14 @@ class WebGuard:
         return self._mac("mfa-enrolment", session_id)
 
     def enrolment_ok(self, session_id: str, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(self.enrolment_ticket(session_id), presented or "")
+        return bool(presented) and _same(self.enrolment_ticket(session_id), presented or "")
+
+
+def _same(expected: str, presented: str) -> bool:
+    """Constant-time equality of a MAC we made and one a request brought, compared as bytes:
+    ``hmac.compare_digest`` refuses str with non-ASCII characters (a TypeError, so a 500 for
+    a form field or header of the caller's choosing)."""
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogatepass"))
 
 
 # -- request facts ----------------------------------------------------------------------------

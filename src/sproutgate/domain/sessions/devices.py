@@ -82,7 +82,9 @@ class DeviceKeys:
         if not value or value.count(".") != 1 or len(value) > 200:
             return None
         device_id, mac = value.split(".")
-        if not device_id or not hmac.compare_digest(self._mac("cookie", device_id), mac):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a cookie's choice).
+        presented = mac.encode("utf-8", "surrogatepass")
+        if not device_id or not hmac.compare_digest(self._mac("cookie", device_id).encode(), presented):
             return None
         return device_id
 
