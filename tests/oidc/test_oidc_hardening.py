@@ -149,3 +149,20 @@ async def test_a_refused_refresh_leaves_the_refresh_token_as_it_was(h):
         await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
     ).json()
     assert seen["sub"] == person["id"]
+
+
+@pytest.mark.engine_independent
+@pytest.mark.parametrize("path", ["/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"])
+async def test_basic_credentials_with_non_ascii_bytes_are_invalid_client(h, path):
+    # A header byte 0xE9 arrives as "é"; base64.b64decode refused it with a ValueError its
+    # except clause did not name: a 500 before, RFC 6749 §5.2's invalid_client now.
+    r = await h.client.post(
+        path,
+        content=b"grant_type=client_credentials&token=x",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "Basic \u00e9\u00e9".encode("latin-1"),
+        },
+    )
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert r.headers["www-authenticate"].startswith("Basic")

@@ -86,8 +86,10 @@ def _client_credentials(request: Request, form: dict[str, str]) -> ClientCredent
         if "client_secret" in form:
             raise OAuthError("invalid_request", "use one client authentication method")
         try:
+            # ValueError too: b64decode refuses a str with non-ASCII characters that way (a
+            # header byte 0xE9 arrives as "é"), and it is the caller's header.
             raw = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, UnicodeDecodeError, ValueError):
             raise InvalidClientError(description="malformed Basic credentials") from None
         client_id, sep, secret = raw.partition(":")
         if not sep:
