@@ -166,3 +166,25 @@ async def test_basic_credentials_with_non_ascii_bytes_are_invalid_client(h, path
     )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     assert r.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_another_clients_refresh_token_is_unknown_and_stays_good_for_its_own(h):
+    # Held (no fault found): checked so it stays so. Client B presenting A's refresh token gets
+    # invalid_grant, and nothing is rotated or revoked: A refreshes with it afterwards.
+    a, a_secret = await register_client(h)
+    b, b_secret = await register_client(h)
+    person = await make_person(h)
+    token = await tokens(h, a, a_secret, person, "openid offline_access")
+    r = await h.client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(b, b_secret),
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    h.clock.advance(h.services.settings.refresh_grace_seconds + 1)
+    r = await h.client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(a, a_secret),
+    )
+    assert r.status_code == 200, r.text
