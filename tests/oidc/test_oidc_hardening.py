@@ -39,7 +39,12 @@ async def tokens(h, client_id: str, secret: str, person: dict, scope: str) -> di
     code = query_of(r.headers["location"])["code"]
     r = await h.client.post(
         "/oauth2/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
         auth=(client_id, secret),
     )
     assert r.status_code == 200, r.text
@@ -64,7 +69,11 @@ async def test_max_age_of_anything_but_ascii_digits_goes_back_as_invalid_request
     assert r.status_code == 303, r.text
     answer = query_of(r.headers["location"])
     assert r.headers["location"].startswith(CALLBACK)
-    assert answer["error"] == "invalid_request" and answer["state"] == "s1" and "max_age" in answer["error_description"]
+    assert (
+        answer["error"] == "invalid_request"
+        and answer["state"] == "s1"
+        and "max_age" in answer["error_description"]
+    )
 
 
 async def test_a_scope_taken_from_the_client_is_gone_from_its_refreshes_and_userinfo(h):
@@ -72,7 +81,9 @@ async def test_a_scope_taken_from_the_client_is_gone_from_its_refreshes_and_user
     person = await make_person(h)
     token = await tokens(h, client_id, secret, person, "openid profile email offline_access sproutgate")
     assert set(token["scope"].split()) == {"openid", "profile", "email", "offline_access", "sproutgate"}
-    before = await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    before = await h.client.get(
+        "/oauth2/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert before.json()["email"] == person["email"] and "level" in before.json()
 
     r = await h.client.put(
@@ -104,7 +115,11 @@ async def test_a_scope_taken_from_the_client_is_gone_from_its_refreshes_and_user
     # ... and asking for a removed one by name is refused (RFC 6749 §6: never wider).
     r = await h.client.post(
         "/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": renewed["refresh_token"], "scope": "openid email"},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": renewed["refresh_token"],
+            "scope": "openid email",
+        },
         auth=(client_id, secret),
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
@@ -116,11 +131,15 @@ async def test_introspection_names_the_account_only_for_a_token_with_the_profile
     bare = await tokens(h, client_id, secret, person, "openid offline_access")
     full = await tokens(h, client_id, secret, person, "openid profile offline_access")
     for token in (bare["access_token"], bare["refresh_token"]):
-        seen = (await h.client.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))).json()
+        seen = (
+            await h.client.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))
+        ).json()
         assert seen["active"] is True and seen["sub"] == person["id"]
         assert "username" not in seen, seen  # the account name is profile's (preferred_username)
     for token in (full["access_token"], full["refresh_token"]):
-        seen = (await h.client.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))).json()
+        seen = (
+            await h.client.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))
+        ).json()
         assert seen["active"] is True and seen["username"] == person["account"]
 
 
@@ -133,7 +152,11 @@ async def test_a_refused_refresh_leaves_the_refresh_token_as_it_was(h):
     token = await tokens(h, client_id, secret, person, "openid profile offline_access")
     r = await h.client.post(
         "/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "scope": "openid email"},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token["refresh_token"],
+            "scope": "openid email",
+        },
         auth=(client_id, secret),
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
@@ -146,7 +169,9 @@ async def test_a_refused_refresh_leaves_the_refresh_token_as_it_was(h):
     assert r.status_code == 200, r.text
     assert r.json()["scope"] == "openid profile offline_access"
     seen = (
-        await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        await h.client.get(
+            "/oauth2/userinfo", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+        )
     ).json()
     assert seen["sub"] == person["id"]
 

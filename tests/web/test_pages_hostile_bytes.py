@@ -29,7 +29,9 @@ def cookie_header(client: httpx.AsyncClient, **extra: str) -> bytes:
 async def signed_in(h, user: dict) -> httpx.AsyncClient:
     client = h.new_client()
     token = await form_token(client, "/login")
-    r = await client.post("/login", data={"csrf_token": token, "identifier": user["account"], "password": PASSWORD})
+    r = await client.post(
+        "/login", data={"csrf_token": token, "identifier": user["account"], "password": PASSWORD}
+    )
     assert r.status_code == 303, r.text
     return client
 

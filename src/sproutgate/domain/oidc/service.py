@@ -635,8 +635,9 @@ class OidcService:
     ) -> dict[str, Any]:
         """RFC 7662 §2.2 for a confidential client: ``{"active": false}`` for anything not
         currently valid, else ``active``, ``scope``, ``client_id``, ``username`` (the account
-        name, only for a token whose scopes include ``profile``), ``token_type``, ``exp``, ``iat``, ``sub``, ``aud``, ``iss``. Raises
-        InvalidClientError (public clients too), RateLimited."""
+        name, only for a token whose scopes include ``profile``), ``token_type``, ``exp``,
+        ``iat``, ``sub``, ``aud``, ``iss``. Raises InvalidClientError (public clients too),
+        RateLimited."""
         client = await self.authenticate_client(credentials, ctx)
         if client.public:
             raise InvalidClientError(description="introspection is for confidential clients")

@@ -297,7 +297,8 @@ class SessionService:
         token's row (its session's ``session_kind``, ``session_client_id``, ``session_scope``,
         ``session_auth_time``, ``session_amr``, ``session_sso_id`` and the user's columns) may
         be refreshed by this caller; a token it refuses is answered as unknown, and nothing is
-        written (nor when it raises: its exception goes through, the transaction rolled back). Returns that row and the successor refresh token. Raises InvalidRefreshToken,
+        written (nor when it raises: its exception goes through, the transaction rolled back).
+        Returns that row and the successor refresh token. Raises InvalidRefreshToken,
         RateLimited."""
         await self.limiter.hit("refresh_ip", ctx.ip)
         now = self.clock.now()
