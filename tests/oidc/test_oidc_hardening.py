@@ -18,8 +18,9 @@ async def h(make_harness, make_settings):
     return await make_harness(make_settings(admin_token=ADMIN))
 
 
-async def tokens(h, client_id: str, secret: str, person: dict, scope: str) -> dict:
-    """A code flow through the hosted sign-in page, then the code exchanged (client_secret_basic)."""
+async def tokens(h, client_id: str, secret: str, person: dict, scope: str, before_exchange=None) -> dict:
+    """A code flow through the hosted sign-in page, then the code exchanged (client_secret_basic);
+    ``before_exchange`` (a coroutine function) runs between the two."""
     browser = h.new_client()
     verifier, challenge = pkce_pair()
     params = {
@@ -37,6 +38,8 @@ async def tokens(h, client_id: str, secret: str, person: dict, scope: str) -> di
         r = await browser.get(r.headers["location"])
     assert r.status_code == 303 and r.headers["location"].startswith(CALLBACK), r.text
     code = query_of(r.headers["location"])["code"]
+    if before_exchange is not None:
+        await before_exchange()
     r = await h.client.post(
         "/oauth2/token",
         data={
@@ -213,3 +216,23 @@ async def test_another_clients_refresh_token_is_unknown_and_stays_good_for_its_o
         auth=(a, a_secret),
     )
     assert r.status_code == 200, r.text
+
+
+async def test_a_code_issued_before_a_scope_was_taken_from_the_client_gives_it_no_more(h):
+    client_id, secret = await register_client(h)
+    person = await make_person(h)
+
+    async def narrow() -> None:
+        r = await h.client.put(
+            f"/api/admin/clients/{client_id}",
+            json={"scopes": ["openid", "offline_access"]},
+            headers={"X-Admin-Token": ADMIN},
+        )
+        assert r.status_code == 200, r.text
+
+    token = await tokens(h, client_id, secret, person, "openid email offline_access", before_exchange=narrow)
+    assert token["scope"] == "openid offline_access"
+    seen = (
+        await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    ).json()
+    assert seen == {"sub": person["id"]}

@@ -373,7 +373,7 @@ class OidcService:
                     raise InvalidGrant(description="the sign-in behind this code has ended")
                 if not await repo.use_code(row.id, now):
                     raise InvalidGrant(description="unknown authorization code")
-                scopes = rules.parse_scope(row.scope)
+                scopes = rules.still_registered(rules.parse_scope(row.scope), client)
                 grant = _Grant(
                     client=client,
                     scopes=scopes,
