@@ -42,6 +42,7 @@ from sproutgate.domain.backchannel.rules import (
     retry_policy,
 )
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.delivery_loop import DeliveryLoop
 from sproutgate.domain.errors import NotFound
 from sproutgate.domain.metrics import NO_METRICS, LogoutDelivery, Metrics
 from sproutgate.domain.oidc.rules import issuer_of
@@ -209,7 +210,7 @@ def _listed(row: BackchannelDelivery) -> Delivery:
     )
 
 
-class BackchannelWorker:
+class BackchannelWorker(DeliveryLoop):
     """Delivers due logout tokens in the background: one per process, started with the app."""
 
     def __init__(
@@ -232,56 +233,20 @@ class BackchannelWorker:
         self.retry_policy = retry_policy(settings)
         self.delivered = 0
         self.failed = 0
-        self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(DELIVERIES_AT_ONCE)
-
-    def start(self) -> None:
-        """Run the delivery loop as a task of the running event loop (the app's lifespan)."""
-        self._task = asyncio.create_task(self._loop(), name="sproutgate-backchannel-logout")
+        super().__init__(
+            "back-channel logout", queue.wakeup, settings.mail_poll_seconds, BATCH_SIZE, DELIVERIES_AT_ONCE
+        )
 
     async def stop(self) -> None:
         """Cancel the loop (a POST in flight is left to the lease) and close the transport."""
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110
-                pass
+        await super().stop()
         await self.transport.aclose()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                busy = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the database may be down; keep going
-                log.warning("back-channel logout: pass failed: %s", exc)
-                busy = False
-            if busy:
-                continue
-            try:
-                async with asyncio.timeout(self.settings.mail_poll_seconds):
-                    await self.queue.wakeup.wait()
-            except TimeoutError:
-                pass
-            self.queue.wakeup.clear()
-
-    async def run_once(self) -> bool:
-        """Deliver what is due; True when there may be more."""
+    async def _due(self, limit: int) -> list[str]:
         async with self.db.read() as s:
-            ids = await BackchannelRepository(s).due_ids(
-                self.clock.now(), BATCH_SIZE, waiting=DUE_WAITING, leased=DUE_LEASED
+            return await BackchannelRepository(s).due_ids(
+                self.clock.now(), limit, waiting=DUE_WAITING, leased=DUE_LEASED
             )
-        results = await asyncio.gather(*(self._deliver_one(i) for i in ids), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, Exception)]
-        if errors:
-            raise errors[0]
-        return len(ids) >= BATCH_SIZE
-
-    async def _deliver_one(self, delivery_id: str) -> None:
-        async with self._slots:
-            await self._deliver(delivery_id)
 
     async def _deliver(self, delivery_id: str) -> None:
         now = self.clock.now()

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
+from sproutgate.domain.delivery_loop import DeliveryLoop
 from sproutgate.domain.errors import InvalidInput, NotFound
 from sproutgate.domain.mail.rules import (
     BATCH_SIZE,
@@ -296,7 +297,7 @@ class OutboxService:
         return [self.outbox.view(r) for r in rows[:limit]]
 
 
-class OutboxWorker:
+class OutboxWorker(DeliveryLoop):
     """Delivers due mail in the background: one per process, started with the app."""
 
     def __init__(
@@ -318,55 +319,13 @@ class OutboxWorker:
         self.retry_policy = RetryPolicy.from_settings(settings)
         self.sent = 0
         self.failed = 0
-        self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(DELIVERIES_AT_ONCE)
+        super().__init__("outbox", outbox.wakeup, settings.mail_poll_seconds, BATCH_SIZE, DELIVERIES_AT_ONCE)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="sproutgate-outbox")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110
-                pass
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                busy = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the database may be down; keep going
-                log.warning("outbox: pass failed: %s", exc)
-                busy = False
-            if busy:
-                continue
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
-            # arrives just as the event is set, and stop() then waits for ever.
-            try:
-                async with asyncio.timeout(self.settings.mail_poll_seconds):
-                    await self.outbox.wakeup.wait()
-            except TimeoutError:
-                pass
-            self.outbox.wakeup.clear()
-
-    async def run_once(self) -> bool:
-        """Send what is due; True when there may be more."""
+    async def _due(self, limit: int) -> list[str]:
         async with self.db.read() as s:
-            ids = await OutboxRepository(s).due_ids(
-                self.clock.now(), BATCH_SIZE, waiting=DUE_WAITING, leased=DUE_LEASED
+            return await OutboxRepository(s).due_ids(
+                self.clock.now(), limit, waiting=DUE_WAITING, leased=DUE_LEASED
             )
-        results = await asyncio.gather(*(self._deliver_one(i) for i in ids), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, Exception)]
-        if errors:
-            raise errors[0]
-        return len(ids) >= BATCH_SIZE
-
-    async def _deliver_one(self, message_id: str) -> None:
-        async with self._slots:
-            await self._deliver(message_id)
 
     async def _deliver(self, message_id: str) -> None:
         now = self.clock.now()
