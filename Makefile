@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
 PYTEST_ARGS ?=
-# Test workers: one per usable core, at most 4 (0 = run in this process). Each takes whole test
-# files (--dist loadfile), so a module's servers and browser start once.
-PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; n = min(4, len(os.sched_getaffinity(0))); print(n if n > 1 else 0)')
+# Test workers: one per usable core plus one, at most 4 (0 = run in this process): a test spends
+# much of its time waiting on a server process, PostgreSQL or Chromium, which another worker
+# overlaps. Each takes whole test files (--dist loadfile), so a module's servers start once.
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; n = len(os.sched_getaffinity(0)); print(min(4, n + 1) if n > 1 else 0)')
 
 .PHONY: run test test-postgres lint bench bench-load clean migrate screenshots
 
