@@ -18,8 +18,12 @@ _ip_counter = itertools.count(1)
 
 
 def next_ip() -> str:
+    """A client address no earlier call returned (10.0.0.1, 10.0.0.2, ...; host part never 0:
+    mapping it to 1 instead gave the next test the same address as this one every 256 calls)."""
     n = next(_ip_counter)
-    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255 or 1}"
+    while n & 255 == 0:
+        n = next(_ip_counter)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 class AppHarness:
