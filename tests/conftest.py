@@ -130,7 +130,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (repeats if engine_free and params.get("db_engine") == "postgres" else keep).append(item)
     if repeats:
         config.hook.pytest_deselected(items=repeats)
-        items[:] = keep
+    # The folders whose files take longest (server processes, Chromium, Apache) go first, so that
+    # `make test`'s workers (pytest-xdist hands out whole files in this order) do not end on one
+    # long file while the others idle. A stable sort: the order within a folder stays.
+    keep.sort(key=lambda item: _LONG_FIRST.get(Path(str(item.path)).parent.name, len(_LONG_FIRST)))
+    items[:] = keep
+
+
+_LONG_FIRST = {name: rank for rank, name in enumerate(["backends", "rp", "web", "api", "gate", "oidc"])}
 
 
 @pytest.fixture
