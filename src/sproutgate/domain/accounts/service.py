@@ -825,33 +825,15 @@ class AccountService:
         Raises InvalidInput, WrongCurrentPassword, RecentAuthRequired, RateLimited."""
         email = normalize_email(email)
         await self._authorize_password_change(principal, current_password)
-        await self._code_rate_limits(email, ctx)
-        expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
-        mailed = None
-        async with self.db.write() as s:
-            if await UserRepository(s).email_owner(email) is None and not await self.holds.email_held(
-                s, email
-            ):
-                code, expires = await self.codes.issue(
-                    CodeRepository(s), CodePurpose.SECONDARY_EMAIL, email, principal.user.id
-                )
-                await self._mail(
-                    s,
-                    email,
-                    "secondary_code",
-                    user_lang(principal.user),
-                    code=code,
-                    account=principal.user.account,
-                )
-                mailed = CodePurpose.SECONDARY_EMAIL
-            else:
-                _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
-                await self._mail(
-                    s, email, "secondary_taken", await self._lang_of_address(s, email, ctx), email=email
-                )
-            await self._count_code_mail(s, email)
-        self._committed(mailed)
-        return expires
+        return await self._code_to_new_address(
+            principal,
+            email,
+            ctx,
+            CodePurpose.SECONDARY_EMAIL,
+            "secondary_code",
+            "secondary_taken",
+            own_ok=False,
+        )
 
     async def verify_secondary_email(
         self, principal: Principal, email: str, code: str, ctx: CallerContext
@@ -927,28 +909,48 @@ class AccountService:
         if email == principal.user.email:
             raise InvalidInput({"email": "same_email"})
         await self._authorize_password_change(principal, current_password)
+        return await self._code_to_new_address(
+            principal,
+            email,
+            ctx,
+            CodePurpose.PRIMARY_EMAIL,
+            "primary_change_code",
+            "primary_change_taken",
+            own_ok=True,
+        )
+
+    async def _code_to_new_address(
+        self,
+        principal: Principal,
+        email: str,
+        ctx: CallerContext,
+        purpose: CodePurpose,
+        code_mail: str,
+        taken_mail: str,
+        *,
+        own_ok: bool,
+    ) -> datetime:
+        """Mail the caller a ``purpose`` code at ``email`` (normalized) when the address is free
+        (no account, no hold after a deletion; with ``own_ok`` also when it is already one of the
+        caller's); otherwise write a decoy code row and mail the address's owner the
+        ``taken_mail`` notice instead, so that neither the answer nor its time tells whether the
+        address is in use. Rate limited like every code request. Returns the code's expiry."""
         await self._code_rate_limits(email, ctx)
         expires = self.clock.now() + timedelta(seconds=self.settings.code_ttl_seconds)
         mailed = None
         async with self.db.write() as s:
             owner = await UserRepository(s).email_owner(email)
-            if owner == principal.user.id or (owner is None and not await self.holds.email_held(s, email)):
-                code, expires = await self.codes.issue(
-                    CodeRepository(s), CodePurpose.PRIMARY_EMAIL, email, principal.user.id
-                )
+            free = owner is None and not await self.holds.email_held(s, email)
+            if free or (own_ok and owner == principal.user.id):
+                code, expires = await self.codes.issue(CodeRepository(s), purpose, email, principal.user.id)
                 await self._mail(
-                    s,
-                    email,
-                    "primary_change_code",
-                    user_lang(principal.user),
-                    code=code,
-                    account=principal.user.account,
+                    s, email, code_mail, user_lang(principal.user), code=code, account=principal.user.account
                 )
-                mailed = CodePurpose.PRIMARY_EMAIL
+                mailed = purpose
             else:
                 _, expires = await self.codes.issue(CodeRepository(s), CodePurpose.DECOY, email)
                 await self._mail(
-                    s, email, "primary_change_taken", await self._lang_of_address(s, email, ctx), email=email
+                    s, email, taken_mail, await self._lang_of_address(s, email, ctx), email=email
                 )
             await self._count_code_mail(s, email)
         self._committed(mailed)
