@@ -91,12 +91,24 @@ class HashQueue:
     server pinned to one core, that bookkeeping was a tenth of a sign-in's event-loop time
     (docs/benchmarks.md). Here a call is one ``SimpleQueue.put`` on the way in and one
     ``call_soon_threadsafe`` on the way out. A call whose awaiting task was cancelled while
-    it waited in line (a client that went away) is skipped without running."""
+    it waited in line (a client that went away) is skipped without running.
 
-    def __init__(self, threads: int) -> None:
+    Results are handed to the event loop in groups of up to ``hand_over`` while more calls
+    wait in line, and at once when none does. Every hand-over wakes the event loop, which
+    then runs its share of a sign-in with the caches just emptied by a 19 MiB hash: on a
+    server pinned to one core that cold share was twice the warm one, and handing results
+    over in pairs under a backlog cut the loop's CPU per sign-in by a fifth
+    (docs/decisions/argon2-hashes-one-per-core.md). The price is latency only when sign-ins
+    already queue: the first of a pair waits for one more hash (about 20 ms) on top of its
+    time in line. Without a backlog nothing waits."""
+
+    def __init__(self, threads: int, hand_over: int = 2) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        if hand_over < 1:
+            raise ValueError("hand_over must be at least 1")
         self.threads = threads
+        self.hand_over = hand_over
         self._items: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._started = False
         self._start_lock = threading.Lock()
@@ -110,17 +122,29 @@ class HashQueue:
             self._started = True
 
     def _serve(self) -> None:
-        get = self._items.get
+        items, hand_over = self._items, self.hand_over
+        held: list[tuple[asyncio.AbstractEventLoop, Callable[..., None], Any, Any]] = []
         while True:
-            fn, args, future, loop = get()
+            if held:
+                # Never block while holding results: a line that emptied hands them over now.
+                try:
+                    item = items.get_nowait()
+                except queue.Empty:
+                    _hand_over(held)
+                    held = []
+                    item = items.get()
+            else:
+                item = items.get()
+            fn, args, future, loop = item
             if future.cancelled():
                 continue
             try:
-                result = fn(*args)
+                held.append((loop, _set_result, future, fn(*args)))
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                _deliver(loop, _set_exception, future, exc)
-            else:
-                _deliver(loop, _set_result, future, result)
+                held.append((loop, _set_exception, future, exc))
+            if len(held) >= hand_over:
+                _hand_over(held)
+                held = []
 
     async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` on one of the threads, in arrival order; its result or exception."""
@@ -130,6 +154,23 @@ class HashQueue:
         future: asyncio.Future[_T] = loop.create_future()
         self._items.put((fn, args, future, loop))
         return await future
+
+
+def _hand_over(held: list[tuple[asyncio.AbstractEventLoop, Callable[..., None], Any, Any]]) -> None:
+    """Settle ``held`` outcomes (loop, setter, future, value) with one wake-up per event loop."""
+    if len(held) == 1:
+        _deliver(*held[0])
+        return
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Callable[..., None], Any, Any]]] = {}
+    for loop, setter, future, value in held:
+        by_loop.setdefault(loop, []).append((setter, future, value))
+    for loop, outcomes in by_loop.items():
+        _deliver(loop, _settle, outcomes)
+
+
+def _settle(outcomes: list[tuple[Callable[..., None], Any, Any]]) -> None:
+    for setter, future, value in outcomes:
+        setter(future, value)
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, setter: Callable[..., None], *args: Any) -> None:
