@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -33,8 +34,6 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
         if value is None:
             return None
-        from datetime import UTC
-
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         value = value.astimezone(UTC)
@@ -42,14 +41,45 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def bind_processor(self, dialect):  # type: ignore[no-untyped-def]
+        """On SQLite, ``process_bind_param`` and the SQLite DATETIME text format fused into one
+        call (``datetime.isoformat``, implemented in C) where they give the same text: every
+        write binds several timestamps, and the two generic steps were a tenth of a sign-in's
+        Python time. Elsewhere, and should the two ever disagree, SQLAlchemy's own composition."""
+        process = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or process is None:
+            return process
+        return _sqlite_utc_text if _agrees(process) else process
+
     def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
         if value is None:
             return None
-        from datetime import UTC
-
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """A datetime as UTCDateTime stores it on SQLite: UTC (naive values are UTC already),
+    ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _agrees(process: Any) -> bool:
+    """True when ``_sqlite_utc_text`` gives the text of SQLAlchemy's composition ``process``."""
+    samples = (
+        datetime(2026, 11, 30, 13, 5, 9, 120034),
+        datetime(2026, 1, 2, 3, 4, 5),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 6, 1, 1, 30, tzinfo=timezone(timedelta(hours=8))),
+        datetime(2026, 6, 1, 22, 30, 1, 5, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    )
+    return all(_sqlite_utc_text(v) == process(v) for v in samples)
 
 
 NAMING = {
