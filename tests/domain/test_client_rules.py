@@ -3,6 +3,7 @@ URI registration and matching (RFC 6749 §3.1.2, RFC 8252 §7), grants and scope
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -305,3 +306,11 @@ def test_client_ids_are_random_and_shaped() -> None:
     assert a != b and is_client_id_shaped(a) and len(a) == 24
     for odd in ("", "a" * 65, "a b", "a/b", "a\x00", None, 5):
         assert not is_client_id_shaped(odd)
+
+
+def test_new_client_ids_are_lower_case_letters_and_digits() -> None:
+    # A leading "-" made `sproutgate clients rotate-secret <id>` read the id as an option
+    # (one client in 64); "_" and case made ids awkward to search for in logs.
+    ids = {new_client_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(re.fullmatch(r"[a-z0-9]{24}", i) and is_client_id_shaped(i) for i in ids)

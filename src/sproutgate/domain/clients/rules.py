@@ -150,9 +150,15 @@ CHANGEABLE = (
 
 
 # -- identifiers and secrets ------------------------------------------------------------------
+CLIENT_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def new_client_id() -> str:
-    """A new client id: 144 random bits, URL-safe (24 characters)."""
-    return secrets.token_urlsafe(18)
+    """A new client id: 24 lower-case letters and digits (124 random bits). Never a leading
+    ``-`` (a command line would read it as an option: ``sproutgate clients show -x...``) nor
+    ``_``, and the same in any case-insensitive log search. Ids made before 2026-11-30 may hold
+    ``-`` and ``_`` and stay valid (``CLIENT_ID_RE``)."""
+    return "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(24))
 
 
 def is_client_id_shaped(client_id: object) -> bool:
