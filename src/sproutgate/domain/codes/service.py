@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sproutgate.config import Settings
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.codes.rules import CodePurpose, held_by_requester
+from sproutgate.storage.mfa import MfaRepository
 from sproutgate.storage.models import VerificationCode
 from sproutgate.storage.repositories import CodeRepository
 
@@ -99,5 +100,13 @@ async def end_outstanding_codes(
     calls it in the transaction that makes the change: a password set by any path (profile on
     both faces and the pages, reset, administrator, import), an address leaving the account
     (``sent_to``: a primary address replaced, a secondary one removed), the account disabled or
-    deleted. Sign-up codes belong to no user and are not touched."""
+    deleted. Sign-up codes belong to no user and are not touched.
+
+    Without ``sent_to`` (the password or the account changed, not an address) the user's
+    sign-ins waiting for their second step end too: an ``mfa_token`` proves the password as it
+    was, so one taken with a password the owner has since reset opens nothing (with it the
+    passkey challenges of those second steps, which belong to them). Counted in the answer
+    only are the codes."""
+    if sent_to is None:
+        await MfaRepository(repo.s).delete_challenges_of(user_id)
     return await repo.delete_for_user(user_id, None if sent_to is None else sorted(set(sent_to)))
