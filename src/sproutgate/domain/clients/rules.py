@@ -79,6 +79,8 @@ class Client:
     grant_types: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    # When the secret was last replaced (None: never); what it protected before then is over.
+    secret_rotated_at: datetime | None = None
 
     @property
     def confidential(self) -> bool:

@@ -80,6 +80,7 @@ def client_of(row: OAuthClient) -> Client:
         grant_types=tuple(row.grant_types or ()),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        secret_rotated_at=row.secret_rotated_at,
     )
 
 

@@ -57,6 +57,8 @@ class ClientView(Protocol):
     def scopes(self) -> tuple[str, ...]: ...
     @property
     def grant_types(self) -> tuple[str, ...]: ...
+    @property
+    def secret_rotated_at(self) -> datetime | None: ...
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:
@@ -77,6 +79,22 @@ def still_registered(scopes: Iterable[str], client: ClientView) -> tuple[str, ..
     client, its refreshes and userinfo answers no longer carry that scope or its claims
     (docs/security.md, "OpenID Connect provider")."""
     return tuple(s for s in scopes if s in client.scopes)
+
+
+def client_credentials_token_current(issued_at: object, client: ClientView) -> bool:
+    """Whether a client-credentials access token (no user, no grant session behind it) still
+    stands for ``client``: the client may still use the grant, and the token was not issued
+    before the client's secret was last replaced. Rotating a secret is the answer to a leaked
+    one, so what the leaked secret obtained ends with it (issue 11 item 3's rule for clients).
+    ``issued_at`` is the token's ``iat`` (unix seconds, whole): a token of the rotation's own
+    second still stands, so a client that fetches a token at once with its new secret is never
+    refused."""
+    if GRANT_CLIENT_CREDENTIALS not in client.grant_types:
+        return False
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool):
+        return False
+    rotated = client.secret_rotated_at
+    return rotated is None or issued_at >= int(rotated.timestamp())
 
 
 def introspection_username(scopes: Iterable[str], account: str) -> dict[str, str]:

@@ -351,6 +351,10 @@ class OidcService:
                 raise InvalidGrant(description="the authorization code has expired")
             elif row.redirect_uri != redirect_uri:
                 raise InvalidGrant(description="redirect_uri differs from the authorization request's")
+            elif not client.allows_redirect_uri(row.redirect_uri):
+                # The code went to a URI the client has since been refused (a lost domain, say):
+                # whoever holds that URI now holds the code, so it gives nothing.
+                raise InvalidGrant(description="redirect_uri is no longer registered for this client")
             elif row.code_challenge is not None and not rules.pkce_matches(verifier, row.code_challenge):
                 raise InvalidGrant(description="code_verifier does not match the code_challenge (S256)")
             elif row.code_challenge is None and verifier is not None:
@@ -636,8 +640,11 @@ class OidcService:
         """RFC 7662 §2.2 for a confidential client: ``{"active": false}`` for anything not
         currently valid, else ``active``, ``scope``, ``client_id``, ``username`` (the account
         name, only for a token whose scopes include ``profile``), ``token_type``, ``exp``,
-        ``iat``, ``sub``, ``aud``, ``iss``. Raises InvalidClientError (public clients too),
-        RateLimited."""
+        ``iat``, ``sub``, ``aud``, ``iss``. ``scope`` names only what the client is still
+        registered for (``rules.still_registered``), like userinfo and refreshes; a
+        client-credentials token is inactive once its client may no longer use the grant or has
+        a secret newer than the token (``rules.client_credentials_token_current``). Raises
+        InvalidClientError (public clients too), RateLimited."""
         client = await self.authenticate_client(credentials, ctx)
         if client.public:
             raise InvalidClientError(description="introspection is for confidential clients")
@@ -662,12 +669,15 @@ class OidcService:
                 current = await OidcRepository(s).refresh_is_current(hash_refresh_token(token))
             if not current:
                 return inactive
+            scopes = await self._still_registered(grant.client_id, rules.parse_scope(grant.scope))
+            if scopes is None:
+                return inactive
             return {
                 "active": True,
                 "token_type": "refresh_token",
-                "scope": grant.scope or "",
+                "scope": rules.scope_text(scopes),
                 "client_id": grant.client_id,
-                **rules.introspection_username(rules.parse_scope(grant.scope), user.account),
+                **rules.introspection_username(scopes, user.account),
                 "sub": user.id,
                 "iss": self.issuer,
                 "exp": int(grant.expires_at.timestamp()),
@@ -689,16 +699,31 @@ class OidcService:
             "iat": claims.get("iat"),
             "jti": claims.get("jti"),
         }
-        if "sid" not in claims:  # client credentials: valid while its client exists
-            try:
-                await self.clients.get(claims["client_id"])
-            except ClientNotFound:
+        try:
+            token_client = await self.clients.get(claims["client_id"])
+        except ClientNotFound:
+            return inactive
+        scopes = rules.still_registered(rules.parse_scope(claims.get("scope")), token_client)
+        answer["scope"] = rules.scope_text(scopes)
+        if "sid" not in claims:
+            # Client credentials: while its client exists, may use the grant and has the secret
+            # the token was obtained with.
+            if not rules.client_credentials_token_current(claims.get("iat"), token_client):
                 return inactive
             return answer
         live = await self._live_grant(claims)
         if live is None:
             return inactive
-        return {**answer, **rules.introspection_username(rules.parse_scope(answer["scope"]), live[1].account)}
+        return {**answer, **rules.introspection_username(scopes, live[1].account)}
+
+    async def _still_registered(self, client_id: str | None, scopes: tuple[str, ...]) -> tuple[str, ...] | None:
+        """``scopes`` less those ``client_id`` is no longer registered for
+        (``rules.still_registered``); None when the client is gone."""
+        try:
+            client = await self.clients.get(client_id or "")
+        except ClientNotFound:
+            return None
+        return rules.still_registered(scopes, client)
 
     # -- what other parts of SproutGate ask -----------------------------------------------------
     def id_token_hint(self, id_token: str) -> dict[str, Any]:

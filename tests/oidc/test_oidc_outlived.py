@@ -1,0 +1,189 @@
+"""Grants of the OpenID Connect provider that outlived the registration or the credential they
+were issued under (issue 11 item 3's class, found by attacking the provider from outside; each
+test failed before its fix):
+
+- an authorization code issued to a redirect URI the administrator has since removed from the
+  client (say, a callback on a domain that was lost) was still exchanged for tokens;
+- a client-credentials access token obtained before the client's secret was rotated (the usual
+  answer to a leaked secret) was still ``active`` at introspection until it expired;
+- introspection of an access token issued before a scope was taken from its client still
+  named that scope, where userinfo and refreshes had stopped releasing it.
+
+docs/security.md, "The OpenID Connect provider"."""
+
+from __future__ import annotations
+
+import pytest
+from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_client, sign_in
+
+pytestmark = pytest.mark.both_engines
+
+ADMIN = "oidc-outlived-admin-token"
+OTHER = "https://app.example/other-callback"
+
+
+@pytest.fixture
+async def h(make_harness, make_settings):
+    return await make_harness(make_settings(admin_token=ADMIN))
+
+
+def admin() -> dict[str, str]:
+    return {"X-Admin-Token": ADMIN}
+
+
+async def code_for(h, client_id: str, person: dict, scope: str = "openid profile") -> tuple[str, str]:
+    """An authorization code (and its PKCE verifier) through the hosted sign-in page."""
+    browser = h.new_client()
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": scope,
+        "state": "st",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    r = await browser.get("/oauth2/authorize", params=params)
+    if r.headers["location"].startswith("/login"):
+        r = await sign_in(browser, r.headers["location"], person["account"])
+        r = await browser.get(r.headers["location"])
+    assert r.status_code == 303 and r.headers["location"].startswith(CALLBACK), r.text
+    return query_of(r.headers["location"])["code"], verifier
+
+
+async def exchange(h, client_id: str, secret: str | None, code: str, verifier: str):
+    return await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret or ""),
+    )
+
+
+async def set_redirect_uris(h, client_id: str, uris: list[str]) -> None:
+    r = await h.client.put(f"/api/admin/clients/{client_id}", json={"redirectUris": uris}, headers=admin())
+    assert r.status_code == 200, r.text
+
+
+async def introspect(h, client_id: str, secret: str, token: str) -> dict:
+    r = await h.client.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_a_code_sent_to_a_redirect_uri_removed_since_gives_no_tokens(h):
+    client_id, secret = await register_client(h, redirect_uris=(CALLBACK, OTHER))
+    person = await make_person(h)
+    code, verifier = await code_for(h, client_id, person)
+    await set_redirect_uris(h, client_id, [OTHER])  # the administrator drops the callback
+
+    r = await exchange(h, client_id, secret, code, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "access_token" not in r.json()
+
+
+async def test_a_code_stays_good_while_its_redirect_uri_is_registered(h):
+    # Other registration changes (another URI added) leave an outstanding code alone.
+    client_id, secret = await register_client(h)
+    person = await make_person(h)
+    code, verifier = await code_for(h, client_id, person)
+    await set_redirect_uris(h, client_id, [CALLBACK, OTHER])
+    r = await exchange(h, client_id, secret, code, verifier)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_loopback_code_stays_good_on_another_port_of_the_registered_uri(h):
+    # RFC 8252 §7.3: the port of a loopback URI may vary; the check after the fact agrees.
+    registered = "http://127.0.0.1/cb"
+    client_id, _ = await register_client(h, public=True, redirect_uris=(registered,))
+    person = await make_person(h)
+    browser = h.new_client()
+    verifier, challenge = pkce_pair()
+    used = "http://127.0.0.1:51004/cb"
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": used,
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    r = await browser.get("/oauth2/authorize", params=params)
+    r = await sign_in(browser, r.headers["location"], person["account"])
+    r = await browser.get(r.headers["location"])
+    assert r.headers["location"].startswith(used), r.text
+    code = query_of(r.headers["location"])["code"]
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": used,
+            "code_verifier": verifier,
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 200, r.text
+
+
+async def client_credentials_token(h, client_id: str, secret: str) -> str:
+    r = await h.client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials", "scope": "profile"}, auth=(client_id, secret)
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+async def test_client_credentials_tokens_from_before_a_secret_rotation_are_inactive(h):
+    client_id, secret = await register_client(
+        h, grant_types=("authorization_code", "refresh_token", "client_credentials")
+    )
+    stolen = await client_credentials_token(h, client_id, secret)  # taken with the leaked secret
+    assert (await introspect(h, client_id, secret, stolen))["active"] is True
+
+    h.clock.advance(2)  # token times are whole seconds
+    r = await h.client.post(f"/api/admin/clients/{client_id}/secret", headers=admin())
+    assert r.status_code == 200, r.text
+    new_secret = r.json()["clientSecret"]
+
+    assert await introspect(h, client_id, new_secret, stolen) == {"active": False}
+    fresh = await client_credentials_token(h, client_id, new_secret)
+    assert (await introspect(h, client_id, new_secret, fresh))["active"] is True
+
+
+async def test_client_credentials_tokens_end_when_the_client_may_no_longer_use_the_grant(h):
+    client_id, secret = await register_client(
+        h, grant_types=("authorization_code", "refresh_token", "client_credentials")
+    )
+    token = await client_credentials_token(h, client_id, secret)
+    r = await h.client.put(
+        f"/api/admin/clients/{client_id}",
+        json={"grantTypes": ["authorization_code", "refresh_token"]},
+        headers=admin(),
+    )
+    assert r.status_code == 200, r.text
+    assert await introspect(h, client_id, secret, token) == {"active": False}
+
+
+async def test_introspection_names_only_the_scopes_the_client_still_has(h):
+    client_id, secret = await register_client(h)
+    person = await make_person(h)
+    code, verifier = await code_for(h, client_id, person, "openid profile email offline_access")
+    issued = (await exchange(h, client_id, secret, code, verifier)).json()
+    r = await h.client.put(
+        f"/api/admin/clients/{client_id}",
+        json={"scopes": ["openid", "offline_access"]},
+        headers=admin(),
+    )
+    assert r.status_code == 200, r.text
+
+    for token in (issued["access_token"], issued["refresh_token"]):
+        seen = await introspect(h, client_id, secret, token)
+        assert seen["active"] is True
+        assert seen["scope"] == "openid offline_access", seen
+        assert "username" not in seen  # profile was taken away, and with it the name
