@@ -151,6 +151,47 @@ async def test_the_waiting_secret_is_shown_again_only_to_the_browser_that_starte
     await client.aclose()
 
 
+async def test_a_browser_is_never_shown_an_enrolment_someone_else_started(h):
+    # Takeover through pending state (issue 11's class): the owner starts enrolling on the
+    # page; someone who has the password (or a fresh session) starts another enrolment on the
+    # API, which replaces the waiting one. The owner's page showed the *other* secret as the
+    # owner's (the ticket named only the session), so the owner scanned and confirmed a secret
+    # the other party knows: a second factor that protects nothing against them.
+    user = await make_user(h)
+    client = await signed_in_client(h, user)
+    mid_step(h)
+    assert (await start(client)).status_code == 303
+    mine = SECRET_RE.search((await client.get("/account/mfa/totp")).text).group(1).replace(" ", "")  # type: ignore[union-attr]
+    r = await h.client.post("/api/v1/auth/sessions", json={"email": user["email"], "password": PASSWORD})
+    other = r.json()["access_token"]
+    r = await h.client.post("/api/v1/users/me/mfa/totp", json={}, headers=bearer(other))
+    assert r.status_code == 200, r.text
+    theirs = r.json()["secret"]
+    assert theirs != mine
+
+    page = await client.get("/account/mfa/totp")
+    assert theirs not in page.text.replace(" ", "")
+    assert page.status_code == 303 and page.headers["location"] == "/account#mfa"
+    # Typing a code of the secret the owner was shown turns nothing on either.
+    account = await client.get("/account")
+    r = await client.post(
+        "/account/mfa/totp/verify", data={"csrf_token": csrf_of(account.text), "code": now_code(h, mine)}
+    )
+    assert "codes" not in r.headers.get("location", "") and not CODES_RE.findall(r.text)
+    status = await h.client.get("/api/v1/users/me/mfa", headers=bearer(other))
+    assert status.json()["totp"] is False
+    # Starting again here shows this browser's own new secret.
+    assert (await start(client)).status_code == 303
+    again = SECRET_RE.search((await client.get("/account/mfa/totp")).text).group(1).replace(" ", "")  # type: ignore[union-attr]
+    assert again not in (mine, theirs)
+    # A ticket of another shape names no enrolment (and is no 500).
+    ticket = client.cookies["sg_mfa_enrolment"]
+    for forged in ("9" * 40 + "." + ticket.partition(".")[2], "-1." + ticket, "." + ticket, "12x." + ticket):
+        client.cookies.set("sg_mfa_enrolment", forged, path="/account/mfa")
+        assert (await client.get("/account/mfa/totp")).status_code == 303
+    await client.aclose()
+
+
 async def test_enrolling_long_after_signing_in_needs_the_password_in_chinese(h):
     user = await make_user(h)
     client = await signed_in_client(h, user)

@@ -37,13 +37,17 @@ def _grouped(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-def _started_here(page: Page) -> bool:
-    """Whether this browser started the waiting enrolment (it holds the enrolment cookie for
-    its session): only then is the secret shown again. A stolen session cookie alone, without
-    the password or a recent sign-in, can neither start an enrolment nor read one."""
+async def _started_here(page: Page) -> TotpEnrolment | None:
+    """The waiting enrolment this browser started (it holds the enrolment cookie for its
+    session, naming that enrolment), or None: only then is the secret shown again. A stolen
+    session cookie alone, without the password or a recent sign-in, can neither start an
+    enrolment nor read one; and an enrolment started elsewhere since is never shown here."""
     principal = page.require_user()
     presented = page.request.cookies.get(security.ENROLMENT_COOKIE)
-    return page.guard.enrolment_ok(principal.session_id, presented)
+    started_at = page.guard.enrolment_started(principal.session_id, presented)
+    if started_at is None:
+        return None
+    return await page.services.mfa.pending_totp(principal, started_at)
 
 
 def _forget_enrolment(page: Page, response: Response) -> Response:
@@ -88,7 +92,7 @@ async def start_totp(page: Page = Depends(page_context)) -> Response:
     form = await page.form()
     password = form_text(form, "mfa_password")
     try:
-        await page.services.mfa.start_totp(principal, page.ctx, password or None)
+        enrolment = await page.services.mfa.start_totp(principal, page.ctx, password or None)
     except ReauthenticationRequired:
         errors = FormErrors(status=401)
         errors.fields["mfa_password"] = page.t("mfa.password_needed")
@@ -101,7 +105,7 @@ async def start_totp(page: Page = Depends(page_context)) -> Response:
         page.request,
         response,
         security.ENROLMENT_COOKIE,
-        page.guard.enrolment_ticket(principal.session_id),
+        page.guard.enrolment_ticket(principal.session_id, enrolment.started_at),
         max_age=ENROLMENT_TTL_SECONDS,
         path=security.ENROLMENT_COOKIE_PATH,
     )
@@ -111,9 +115,8 @@ async def start_totp(page: Page = Depends(page_context)) -> Response:
 @router.get(ENROL_PATH)
 async def enrolment_page(page: Page = Depends(page_context)) -> Response:
     """The waiting enrolment: QR code, the secret to type in, and the form for the first code."""
-    principal = page.require_user()
-    enrolment = await page.services.mfa.pending_totp(principal) if _started_here(page) else None
-    if enrolment is None:  # never started (here), expired or already on
+    enrolment = await _started_here(page)
+    if enrolment is None:  # never started (here), replaced since, expired or already on
         return _forget_enrolment(page, page.redirect(SECTION))
     return _render_enrolment(page, enrolment)
 
@@ -135,7 +138,7 @@ async def confirm_totp(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc, _code_fields("code"))
         else:
             return _forget_enrolment(page, _render_codes(page, codes, page.t("mfa.enabled_heading")))
-    enrolment = await page.services.mfa.pending_totp(principal) if _started_here(page) else None
+    enrolment = await _started_here(page)
     if enrolment is None:
         return _forget_enrolment(page, page.redirect(SECTION))
     return _render_enrolment(page, enrolment, errors)

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -29,6 +30,7 @@ from sproutgate.domain.sessions.rules import TokenAudience
 from sproutgate.domain.sessions.service import IssuedSession, Principal
 
 SESSION_COOKIE = "sg_session"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CSRF_COOKIE = "sg_csrf"
 LANG_COOKIE = "sg_lang"
 CONSOLE_COOKIE = "sg_console"
@@ -77,13 +79,24 @@ class WebGuard:
         return _same(self.csrf_token(nonce, session_id), presented)
 
     # -- second-factor enrolment ----------------------------------------------------------------
-    def enrolment_ticket(self, session_id: str) -> str:
-        """The value of ``ENROLMENT_COOKIE`` for a session: a MAC of its id, so the cookie is
-        only ever had by a browser it was sent to after a re-authenticated start."""
-        return self._mac("mfa-enrolment", session_id)
+    def enrolment_ticket(self, session_id: str, started_at: datetime) -> str:
+        """The value of ``ENROLMENT_COOKIE`` for the enrolment a session started at
+        ``started_at``: that time in microseconds since the epoch and a MAC of it with the
+        session's id, so the cookie is only ever had by a browser it was sent to after a
+        re-authenticated start, and names that one enrolment, not whichever waits later."""
+        micros = str((started_at - _EPOCH) // timedelta(microseconds=1))
+        return f"{micros}.{self._mac('mfa-enrolment', session_id, micros)}"
 
-    def enrolment_ok(self, session_id: str, presented: str | None) -> bool:
-        return bool(presented) and _same(self.enrolment_ticket(session_id), presented or "")
+    def enrolment_started(self, session_id: str, presented: str | None) -> datetime | None:
+        """When the enrolment a presented ``ENROLMENT_COOKIE`` names was started, if this
+        session's browser was given it; None for anything else."""
+        micros, _, _mac = (presented or "").partition(".")
+        if not micros.isascii() or not micros.isdigit() or len(micros) > 16:  # 16 digits: until the year 2286
+            return None
+        started_at = _EPOCH + timedelta(microseconds=int(micros))
+        if not _same(self.enrolment_ticket(session_id, started_at), presented or ""):
+            return None
+        return started_at
 
 
 def _same(expected: str, presented: str) -> bool:

@@ -86,11 +86,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class TotpEnrolment:
     """A pending authenticator enrolment, shown to its owner once: the base32 ``secret`` (for
-    typing in), the ``otpauth_uri`` and that URI as a QR code (``qr_svg``, an SVG element)."""
+    typing in), the ``otpauth_uri`` and that URI as a QR code (``qr_svg``, an SVG element).
+    ``started_at`` (UTC, to the microsecond) names this enrolment among those its user may start:
+    a page shows a waiting enrolment again only by it (``MfaService.pending_totp``)."""
 
     secret: str
     otpauth_uri: str
     qr_svg: str
+    started_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +125,14 @@ class MfaSummary:
     passkeys: int = 0
 
 
-def _enrolment(secret: str, account: str) -> TotpEnrolment:
+def _enrolment(secret: str, account: str, started_at: datetime) -> TotpEnrolment:
     uri = otpauth_uri(secret, account)
-    return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri, title=f"SproutGate: {account}"))
+    return TotpEnrolment(
+        secret=secret,
+        otpauth_uri=uri,
+        qr_svg=qr_svg(uri, title=f"SproutGate: {account}"),
+        started_at=started_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,13 +328,18 @@ class MfaService:
                     created_at=now,
                 )
             )
-        return _enrolment(secret, user.account)
+        return _enrolment(secret, user.account, now)
 
-    async def pending_totp(self, principal: Principal) -> TotpEnrolment | None:
-        """The caller's own enrolment still waiting for its first code (started by ``start_totp``
-        within ``ENROLMENT_TTL_SECONDS``), shown again so a page can be reloaded or a wrong code
-        retried without a new secret; None when nothing waits. Only the session that is signed
-        in as the owner asks, and ``start_totp`` re-authenticated it.
+    async def pending_totp(self, principal: Principal, started_at: datetime) -> TotpEnrolment | None:
+        """The caller's own enrolment still waiting for its first code, shown again so a page
+        can be reloaded or a wrong code retried without a new secret: the one ``start_totp``
+        answered with ``started_at``, within ``ENROLMENT_TTL_SECONDS``; None when nothing waits
+        or another enrolment has replaced it since. Only the session that is signed in as the
+        owner asks, and ``start_totp`` re-authenticated it.
+
+        Never another start's secret: a start elsewhere (another session of the user, on any
+        face) replaces the waiting enrolment, and showing its secret here would have the owner
+        scan and confirm a secret that other party knows (takeover through pending state).
 
         Raises ServiceUnavailable when the secret opens with none of the keys."""
         user = principal.user
@@ -335,10 +348,11 @@ class MfaService:
         if (
             factor is None
             or factor.activated_at is not None
+            or factor.created_at != started_at
             or factor.created_at + timedelta(seconds=ENROLMENT_TTL_SECONDS) <= self.clock.now()
         ):
             return None
-        return _enrolment(self._open_secret(factor), user.account)
+        return _enrolment(self._open_secret(factor), user.account, factor.created_at)
 
     async def confirm_totp(self, principal: Principal, code: str, ctx: CallerContext) -> list[str]:
         """Turn the pending authenticator on with a current code from it, and issue the first
