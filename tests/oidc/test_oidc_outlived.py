@@ -133,7 +133,9 @@ async def test_a_loopback_code_stays_good_on_another_port_of_the_registered_uri(
 
 async def client_credentials_token(h, client_id: str, secret: str) -> str:
     r = await h.client.post(
-        "/oauth2/token", data={"grant_type": "client_credentials", "scope": "profile"}, auth=(client_id, secret)
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "profile"},
+        auth=(client_id, secret),
     )
     assert r.status_code == 200, r.text
     return r.json()["access_token"]

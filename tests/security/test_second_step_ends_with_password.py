@@ -62,7 +62,9 @@ async def password_step(h: AppHarness, face: str, user: dict) -> str:
     """The first step of a sign-in on ``face`` with the password: its ``mfa_token``."""
     async with h.new_client() as c:
         if face == "v1":
-            r = await c.post("/api/v1/auth/sessions", json={"email": user["email"], "password": OWNER_PASSWORD})
+            r = await c.post(
+                "/api/v1/auth/sessions", json={"email": user["email"], "password": OWNER_PASSWORD}
+            )
         else:
             r = await c.post("/api/auth/login", json={"account": user["account"], "password": OWNER_PASSWORD})
     assert r.status_code == 401, r.text
@@ -96,7 +98,9 @@ async def profile(h: AppHarness, user: dict, access: str) -> None:
 
 
 async def administrator(h: AppHarness, user: dict, access: str) -> None:
-    r = await h.client.put(f"/api/admin/users/{user['account']}", json={"password": NEW_PASSWORD}, headers=admin(h))
+    r = await h.client.put(
+        f"/api/admin/users/{user['account']}", json={"password": NEW_PASSWORD}, headers=admin(h)
+    )
     assert r.status_code == 200, r.text
 
 

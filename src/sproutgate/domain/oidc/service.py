@@ -716,7 +716,9 @@ class OidcService:
             return inactive
         return {**answer, **rules.introspection_username(scopes, live[1].account)}
 
-    async def _still_registered(self, client_id: str | None, scopes: tuple[str, ...]) -> tuple[str, ...] | None:
+    async def _still_registered(
+        self, client_id: str | None, scopes: tuple[str, ...]
+    ) -> tuple[str, ...] | None:
         """``scopes`` less those ``client_id`` is no longer registered for
         (``rules.still_registered``); None when the client is gone."""
         try:
