@@ -7,7 +7,10 @@ test failed before its fix):
 - a client-credentials access token obtained before the client's secret was rotated (the usual
   answer to a leaked secret) was still ``active`` at introspection until it expired;
 - introspection of an access token issued before a scope was taken from its client still
-  named that scope, where userinfo and refreshes had stopped releasing it.
+  named that scope, where userinfo and refreshes had stopped releasing it;
+- and the other way round, a grant that ended too easily: anyone who saw a used code's URL
+  could replay it for a public client (client_id alone) within the day it is kept and so
+  revoke the person's grant, without the PKCE verifier.
 
 docs/security.md, "The OpenID Connect provider"."""
 
@@ -189,3 +192,72 @@ async def test_introspection_names_only_the_scopes_the_client_still_has(h):
         assert seen["active"] is True
         assert seen["scope"] == "openid offline_access", seen
         assert "username" not in seen  # profile was taken away, and with it the name
+
+
+async def test_a_replayed_code_without_its_verifier_revokes_nothing(h):
+    # A used code lingers in browser history, proxy logs and Referer headers, and is kept a day
+    # so that a replay can still revoke what it gave (RFC 6749 §4.1.2). A public client
+    # authenticates with its client_id alone, so anyone who saw the URL could replay the code
+    # and end the person's grant (offline ones included). Only a replay that proves what a
+    # redemption proves (the redirect URI and the PKCE verifier) revokes.
+    client_id, _ = await register_client(h, public=True, redirect_uris=(CALLBACK,))
+    person = await make_person(h)
+    code, verifier = await code_for(h, client_id, person, "openid offline_access")
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 200, r.text
+    issued = r.json()
+
+    h.clock.advance(3600)  # hours later, from a log line
+    async with h.new_client() as stranger:
+        for data in (
+            {"code_verifier": "x" * 43, "redirect_uri": CALLBACK},
+            {"redirect_uri": CALLBACK},
+            {"code_verifier": verifier, "redirect_uri": CALLBACK + "/other"},
+        ):
+            r = await stranger.post(
+                "/oauth2/token",
+                data={"grant_type": "authorization_code", "code": code, "client_id": client_id, **data},
+            )
+            assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": issued["refresh_token"],
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 200, r.text
+    renewed = r.json()
+
+    # The same code with its verifier is a replay by whoever redeemed it: the grant ends.
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": renewed["refresh_token"],
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text

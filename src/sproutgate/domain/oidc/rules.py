@@ -253,6 +253,24 @@ def check_authorization_params(
     )
 
 
+def replay_proves_possession(
+    *,
+    code_challenge: str | None,
+    verifier: str | None,
+    code_redirect_uri: str,
+    presented_redirect_uri: str,
+) -> bool:
+    """Whether a second presentation of an authorization code proves what its redemption
+    proved (the ``redirect_uri`` it went to and, when the request had a challenge, the PKCE
+    verifier: RFC 7636 §4.6), so that it may revoke what the first use gave (RFC 6749
+    §4.1.2). A bare replay proves nothing: a used code lingers in browser history, logs and
+    ``Referer`` headers for the day it is kept, and a public client authenticates with its
+    ``client_id`` alone, so anyone who saw the URL could otherwise end the person's grant."""
+    if presented_redirect_uri != code_redirect_uri:
+        return False
+    return code_challenge is None or pkce_matches(verifier, code_challenge)
+
+
 def sign_in_is_fresh(auth_time: datetime, now: datetime, request: AuthorizationRequest) -> bool:
     """Whether the SSO session's sign-in may answer ``request``: not when the request says
     ``prompt=login``, nor when it was longer ago than ``max_age`` seconds (OpenID Connect

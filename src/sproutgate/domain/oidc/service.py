@@ -342,11 +342,20 @@ class OidcService:
             if row is None or row.client_id != client.client_id:
                 raise InvalidGrant(description="unknown authorization code")
             if row.used_at is not None:
-                # A second use: whatever the code gave is taken back (RFC 6749 §4.1.2).
-                reused_grant = row.grant_session_id
-                reused = await repo.session(reused_grant) if reused_grant else None
-                if reused is not None:
-                    await end_sessions(s, reused.user_id, now, SessionEndReason.CODE_REUSE, only=reused.id)
+                # A second use: whatever the code gave is taken back (RFC 6749 §4.1.2), when the
+                # replay proves what the redemption did; a bare one is refused, nothing more.
+                if rules.replay_proves_possession(
+                    code_challenge=row.code_challenge,
+                    verifier=verifier,
+                    code_redirect_uri=row.redirect_uri,
+                    presented_redirect_uri=redirect_uri,
+                ):
+                    reused_grant = row.grant_session_id
+                    reused = await repo.session(reused_grant) if reused_grant else None
+                    if reused is not None:
+                        await end_sessions(
+                            s, reused.user_id, now, SessionEndReason.CODE_REUSE, only=reused.id
+                        )
             elif row.expires_at <= now:
                 raise InvalidGrant(description="the authorization code has expired")
             elif row.redirect_uri != redirect_uri:
@@ -389,8 +398,9 @@ class OidcService:
                 )
                 self._open_grant(repo, grant, sso, now)
                 row.grant_session_id = grant.grant_id
-        if reused_grant is not None or grant is None:
+        if reused_grant is not None:
             log.warning("authorization code presented again: its grant %s revoked", reused_grant)
+        if reused_grant is not None or grant is None:
             raise InvalidGrant(description="the authorization code was already used")
         return grant
 
