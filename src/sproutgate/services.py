@@ -198,7 +198,7 @@ def build_services(
     # OAuth client secrets are stored as a keyed hash under a key of their own (issue 12).
     clients = ClientService(db, clock, load_or_create_secret(settings.data_dir, "client-secrets.key"))
     clients.on_delete(logouts.forget_client)
-    oidc = OidcService(settings, db, signer, sessions, clients, limiter, clock)
+    oidc = OidcService(settings, db, signer, sessions, clients, limiter, clock, notices)
     health = HealthService(settings, db)
     return Services(
         settings=settings,

@@ -226,6 +226,17 @@ class Notices:
         passkey)."""
         await self._notice(target, user, change.value, where, **params)
 
+    async def app_connected(
+        self, target: AsyncSession | Statements, user: User, app: str, where: CallerContext | None
+    ) -> None:
+        """An app (the client named ``app``) got lasting access to the account: a grant that
+        outlives the sign-out (``offline_access``), the first one of that app while none is live.
+        ``where``: the browser sign-in it was given through. The owner learns of access a copied
+        session cookie could otherwise hand out unseen, and where to disconnect it."""
+        await self._notice(
+            target, user, "app_connected", where, app=app, link=self.link("/account") + "#apps"
+        )
+
     async def account_deleted(
         self, target: AsyncSession | Statements, user: User, kind: str, at: datetime, until: datetime
     ) -> None:

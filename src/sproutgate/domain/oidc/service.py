@@ -28,6 +28,7 @@ from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
 from sproutgate.domain.errors import RateLimited
 from sproutgate.domain.limits import RateLimits
+from sproutgate.domain.mail.notices import Notices
 from sproutgate.domain.oidc import rules
 from sproutgate.domain.oidc.errors import (
     AuthorizationError,
@@ -149,7 +150,9 @@ class OidcService:
         clients: ClientService,
         limiter: RateLimits,
         clock: Clock,
+        notices: Notices | None = None,
     ) -> None:
+        """``notices`` (None: no mail) tells people when an app gets lasting access."""
         self.settings = settings
         self.db = db
         self.signer = signer
@@ -157,6 +160,7 @@ class OidcService:
         self.clients = clients
         self.limiter = limiter
         self.clock = clock
+        self.notices = notices
 
     @property
     def issuer(self) -> str:
@@ -336,6 +340,7 @@ class OidcService:
         now = self.clock.now()
         reused_grant: str | None = None
         grant: _Grant | None = None
+        mailed = False
         async with self.db.write() as s:
             repo = OidcRepository(s)
             row = await repo.code_by_hash(_sha256(code))
@@ -387,6 +392,7 @@ class OidcService:
                 if not await repo.use_code(row.id, now):
                     raise InvalidGrant(description="unknown authorization code")
                 scopes = rules.still_registered(rules.parse_scope(row.scope), client)
+                lasting_before = await self._has_lasting_grant(repo, user.id, client.client_id, now)
                 grant = _Grant(
                     client=client,
                     scopes=scopes,
@@ -398,11 +404,24 @@ class OidcService:
                 )
                 self._open_grant(repo, grant, sso, now)
                 row.grant_session_id = grant.grant_id
+                if self.notices is not None and rules.survives_sign_out(scopes) and not lasting_before:
+                    where = CallerContext(ip=sso.ip or "", user_agent=sso.user_agent)
+                    await self.notices.app_connected(s, user, client.name, where)
+                    mailed = True
         if reused_grant is not None:
             log.warning("authorization code presented again: its grant %s revoked", reused_grant)
         if reused_grant is not None or grant is None:
             raise InvalidGrant(description="the authorization code was already used")
+        if mailed and self.notices is not None:
+            self.notices.outbox.notify()
         return grant
+
+    @staticmethod
+    async def _has_lasting_grant(repo: OidcRepository, user_id: str, client_id: str, now: datetime) -> bool:
+        """Whether the user already has a grant of ``client_id`` that outlives the sign-out
+        (``rules.survives_sign_out``) and may still be active."""
+        granted = await repo.granted_scopes(user_id, client_id, now)
+        return any(rules.survives_sign_out(rules.parse_scope(scope)) for scope in granted)
 
     def _open_grant(self, repo: OidcRepository, grant: _Grant, sso: AuthSession, now: datetime) -> None:
         """Store the grant session (and its first refresh token) for ``grant``."""
