@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import nh3
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemLoader, select_autoescape
+from jinja2.bccache import Bucket
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
@@ -124,13 +125,37 @@ def initial(name: str | None) -> str:
     return name[:1].upper() if name else "?"
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Compiled page templates kept in memory for the life of the process and shared by every
+    environment ``make_environment`` makes (they all compile alike). A server makes one app and
+    gains nothing; the test suite makes an app per test and so compiled every page it renders
+    again for each (some tens of milliseconds). Jinja keys a template by name and file and
+    checks a checksum of its source, so a changed template is compiled anew."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_compiled_templates = _CompiledTemplates()
+
+
 def make_environment() -> Environment:
+    """The pages' Jinja2 environment: templates/ autoescaped, with the filters the pages use."""
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        bytecode_cache=_compiled_templates,
     )
     env.globals["static_url"] = static_url
     env.filters["markdown"] = render_markdown
