@@ -159,14 +159,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (repeats if engine_free and params.get("db_engine") == "postgres" else keep).append(item)
     if repeats:
         config.hook.pytest_deselected(items=repeats)
-    # The folders whose files take longest (server processes, Chromium, Apache) go first, so that
-    # `make test`'s workers (pytest-xdist hands out whole files in this order) do not end on one
-    # long file while the others idle. A stable sort: the order within a folder stays.
-    keep.sort(key=lambda item: _LONG_FIRST.get(Path(str(item.path)).parent.name, len(_LONG_FIRST)))
+    # The files that take longest go first, then the folders whose files take long (server
+    # processes, Chromium, Apache), so that `make test`'s workers (pytest-xdist hands out whole
+    # files in this order) do not end on one long file while the others idle. A stable sort: the
+    # order within a folder stays.
+    keep.sort(key=_long_first_rank)
     items[:] = keep
 
 
-_LONG_FIRST = {name: rank for rank, name in enumerate(["backends", "rp", "web", "api", "gate", "oidc"])}
+# Paths below tests/: files (the longest of the suite wherever they are, longest first) and
+# folders. Measured with `--durations=0` added up per file (docs/decisions/parallel-tests.md).
+_LONG_FIRST = {
+    path: rank
+    for rank, path in enumerate(
+        [
+            "test_schemathesis.py",
+            "v1/test_reset_timing.py",
+            "v1/test_server_process.py",
+            "backends",
+            "rp",
+            "web",
+            "api",
+            "gate",
+            "oidc",
+            "security",
+        ]
+    )
+}
+
+
+def _long_first_rank(item: pytest.Item) -> int:
+    path = Path(str(item.path))
+    try:
+        relative = path.relative_to(Path(__file__).parent).as_posix()
+    except ValueError:
+        return len(_LONG_FIRST)
+    return _LONG_FIRST.get(relative, _LONG_FIRST.get(path.parent.name, len(_LONG_FIRST)))
 
 
 @pytest.fixture
