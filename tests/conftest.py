@@ -260,6 +260,9 @@ def make_settings(
             "trusted_proxies": ["127.0.0.1"],
             "public_url": "http://testserver",
             "mail_poll_seconds": 0.2,
+            # A loaded CI machine (several workers, each with its own PostgreSQL) can take more
+            # than the production 3 s to accept a connection; outage tests set their own.
+            "db_connect_timeout_seconds": 15.0,
             **CHEAP_ARGON2,
         }
         values.update(overrides)
