@@ -499,6 +499,20 @@ class AuthorizationCode(Base):
     grant_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
+class OidcSignInDemand(Base):
+    """A fresh sign-in an authorization request asked for (``prompt=login``, ``max_age``) from
+    a browser whose sign-in was older: any authorization request with the same binding (client,
+    redirect URI, ``state``, ``nonce``, PKCE challenge; ``key_hash`` is their SHA-256) is
+    answered only for a sign-in at or after ``signed_in_after``, whatever its own parameters say
+    (OpenID Connect Core §3.1.2.1). Kept until every session signed in before it has ended."""
+
+    __tablename__ = "oidc_sign_in_demands"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signed_in_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class OAuthConsent(Base):
     """What a person allowed a third-party app to read: remembered per user and client, the
     scopes a space-delimited list."""
@@ -538,6 +552,7 @@ __all__ = [
     "MfaChallenge",
     "OAuthConsent",
     "OidcSessionClient",
+    "OidcSignInDemand",
     "OAuthClient",
     "OutboxMessage",
     "Passkey",
