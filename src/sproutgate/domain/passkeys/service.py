@@ -315,9 +315,18 @@ class PasskeyService:
         self.outbox.notify()
         return PasskeyInfo(id=passkey.id, name=name, created_at=now, last_used_at=None)
 
-    async def remove(self, principal: Principal, passkey_id: str, ctx: CallerContext) -> None:
+    async def remove(
+        self, principal: Principal, passkey_id: str, ctx: CallerContext, password: str | None = None
+    ) -> None:
         """Remove one of the caller's passkeys: the owner's other sessions end and a notice is
-        mailed. Raises PasskeyNotFound."""
+        mailed. Needs ``password`` or a sign-in within ``recent_auth_seconds``, as adding one
+        does (``MfaService.reauthenticate``): a factor is a credential, and a stolen session
+        alone must neither add nor take away one (the peers' rule: Keycloak and Supabase ask
+        for a fresh sign-in before a credential is removed).
+
+        Raises WrongPassword (counted like a failed sign-in), ReauthenticationRequired,
+        RateLimited, PasskeyNotFound."""
+        await self.mfa.reauthenticate(principal, password)
         user = principal.user
         async with self.db.write() as s:
             removed = await PasskeyRepository(s).delete_one(user.id, passkey_id)
