@@ -21,9 +21,15 @@ from sproutgate.domain.codes.rules import CodePurpose
 
 
 class SignInOutcome(StrEnum):
-    """How a sign-in ended (the ``outcome`` label of ``sproutgate_sign_ins_total``): with a
-    password on every face, and with a passkey on the pages (passwordless, or as the second
-    step after a password; ``domain.passkeys``)."""
+    """How a sign-in step ended (the ``outcome`` label of ``sproutgate_sign_ins_total``): a
+    password on every face, a passkey on the pages (passwordless, or as the second step after a
+    password; ``domain.passkeys``), and an authenticator or recovery code as the second step on
+    every face (``domain.mfa``).
+
+    A sign-in with a second step counts twice, once per step: its password step
+    ``second_factor_required``, then its second step once more (``success`` when it opened the
+    session). So ``success`` counts every session opened by a sign-in exactly once, and
+    ``second_factor_required`` counts the sign-ins that were asked for a second step."""
 
     SUCCESS = "success"
     # The password did not match, or no account has that identifier (one answer for both).
@@ -37,6 +43,9 @@ class SignInOutcome(StrEnum):
     # A passkey assertion opened nothing: an unknown or stale challenge, a passkey not
     # registered here (or not the password step's user's), a failed verification.
     PASSKEY_REFUSED = "passkey_refused"
+    # A second step's code was refused: a wrong, replayed or already used authenticator code,
+    # or a wrong or used recovery code (the mfa_token counts it; dead after five).
+    WRONG_CODE = "wrong_code"
 
 
 class MailDelivery(StrEnum):
