@@ -43,7 +43,9 @@ def _return_path(login_location: str) -> str:
     return parse_qs(urlsplit(login_location).query)["next"][0]
 
 
-async def _exchange(h: AppHarness, client_id: str, secret: str, location: str, verifier: str) -> httpx.Response:
+async def _exchange(
+    h: AppHarness, client_id: str, secret: str, location: str, verifier: str
+) -> httpx.Response:
     return await h.client.post(
         "/oauth2/token",
         data={

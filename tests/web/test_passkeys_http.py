@@ -518,7 +518,9 @@ async def test_removing_a_passkey_needs_a_recent_sign_in_or_the_password(h):
     r = await client.post(path, data={"csrf_token": csrf}, headers={"Accept-Language": "en"})
     assert r.status_code == 401 and field in r.text
     assert "Enter your current password: you signed in a while ago." in r.text
-    r = await client.post(path, data={"csrf_token": csrf, "password": "Wrong#2026pw"}, headers={"Accept-Language": "zh-CN"})
+    r = await client.post(
+        path, data={"csrf_token": csrf, "password": "Wrong#2026pw"}, headers={"Accept-Language": "zh-CN"}
+    )
     assert r.status_code == 401 and field in r.text and "密码错误" in r.text
     # Nothing happened: the passkey signs in, the other session lives, no mail went out.
     assert [p.id for p in await stored(h, user["account"])] == [info["id"]]
@@ -540,7 +542,9 @@ async def test_removing_a_passkey_needs_a_recent_sign_in_or_the_password(h):
 
 
 async def test_a_wrong_password_at_removal_counts_as_a_failed_sign_in(make_harness, make_settings):
-    h = await make_harness(make_settings(admin_token=ADMIN["X-Admin-Token"], limit_login_fail_account="3/hour"))
+    h = await make_harness(
+        make_settings(admin_token=ADMIN["X-Admin-Token"], limit_login_fail_account="3/hour")
+    )
     user, _, info = await user_with_passkey(h)
     client = await signed_in(h, user)
     h.clock.advance(h.services.settings.recent_auth_seconds + 1)
