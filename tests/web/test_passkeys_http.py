@@ -541,6 +541,27 @@ async def test_removing_a_passkey_needs_a_recent_sign_in_or_the_password(h):
         await c.aclose()
 
 
+async def test_a_fresh_passkey_sign_in_removes_another_passkey_without_the_password(h):
+    user = await make_user(h)
+    phone, laptop = SoftAuthenticator(ORIGIN), SoftAuthenticator(ORIGIN)
+    client = await signed_in(h, user)
+    await register(h, client, phone, name="Phone")
+    old = await register(h, client, laptop, name="Laptop")
+    h.clock.advance(h.services.settings.recent_auth_seconds + 1)
+    # Signing in again with a passkey is a sign-in: it is recent, so no password is asked.
+    fresh = h.new_client()
+    r = await sign_in_with(fresh, phone.get(await sign_in_options(fresh)))
+    assert r.status_code == 200, r.text
+    csrf = csrf_of((await fresh.get("/account")).text)
+    r = await fresh.post(f"/account/passkeys/{old['id']}/remove", data={"csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    assert [p.name for p in await stored(h, user["account"])] == ["Phone"]
+    # The older session of the same person was not recent and is signed out now.
+    assert (await client.get("/account")).status_code == 303
+    for c in (client, fresh):
+        await c.aclose()
+
+
 async def test_a_wrong_password_at_removal_counts_as_a_failed_sign_in(make_harness, make_settings):
     h = await make_harness(
         make_settings(admin_token=ADMIN["X-Admin-Token"], limit_login_fail_account="3/hour")
