@@ -192,3 +192,26 @@ async def test_disconnecting_changes_nothing_of_another_persons_codes(h):
     assert r.status_code == 303
     r = await _exchange(h, client_id, secret, bob_pending, verifier)
     assert r.status_code == 200, r.text
+
+
+async def test_a_later_demand_with_the_same_binding_asks_again(h):
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    await sign_in_to_app(h, browser, client_id, secret, person)
+    h.clock.advance(120)
+    verifier, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, prompt="login"))
+    back = _return_path(r.headers["location"])
+    r = await sign_in(browser, f"/login?{urlencode({'next': back, 'reauth': '1'})}", person["account"])
+    assert r.headers["location"] == back
+    # The same request again later: signed in 120 s before it, which no longer counts.
+    h.clock.advance(120)
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, prompt="login"))
+    assert r.headers["location"].startswith("/login?")
+    r = await browser.get(back)
+    assert r.headers["location"].startswith("/login?"), r.headers["location"]
+    r = await sign_in(browser, f"/login?{urlencode({'next': back, 'reauth': '1'})}", person["account"])
+    r = await browser.get(back)
+    assert "code=" in r.headers["location"]
+    assert (await _exchange(h, client_id, secret, r.headers["location"], verifier)).status_code == 200
