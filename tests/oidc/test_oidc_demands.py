@@ -6,6 +6,7 @@ and a code issued before its app was disconnected can no longer be exchanged (RF
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -63,13 +64,35 @@ async def _auth_time(h: AppHarness, answer: dict[str, Any]) -> int:
     return int(claims["auth_time"])
 
 
-@pytest.mark.parametrize("asked", [{"prompt": "login"}, {"max_age": "60"}, {"max_age": "0"}])
-async def test_a_fresh_sign_in_cannot_be_skipped_by_following_or_editing_the_return_link(h, asked):
+@dataclass
+class _SignedIn:
+    """A first-party app, a person and a browser that signed in to it two minutes ago."""
+
+    client_id: str
+    secret: str
+    person: dict[str, Any]
+    browser: httpx.AsyncClient
+    first: dict[str, Any]
+
+
+async def _signed_in_a_while_ago(h: AppHarness, **headers: str) -> _SignedIn:
     client_id, secret = await register_app(h)
     person = await make_person(h)
-    browser = h.new_client(**{"Accept-Language": "en"})
+    browser = h.new_client(**headers)
     first = await sign_in_to_app(h, browser, client_id, secret, person)
     h.clock.advance(120)
+    return _SignedIn(client_id, secret, person, browser, first)
+
+
+async def _sign_in_again(browser: httpx.AsyncClient, back: str, account: str) -> httpx.Response:
+    """The sign-in page the authorization endpoint sent the browser to, filled in."""
+    return await sign_in(browser, f"/login?{urlencode({'next': back, 'reauth': '1'})}", account)
+
+
+@pytest.mark.parametrize("asked", [{"prompt": "login"}, {"max_age": "60"}, {"max_age": "0"}])
+async def test_a_fresh_sign_in_cannot_be_skipped_by_following_or_editing_the_return_link(h, asked):
+    app = await _signed_in_a_while_ago(h, **{"Accept-Language": "en"})
+    client_id, secret, person, browser = app.client_id, app.secret, app.person, app.browser
     verifier, challenge = pkce_pair()
 
     r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, **asked))
@@ -95,21 +118,18 @@ async def test_a_fresh_sign_in_cannot_be_skipped_by_following_or_editing_the_ret
     assert r.headers["location"].startswith("/login?")
 
     # Signing in answers it, once: the code carries the new sign-in's time.
-    r = await sign_in(browser, f"/login?{urlencode({'next': back, 'reauth': '1'})}", person["account"])
+    r = await _sign_in_again(browser, back, person["account"])
     assert r.status_code == 303 and r.headers["location"] == back
     r = await browser.get(back)
     assert r.status_code == 303 and "code=" in r.headers["location"]
     token = await _exchange(h, client_id, secret, r.headers["location"], verifier)
     assert token.status_code == 200, token.text
-    assert await _auth_time(h, token.json()) >= await _auth_time(h, first) + 120
+    assert await _auth_time(h, token.json()) >= await _auth_time(h, app.first) + 120
 
 
 async def test_another_request_of_the_same_app_is_not_held_back(h):
-    client_id, secret = await register_app(h)
-    person = await make_person(h)
-    browser = h.new_client()
-    await sign_in_to_app(h, browser, client_id, secret, person)
-    h.clock.advance(120)
+    app = await _signed_in_a_while_ago(h)
+    client_id, browser = app.client_id, app.browser
     _, challenge = pkce_pair()
     r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, prompt="login"))
     assert r.headers["location"].startswith("/login?")
@@ -195,15 +215,12 @@ async def test_disconnecting_changes_nothing_of_another_persons_codes(h):
 
 
 async def test_a_later_demand_with_the_same_binding_asks_again(h):
-    client_id, secret = await register_app(h)
-    person = await make_person(h)
-    browser = h.new_client()
-    await sign_in_to_app(h, browser, client_id, secret, person)
-    h.clock.advance(120)
+    app = await _signed_in_a_while_ago(h)
+    client_id, secret, person, browser = app.client_id, app.secret, app.person, app.browser
     verifier, challenge = pkce_pair()
     r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, prompt="login"))
     back = _return_path(r.headers["location"])
-    r = await sign_in(browser, f"/login?{urlencode({'next': back, 'reauth': '1'})}", person["account"])
+    r = await _sign_in_again(browser, back, person["account"])
     assert r.headers["location"] == back
     # The same request again later: signed in 120 s before it, which no longer counts.
     h.clock.advance(120)
@@ -211,7 +228,7 @@ async def test_a_later_demand_with_the_same_binding_asks_again(h):
     assert r.headers["location"].startswith("/login?")
     r = await browser.get(back)
     assert r.headers["location"].startswith("/login?"), r.headers["location"]
-    r = await sign_in(browser, f"/login?{urlencode({'next': back, 'reauth': '1'})}", person["account"])
+    await _sign_in_again(browser, back, person["account"])
     r = await browser.get(back)
     assert "code=" in r.headers["location"]
     assert (await _exchange(h, client_id, secret, r.headers["location"], verifier)).status_code == 200

@@ -7,41 +7,21 @@ that takes one (runtime API, SproutGate API, pages): the password step counts
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from test_v1_mfa import SESSIONS_MFA, enrolled, mid_step, next_code, password_step
 from v1_support import PASSWORD, assert_problem
 
 from support.harness import AppHarness
+from support.sign_in_counts import moved, sign_ins
 
 pytestmark = pytest.mark.both_engines
 
-SIGN_INS = "sproutgate_sign_ins_total"
 ADMIN = {"X-Admin-Token": "mfa-metrics-admin-token"}
 
 
 @pytest.fixture
 async def h(make_harness, make_settings) -> AppHarness:
     return await make_harness(make_settings(admin_token=ADMIN["X-Admin-Token"]))
-
-
-async def sign_ins(h: AppHarness) -> dict[str, float]:
-    """The sign-in counts by outcome, as a local Prometheus reads /metrics."""
-    transport = httpx.ASGITransport(app=h.app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        r = await c.get("/metrics")
-    assert r.status_code == 200, r.text
-    return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(r.text)
-        for sample in family.samples
-        if sample.name == SIGN_INS
-    }
-
-
-def moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
 
 
 async def test_a_code_second_step_counts_its_outcome_once_on_the_runtime_api(h):

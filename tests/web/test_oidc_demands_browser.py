@@ -22,7 +22,10 @@ from support.servers import free_port
 pytestmark = pytest.mark.browser
 
 
-def _register_app(site, callback: str, first_party: bool) -> tuple[str, str]:
+def _app_and_person(site, new_page, lang: str, first_party: bool):
+    """A registered app whose callback answers from the browser (the app is not running), a
+    person, and a page signed in as them: (page, person, client id, secret, callback)."""
+    callback = f"http://127.0.0.1:{free_port()}/callback"
     body = {
         "name": f"Orchard Notes {secrets.token_hex(2)}",
         "redirectUris": [callback],
@@ -32,7 +35,11 @@ def _register_app(site, callback: str, first_party: bool) -> tuple[str, str]:
     }
     r = site.http.post("/api/admin/clients", json=body, headers={"X-Admin-Token": ADMIN_TOKEN})
     assert r.status_code == 201, r.text
-    return r.json()["client"]["clientId"], r.json()["clientSecret"]
+    user = site.create_user()
+    page = new_page(lang=lang)
+    page.route(re.compile(re.escape(callback) + r".*"), lambda route: route.fulfill(body="back at the app"))
+    sign_in(page, user["account"])
+    return page, user, r.json()["client"]["clientId"], r.json()["clientSecret"], callback
 
 
 def _request(client_id: str, callback: str, challenge: str, **extra: str) -> str:
@@ -72,12 +79,7 @@ def _exchange(site, client_id: str, secret: str, callback: str, returned: str, v
 
 
 def test_prompt_login_cannot_be_skipped_by_going_straight_back(site, new_page):
-    callback = f"http://127.0.0.1:{free_port()}/callback"
-    client_id, secret = _register_app(site, callback, first_party=True)
-    user = site.create_user()
-    page = new_page(lang="en-US")
-    page.route(re.compile(re.escape(callback) + r".*"), lambda route: route.fulfill(body="back at the app"))
-    sign_in(page, user["account"])
+    page, user, client_id, secret, callback = _app_and_person(site, new_page, "en-US", first_party=True)
     expect(page).to_have_url(re.compile(r"/account$"))
     signed_in_at = time.time()
     time.sleep(1.1)  # auth_time is in whole seconds: the fresh sign-in is visibly later
@@ -104,12 +106,7 @@ def test_prompt_login_cannot_be_skipped_by_going_straight_back(site, new_page):
 
 
 def test_a_code_from_before_the_app_was_disconnected_is_refused(site, new_page):
-    callback = f"http://127.0.0.1:{free_port()}/callback"
-    client_id, secret = _register_app(site, callback, first_party=False)
-    user = site.create_user()
-    page = new_page(lang="zh-CN")
-    page.route(re.compile(re.escape(callback) + r".*"), lambda route: route.fulfill(body="back at the app"))
-    sign_in(page, user["account"])
+    page, _, client_id, secret, callback = _app_and_person(site, new_page, "zh-CN", first_party=False)
     verifier, challenge = _pkce()
     page.goto(_request(client_id, callback, challenge))
     page.locator("button[value=allow]").click()

@@ -13,9 +13,9 @@ Label values are part of the promise to dashboards and alerts: once shipped they
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sproutgate.domain.codes.rules import CodePurpose
 
@@ -138,6 +138,28 @@ class NoMetrics:
 
 
 NO_METRICS: Metrics = NoMetrics()
+
+_T = TypeVar("_T")
+
+
+async def counted_sign_in(
+    metrics: Metrics, step: Awaitable[_T], refusals: Mapping[type[Exception], SignInOutcome]
+) -> _T:
+    """Await one step of a sign-in and count how it ended (``Metrics.sign_in``): ``success``
+    when it returns; when it raises, the outcome of the first class in ``refusals`` the
+    exception is an instance of, and nothing for any other (bad input, a dead ``mfa_token``:
+    no sign-in step). The exception propagates. Used by the steps after a password (a passkey,
+    an authenticator or recovery code) and by passwordless passkey sign-ins."""
+    try:
+        result = await step
+    except Exception as exc:
+        outcome = next((o for cls, o in refusals.items() if isinstance(exc, cls)), None)
+        if outcome is not None:
+            metrics.sign_in(outcome)
+        raise
+    metrics.sign_in(SignInOutcome.SUCCESS)
+    return result
+
 
 # Every label value the domain can report, by label name: the adapter creates each series at
 # zero up front, so a rate() over it exists before the first event. (``limit`` values are the

@@ -32,7 +32,7 @@ from sproutgate.domain.errors import RateLimited, ServiceUnavailable
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.notices import BY_ADMIN, FactorChange, Notices
 from sproutgate.domain.mail.service import Outbox
-from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
+from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome, counted_sign_in
 from sproutgate.domain.mfa.errors import (
     InvalidMfaCode,
     InvalidMfaToken,
@@ -82,6 +82,13 @@ from sproutgate.storage.repositories import (
 from sproutgate.storage.statements import SessionStatements, Statements
 
 log = logging.getLogger(__name__)
+
+# How a sign-in's code step that opened nothing is counted (``counted_sign_in``).
+CODE_STEP_OUTCOMES: dict[type[Exception], SignInOutcome] = {
+    InvalidMfaCode: SignInOutcome.WRONG_CODE,
+    AccountDisabled: SignInOutcome.DISABLED,
+    RateLimited: SignInOutcome.RATE_LIMITED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,19 +490,9 @@ class MfaService:
         ``disabled``, ``rate_limited``; bad input and a dead or unknown ``mfa_token`` are no
         sign-in step and count nothing (the password step counted ``second_factor_required``)."""
         require_mfa_code(code)
-        try:
-            issued = await self._complete_sign_in(mfa_token, code, ctx, kind)
-        except InvalidMfaCode:
-            self.metrics.sign_in(SignInOutcome.WRONG_CODE)
-            raise
-        except AccountDisabled:
-            self.metrics.sign_in(SignInOutcome.DISABLED)
-            raise
-        except RateLimited:
-            self.metrics.sign_in(SignInOutcome.RATE_LIMITED)
-            raise
-        self.metrics.sign_in(SignInOutcome.SUCCESS)
-        return issued
+        return await counted_sign_in(
+            self.metrics, self._complete_sign_in(mfa_token, code, ctx, kind), CODE_STEP_OUTCOMES
+        )
 
     async def _complete_sign_in(
         self, mfa_token: str, code: str, ctx: CallerContext, kind: SessionKind
