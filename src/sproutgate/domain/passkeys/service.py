@@ -330,8 +330,10 @@ class PasskeyService:
         """Remove one of the caller's passkeys: the owner's other sessions end and a notice is
         mailed. Needs ``password`` or a sign-in within ``recent_auth_seconds``, as adding one
         does (``MfaService.reauthenticate``): a factor is a credential, and a stolen session
-        alone must neither add nor take away one (the peers' rule: Keycloak and Supabase ask
-        for a fresh sign-in before a credential is removed).
+        alone must neither add nor take away one. The peers agree: Keycloak removes a credential
+        through its ``delete_credential`` action, which re-authenticates a sign-in older than its
+        maximum authentication age; Supabase Auth unenrols a verified factor only from an
+        ``aal2`` session.
 
         Raises WrongPassword (counted like a failed sign-in), ReauthenticationRequired,
         RateLimited, PasskeyNotFound."""
