@@ -232,3 +232,64 @@ async def test_a_later_demand_with_the_same_binding_asks_again(h):
     r = await browser.get(back)
     assert "code=" in r.headers["location"]
     assert (await _exchange(h, client_id, secret, r.headers["location"], verifier)).status_code == 200
+
+
+async def test_a_disconnected_code_stays_refused_on_a_clock_a_second_behind(h):
+    # Another instance whose clock is behind, or a redemption that read the time just before
+    # the disconnect committed: the code is refused by a mark, not by a time it compares.
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    await sign_in_to_app(h, browser, client_id, secret, person)
+    verifier, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge))
+    pending = r.headers["location"]
+    r = await browser.post(f"/account/apps/{client_id}/revoke", data={"csrf_token": await page_csrf(browser)})
+    assert r.status_code == 303
+    h.clock.advance(-1)
+    r = await _exchange(h, client_id, secret, pending, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+async def test_a_redemption_racing_the_disconnect_leaves_no_live_grant(h):
+    import asyncio
+
+    client_id, secret = await register_app(h, first_party=False, name="Racing Notes")
+    person = await make_person(h)
+    browser = h.new_client()
+    await sign_in_to_app(h, browser, client_id, secret, person, scope="openid profile offline_access")
+    for _ in range(8):
+        verifier, challenge = pkce_pair()
+        r = await browser.get(
+            "/oauth2/authorize", params=_request(client_id, challenge, scope="openid profile offline_access")
+        )
+        if "code=" not in r.headers["location"]:  # disconnected: consent again
+            await sign_in_to_app(h, browser, client_id, secret, person, scope="openid profile offline_access")
+            r = await browser.get(
+                "/oauth2/authorize",
+                params=_request(client_id, challenge, scope="openid profile offline_access"),
+            )
+        pending = r.headers["location"]
+        csrf = await page_csrf(browser)
+        exchanged, revoked = await asyncio.gather(
+            _exchange(h, client_id, secret, pending, verifier),
+            browser.post(f"/account/apps/{client_id}/revoke", data={"csrf_token": csrf}),
+        )
+        assert revoked.status_code == 303
+        # Whichever came first, once both are done the app holds nothing that works.
+        if exchanged.status_code == 200:
+            tokens = exchanged.json()
+            r = await h.client.get(
+                "/oauth2/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+            )
+            assert r.status_code == 401
+            r = await h.client.post(
+                "/oauth2/token",
+                data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                auth=(client_id, secret),
+            )
+            assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        else:
+            assert exchanged.json()["error"] == "invalid_grant", exchanged.text
+        page = await browser.get("/account")
+        assert f'data-client-id="{client_id}"' not in page.text

@@ -58,18 +58,19 @@ class OidcRepository:
         res = await self.s.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at < before))
         return rowcount(res)
 
-    async def end_unused_codes(self, user_id: str, client_id: str, now: datetime) -> int:
-        """Expire every unused code of ``user_id`` for ``client_id`` now (their grant is being
-        withdrawn); how many."""
+    async def revoke_unused_codes(self, user_id: str, client_id: str, now: datetime) -> int:
+        """Mark every unredeemed, unexpired code of ``user_id`` for ``client_id`` revoked
+        (``revoked_at``); how many."""
         res = await self.s.execute(
             update(AuthorizationCode)
             .where(
                 AuthorizationCode.user_id == user_id,
                 AuthorizationCode.client_id == client_id,
                 AuthorizationCode.used_at.is_(None),
+                AuthorizationCode.revoked_at.is_(None),
                 AuthorizationCode.expires_at > now,
             )
-            .values(expires_at=now)
+            .values(revoked_at=now)
         )
         return rowcount(res)
 

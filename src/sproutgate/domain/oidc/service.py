@@ -379,6 +379,8 @@ class OidcService:
                         await end_sessions(
                             s, reused.user_id, now, SessionEndReason.CODE_REUSE, only=reused.id
                         )
+            elif row.revoked_at is not None:
+                raise InvalidGrant(description="the app was disconnected after this code was issued")
             elif row.expires_at <= now:
                 raise InvalidGrant(description="the authorization code has expired")
             elif row.redirect_uri != redirect_uri:
@@ -844,9 +846,10 @@ class OidcService:
         async with self.db.write() as s:
             repo = OidcRepository(s)
             await repo.delete_consent(user_id, client_id)
-            # Before the grants: on PostgreSQL this waits for a redemption holding the code's
-            # row, whose grant the end_sessions below then sees and ends.
-            await repo.end_unused_codes(user_id, client_id, now)
+            # Before the grants: a redemption holding a code's row (FOR UPDATE on PostgreSQL,
+            # the one writer on SQLite) commits first, and end_sessions below then sees and
+            # ends its grant; one that comes after finds the code revoked, whatever its clock.
+            await repo.revoke_unused_codes(user_id, client_id, now)
             ended = await end_sessions(s, user_id, now, SessionEndReason.APP_REVOKED, client_id=client_id)
         if ended:
             log.info("app %s disconnected by its user: %d grant(s) ended", client_id, len(ended))
