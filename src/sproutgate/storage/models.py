@@ -476,7 +476,7 @@ class AuthorizationCode(Base):
     """An OAuth 2.0 authorization code (RFC 6749 §4.1.2): only its SHA-256 stored, single use,
     short-lived, bound to the client, redirect URI, PKCE challenge, nonce, scopes and the SSO
     session it was issued from. ``grant_session_id`` is the grant it was traded for, revoked if
-    the code is presented again (RFC 6749 §4.1.2); ``revoked_at`` is when the person
+    the code is presented again (RFC 6749 §4.1.2); ``disconnected_at`` is when the person
     disconnected the app before it was redeemed (it is refused from then on)."""
 
     __tablename__ = "oauth_authorization_codes"
@@ -499,7 +499,7 @@ class AuthorizationCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     grant_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # Set when the person disconnected the app before the code was redeemed: it is refused.
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OidcSignInDemand(Base):

@@ -60,17 +60,17 @@ class OidcRepository:
 
     async def revoke_unused_codes(self, user_id: str, client_id: str, now: datetime) -> int:
         """Mark every unredeemed, unexpired code of ``user_id`` for ``client_id`` revoked
-        (``revoked_at``); how many."""
+        (``disconnected_at``); how many."""
         res = await self.s.execute(
             update(AuthorizationCode)
             .where(
                 AuthorizationCode.user_id == user_id,
                 AuthorizationCode.client_id == client_id,
                 AuthorizationCode.used_at.is_(None),
-                AuthorizationCode.revoked_at.is_(None),
+                AuthorizationCode.disconnected_at.is_(None),
                 AuthorizationCode.expires_at > now,
             )
-            .values(revoked_at=now)
+            .values(disconnected_at=now)
         )
         return rowcount(res)
 

@@ -379,7 +379,7 @@ class OidcService:
                         await end_sessions(
                             s, reused.user_id, now, SessionEndReason.CODE_REUSE, only=reused.id
                         )
-            elif row.revoked_at is not None:
+            elif row.disconnected_at is not None:
                 raise InvalidGrant(description="the app was disconnected after this code was issued")
             elif row.expires_at <= now:
                 raise InvalidGrant(description="the authorization code has expired")

@@ -1,6 +1,6 @@
 """oidc_sign_in_demands: fresh sign-ins that authorization requests asked for (prompt=login,
 max_age), enforced on every request with the same binding (OpenID Connect Core §3.1.2.1); and
-oauth_authorization_codes.revoked_at: codes whose app was disconnected before they were
+oauth_authorization_codes.disconnected_at: codes whose app was disconnected before they were
 redeemed (RFC 6749 §10.5)
 
 Revision ID: 0013
@@ -33,11 +33,11 @@ def upgrade() -> None:
         op.f("ix_oidc_sign_in_demands_expires_at"), "oidc_sign_in_demands", ["expires_at"], unique=False
     )
     with op.batch_alter_table("oauth_authorization_codes") as batch:
-        batch.add_column(sa.Column("revoked_at", UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("disconnected_at", UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("oauth_authorization_codes") as batch:
-        batch.drop_column("revoked_at")
+        batch.drop_column("disconnected_at")
     op.drop_index(op.f("ix_oidc_sign_in_demands_expires_at"), table_name="oidc_sign_in_demands")
     op.drop_table("oidc_sign_in_demands")
