@@ -164,6 +164,7 @@ def build_services(
         code_key,
         clock,
         notices,
+        metrics,
     )
     passkeys = PasskeyService(settings, db, sessions, mfa, limiter, outbox, clock, metrics)
     holds = IdentifierHolds(load_or_create_secret(settings.data_dir, "held-identifiers.key"), clock)

@@ -162,6 +162,34 @@ def test_prompt_login_and_max_age_ask_for_a_fresh_sign_in():
     }
 
 
+def test_a_demanded_fresh_sign_in_binds_every_request_with_the_same_state_nonce_and_challenge():
+    now = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+    def request(**extra: str) -> rules.AuthorizationRequest:
+        bound = {"state": "s1", "nonce": "n1", "code_challenge": CHALLENGE, "code_challenge_method": "S256"}
+        return rules.check_authorization_params(params(**{**bound, **extra}), FakeClient(), CALLBACK)
+
+    assert rules.sign_in_demand(request(), now) is None
+    assert rules.sign_in_demand(request(prompt="login"), now) == now
+    assert rules.sign_in_demand(request(max_age="60"), now) == now - timedelta(seconds=60)
+    assert rules.sign_in_demand(request(prompt="login", max_age="60"), now) == now
+    # prompt, max_age, scope, login_hint: not part of the binding; state, nonce, challenge are.
+    key = rules.sign_in_demand_key(request(prompt="login"))
+    assert key == rules.sign_in_demand_key(request(scope="openid profile", login_hint="x", max_age="9"))
+    for other in ({"state": "s2"}, {"nonce": "n2"}, {"code_challenge": "A" * 43}):
+        assert rules.sign_in_demand_key(request(**other)) != key
+    # Absent and empty values, and values that would run together, stay apart.
+    assert rules.sign_in_demand_key(request(state="")) != key
+    assert rules.sign_in_demand_key(request(state="s1", nonce="n1")) != rules.sign_in_demand_key(
+        request(state="s1n", nonce="1")
+    )
+    # A demand refuses an older sign-in even for a request that asks for nothing itself.
+    plain = request()
+    assert rules.sign_in_is_fresh(now - timedelta(seconds=1), now, plain)
+    assert not rules.sign_in_is_fresh(now - timedelta(seconds=1), now, plain, signed_in_after=now)
+    assert rules.sign_in_is_fresh(now, now, plain, signed_in_after=now)
+
+
 def test_consent_is_asked_of_third_parties_only_and_remembered_per_scope():
     req = rules.check_authorization_params(params(scope="openid email"), FakeClient(), CALLBACK)
     assert not rules.consent_needed(FakeClient(first_party=True), None, req)

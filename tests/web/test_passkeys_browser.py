@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import Browser, CDPSession, Page, expect
-from web_support import ADMIN_TOKEN, PASSWORD, Browsing, Site, shot, sign_in
+from web_support import ADMIN_TOKEN, PASSWORD, Browsing, Site, outside_viewport, shot, sign_in
 
 from support.fake_openai import FakeOpenAI
 from support.servers import ServerProcess, free_port
@@ -43,6 +43,7 @@ TEXT = {
         "never": "Not used yet",
         "remove": "Remove the passkey {name}",
         "two_step": "Two-step verification",
+        "wrong_password": "The password is wrong.",
     },
     "zh-CN": {
         "sign_in": "使用通行密钥登录",
@@ -56,6 +57,7 @@ TEXT = {
         "never": "尚未使用",
         "remove": "移除通行密钥 {name}",
         "two_step": "两步验证",
+        "wrong_password": "密码错误",
     },
 }
 
@@ -271,7 +273,20 @@ def test_a_removed_passkey_is_refused_and_says_so(passkey_site, browsing, lang):
     sign_in(other_device, user["account"])
     add_passkey(page, lang, "Old phone")
 
+    # Removing asks for the password like adding does (optional within minutes of signing in);
+    # a wrong one is refused next to the field and removes nothing. On a phone too.
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.goto("/account#passkeys")
+    assert outside_viewport(page) == []
+    password = page.locator("form.passkey-remove input[name=password]")
+    password.fill("Wrong#2026pw")
     page.get_by_role("button", name=text["remove"].format(name="Old phone")).click()
+    expect(page.locator("form.passkey-remove .field-error")).to_have_text(text["wrong_password"])
+    expect(page.get_by_test_id("passkeys")).to_have_count(1)
+    assert outside_viewport(page) == []
+    password.fill(PASSWORD)
+    page.get_by_role("button", name=text["remove"].format(name="Old phone")).click()
+    page.set_viewport_size({"width": 1280, "height": 860})
     expect(page).to_have_url(re.compile(r"/account\?notice=passkey_removed#passkeys$"))
     expect(page.get_by_role("status")).to_contain_text(text["removed"])
     expect(page.get_by_test_id("passkeys")).to_have_count(0)

@@ -503,6 +503,83 @@ async def test_removing_a_passkey_ends_other_sessions_and_mails_the_owner(h):
         await c.aclose()
 
 
+async def test_removing_a_passkey_needs_a_recent_sign_in_or_the_password(h):
+    user = await make_user(h)
+    device = SoftAuthenticator(ORIGIN)
+    client, elsewhere = await signed_in(h, user), await signed_in(h, user)
+    info = await register(h, client, device, name="Phone key")
+    h.clock.advance(h.services.settings.recent_auth_seconds + 1)
+    page = (await client.get("/account", headers={"Accept-Language": "en"})).text
+    assert 'name="password" type="password" autocomplete="current-password"' in page
+    csrf = csrf_of(page)
+    path = f"/account/passkeys/{info['id']}/remove"
+    field = f'id="f-passkey_remove_password_{info["id"]}-error"'
+    # The session and the CSRF token alone (a stolen cookie) no longer remove it.
+    r = await client.post(path, data={"csrf_token": csrf}, headers={"Accept-Language": "en"})
+    assert r.status_code == 401 and field in r.text
+    assert "Enter your current password: you signed in a while ago." in r.text
+    r = await client.post(
+        path, data={"csrf_token": csrf, "password": "Wrong#2026pw"}, headers={"Accept-Language": "zh-CN"}
+    )
+    assert r.status_code == 401 and field in r.text and "密码错误" in r.text
+    # Nothing happened: the passkey signs in, the other session lives, no mail went out.
+    assert [p.id for p in await stored(h, user["account"])] == [info["id"]]
+    assert (await elsewhere.get("/account")).status_code == 200
+    assert "passkey_removed" not in [m["kind"] for m in await h.mailbox(user["email"])]
+    other = h.new_client()
+    assert (await sign_in_with(other, device.get(await sign_in_options(other)))).status_code == 200
+    # Another user's passkey id answers the same re-authentication first: nothing to probe.
+    r = await client.post("/account/passkeys/not-a-passkey/remove", data={"csrf_token": csrf})
+    assert r.status_code == 401
+    # The current password removes it, and the owner is still mailed.
+    r = await client.post(path, data={"csrf_token": csrf, "password": PASSWORD})
+    assert r.status_code == 303 and r.headers["location"] == "/account?notice=passkey_removed#passkeys"
+    assert await stored(h, user["account"]) == []
+    assert "passkey_removed" in [m["kind"] for m in await h.mailbox(user["email"])]
+    assert (await elsewhere.get("/account")).status_code == 303
+    for c in (client, elsewhere, other):
+        await c.aclose()
+
+
+async def test_a_fresh_passkey_sign_in_removes_another_passkey_without_the_password(h):
+    user = await make_user(h)
+    phone, laptop = SoftAuthenticator(ORIGIN), SoftAuthenticator(ORIGIN)
+    client = await signed_in(h, user)
+    await register(h, client, phone, name="Phone")
+    old = await register(h, client, laptop, name="Laptop")
+    h.clock.advance(h.services.settings.recent_auth_seconds + 1)
+    # Signing in again with a passkey is a sign-in: it is recent, so no password is asked.
+    fresh = h.new_client()
+    r = await sign_in_with(fresh, phone.get(await sign_in_options(fresh)))
+    assert r.status_code == 200, r.text
+    csrf = csrf_of((await fresh.get("/account")).text)
+    r = await fresh.post(f"/account/passkeys/{old['id']}/remove", data={"csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    assert [p.name for p in await stored(h, user["account"])] == ["Phone"]
+    # The older session of the same person was not recent and is signed out now.
+    assert (await client.get("/account")).status_code == 303
+    for c in (client, fresh):
+        await c.aclose()
+
+
+async def test_a_wrong_password_at_removal_counts_as_a_failed_sign_in(make_harness, make_settings):
+    h = await make_harness(
+        make_settings(admin_token=ADMIN["X-Admin-Token"], limit_login_fail_account="3/hour")
+    )
+    user, _, info = await user_with_passkey(h)
+    client = await signed_in(h, user)
+    h.clock.advance(h.services.settings.recent_auth_seconds + 1)
+    csrf = csrf_of((await client.get("/account")).text)
+    path = f"/account/passkeys/{info['id']}/remove"
+    for _ in range(3):
+        r = await client.post(path, data={"csrf_token": csrf, "password": "Wrong#2026pw"})
+        assert r.status_code == 401
+    r = await client.post(path, data={"csrf_token": csrf, "password": PASSWORD})
+    assert r.status_code == 429 and r.headers["retry-after"]
+    assert len(await stored(h, user["account"])) == 1
+    await client.aclose()
+
+
 async def test_admin_reset_removes_passkeys(h):
     user, device, _ = await user_with_passkey(h)
     r = await h.client.put(f"/api/admin/users/{user['account']}", json={"resetMfa": True}, headers=ADMIN)

@@ -5,9 +5,7 @@ password step before a passkey stays ``second_factor_required``."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from test_passkeys_http import (
     ADMIN,
     ORIGIN,
@@ -20,36 +18,15 @@ from test_passkeys_http import (
     user_with_passkey,
 )
 
-from support.harness import AppHarness
+from support.sign_in_counts import moved, sign_ins
 from support.soft_authenticator import SoftAuthenticator
 
 pytestmark = pytest.mark.both_engines
-
-SIGN_INS = "sproutgate_sign_ins_total"
 
 
 @pytest.fixture
 async def h(make_harness, make_settings):
     return await make_harness(make_settings(admin_token=ADMIN["X-Admin-Token"]))
-
-
-async def sign_ins(h: AppHarness) -> dict[str, float]:
-    """The sign-in counts by outcome, from /metrics as a local client reads it."""
-    transport = httpx.ASGITransport(app=h.app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        r = await c.get("/metrics")
-    assert r.status_code == 200, r.text
-    return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(r.text)
-        for sample in family.samples
-        if sample.name == SIGN_INS
-    }
-
-
-def moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """The outcomes that moved, by how much."""
-    return {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
 
 
 async def test_passwordless_passkey_sign_ins_are_counted_by_outcome(h):

@@ -13,17 +13,23 @@ Label values are part of the promise to dashboards and alerts: once shipped they
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sproutgate.domain.codes.rules import CodePurpose
 
 
 class SignInOutcome(StrEnum):
-    """How a sign-in ended (the ``outcome`` label of ``sproutgate_sign_ins_total``): with a
-    password on every face, and with a passkey on the pages (passwordless, or as the second
-    step after a password; ``domain.passkeys``)."""
+    """How a sign-in step ended (the ``outcome`` label of ``sproutgate_sign_ins_total``): a
+    password on every face, a passkey on the pages (passwordless, or as the second step after a
+    password; ``domain.passkeys``), and an authenticator or recovery code as the second step on
+    every face (``domain.mfa``).
+
+    A sign-in with a second step counts twice, once per step: its password step
+    ``second_factor_required``, then its second step once more (``success`` when it opened the
+    session). So ``success`` counts every session opened by a sign-in exactly once, and
+    ``second_factor_required`` counts the sign-ins that were asked for a second step."""
 
     SUCCESS = "success"
     # The password did not match, or no account has that identifier (one answer for both).
@@ -37,6 +43,9 @@ class SignInOutcome(StrEnum):
     # A passkey assertion opened nothing: an unknown or stale challenge, a passkey not
     # registered here (or not the password step's user's), a failed verification.
     PASSKEY_REFUSED = "passkey_refused"
+    # A second step's code was refused: a wrong, replayed or already used authenticator code,
+    # or a wrong or used recovery code (the mfa_token counts it; dead after five).
+    WRONG_CODE = "wrong_code"
 
 
 class MailDelivery(StrEnum):
@@ -129,6 +138,28 @@ class NoMetrics:
 
 
 NO_METRICS: Metrics = NoMetrics()
+
+_T = TypeVar("_T")
+
+
+async def counted_sign_in(
+    metrics: Metrics, step: Awaitable[_T], refusals: Mapping[type[Exception], SignInOutcome]
+) -> _T:
+    """Await one step of a sign-in and count how it ended (``Metrics.sign_in``): ``success``
+    when it returns; when it raises, the outcome of the first class in ``refusals`` the
+    exception is an instance of, and nothing for any other (bad input, a dead ``mfa_token``:
+    no sign-in step). The exception propagates. Used by the steps after a password (a passkey,
+    an authenticator or recovery code) and by passwordless passkey sign-ins."""
+    try:
+        result = await step
+    except Exception as exc:
+        outcome = next((o for cls, o in refusals.items() if isinstance(exc, cls)), None)
+        if outcome is not None:
+            metrics.sign_in(outcome)
+        raise
+    metrics.sign_in(SignInOutcome.SUCCESS)
+    return result
+
 
 # Every label value the domain can report, by label name: the adapter creates each series at
 # zero up front, so a rate() over it exists before the first event. (``limit`` values are the

@@ -100,8 +100,9 @@ class PrometheusMetrics:
         )
         self._sign_ins = Counter(
             "sproutgate_sign_ins",
-            "Password sign-ins by outcome: success, wrong_password (also unknown accounts), "
-            "rate_limited, disabled, second_factor_required.",
+            "Sign-in steps by outcome (password, passkey, second-factor code): success (once per "
+            "session opened), wrong_password (also unknown accounts), rate_limited, disabled, "
+            "second_factor_required, wrong_code, passkey_refused.",
             ["outcome"],
             registry=r,
         )

@@ -476,7 +476,8 @@ class AuthorizationCode(Base):
     """An OAuth 2.0 authorization code (RFC 6749 §4.1.2): only its SHA-256 stored, single use,
     short-lived, bound to the client, redirect URI, PKCE challenge, nonce, scopes and the SSO
     session it was issued from. ``grant_session_id`` is the grant it was traded for, revoked if
-    the code is presented again (RFC 6749 §4.1.2)."""
+    the code is presented again (RFC 6749 §4.1.2); ``disconnected_at`` is when the person
+    disconnected the app before it was redeemed (it is refused from then on)."""
 
     __tablename__ = "oauth_authorization_codes"
 
@@ -497,6 +498,22 @@ class AuthorizationCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     grant_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Set when the person disconnected the app before the code was redeemed: it is refused.
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OidcSignInDemand(Base):
+    """A fresh sign-in an authorization request asked for (``prompt=login``, ``max_age``) from
+    a browser whose sign-in was older: any authorization request with the same binding (client,
+    redirect URI, ``state``, ``nonce``, PKCE challenge; ``key_hash`` is their SHA-256) is
+    answered only for a sign-in at or after ``signed_in_after``, whatever its own parameters say
+    (OpenID Connect Core §3.1.2.1). Kept until every session signed in before it has ended."""
+
+    __tablename__ = "oidc_sign_in_demands"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signed_in_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class OAuthConsent(Base):
@@ -538,6 +555,7 @@ __all__ = [
     "MfaChallenge",
     "OAuthConsent",
     "OidcSessionClient",
+    "OidcSignInDemand",
     "OAuthClient",
     "OutboxMessage",
     "Passkey",

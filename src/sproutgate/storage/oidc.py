@@ -18,6 +18,7 @@ from sproutgate.storage.models import (
     AuthSession,
     OAuthConsent,
     OidcSessionClient,
+    OidcSignInDemand,
     RefreshToken,
     User,
 )
@@ -55,6 +56,48 @@ class OidcRepository:
 
     async def purge_codes(self, before: datetime) -> int:
         res = await self.s.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at < before))
+        return rowcount(res)
+
+    async def revoke_unused_codes(self, user_id: str, client_id: str, now: datetime) -> int:
+        """Mark every unredeemed code of ``user_id`` for ``client_id`` revoked
+        (``disconnected_at``), expired ones too: whether a code has expired depends on whose
+        clock reads it, and the mark must not. How many (used and expired codes are purged a
+        day after they expire, so there are few)."""
+        res = await self.s.execute(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.user_id == user_id,
+                AuthorizationCode.client_id == client_id,
+                AuthorizationCode.used_at.is_(None),
+                AuthorizationCode.disconnected_at.is_(None),
+            )
+            .values(disconnected_at=now)
+        )
+        return rowcount(res)
+
+    # -- fresh sign-ins asked for -------------------------------------------------------------
+    async def sign_in_demand(self, key_hash: str, now: datetime) -> datetime | None:
+        """The ``signed_in_after`` of the unexpired demand stored under ``key_hash``, or None."""
+        stmt = select(OidcSignInDemand.signed_in_after).where(
+            OidcSignInDemand.key_hash == key_hash, OidcSignInDemand.expires_at > now
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def demand_sign_in(self, key_hash: str, signed_in_after: datetime, expires_at: datetime) -> None:
+        """Store a demand; an existing one under the same key only ever gets stricter (a later
+        ``signed_in_after``), so a second request cannot relax what the first asked for."""
+        values = {"key_hash": key_hash, "signed_in_after": signed_in_after, "expires_at": expires_at}
+        stmt = self._insert(OidcSignInDemand).values(**values)
+        await self.s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["key_hash"],
+                set_={"signed_in_after": signed_in_after, "expires_at": expires_at},
+                where=OidcSignInDemand.signed_in_after < signed_in_after,
+            )
+        )
+
+    async def purge_sign_in_demands(self, now: datetime) -> int:
+        res = await self.s.execute(delete(OidcSignInDemand).where(OidcSignInDemand.expires_at <= now))
         return rowcount(res)
 
     # -- consents -----------------------------------------------------------------------------

@@ -19,14 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from sproutgate.api.v1.schemas import PasskeyOut
+from sproutgate.domain.accounts.errors import WrongPassword
 from sproutgate.domain.errors import NotAuthenticated
+from sproutgate.domain.mfa.errors import ReauthenticationRequired
 from sproutgate.domain.passkeys.rules import CHALLENGE_TTL_SECONDS
 from sproutgate.domain.passkeys.service import PasskeySignIn
 from sproutgate.domain.sessions.rules import SessionKind
 from sproutgate.domain.sessions.service import Principal
 from sproutgate.web import security
+from sproutgate.web.account_pages import render_account
 from sproutgate.web.auth_pages import destination
-from sproutgate.web.page import Page, page_context
+from sproutgate.web.page import FormErrors, Page, form_text, page_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,12 +120,27 @@ async def registration_verify(page: Page = Depends(page_context)) -> Response:
     return page.finish(JSONResponse(created.model_dump(mode="json"), status_code=201))
 
 
+def remove_password_field(passkey_id: str) -> str:
+    """The error key of one passkey's "remove" form (account.html names it so)."""
+    return f"passkey_remove_password_{passkey_id}"
+
+
 @router.post("/account/passkeys/{passkey_id}/remove")
 async def remove_passkey(passkey_id: str, page: Page = Depends(page_context)) -> Response:
-    """Remove one of my passkeys; my other sessions end."""
+    """Remove one of my passkeys (the current password, unless signed in lately); my other
+    sessions end."""
     principal = page.require_user()
-    await page.form()
-    await page.services.passkeys.remove(principal, passkey_id, page.ctx)
+    form = await page.form()
+    password = form_text(form, "password")
+    field = remove_password_field(passkey_id)
+    try:
+        await page.services.passkeys.remove(principal, passkey_id, page.ctx, password or None)
+    except ReauthenticationRequired:
+        errors = FormErrors(status=401)
+        errors.fields[field] = page.t("mfa.password_needed")
+        return await render_account(page, errors)
+    except WrongPassword as exc:
+        return await render_account(page, page.explain(exc, {"wrong_password": field}))
     return page.redirect("/account#passkeys", notice="passkey_removed")
 
 

@@ -67,6 +67,7 @@ async def purge_once(
         )
         # Kept a day past their 60 seconds, so a replayed code still revokes what it gave.
         oauth_codes = await OidcRepository(s).purge_codes(now - AUTHORIZATION_CODE_RETENTION)
+        sign_in_demands = await OidcRepository(s).purge_sign_in_demands(now)
     return {
         "codes": codes,
         "pending_signups": pending,
@@ -80,6 +81,7 @@ async def purge_once(
         "passkey_challenges": passkey_challenges,
         "backchannel_logouts": logouts,
         "authorization_codes": oauth_codes,
+        "oidc_sign_in_demands": sign_in_demands,
     }
 
 

@@ -28,10 +28,11 @@ from sproutgate.domain.accounts.errors import AccountDisabled
 from sproutgate.domain.accounts.rules import KNOWN_CLIENT_SECONDS, failure_key
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
-from sproutgate.domain.errors import ServiceUnavailable
+from sproutgate.domain.errors import RateLimited, ServiceUnavailable
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.notices import BY_ADMIN, FactorChange, Notices
 from sproutgate.domain.mail.service import Outbox
+from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome, counted_sign_in
 from sproutgate.domain.mfa.errors import (
     InvalidMfaCode,
     InvalidMfaToken,
@@ -81,6 +82,13 @@ from sproutgate.storage.repositories import (
 from sproutgate.storage.statements import SessionStatements, Statements
 
 log = logging.getLogger(__name__)
+
+# How a sign-in's code step that opened nothing is counted (``counted_sign_in``).
+CODE_STEP_OUTCOMES: dict[type[Exception], SignInOutcome] = {
+    InvalidMfaCode: SignInOutcome.WRONG_CODE,
+    AccountDisabled: SignInOutcome.DISABLED,
+    RateLimited: SignInOutcome.RATE_LIMITED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +167,14 @@ class MfaService:
         code_key: bytes,
         clock: Clock,
         notices: Notices,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``sealer`` seals authenticator secrets (keys ``data/keys/mfa.key``); ``code_key`` (32
         bytes, ``data/keys/code-hmac.key``) keys the hashes of recovery codes; ``notices``
-        mails every change of a factor (``Notices.factor_changed``)."""
+        mails every change of a factor (``Notices.factor_changed``); ``metrics`` counts the
+        second steps of sign-ins."""
         self.notices = notices
+        self.metrics = metrics
         self.settings = settings
         self.db = db
         self.hasher = hasher
@@ -473,8 +484,19 @@ class MfaService:
 
         Raises InvalidInput (the code's shape), InvalidMfaToken (unknown, used, expired, or dead
         after ``MFA_TOKEN_MAX_ATTEMPTS`` wrong codes), InvalidMfaCode, AccountDisabled,
-        RateLimited."""
+        RateLimited.
+
+        Counted in ``Metrics.sign_in`` like a passkey's second step: ``success``, ``wrong_code``,
+        ``disabled``, ``rate_limited``; bad input and a dead or unknown ``mfa_token`` are no
+        sign-in step and count nothing (the password step counted ``second_factor_required``)."""
         require_mfa_code(code)
+        return await counted_sign_in(
+            self.metrics, self._complete_sign_in(mfa_token, code, ctx, kind), CODE_STEP_OUTCOMES
+        )
+
+    async def _complete_sign_in(
+        self, mfa_token: str, code: str, ctx: CallerContext, kind: SessionKind
+    ) -> IssuedSession:
         await self.limiter.check("mfa_fail_ip", ctx.ip)
         token_hash = hash_mfa_token(mfa_token)
         now = self.clock.now()

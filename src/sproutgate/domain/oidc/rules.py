@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sproutgate.domain.oidc.errors import AuthorizationError
@@ -271,16 +272,47 @@ def replay_proves_possession(
     return code_challenge is None or pkce_matches(verifier, code_challenge)
 
 
-def sign_in_is_fresh(auth_time: datetime, now: datetime, request: AuthorizationRequest) -> bool:
+def sign_in_is_fresh(
+    auth_time: datetime,
+    now: datetime,
+    request: AuthorizationRequest,
+    signed_in_after: datetime | None = None,
+) -> bool:
     """Whether the SSO session's sign-in may answer ``request``: not when the request says
-    ``prompt=login``, nor when it was longer ago than ``max_age`` seconds (OpenID Connect
-    Core §3.1.2.1). The sign-in page that follows returns to the request without them
-    (``after_sign_in``), so a fresh sign-in is asked for once."""
+    ``prompt=login``, nor when it was longer ago than ``max_age`` seconds, nor when it is older
+    than ``signed_in_after``, a fresh sign-in an earlier request with the same binding asked
+    for (``sign_in_demand``; OpenID Connect Core §3.1.2.1). The sign-in page that follows
+    returns to the request without ``prompt=login`` and ``max_age`` (``after_sign_in``), so a
+    fresh sign-in is asked for once; the stored demand, not that link, makes it required."""
     if "login" in request.prompt:
         return False
     if request.max_age is not None and (now - auth_time).total_seconds() > request.max_age:
         return False
-    return True
+    return signed_in_after is None or auth_time >= signed_in_after
+
+
+def sign_in_demand(request: AuthorizationRequest, now: datetime) -> datetime | None:
+    """The earliest sign-in that may answer ``request``, as a demand to store when the browser's
+    sign-in is older (None: the request asks for no fresh sign-in): ``now`` for
+    ``prompt=login``, ``now - max_age`` for ``max_age`` (the later of the two when both are
+    given). OpenID Connect Core §3.1.2.1: the provider must re-authenticate, and a person who
+    edits the request the sign-in page returns to must not escape that."""
+    after: list[datetime] = []
+    if "login" in request.prompt:
+        after.append(now)
+    if request.max_age is not None:
+        after.append(now - timedelta(seconds=request.max_age))
+    return max(after) if after else None
+
+
+def sign_in_demand_key(request: AuthorizationRequest) -> str:
+    """What a demand for a fresh sign-in is stored under: the SHA-256 of the request's client,
+    redirect URI, ``state``, ``nonce`` and PKCE challenge. An edited request that keeps them
+    finds the demand; one that changes them fails the client's own checks of the answer
+    (``state``, RFC 6749 §10.12; ``nonce``, OpenID Connect Core §3.1.3.7; PKCE, RFC 7636).
+    ``prompt``, ``max_age`` and ``scope`` are left out, so removing them escapes nothing."""
+    parts = [request.client_id, request.redirect_uri, request.state, request.nonce, request.code_challenge]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def consent_needed(

@@ -221,11 +221,14 @@ class OidcService:
             )
 
         sso = user = None
+        demanded: datetime | None = None
         if sso_session_id is not None:
             async with self.db.read() as s:
-                found = await OidcRepository(s).session(sso_session_id)
+                repo = OidcRepository(s)
+                found = await repo.session(sso_session_id)
                 if found is not None:
                     user = await s.get(User, found.user_id)
+                    demanded = await repo.sign_in_demand(rules.sign_in_demand_key(request), now)
             if (
                 found is not None
                 and user is not None
@@ -240,9 +243,11 @@ class OidcService:
                 )
             ):
                 sso = found
-        if sso is None or user is None or not rules.sign_in_is_fresh(sso.auth_time, now, request):
+        if sso is None or user is None or not rules.sign_in_is_fresh(sso.auth_time, now, request, demanded):
             if "none" in request.prompt:
                 raise refuse("login_required", "the person is not signed in (or not recently enough)")
+            if sso is not None:
+                await self._demand_sign_in(request, now)
             return SignInNeeded(rules.after_sign_in(params), request.login_hint)
         async with self.db.read() as s:
             remembered = await OidcRepository(s).consent(user.id, client.client_id)
@@ -275,6 +280,19 @@ class OidcService:
             await repo.record_session_client(sso.id, client.client_id, now)
         answer = {"code": code, "state": request.state, "iss": self.issuer}
         return CodeIssued(with_query(request.redirect_uri, answer))
+
+    async def _demand_sign_in(self, request: AuthorizationRequest, now: datetime) -> None:
+        """Remember the fresh sign-in ``request`` asks of a browser signed in before it, so the
+        request the sign-in page returns to (or any edit of it keeping its binding) is answered
+        only after one (``rules.sign_in_demand``). Kept as long as a sign-in made before it
+        can live (``SPROUTGATE_WEB_SESSION_TTL_SECONDS``). Only signed-in browsers write one:
+        without a sign-in there is nothing to skip."""
+        after = rules.sign_in_demand(request, now)
+        if after is None:
+            return
+        expires_at = now + timedelta(seconds=self.settings.web_session_ttl_seconds)
+        async with self.db.write() as s:
+            await OidcRepository(s).demand_sign_in(rules.sign_in_demand_key(request), after, expires_at)
 
     async def consent(self, user_id: str, client: Client, scopes: tuple[str, ...]) -> None:
         """Remember that the person allowed ``client`` to read ``scopes`` (added to what they
@@ -361,6 +379,8 @@ class OidcService:
                         await end_sessions(
                             s, reused.user_id, now, SessionEndReason.CODE_REUSE, only=reused.id
                         )
+            elif row.disconnected_at is not None:
+                raise InvalidGrant(description="the app was disconnected after this code was issued")
             elif row.expires_at <= now:
                 raise InvalidGrant(description="the authorization code has expired")
             elif row.redirect_uri != redirect_uri:
@@ -818,13 +838,18 @@ class OidcService:
         return sorted(apps, key=lambda a: a.since)
 
     async def revoke_app(self, user_id: str, client_id: str) -> None:
-        """Disconnect an app: the person's consent to it is forgotten (it asks again next time)
-        and every grant of theirs it holds ends, with its refresh tokens. Silent when there was
-        nothing."""
+        """Disconnect an app: the person's consent to it is forgotten (it asks again next time),
+        every authorization code of theirs it has not redeemed yet dies (a later exchange is
+        ``invalid_grant``, RFC 6749 §4.1.2, §10.5), and every grant of theirs it holds ends,
+        with its refresh tokens, all in one transaction. Silent when there was nothing."""
         now = self.clock.now()
         async with self.db.write() as s:
             repo = OidcRepository(s)
             await repo.delete_consent(user_id, client_id)
+            # Before the grants: a redemption holding a code's row (FOR UPDATE on PostgreSQL,
+            # the one writer on SQLite) commits first, and end_sessions below then sees and
+            # ends its grant; one that comes after finds the code revoked, whatever its clock.
+            await repo.revoke_unused_codes(user_id, client_id, now)
             ended = await end_sessions(s, user_id, now, SessionEndReason.APP_REVOKED, client_id=client_id)
         if ended:
             log.info("app %s disconnected by its user: %d grant(s) ended", client_id, len(ended))

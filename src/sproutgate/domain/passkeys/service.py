@@ -34,7 +34,7 @@ from sproutgate.domain.errors import RateLimited
 from sproutgate.domain.limits import RateLimits
 from sproutgate.domain.mail.notices import FactorChange
 from sproutgate.domain.mail.service import Outbox
-from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome
+from sproutgate.domain.metrics import NO_METRICS, Metrics, SignInOutcome, counted_sign_in
 from sproutgate.domain.mfa.errors import InvalidMfaToken
 from sproutgate.domain.mfa.rules import MFA_TOKEN_MAX_ATTEMPTS, hash_mfa_token
 from sproutgate.domain.mfa.service import MfaService, PasskeyInfo
@@ -79,6 +79,15 @@ from sproutgate.storage.repositories import SessionRows, user_from_row
 from sproutgate.storage.statements import SessionStatements
 
 log = logging.getLogger(__name__)
+
+# How a passkey step that opened nothing is counted (``counted_sign_in``).
+PASSKEY_OUTCOMES: dict[type[Exception], SignInOutcome] = {
+    PasskeyChallengeInvalid: SignInOutcome.PASSKEY_REFUSED,
+    PasskeyNotRecognized: SignInOutcome.PASSKEY_REFUSED,
+    PasskeyRejected: SignInOutcome.PASSKEY_REFUSED,
+    AccountDisabled: SignInOutcome.DISABLED,
+    RateLimited: SignInOutcome.RATE_LIMITED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,9 +324,20 @@ class PasskeyService:
         self.outbox.notify()
         return PasskeyInfo(id=passkey.id, name=name, created_at=now, last_used_at=None)
 
-    async def remove(self, principal: Principal, passkey_id: str, ctx: CallerContext) -> None:
+    async def remove(
+        self, principal: Principal, passkey_id: str, ctx: CallerContext, password: str | None = None
+    ) -> None:
         """Remove one of the caller's passkeys: the owner's other sessions end and a notice is
-        mailed. Raises PasskeyNotFound."""
+        mailed. Needs ``password`` or a sign-in within ``recent_auth_seconds``, as adding one
+        does (``MfaService.reauthenticate``): a factor is a credential, and a stolen session
+        alone must neither add nor take away one. The peers agree: Keycloak removes a credential
+        through its ``delete_credential`` action, which re-authenticates a sign-in older than its
+        maximum authentication age; Supabase Auth unenrols a verified factor only from an
+        ``aal2`` session.
+
+        Raises WrongPassword (counted like a failed sign-in), ReauthenticationRequired,
+        RateLimited, PasskeyNotFound."""
+        await self.mfa.reauthenticate(principal, password)
         user = principal.user
         async with self.db.write() as s:
             removed = await PasskeyRepository(s).delete_one(user.id, passkey_id)
@@ -333,19 +353,7 @@ class PasskeyService:
         """Await a passkey sign-in and count how it ended, with a password sign-in's outcomes:
         ``success``, ``disabled``, ``rate_limited``, and ``passkey_refused`` for an assertion
         that opened nothing (unknown or stale challenge, unknown passkey, failed verification)."""
-        try:
-            signed_in = await sign_in
-        except (PasskeyChallengeInvalid, PasskeyNotRecognized, PasskeyRejected):
-            self.metrics.sign_in(SignInOutcome.PASSKEY_REFUSED)
-            raise
-        except AccountDisabled:
-            self.metrics.sign_in(SignInOutcome.DISABLED)
-            raise
-        except RateLimited:
-            self.metrics.sign_in(SignInOutcome.RATE_LIMITED)
-            raise
-        self.metrics.sign_in(SignInOutcome.SUCCESS)
-        return signed_in
+        return await counted_sign_in(self.metrics, sign_in, PASSKEY_OUTCOMES)
 
     # -- signing in with a passkey alone --------------------------------------------------------
     async def start_sign_in(self, ctx: CallerContext) -> tuple[str, str]:
