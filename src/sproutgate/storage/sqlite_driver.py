@@ -403,7 +403,7 @@ def detached(entity: type[DeclarativeBase], values: dict[str, Any]) -> Any:
     instance.__dict__.update({attribute[key]: value for key, value in values.items()})
     if columns_only and len(values) == len(attribute):
         instance_state(instance).key = mapper.identity_key_from_primary_key(
-            [values[key] for key in primary_key]
+            tuple(values[key] for key in primary_key)
         )
     else:
         make_transient_to_detached(instance)
@@ -418,6 +418,6 @@ def _mapping_of(entity: type[DeclarativeBase]) -> tuple[dict[str, str], tuple[st
     attribute = {
         column.key: mapper.get_property_by_column(column).key for column in mapper.local_table.columns
     }
-    primary_key = tuple(column.key for column in mapper.primary_key)
+    primary_key = tuple(str(column.key) for column in mapper.primary_key)
     columns_only = {prop.key for prop in mapper.attrs} == set(attribute.values())
     return attribute, primary_key, columns_only
