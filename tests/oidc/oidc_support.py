@@ -83,3 +83,45 @@ async def sign_in(browser: httpx.AsyncClient, login_location: str, identifier: s
     form = {k: html.unescape(v) for k, v in pairs}
     form.update(identifier=identifier, password=PASSWORD)
     return await browser.post("/login", data=form)
+
+
+async def code_for(
+    h: AppHarness, client_id: str, person: dict[str, Any], scope: str = "openid profile"
+) -> tuple[str, str]:
+    """An authorization code for ``CALLBACK`` (and its PKCE verifier), from the code flow in a
+    new browser that signs in on the hosted page when asked (a first-party or already
+    consented app: no consent page)."""
+    browser = h.new_client()
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": scope,
+        "state": "st",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    r = await browser.get("/oauth2/authorize", params=params)
+    if r.headers["location"].startswith("/login"):
+        r = await sign_in(browser, r.headers["location"], person["account"])
+        r = await browser.get(r.headers["location"])
+    assert r.status_code == 303 and r.headers["location"].startswith(CALLBACK), r.text
+    return query_of(r.headers["location"])["code"], verifier
+
+
+async def exchange_code(
+    h: AppHarness, client_id: str, secret: str | None, code: str, verifier: str
+) -> httpx.Response:
+    """``code`` exchanged at the token endpoint with client_secret_basic (an empty secret for a
+    public client); the raw answer."""
+    return await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret or ""),
+    )

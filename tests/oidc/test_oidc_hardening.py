@@ -6,7 +6,14 @@ scope. docs/security.md, "OpenID Connect provider"."""
 from __future__ import annotations
 
 import pytest
-from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_client, sign_in
+from oidc_support import (
+    CALLBACK,
+    code_for,
+    exchange_code,
+    make_person,
+    query_of,
+    register_client,
+)
 
 pytestmark = pytest.mark.both_engines
 
@@ -21,35 +28,10 @@ async def h(make_harness, make_settings):
 async def tokens(h, client_id: str, secret: str, person: dict, scope: str, before_exchange=None) -> dict:
     """A code flow through the hosted sign-in page, then the code exchanged (client_secret_basic);
     ``before_exchange`` (a coroutine function) runs between the two."""
-    browser = h.new_client()
-    verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "scope": scope,
-        "state": "st",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    r = await browser.get("/oauth2/authorize", params=params)
-    if r.headers["location"].startswith("/login"):
-        r = await sign_in(browser, r.headers["location"], person["account"])
-        r = await browser.get(r.headers["location"])
-    assert r.status_code == 303 and r.headers["location"].startswith(CALLBACK), r.text
-    code = query_of(r.headers["location"])["code"]
+    code, verifier = await code_for(h, client_id, person, scope)
     if before_exchange is not None:
         await before_exchange()
-    r = await h.client.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    )
+    r = await exchange_code(h, client_id, secret, code, verifier)
     assert r.status_code == 200, r.text
     return r.json()
 

@@ -17,7 +17,16 @@ docs/security.md, "The OpenID Connect provider"."""
 from __future__ import annotations
 
 import pytest
-from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_client, sign_in
+from oidc_support import (
+    CALLBACK,
+    code_for,
+    make_person,
+    pkce_pair,
+    query_of,
+    register_client,
+    sign_in,
+)
+from oidc_support import exchange_code as exchange
 
 pytestmark = pytest.mark.both_engines
 
@@ -32,40 +41,6 @@ async def h(make_harness, make_settings):
 
 def admin() -> dict[str, str]:
     return {"X-Admin-Token": ADMIN}
-
-
-async def code_for(h, client_id: str, person: dict, scope: str = "openid profile") -> tuple[str, str]:
-    """An authorization code (and its PKCE verifier) through the hosted sign-in page."""
-    browser = h.new_client()
-    verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "scope": scope,
-        "state": "st",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    r = await browser.get("/oauth2/authorize", params=params)
-    if r.headers["location"].startswith("/login"):
-        r = await sign_in(browser, r.headers["location"], person["account"])
-        r = await browser.get(r.headers["location"])
-    assert r.status_code == 303 and r.headers["location"].startswith(CALLBACK), r.text
-    return query_of(r.headers["location"])["code"], verifier
-
-
-async def exchange(h, client_id: str, secret: str | None, code: str, verifier: str):
-    return await h.client.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret or ""),
-    )
 
 
 async def set_redirect_uris(h, client_id: str, uris: list[str]) -> None:
