@@ -52,8 +52,11 @@ NO_STORE = {"Cache-Control": "no-store"}
 # ten routes that used to come first cost as much as the session check itself. This is the
 # most frequent call.
 @router.get("/users/me", response_model=S.ProfileOut, responses=_errors(401), tags=["users"])
-async def get_me(principal: Principal = Depends(current_principal)) -> JSONResponse:
+async def get_me(request: Request) -> JSONResponse:
     """The signed-in user's profile."""
+    # current_principal called here rather than declared as a dependency: FastAPI's solving of
+    # a sub-dependency cost a tenth of this call, the busiest there is (docs/benchmarks.md).
+    principal = await current_principal(request)
     # The four fields as they are stored (validated on the way in), without validating and
     # encoding a ProfileOut on the way out: that cost a sixth of this, the busiest call.
     user = principal.user
