@@ -221,4 +221,4 @@ def test_mailed_links_name_the_address_served_without_a_public_url(tmp_path, how
     assert proc.port != 8080
     for text in texts:
         assert f"{proc.base_url}/register/verify?email=" in text, text
-        assert ":8080" not in text
+        assert not re.search(r"//[^/\s]*:8080\b", text), text  # a code may start with 8080
