@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,6 +325,18 @@ def tokens(page: Page) -> dict[str, Any]:
     found = page.evaluate(TOKENS)
     assert found, "the app holds no user"
     return found
+
+
+def renewed_tokens(page: Page, old: dict[str, Any], timeout_seconds: float = 15.0) -> dict[str, Any]:
+    """What the app holds once it has stored tokens other than ``old`` (after a renewal).
+
+    Polled from here: Playwright's ``wait_for_function`` does not await a promise (the promise
+    object itself is truthy), so a predicate on ``getUser()`` would not wait at all."""
+    deadline = time.monotonic() + timeout_seconds
+    while (held := tokens(page))["access_token"] == old["access_token"]:
+        assert time.monotonic() < deadline, "the app never stored renewed tokens"
+        page.wait_for_timeout(50)
+    return held
 
 
 def wait_state(page: Page, state: str) -> None:

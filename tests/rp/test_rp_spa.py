@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext
-from rp_support import Provider, SpaSite, sign_in_at_sproutgate, tokens, wait_state
+from rp_support import Provider, SpaSite, renewed_tokens, sign_in_at_sproutgate, tokens, wait_state
 
 pytestmark = pytest.mark.browser
 SPA_SCOPES = ("--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "offline_access")
@@ -60,12 +60,8 @@ def test_spa_signs_in_with_pkce_renews_with_the_refresh_token_and_signs_out(
 
     # Silent renewal: the refresh_token grant from the page (no navigation), rotating the token.
     page.click("#renew")
-    page.wait_for_function(
-        "(old) => window.spa.userManager.getUser().then(u => u && u.access_token !== old)",
-        arg=first["access_token"],
-    )
+    renewed = renewed_tokens(page, first)
     wait_state(page, "signed-in")
-    renewed = tokens(page)
     assert renewed["refresh_token"] and renewed["refresh_token"] != first["refresh_token"]
     assert renewed["profile"]["sub"] == first["profile"]["sub"]
     r = provider.http.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {renewed['access_token']}"})
@@ -125,10 +121,7 @@ def test_a_refresh_token_is_bound_to_the_app_that_received_it(
     assert r.status_code in (400, 401) and r.json()["error"] in ("invalid_grant", "invalid_client"), r.text
     # The app itself still renews.
     page.click("#renew")
-    page.wait_for_function(
-        "(old) => window.spa.userManager.getUser().then(u => u && u.access_token !== old)",
-        arg=held["access_token"],
-    )
+    assert renewed_tokens(page, held)["refresh_token"] != held["refresh_token"]
     wait_state(page, "signed-in")
 
 
