@@ -336,11 +336,54 @@ def refresh_allowed(client: ClientView, scopes: Iterable[str]) -> bool:
     return OFFLINE_ACCESS in set(scopes) or client.first_party
 
 
+TOKEN_LIMIT_ADDRESS = "oidc_token_ip"
+TOKEN_LIMIT_CLIENT = "oidc_token_client"
+
+
+def token_limit(client: ClientView, ip: str) -> tuple[str, str]:
+    """The rate-limit rule and key a token request of an authenticated ``client`` counts
+    against: a confidential client proved itself with its secret, so its requests count per
+    client (``SPROUTGATE_LIMIT_OIDC_TOKEN_PER_CLIENT``; its backend's one address is its own,
+    and no one else can spend its budget without that secret); a public client proves nothing
+    (anyone may name it, RFC 6749 §2.1), so its requests count per address
+    (``SPROUTGATE_LIMIT_OIDC_TOKEN_PER_IP``) like those whose client failed to authenticate."""
+    if client.public:
+        return TOKEN_LIMIT_ADDRESS, ip
+    return TOKEN_LIMIT_CLIENT, client.client_id
+
+
 def survives_sign_out(scopes: Iterable[str]) -> bool:
     """An ``offline_access`` grant lives on when the browser signs out (OpenID Connect Core
     §11: access "even when the End-User is not present"); every other grant ends with the
     sign-in it came from. Both end with "sign out everywhere", a password reset, disabling."""
     return OFFLINE_ACCESS in set(scopes)
+
+
+def lasting_grant_needs_recent_sign_in(
+    requested: Iterable[str],
+    held: Iterable[Iterable[str]],
+    auth_time: datetime,
+    now: datetime,
+    recent_seconds: int,
+) -> bool:
+    """Whether an authorization request asking for ``requested`` scopes must wait for a recent
+    sign-in: it would give a grant that outlives the sign-out (``survives_sign_out``), no grant
+    the person holds for this client already does so with every scope asked for (``held``: the
+    scopes of each of their active grants to it), and the browser's sign-in (``auth_time``) is
+    older than ``recent_seconds`` (``SPROUTGATE_RECENT_AUTH_SECONDS``).
+
+    Such a grant is a new way into the account (issue 11 item 2: re-authentication before
+    adding one): an app holding it keeps access when the owner signs out. So the provider
+    re-authenticates the person first, as for ``prompt=login`` (OpenID Connect Core §3.1.2.1);
+    a request that only renews what is already held, or asks for no lasting access, does not
+    wait. The request is its own binding: the same request after the sign-in passes, and an
+    edit that drops ``offline_access`` gets a grant that ends with the sign-in."""
+    wanted = set(requested)
+    if not survives_sign_out(wanted):
+        return False
+    if (now - auth_time).total_seconds() <= recent_seconds:
+        return False
+    return not any(survives_sign_out(scopes) and wanted <= set(scopes) for scopes in map(set, held))
 
 
 def after_sign_in(params: Mapping[str, str]) -> dict[str, str]:

@@ -1,0 +1,203 @@
+"""Lasting access is a way into the account, and adding one asks for a recent sign-in (issue 11
+item 2's rule, for the OpenID Connect provider): an authorization request that would give an app
+a new grant outliving the sign-out (``offline_access``), from a browser signed in longer ago than
+``SPROUTGATE_RECENT_AUTH_SECONDS``, shows the sign-in page first, like ``prompt=login`` (OpenID
+Connect Core §3.1.2.1); ``prompt=none`` answers ``login_required``. Renewing what the app already
+holds, and single sign-on without ``offline_access``, go straight through.
+
+And a client changed from first-party to third-party keeps nothing its users never agreed to:
+the grants it got without consent end with the change, its codes not yet redeemed die, and the
+next authorization asks for consent. Both engines."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import httpx
+import pytest
+from logout_support import page_csrf, register_app, sign_in_to_app
+from oidc_support import CALLBACK, make_person, pkce_pair, query_of, sign_in
+
+from sproutgate.domain.clients.rules import ClientChanges
+from support.harness import AppHarness
+
+pytestmark = pytest.mark.both_engines
+
+RECENT = 600  # SPROUTGATE_RECENT_AUTH_SECONDS's default, set explicitly below
+
+
+@pytest.fixture
+async def h(make_harness, make_settings) -> AppHarness:
+    return await make_harness(make_settings(admin_token="oidc-lasting-admin", recent_auth_seconds=RECENT))
+
+
+def _request(client_id: str, challenge: str, scope: str, **extra: str) -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": scope,
+        "state": "st-lasting",
+        "nonce": "n-lasting",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+
+
+async def _exchange(h: AppHarness, client_id: str, secret: str, location: str, verifier: str) -> httpx.Response:
+    return await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(location)["code"],
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret),
+    )
+
+
+async def _auth_time(h: AppHarness, answer: dict[str, Any]) -> int:
+    claims = h.services.signer.verify_claims(answer["id_token"], issuer="http://testserver", token_type="JWT")
+    return int(claims["auth_time"])
+
+
+async def _refresh(h: AppHarness, client_id: str, secret: str, token: str) -> httpx.Response:
+    return await h.client.post(
+        "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=(client_id, secret)
+    )
+
+
+@pytest.mark.parametrize("first_party", [True, False])
+async def test_a_new_lasting_grant_from_an_old_sign_in_signs_in_again_first(h, first_party):
+    client_id, secret = await register_app(h, first_party=first_party)
+    person = await make_person(h)
+    browser = h.new_client(**{"Accept-Language": "en"})
+    first = await sign_in_to_app(h, browser, client_id, secret, person)  # openid profile
+    assert "refresh_token" not in first or first_party
+    h.clock.advance(RECENT + 60)
+    verifier, challenge = pkce_pair()
+    params = _request(client_id, challenge, "openid profile offline_access")
+
+    # Silent renewal cannot add lasting access.
+    r = await browser.get("/oauth2/authorize", params={**params, "prompt": "none"})
+    assert r.status_code == 303
+    assert query_of(r.headers["location"])["error"] == "login_required", r.headers["location"]
+    # The browser's sign-in is asked for again (the form, though signed in), no code.
+    r = await browser.get("/oauth2/authorize", params=params)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?"), r.headers["location"]
+    login = r.headers["location"]
+    assert "reauth=1" in login
+    # Following the link back without signing in gives the same answer.
+    back = query_of(login)["next"]
+    r = await browser.get(back)
+    assert r.headers["location"].startswith("/login?")
+
+    r = await sign_in(browser, login, person["account"])
+    assert r.status_code == 303 and r.headers["location"] == back
+    r = await browser.get(back)
+    if not first_party:  # then consent for the wider scope
+        assert r.headers["location"].startswith("/oauth2/consent?"), r.headers["location"]
+        page = await browser.get(r.headers["location"])
+        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        r = await browser.post(
+            "/oauth2/consent", data={**{k: html.unescape(v) for k, v in form.items()}, "decision": "allow"}
+        )
+        r = await browser.get(r.headers["location"])
+    assert r.status_code == 303 and "code=" in r.headers["location"], r.headers["location"]
+    token = await _exchange(h, client_id, secret, r.headers["location"], verifier)
+    assert token.status_code == 200, token.text
+    assert token.json()["refresh_token"] and "offline_access" in token.json()["scope"]
+    assert await _auth_time(h, token.json()) >= await _auth_time(h, first) + RECENT + 60
+
+
+async def test_lasting_access_right_after_a_sign_in_and_plain_single_sign_on_ask_nothing(h):
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    # The usual first visit: not signed in, signs in, comes back: no second sign-in.
+    answer = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid offline_access")
+    assert answer["refresh_token"]
+    h.clock.advance(RECENT - 30)
+    _, challenge = pkce_pair()
+    params = _request(client_id, challenge, "openid profile offline_access")
+    r = await browser.get("/oauth2/authorize", params=params)  # still recent: straight through
+    assert "code=" in r.headers["location"], r.headers["location"]
+    # Long after: single sign-on without offline_access is not held back.
+    h.clock.advance(3600)
+    other, other_secret = await register_app(h)
+    _, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(other, challenge, "openid profile email"))
+    assert "code=" in r.headers["location"], r.headers["location"]
+
+
+async def test_renewing_a_lasting_grant_asks_nothing_but_widening_it_does(h):
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    held = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid profile offline_access")
+    h.clock.advance(RECENT + 60)
+    r = await _refresh(h, client_id, secret, held["refresh_token"])  # the grant in use, not idle
+    assert r.status_code == 200, r.text
+
+    # The same or fewer scopes, held already: a new device of the app gets them silently.
+    for scope in ("openid profile offline_access", "openid offline_access"):
+        _, challenge = pkce_pair()
+        r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, scope, prompt="none"))
+        assert "code=" in r.headers["location"], (scope, r.headers["location"])
+    # A wider lasting grant is new access: sign in again.
+    _, challenge = pkce_pair()
+    params = _request(client_id, challenge, "openid profile email offline_access")
+    r = await browser.get("/oauth2/authorize", params=params)
+    assert r.headers["location"].startswith("/login?"), r.headers["location"]
+
+    # Once the held grant has ended (the app disconnected), lasting access is new again.
+    r = await browser.post(f"/account/apps/{client_id}/revoke", data={"csrf_token": await page_csrf(browser)})
+    assert r.status_code == 303
+    _, challenge = pkce_pair()
+    r = await browser.get(
+        "/oauth2/authorize", params=_request(client_id, challenge, "openid offline_access", prompt="none")
+    )
+    assert query_of(r.headers["location"])["error"] == "login_required"
+
+
+async def test_an_idle_lasting_grant_does_not_excuse_a_new_one(make_harness, make_settings):
+    idle = 4 * 3600
+    h = await make_harness(
+        make_settings(admin_token="oidc-idle-admin", recent_auth_seconds=RECENT, session_idle_timeout_seconds=idle)
+    )
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    await sign_in_to_app(h, browser, client_id, secret, person, scope="openid offline_access")
+    # The browser's sign-in is kept alive by visits; the app's grant is never used again.
+    for _ in range(5):
+        h.clock.advance(3600)
+        assert (await browser.get("/account")).status_code == 200
+    _, challenge = pkce_pair()
+    r = await browser.get(
+        "/oauth2/authorize", params=_request(client_id, challenge, "openid offline_access", prompt="none")
+    )
+    assert query_of(r.headers["location"])["error"] == "login_required", r.headers["location"]
+
+
+async def test_a_request_edited_to_drop_offline_access_gets_no_lasting_grant(h):
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    await sign_in_to_app(h, browser, client_id, secret, person)
+    h.clock.advance(RECENT + 60)
+    verifier, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid offline_access"))
+    assert r.headers["location"].startswith("/login?")
+    # Without offline_access the request is single sign-on, and its grant ends with the sign-in.
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid"))
+    token = await _exchange(h, client_id, secret, r.headers["location"], verifier)
+    assert token.status_code == 200 and token.json()["scope"] == "openid"
+    r = await browser.post("/logout", data={"csrf_token": await page_csrf(browser)})
+    refreshed = await _refresh(h, client_id, secret, token.json()["refresh_token"])
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+
