@@ -201,3 +201,74 @@ async def test_a_request_edited_to_drop_offline_access_gets_no_lasting_grant(h):
     refreshed = await _refresh(h, client_id, secret, token.json()["refresh_token"])
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
 
+
+
+async def _make_third_party(h: AppHarness, client_id: str, first_party: bool = False) -> None:
+    r = await h.client.put(
+        f"/api/admin/clients/{client_id}",
+        json={"firstParty": first_party},
+        headers={"X-Admin-Token": "oidc-lasting-admin"},
+    )
+    assert r.status_code == 200 and r.json()["client"]["firstParty"] is first_party, r.text
+
+
+async def test_a_client_made_third_party_keeps_nothing_made_without_consent(h):
+    client_id, secret = await register_app(h, name="Family Photos")
+    lasting, session_bound, pending = [await make_person(h) for _ in range(3)]
+    browser = h.new_client(**{"Accept-Language": "en"})
+    held = await sign_in_to_app(h, browser, client_id, secret, lasting, scope="openid profile offline_access")
+    bound = await sign_in_to_app(h, h.new_client(), client_id, secret, session_bound)
+    assert bound["refresh_token"]  # first-party: refresh tokens without offline_access
+    # A code issued just before the change, not yet exchanged.
+    pending_browser = h.new_client()
+    verifier, challenge = pkce_pair()
+    r = await pending_browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid"))
+    assert r.headers["location"].startswith("/login?")
+    r = await sign_in(pending_browser, r.headers["location"], pending["account"])
+    r = await pending_browser.get(r.headers["location"])
+    code_location = r.headers["location"]
+    assert "code=" in code_location
+    # Another first-party app's grants are not touched.
+    other, other_secret = await register_app(h)
+    other_held = await sign_in_to_app(h, browser, other, other_secret, lasting, scope="openid offline_access")
+
+    await _make_third_party(h, client_id)
+
+    for token in (held["refresh_token"], bound["refresh_token"]):
+        r = await _refresh(h, client_id, secret, token)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    r = await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {held['access_token']}"})
+    assert r.status_code == 401
+    r = await _exchange(h, client_id, secret, code_location, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert (await _refresh(h, other, other_secret, other_held["refresh_token"])).status_code == 200
+    # The app is no longer listed as connected, and the next authorization asks for consent.
+    page = await browser.get("/account")
+    assert f'data-client-id="{client_id}"' not in page.text and f'data-client-id="{other}"' in page.text
+    _, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid", prompt="none"))
+    assert query_of(r.headers["location"])["error"] == "consent_required", r.headers["location"]
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid profile"))
+    assert r.headers["location"].startswith("/oauth2/consent?"), r.headers["location"]
+
+
+async def test_grants_the_person_consented_to_stay_when_the_client_turns_third_party_again(h):
+    client_id, secret = await register_app(h, first_party=False)
+    person = await make_person(h)
+    browser = h.new_client()
+    consented = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid profile offline_access")
+    await _make_third_party(h, client_id, first_party=True)
+    # While first-party, a wider grant than the consent (email) is made without asking.
+    wider = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid email offline_access")
+    await _make_third_party(h, client_id)
+    r = await _refresh(h, client_id, secret, consented["refresh_token"])
+    assert r.status_code == 200, r.text
+    token = r.json()["refresh_token"]
+    r = await _refresh(h, client_id, secret, wider["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    # A change that leaves it third-party (its name) ends nothing more.
+    r = await h.client.put(
+        f"/api/admin/clients/{client_id}", json={"name": "Renamed"}, headers={"X-Admin-Token": "oidc-lasting-admin"}
+    )
+    assert r.status_code == 200
+    assert (await _refresh(h, client_id, secret, token)).status_code == 200

@@ -75,6 +75,19 @@ class OidcRepository:
         )
         return rowcount(res)
 
+    async def revoke_unused_codes_of_client(self, client_id: str, now: datetime) -> int:
+        """``revoke_unused_codes`` for every user of ``client_id`` at once."""
+        res = await self.s.execute(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.client_id == client_id,
+                AuthorizationCode.used_at.is_(None),
+                AuthorizationCode.disconnected_at.is_(None),
+            )
+            .values(disconnected_at=now)
+        )
+        return rowcount(res)
+
     # -- fresh sign-ins asked for -------------------------------------------------------------
     async def sign_in_demand(self, key_hash: str, now: datetime) -> datetime | None:
         """The ``signed_in_after`` of the unexpired demand stored under ``key_hash``, or None."""
@@ -209,6 +222,25 @@ class OidcRepository:
         if seen_since is not None:
             stmt = stmt.where(AuthSession.last_seen_at > seen_since)
         return [scope for scope in (await self.s.execute(stmt)).scalars() if scope]
+
+    async def grants_of_client(self, client_id: str, now: datetime) -> list[tuple[str, str, str, str | None]]:
+        """Every grant of ``client_id`` that may still be active (an index pre-filter), as
+        (grant id, user id, its ``scope``, the scopes the user consented to for the client or
+        None)."""
+        stmt = (
+            select(AuthSession.id, AuthSession.user_id, AuthSession.scope, OAuthConsent.scopes)
+            .outerjoin(
+                OAuthConsent,
+                (OAuthConsent.user_id == AuthSession.user_id) & (OAuthConsent.client_id == client_id),
+            )
+            .where(
+                AuthSession.client_id == client_id,
+                AuthSession.kind == OIDC_KIND,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+            )
+        )
+        return [(r[0], r[1], r[2] or "", r[3]) for r in (await self.s.execute(stmt)).all()]
 
     async def refresh_is_current(self, token_hash: str) -> bool:
         """Whether the refresh token is the newest of its chain (not yet rotated)."""

@@ -328,6 +328,17 @@ def consent_needed(
     return not set(request.scopes) <= set(remembered)
 
 
+def stands_without_first_party(grant_scopes: Iterable[str], consented: Iterable[str] | None) -> bool:
+    """Whether a grant made while its client was first-party (no consent asked) may stay once
+    the client is third-party: only when the person consented to the client for every scope
+    the grant holds (a consent given while it was third-party before). Else the person never
+    agreed to share those scopes with a third party, so the grant ends (like Keycloak's consent
+    at the next login, but for tokens already out too: an app that stops being one of the
+    family's own is often in other hands, and an ``offline_access`` grant would keep its access
+    to the account for as long as it refreshes)."""
+    return consented is not None and set(grant_scopes) <= set(consented)
+
+
 def refresh_allowed(client: ClientView, scopes: Iterable[str]) -> bool:
     """A refresh token comes with a grant when the client may use the refresh grant and either
     ``offline_access`` was granted or the client is first-party (issue 12)."""

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from sproutgate.config import Settings
 from sproutgate.domain.clients.errors import ClientNotFound, InvalidClient
 from sproutgate.domain.clients.rules import Client
@@ -865,6 +867,26 @@ class OidcService:
                 )
             )
         return sorted(apps, key=lambda a: a.since)
+
+    async def client_changed(self, s: AsyncSession, before: Client, after: Client) -> None:
+        """A client's registration changed (``ClientService.on_update``, same transaction).
+        When it stopped being first-party, what its users never agreed to ends: every grant of
+        theirs made without consent (``rules.stands_without_first_party``), with its refresh
+        and access tokens, and every code not yet redeemed (``invalid_grant`` at the token
+        endpoint); the next authorization asks for consent (``rules.consent_needed``)."""
+        if not before.first_party or after.first_party:
+            return
+        now = self.clock.now()
+        repo = OidcRepository(s)
+        await repo.revoke_unused_codes_of_client(after.client_id, now)
+        ended = 0
+        for grant_id, user_id, scope, consented in await repo.grants_of_client(after.client_id, now):
+            allowed = rules.parse_scope(consented) if consented is not None else None
+            if not rules.stands_without_first_party(rules.parse_scope(scope), allowed):
+                reason = SessionEndReason.APP_NOW_THIRD_PARTY
+                ended += len(await end_sessions(s, user_id, now, reason, only=grant_id))
+        if ended:
+            log.info("client %s is no longer first-party: %d grant(s) without consent ended", after.client_id, ended)
 
     async def revoke_app(self, user_id: str, client_id: str) -> None:
         """Disconnect an app: the person's consent to it is forgotten (it asks again next time),
