@@ -20,7 +20,6 @@ import pytest
 from logout_support import page_csrf, register_app, sign_in_to_app
 from oidc_support import CALLBACK, make_person, pkce_pair, query_of, sign_in
 
-from sproutgate.domain.clients.rules import ClientChanges
 from support.harness import AppHarness
 
 pytestmark = pytest.mark.both_engines
@@ -47,7 +46,9 @@ def _request(client_id: str, challenge: str, scope: str, **extra: str) -> dict[s
     }
 
 
-async def _exchange(h: AppHarness, client_id: str, secret: str, location: str, verifier: str) -> httpx.Response:
+async def _exchange(
+    h: AppHarness, client_id: str, secret: str, location: str, verifier: str
+) -> httpx.Response:
     return await h.client.post(
         "/oauth2/token",
         data={
@@ -67,7 +68,9 @@ async def _auth_time(h: AppHarness, answer: dict[str, Any]) -> int:
 
 async def _refresh(h: AppHarness, client_id: str, secret: str, token: str) -> httpx.Response:
     return await h.client.post(
-        "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=(client_id, secret)
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        auth=(client_id, secret),
     )
 
 
@@ -146,7 +149,9 @@ async def test_renewing_a_lasting_grant_asks_nothing_but_widening_it_does(h):
     # The same or fewer scopes, held already: a new device of the app gets them silently.
     for scope in ("openid profile offline_access", "openid offline_access"):
         _, challenge = pkce_pair()
-        r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, scope, prompt="none"))
+        r = await browser.get(
+            "/oauth2/authorize", params=_request(client_id, challenge, scope, prompt="none")
+        )
         assert "code=" in r.headers["location"], (scope, r.headers["location"])
     # A wider lasting grant is new access: sign in again.
     _, challenge = pkce_pair()
@@ -167,7 +172,9 @@ async def test_renewing_a_lasting_grant_asks_nothing_but_widening_it_does(h):
 async def test_an_idle_lasting_grant_does_not_excuse_a_new_one(make_harness, make_settings):
     idle = 4 * 3600
     h = await make_harness(
-        make_settings(admin_token="oidc-idle-admin", recent_auth_seconds=RECENT, session_idle_timeout_seconds=idle)
+        make_settings(
+            admin_token="oidc-idle-admin", recent_auth_seconds=RECENT, session_idle_timeout_seconds=idle
+        )
     )
     client_id, secret = await register_app(h)
     person = await make_person(h)
@@ -200,7 +207,6 @@ async def test_a_request_edited_to_drop_offline_access_gets_no_lasting_grant(h):
     r = await browser.post("/logout", data={"csrf_token": await page_csrf(browser)})
     refreshed = await _refresh(h, client_id, secret, token.json()["refresh_token"])
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
-
 
 
 async def _make_third_party(h: AppHarness, client_id: str, first_party: bool = False) -> None:
@@ -256,7 +262,9 @@ async def test_grants_the_person_consented_to_stay_when_the_client_turns_third_p
     client_id, secret = await register_app(h, first_party=False)
     person = await make_person(h)
     browser = h.new_client()
-    consented = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid profile offline_access")
+    consented = await sign_in_to_app(
+        h, browser, client_id, secret, person, scope="openid profile offline_access"
+    )
     await _make_third_party(h, client_id, first_party=True)
     # While first-party, a wider grant than the consent (email) is made without asking.
     wider = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid email offline_access")
@@ -268,7 +276,9 @@ async def test_grants_the_person_consented_to_stay_when_the_client_turns_third_p
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     # A change that leaves it third-party (its name) ends nothing more.
     r = await h.client.put(
-        f"/api/admin/clients/{client_id}", json={"name": "Renamed"}, headers={"X-Admin-Token": "oidc-lasting-admin"}
+        f"/api/admin/clients/{client_id}",
+        json={"name": "Renamed"},
+        headers={"X-Admin-Token": "oidc-lasting-admin"},
     )
     assert r.status_code == 200
     assert (await _refresh(h, client_id, secret, token)).status_code == 200

@@ -36,7 +36,9 @@ async def h(make_harness, make_settings) -> AppHarness:
 
 async def _service_client(h: AppHarness) -> tuple[str, str]:
     client_id, secret = await register_client(
-        h, grant_types=("authorization_code", "refresh_token", "client_credentials"), scopes=("openid", "profile")
+        h,
+        grant_types=("authorization_code", "refresh_token", "client_credentials"),
+        scopes=("openid", "profile"),
     )
     assert secret is not None
     return client_id, secret
@@ -44,7 +46,9 @@ async def _service_client(h: AppHarness) -> tuple[str, str]:
 
 async def _credentials(h: AppHarness, ip: str, client_id: str, secret: str) -> int:
     async with h.new_client(ip=ip) as backend:
-        r = await backend.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+        r = await backend.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
     return r.status_code
 
 
@@ -57,13 +61,17 @@ async def test_a_confidential_backend_is_not_held_to_its_address_budget(h):
         # More than the address's 3 token requests and 2 refreshes a minute, all answered.
         for _ in range(4):
             r = await backend.post(
-                "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=(client_id, secret)
+                "/oauth2/token",
+                data={"grant_type": "refresh_token", "refresh_token": token},
+                auth=(client_id, secret),
             )
             assert r.status_code == 200, r.text
             token = r.json()["refresh_token"]
         # Its own budget ends it: 5 a minute (the sign-in's code exchange counted too).
         r = await backend.post(
-            "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=(client_id, secret)
+            "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": token},
+            auth=(client_id, secret),
         )
         assert r.status_code == 429 and r.json()["error"] == "temporarily_unavailable", r.text
         assert int(r.headers["retry-after"]) > 0
@@ -77,7 +85,12 @@ async def test_public_clients_and_failed_authentications_stay_counted_per_addres
     confidential, secret = await _service_client(h)
     public, _ = await register_client(h, public=True, scopes=("openid",))
     verifier, _ = pkce_pair()
-    bogus = {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK, "code_verifier": verifier}
+    bogus = {
+        "grant_type": "authorization_code",
+        "code": "x",
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
     async with h.new_client(ip=BACKEND) as crowd:
         # A public client names itself only: its requests spend the address's budget.
         for _ in range(3):
@@ -88,7 +101,9 @@ async def test_public_clients_and_failed_authentications_stay_counted_per_addres
         # So does a request without a client, or with a wrong secret.
         r = await crowd.post("/oauth2/token", data={"grant_type": "client_credentials"})
         assert r.status_code == 429
-        r = await crowd.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=(confidential, "guess"))
+        r = await crowd.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(confidential, "guess")
+        )
         assert r.status_code == 429
     # The confidential client behind that same address is not held back by them.
     assert await _credentials(h, BACKEND, confidential, secret) == 200
@@ -111,7 +126,9 @@ async def test_guessing_a_secret_is_limited_and_spends_nothing_of_the_clients_bu
         # Failures count per address (401 while the address may still try, then 429) ...
         assert answers[0] == 401 and answers[-1] == 429, answers
         # ... and once refused, even the right secret from there is refused.
-        r = await attacker.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+        r = await attacker.post(
+            "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
         assert r.status_code == 429
     # None of it came out of the client's own budget (5 a minute).
     assert [await _credentials(h, BACKEND, client_id, secret) for _ in range(5)] == [200] * 5

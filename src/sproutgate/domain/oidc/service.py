@@ -886,7 +886,11 @@ class OidcService:
                 reason = SessionEndReason.APP_NOW_THIRD_PARTY
                 ended += len(await end_sessions(s, user_id, now, reason, only=grant_id))
         if ended:
-            log.info("client %s is no longer first-party: %d grant(s) without consent ended", after.client_id, ended)
+            log.info(
+                "client %s is no longer first-party: %d grant(s) without consent ended",
+                after.client_id,
+                ended,
+            )
 
     async def revoke_app(self, user_id: str, client_id: str) -> None:
         """Disconnect an app: the person's consent to it is forgotten (it asks again next time),
