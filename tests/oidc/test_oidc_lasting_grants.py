@@ -282,3 +282,32 @@ async def test_grants_the_person_consented_to_stay_when_the_client_turns_third_p
     )
     assert r.status_code == 200
     assert (await _refresh(h, client_id, secret, token)).status_code == 200
+
+
+async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):
+    """The authorization endpoint read the client as first-party just before the change
+    committed, and issued its code just after: the exchange finds no consent."""
+    from sqlalchemy import select
+
+    from sproutgate.domain.oidc.rules import check_authorization_params
+    from sproutgate.storage.models import AuthSession
+
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    await sign_in_to_app(h, browser, client_id, secret, person)
+    stale = await h.services.clients.get(client_id)
+    await _make_third_party(h, client_id)
+    async with h.services.db.read() as s:
+        sso = (
+            await s.execute(
+                select(AuthSession.id).where(AuthSession.user_id == person["id"], AuthSession.kind == "web")
+            )
+        ).scalar_one()
+    verifier, challenge = pkce_pair()
+    params = _request(client_id, challenge, "openid profile")
+    decision = await h.services.oidc.decide(
+        stale, check_authorization_params(params, stale, CALLBACK), params, sso
+    )
+    r = await _exchange(h, client_id, secret, decision.redirect_to, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text

@@ -438,9 +438,16 @@ class OidcService:
                     )
                 ):
                     raise InvalidGrant(description="the sign-in behind this code has ended")
+                scopes = rules.still_registered(rules.parse_scope(row.scope), client)
+                if not client.first_party:
+                    # A code issued while the client was first-party (no consent asked), in the
+                    # moment before it was made third-party, gives nothing unconsented either.
+                    consent = await repo.consent(user.id, client.client_id)
+                    consented = rules.parse_scope(consent.scopes) if consent is not None else None
+                    if not rules.stands_without_first_party(scopes, consented):
+                        raise InvalidGrant(description="the person has not allowed this client")
                 if not await repo.use_code(row.id, now):
                     raise InvalidGrant(description="unknown authorization code")
-                scopes = rules.still_registered(rules.parse_scope(row.scope), client)
                 lasting_before = await self._has_lasting_grant(repo, user.id, client.client_id, now)
                 grant = _Grant(
                     client=client,
