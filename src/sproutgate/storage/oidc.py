@@ -75,19 +75,6 @@ class OidcRepository:
         )
         return rowcount(res)
 
-    async def revoke_unused_codes_of_client(self, client_id: str, now: datetime) -> int:
-        """``revoke_unused_codes`` for every user of ``client_id`` at once."""
-        res = await self.s.execute(
-            update(AuthorizationCode)
-            .where(
-                AuthorizationCode.client_id == client_id,
-                AuthorizationCode.used_at.is_(None),
-                AuthorizationCode.disconnected_at.is_(None),
-            )
-            .values(disconnected_at=now)
-        )
-        return rowcount(res)
-
     # -- fresh sign-ins asked for -------------------------------------------------------------
     async def sign_in_demand(self, key_hash: str, now: datetime) -> datetime | None:
         """The ``signed_in_after`` of the unexpired demand stored under ``key_hash``, or None."""

@@ -879,13 +879,13 @@ class OidcService:
         """A client's registration changed (``ClientService.on_update``, same transaction).
         When it stopped being first-party, what its users never agreed to ends: every grant of
         theirs made without consent (``rules.stands_without_first_party``), with its refresh
-        and access tokens, and every code not yet redeemed (``invalid_grant`` at the token
-        endpoint); the next authorization asks for consent (``rules.consent_needed``)."""
+        and access tokens; its codes not yet redeemed give nothing unconsented (the exchange
+        checks the consent of a third-party client's code), and the next authorization asks
+        for consent (``rules.consent_needed``)."""
         if not before.first_party or after.first_party:
             return
         now = self.clock.now()
         repo = OidcRepository(s)
-        await repo.revoke_unused_codes_of_client(after.client_id, now)
         ended = 0
         for grant_id, user_id, scope, consented in await repo.grants_of_client(after.client_id, now):
             allowed = rules.parse_scope(consented) if consented is not None else None
