@@ -215,8 +215,8 @@ def test_a_new_lasting_grant_from_an_old_sign_in_needs_a_recent_one():
     old, recent = now - timedelta(seconds=601), now - timedelta(seconds=600)
     lasting = ("openid", "profile", "offline_access")
 
-    def needs(requested, held=(), auth_time=old):
-        return rules.lasting_grant_needs_recent_sign_in(requested, held, auth_time, now, 600)
+    def needs(requested, held=(), auth_time=old, client=FakeClient()):
+        return rules.lasting_grant_needs_recent_sign_in(client, requested, held, auth_time, now, 600)
 
     assert needs(lasting)
     assert not needs(lasting, auth_time=recent)  # the window's edge still counts as recent
@@ -225,6 +225,9 @@ def test_a_new_lasting_grant_from_an_old_sign_in_needs_a_recent_one():
     assert not needs(("openid", "offline_access"), held=[("openid",), lasting])  # fewer scopes
     assert needs(("openid", "email", "offline_access"), held=[lasting])  # wider: new access
     assert needs(lasting, held=[("openid", "profile")])  # held, but not lasting
+    # A public client's tokens go wherever the request was made: every new grant is new access.
+    assert needs(lasting, held=[lasting], client=FakeClient(public=True))
+    assert not needs(lasting, held=[lasting], auth_time=recent, client=FakeClient(public=True))
 
 
 def test_the_token_endpoint_counts_confidential_clients_per_client_public_ones_per_address():

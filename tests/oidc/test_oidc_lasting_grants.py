@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from logout_support import page_csrf, register_app, sign_in_to_app
-from oidc_support import CALLBACK, make_person, pkce_pair, query_of, sign_in
+from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_client, sign_in
 
 from support.harness import AppHarness
 
@@ -311,3 +311,66 @@ async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):
     )
     r = await _exchange(h, client_id, secret, decision.redirect_to, verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+async def test_a_public_apps_grant_held_elsewhere_does_not_excuse_a_copied_cookie(h):
+    """A native app's tokens land on whichever machine ran the request (a loopback port is
+    anyone's): the owner's own lasting grant to it does not let a copy of their session cookie
+    get another one without signing in."""
+    loopback = "http://127.0.0.1/callback"
+    client_id, _ = await register_client(h, name="Pocket Notes", public=True, redirect_uris=(loopback,))
+    person = await make_person(h)
+    owner = h.new_client()
+    r = await sign_in(owner, "/login", person["account"])
+    assert r.status_code == 303
+
+    async def ask(browser: httpx.AsyncClient, **extra: str) -> str:
+        _, challenge = pkce_pair()
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": "http://127.0.0.1:53117/callback",
+            "scope": "openid offline_access",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        return (await browser.get("/oauth2/authorize", params=params)).headers["location"]
+
+    # The owner's app, just after the sign-in: its lasting grant, and the app keeps using it.
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": "http://127.0.0.1:53117/callback",
+        "scope": "openid offline_access",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    r = await owner.get("/oauth2/authorize", params=params)
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(r.headers["location"])["code"],
+            "redirect_uri": params["redirect_uri"],
+            "code_verifier": verifier,
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 200 and r.json()["refresh_token"], r.text
+    h.clock.advance(RECENT + 60)
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": r.json()["refresh_token"],
+            "client_id": client_id,
+        },
+    )
+    assert r.status_code == 200, r.text
+
+    thief = h.new_client()
+    thief.cookies.set("sg_session", owner.cookies["sg_session"])
+    assert (await ask(thief)).startswith("/login?")
+    assert query_of(await ask(thief, prompt="none"))["error"] == "login_required"

@@ -371,6 +371,7 @@ def survives_sign_out(scopes: Iterable[str]) -> bool:
 
 
 def lasting_grant_needs_recent_sign_in(
+    client: ClientView,
     requested: Iterable[str],
     held: Iterable[Iterable[str]],
     auth_time: datetime,
@@ -378,22 +379,28 @@ def lasting_grant_needs_recent_sign_in(
     recent_seconds: int,
 ) -> bool:
     """Whether an authorization request asking for ``requested`` scopes must wait for a recent
-    sign-in: it would give a grant that outlives the sign-out (``survives_sign_out``), no grant
-    the person holds for this client already does so with every scope asked for (``held``: the
-    scopes of each of their active grants to it), and the browser's sign-in (``auth_time``) is
-    older than ``recent_seconds`` (``SPROUTGATE_RECENT_AUTH_SECONDS``).
+    sign-in: it would give a grant that outlives the sign-out (``survives_sign_out``), the
+    browser's sign-in (``auth_time``) is older than ``recent_seconds``
+    (``SPROUTGATE_RECENT_AUTH_SECONDS``), and it adds access: always for a public client, for
+    a confidential one unless a grant the person holds for it already outlives the sign-out
+    with every scope asked for (``held``: the scopes of each of their active grants to it).
 
     Such a grant is a new way into the account (issue 11 item 2: re-authentication before
-    adding one): an app holding it keeps access when the owner signs out. So the provider
-    re-authenticates the person first, as for ``prompt=login`` (OpenID Connect Core §3.1.2.1);
-    a request that only renews what is already held, or asks for no lasting access, does not
-    wait. The request is its own binding: the same request after the sign-in passes, and an
-    edit that drops ``offline_access`` gets a grant that ends with the sign-in."""
+    adding one): its holder keeps access when the owner signs out. So the provider
+    re-authenticates the person first, as for ``prompt=login`` (OpenID Connect Core §3.1.2.1).
+    A confidential client's tokens stay on its server, which already holds that access, so a
+    repeat grant (another device of the same app) hands nobody anything new; a public
+    client's tokens land on whatever machine ran the request (a native app on a loopback port
+    is anyone's, RFC 8252 §8.6), so a copy of the session cookie must not get them there. The
+    request is its own binding: the same request after the sign-in passes, and an edit that
+    drops ``offline_access`` gets a grant that ends with the sign-in."""
     wanted = set(requested)
     if not survives_sign_out(wanted):
         return False
     if (now - auth_time).total_seconds() <= recent_seconds:
         return False
+    if client.public:
+        return True
     return not any(survives_sign_out(scopes) and wanted <= set(scopes) for scopes in map(set, held))
 
 

@@ -213,8 +213,8 @@ class OidcService:
     ) -> AuthorizationDecision:
         """What to do with a checked authorization request, for the browser signed in with
         ``sso_session_id`` (None: not signed in): sign in (again), ask for consent, or issue a
-        code (OpenID Connect Core §3.1.2). A request for a new lasting grant (``offline_access``
-        not yet held by this client with those scopes) from a sign-in older than
+        code (OpenID Connect Core §3.1.2). A request for a new lasting grant (``offline_access``;
+        for a confidential client, not yet held by it with those scopes) from a sign-in older than
         ``SPROUTGATE_RECENT_AUTH_SECONDS`` signs in again first
         (``rules.lasting_grant_needs_recent_sign_in``). ``prompt=none`` never shows anything:
         it answers ``login_required`` or ``consent_required``. Raises AuthorizationError."""
@@ -259,13 +259,17 @@ class OidcService:
         async with self.db.read() as s:
             repo = OidcRepository(s)
             remembered = await repo.consent(user.id, client.client_id)
-            if rules.survives_sign_out(request.scopes) and (now - sso.auth_time).total_seconds() > recent:
+            if (
+                rules.survives_sign_out(request.scopes)
+                and not client.public
+                and (now - sso.auth_time).total_seconds() > recent
+            ):
                 # Only then does it matter what the person already holds (one indexed read).
                 granted = await repo.granted_scopes(
                     user.id, client.client_id, now, seen_since=now - self.sessions.idle_timeout
                 )
                 held = [rules.parse_scope(scope) for scope in granted]
-        if rules.lasting_grant_needs_recent_sign_in(request.scopes, held, sso.auth_time, now, recent):
+        if rules.lasting_grant_needs_recent_sign_in(client, request.scopes, held, sso.auth_time, now, recent):
             if "none" in request.prompt:
                 raise refuse("login_required", "lasting access (offline_access) needs a recent sign-in")
             return SignInNeeded(rules.after_sign_in(params), request.login_hint)
