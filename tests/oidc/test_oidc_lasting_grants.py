@@ -2,8 +2,9 @@
 item 2's rule, for the OpenID Connect provider): an authorization request that would give an app
 a new grant outliving the sign-out (``offline_access``), from a browser signed in longer ago than
 ``SPROUTGATE_RECENT_AUTH_SECONDS``, shows the sign-in page first, like ``prompt=login`` (OpenID
-Connect Core §3.1.2.1); ``prompt=none`` answers ``login_required``. Renewing what the app already
-holds, and single sign-on without ``offline_access``, go straight through.
+Connect Core §3.1.2.1); ``prompt=none`` answers ``login_required``. Asking again for what a
+confidential app already holds, and single sign-on without ``offline_access``, go straight
+through; a public app's tokens go wherever the request was made, so it always asks.
 
 And a client changed from first-party to third-party keeps nothing its users never agreed to:
 the grants it got without consent end with the change, its codes not yet redeemed die, and the
@@ -146,7 +147,7 @@ async def test_renewing_a_lasting_grant_asks_nothing_but_widening_it_does(h):
     r = await _refresh(h, client_id, secret, held["refresh_token"])  # the grant in use, not idle
     assert r.status_code == 200, r.text
 
-    # The same or fewer scopes, held already: a new device of the app gets them silently.
+    # The same or fewer scopes, held already by this confidential app: no new holder, no question.
     for scope in ("openid profile offline_access", "openid offline_access"):
         _, challenge = pkce_pair()
         r = await browser.get(
