@@ -133,9 +133,12 @@ class Settings(BaseSettings):
     limit_mfa_fail_ip: str = "100/15 minutes"
     # Passkey ceremonies begun (each stores a challenge) per client address.
     limit_passkey_options_per_ip: str = "60/5 minutes"
-    # The OpenID Connect token endpoint (every request), and failed client authentications at
-    # the token, revocation and introspection endpoints, counted like failed sign-ins.
+    # The OpenID Connect token endpoint: per address for public clients and requests whose
+    # client did not authenticate, per client for a confidential client that did (its one
+    # backend address is not shared with everyone's budget); and failed client authentications
+    # at the token, revocation and introspection endpoints, counted like failed sign-ins.
     limit_oidc_token_per_ip: str = "300/5 minutes"
+    limit_oidc_token_per_client: str = "3000/5 minutes"
     limit_client_auth_fail_per_ip: str = "20/15 minutes"
 
     # Backing services. PostgreSQL: every process keeps up to pool_size + max_overflow connections.

@@ -200,6 +200,7 @@ def build_services(
     clients = ClientService(db, clock, load_or_create_secret(settings.data_dir, "client-secrets.key"))
     clients.on_delete(logouts.forget_client)
     oidc = OidcService(settings, db, signer, sessions, clients, limiter, clock, notices)
+    clients.on_update(oidc.client_changed)
     health = HealthService(settings, db)
     return Services(
         settings=settings,

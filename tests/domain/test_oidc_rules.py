@@ -210,6 +210,37 @@ def test_refresh_tokens_need_offline_access_or_a_first_party_client():
     assert rules.survives_sign_out(["openid", "offline_access"]) and not rules.survives_sign_out(["openid"])
 
 
+def test_a_new_lasting_grant_from_an_old_sign_in_needs_a_recent_one():
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    old, recent = now - timedelta(seconds=601), now - timedelta(seconds=600)
+    lasting = ("openid", "profile", "offline_access")
+
+    def needs(requested, held=(), auth_time=old, client=FakeClient()):
+        return rules.lasting_grant_needs_recent_sign_in(client, requested, held, auth_time, now, 600)
+
+    assert needs(lasting)
+    assert not needs(lasting, auth_time=recent)  # the window's edge still counts as recent
+    assert not needs(("openid", "profile"))  # ends with the sign-in: nothing lasting is added
+    assert not needs(lasting, held=[lasting])  # the same again (another device of the app)
+    assert not needs(("openid", "offline_access"), held=[("openid",), lasting])  # fewer scopes
+    assert needs(("openid", "email", "offline_access"), held=[lasting])  # wider: new access
+    assert needs(lasting, held=[("openid", "profile")])  # held, but not lasting
+    # A public client's tokens go wherever the request was made: every new grant is new access.
+    assert needs(lasting, held=[lasting], client=FakeClient(public=True))
+    assert not needs(lasting, held=[lasting], auth_time=recent, client=FakeClient(public=True))
+
+
+def test_the_token_endpoint_counts_confidential_clients_per_client_public_ones_per_address():
+    assert rules.token_limit(FakeClient(), "198.51.100.1") == ("oidc_token_client", "app")
+    assert rules.token_limit(FakeClient(public=True), "198.51.100.1") == ("oidc_token_ip", "198.51.100.1")
+
+
+def test_a_grant_stands_without_first_party_only_on_a_consent_covering_it():
+    assert rules.stands_without_first_party(("openid", "profile"), ("openid", "profile", "email"))
+    assert not rules.stands_without_first_party(("openid", "email"), ("openid", "profile"))
+    assert not rules.stands_without_first_party(("openid",), None)
+
+
 def test_id_tokens_carry_nonce_only_when_asked_and_access_tokens_name_their_client():
     at = datetime(2026, 5, 1, tzinfo=UTC)
     common = dict(issuer="https://id.example", client_id="app", user_claims={"sub": "u1"}, auth_time=at)

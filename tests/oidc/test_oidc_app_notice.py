@@ -1,10 +1,12 @@
 """A way into an account added with only a session (issue 11 item 2's class, for the OpenID
-Connect provider): whoever holds a copy of the pages' session cookie, without the password or a
-recent sign-in, can let an app (a registered native app with a loopback redirect URI, on their
-own machine) take an ``offline_access`` grant. Such a grant outlives the owner's sign-out, so it
-is access the owner must learn of: the first lasting grant of an app mails the owner an
-``app_connected`` notice (in their language, saying from where and linking to the account
-page's connected apps). Before, nothing told them. docs/security.md, "Security notices"."""
+Connect provider): whoever holds a copy of the pages' session cookie could let an app (a
+registered native app with a loopback redirect URI, on their own machine) take an
+``offline_access`` grant, which outlives the owner's sign-out. A sign-in older than
+``SPROUTGATE_RECENT_AUTH_SECONDS`` now signs in again first (tests/oidc/
+test_oidc_lasting_grants.py); within that window it is still access the owner must learn of: the
+first lasting grant of an app mails the owner an ``app_connected`` notice (in their language,
+saying from where and linking to the account page's connected apps). docs/security.md,
+"Security notices"."""
 
 from __future__ import annotations
 
@@ -50,6 +52,18 @@ async def grant(h, browser, client_id: str, scope: str) -> dict:
     return r.json()
 
 
+def _request(client_id: str, scope: str) -> dict[str, str]:
+    _, challenge = pkce_pair()
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": "http://127.0.0.1:53117/callback",
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+
+
 async def signed_in(h, person: dict):
     browser = h.new_client(**{"User-Agent": "OwnerBrowser/1.0"})
     r = await browser.get("/oauth2/authorize", params={"client_id": "x"})  # any page sets the CSRF nonce
@@ -71,7 +85,15 @@ async def test_a_copied_cookie_giving_an_app_lasting_access_is_told_to_the_owner
     h.clock.advance(3 * 3600)  # long after the sign-in: nothing recent about it
     thief = h.new_client(**{"User-Agent": "ThiefTool/2.0"})
     thief.cookies.set("sg_session", owner.cookies["sg_session"])
+    # Lasting access from a sign-in that old asks for the password first (no code).
+    r = await thief.get("/oauth2/authorize", params=_request(client_id, "openid offline_access"))
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?"), r.headers["location"]
+    assert await notices(h, person) == []
 
+    # A cookie copied within SPROUTGATE_RECENT_AUTH_SECONDS of the sign-in still gets one: told.
+    owner = await signed_in(h, person)
+    h.clock.advance(60)
+    thief.cookies.set("sg_session", owner.cookies["sg_session"])
     issued = await grant(h, thief, client_id, "openid offline_access")
     assert issued["refresh_token"]
 

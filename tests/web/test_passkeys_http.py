@@ -636,3 +636,72 @@ async def test_a_passkey_sign_in_records_its_amr_on_the_session_for_apps(h):
     assert ["pwd"] in amrs  # the password sign-in that registered the passkey
     assert ["hwk", "mfa"] in amrs, amrs  # the soft authenticator's key is device-bound
     await client.aclose()
+
+
+async def test_a_passkey_answers_the_recent_sign_in_lasting_access_asks_for(h):
+    """An app asking for ``offline_access`` from a sign-in older than
+    ``SPROUTGATE_RECENT_AUTH_SECONDS`` is sent to the sign-in page first (docs/security.md,
+    "Lasting access asks for a recent sign-in"); a passkey sign-in there answers it, like the
+    password, and the app's grant records it (``amr``)."""
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import parse_qs, urlsplit
+
+    from sproutgate.domain.clients.rules import ClientSpec
+
+    callback = "https://app.example/callback"
+    created = await h.services.clients.create(
+        ClientSpec(
+            name="Pocket Notes",
+            redirect_uris=(callback,),
+            post_logout_redirect_uris=(),
+            backchannel_logout_uri=None,
+            public=False,
+            first_party=True,
+            scopes=("openid", "offline_access"),
+            grant_types=("authorization_code", "refresh_token"),
+        ),
+        "test",
+    )
+    client_id, secret = created.client.client_id, created.client_secret
+    user, device, _ = await user_with_passkey(h)
+    browser = await signed_in(h, user)
+    h.clock.advance(h.services.settings.recent_auth_seconds + 60)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": callback,
+        "scope": "openid offline_access",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    r = await browser.get("/oauth2/authorize", params=params)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?"), r.headers["location"]
+    back = parse_qs(urlsplit(r.headers["location"]).query)["next"][0]
+
+    r = await sign_in_with(browser, device.get(await sign_in_options(browser)), next=back)
+    assert r.status_code == 200 and r.json() == {"location": back}, r.text
+    r = await browser.get(back)
+    assert r.status_code == 303 and r.headers["location"].startswith(callback + "?code="), r.headers[
+        "location"
+    ]
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    r = await h.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": callback,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret or ""),
+    )
+    assert r.status_code == 200 and r.json()["refresh_token"], r.text
+    claims = h.services.signer.verify_claims(
+        r.json()["id_token"], issuer="http://testserver", token_type="JWT"
+    )
+    assert claims["amr"] == ["hwk", "mfa"]
+    await browser.aclose()

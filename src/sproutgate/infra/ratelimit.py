@@ -42,6 +42,7 @@ RULES = {
     "mfa_fail_ip": "limit_mfa_fail_ip",
     "passkey_options_ip": "limit_passkey_options_per_ip",
     "oidc_token_ip": "limit_oidc_token_per_ip",
+    "oidc_token_client": "limit_oidc_token_per_client",
     "client_auth_fail_ip": "limit_client_auth_fail_per_ip",
 }
 

@@ -193,9 +193,12 @@ class OidcRepository:
         )
         return [dict(r) for r in (await self.s.execute(stmt)).mappings()]
 
-    async def granted_scopes(self, user_id: str, client_id: str, now: datetime) -> list[str]:
+    async def granted_scopes(
+        self, user_id: str, client_id: str, now: datetime, seen_since: datetime | None = None
+    ) -> list[str]:
         """The ``scope`` strings of the user's grants to ``client_id`` that may still be active
-        (an index pre-filter, like ``grants_of_user``)."""
+        (an index pre-filter, like ``grants_of_user``); with ``seen_since``, only grants used
+        after that instant (not idle: ``last_seen_at > seen_since``)."""
         stmt = select(AuthSession.scope).where(
             AuthSession.user_id == user_id,
             AuthSession.client_id == client_id,
@@ -203,7 +206,28 @@ class OidcRepository:
             AuthSession.revoked_at.is_(None),
             AuthSession.expires_at > now,
         )
+        if seen_since is not None:
+            stmt = stmt.where(AuthSession.last_seen_at > seen_since)
         return [scope for scope in (await self.s.execute(stmt)).scalars() if scope]
+
+    async def grants_of_client(self, client_id: str, now: datetime) -> list[tuple[str, str, str, str | None]]:
+        """Every grant of ``client_id`` that may still be active (an index pre-filter), as
+        (grant id, user id, its ``scope``, the scopes the user consented to for the client or
+        None)."""
+        stmt = (
+            select(AuthSession.id, AuthSession.user_id, AuthSession.scope, OAuthConsent.scopes)
+            .outerjoin(
+                OAuthConsent,
+                (OAuthConsent.user_id == AuthSession.user_id) & (OAuthConsent.client_id == client_id),
+            )
+            .where(
+                AuthSession.client_id == client_id,
+                AuthSession.kind == OIDC_KIND,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+            )
+        )
+        return [(r[0], r[1], r[2] or "", r[3]) for r in (await self.s.execute(stmt)).all()]
 
     async def refresh_is_current(self, token_hash: str) -> bool:
         """Whether the refresh token is the newest of its chain (not yet rotated)."""

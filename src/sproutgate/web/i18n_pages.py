@@ -482,8 +482,9 @@ PAGES: dict[str, tuple[str, str]] = {
     ),
     "clients.first_party_label": ("自家应用", "First-party app"),
     "clients.first_party_hint": (
-        "本系列自己的应用:用户无需在授权页确认。",
-        "One of the family's own apps: people are not asked for consent.",
+        "本系列自己的应用:用户无需在授权页确认。取消后,用户未确认过的授权随即失效。",
+        "One of the family's own apps: people are not asked for consent. "
+        "Turning it off ends the access people never consented to.",
     ),
     "clients.scopes": ("允许的权限范围", "Allowed scopes"),
     "clients.scope.openid": ("用户 ID", "the user's id"),

@@ -47,11 +47,14 @@ __all__ = [
     "ClientSpec",
     "CreatedClient",
     "DeleteHook",
+    "UpdateHook",
 ]
 
 # Called inside the deleting transaction with the client id: what other aggregates keep about a
 # client (grants, consents, sessions' client lists) ends with it.
 DeleteHook = Callable[[AsyncSession, str], Awaitable[None]]
+# (transaction, the client before the change, the client after it)
+UpdateHook = Callable[[AsyncSession, Client, Client], Awaitable[None]]
 
 # Compared against when the client is unknown, so that an unknown id costs one hash like a known one.
 _DUMMY_HASH = "0" * 64
@@ -116,11 +119,18 @@ class ClientService:
         self.clock = clock
         self._key = secret_key
         self._delete_hooks: list[DeleteHook] = []
+        self._update_hooks: list[UpdateHook] = []
 
     def on_delete(self, hook: DeleteHook) -> None:
         """Run ``hook(session, client_id)`` in the transaction that deletes a client (another
         aggregate ending the client's grants, say). A hook that raises undoes the deletion."""
         self._delete_hooks.append(hook)
+
+    def on_update(self, hook: UpdateHook) -> None:
+        """Run ``hook(session, before, after)`` in the transaction that changes a client's
+        registration, when something changed (another aggregate ending what the change no
+        longer allows, say). A hook that raises undoes the change."""
+        self._update_hooks.append(hook)
 
     def _audit(
         self, s: AsyncSession, actor: str, action: str, target: str, details: dict[str, Any], ip: str | None
@@ -178,16 +188,20 @@ class ClientService:
         """Change a client's registration; the result is checked like a new registration
         (``rules.changed_spec``). Audited as ``client.update`` with the fields that changed and
         their new values, only when something changed. The client type and secret stay.
-        Raises ClientNotFound, InvalidInput (also ``public: client_type_fixed``)."""
+        The ``on_update`` hooks run in the same transaction. Raises ClientNotFound,
+        InvalidInput (also ``public: client_type_fixed``)."""
         if not is_client_id_shaped(client_id):
             raise ClientNotFound()
         async with self.db.write() as s:
             row = await ClientRepository(s).get(client_id, lock=True)
             if row is None:
                 raise ClientNotFound()
-            checked, changed = changed_spec(client_of(row), changes)
+            before = client_of(row)
+            checked, changed = changed_spec(before, changes)
             if changed:
                 _store(row, checked)
+                for hook in self._update_hooks:
+                    await hook(s, before, client_of(row))
                 row.updated_at = self.clock.now()
                 self._audit(
                     s,

@@ -328,6 +328,17 @@ def consent_needed(
     return not set(request.scopes) <= set(remembered)
 
 
+def stands_without_first_party(grant_scopes: Iterable[str], consented: Iterable[str] | None) -> bool:
+    """Whether a grant made while its client was first-party (no consent asked) may stay once
+    the client is third-party: only when the person consented to the client for every scope
+    the grant holds (a consent given while it was third-party before). Else the person never
+    agreed to share those scopes with a third party, so the grant ends (like Keycloak's consent
+    at the next login, but for tokens already out too: an app that stops being one of the
+    family's own is often in other hands, and an ``offline_access`` grant would keep its access
+    to the account for as long as it refreshes)."""
+    return consented is not None and set(grant_scopes) <= set(consented)
+
+
 def refresh_allowed(client: ClientView, scopes: Iterable[str]) -> bool:
     """A refresh token comes with a grant when the client may use the refresh grant and either
     ``offline_access`` was granted or the client is first-party (issue 12)."""
@@ -336,11 +347,61 @@ def refresh_allowed(client: ClientView, scopes: Iterable[str]) -> bool:
     return OFFLINE_ACCESS in set(scopes) or client.first_party
 
 
+TOKEN_LIMIT_ADDRESS = "oidc_token_ip"
+TOKEN_LIMIT_CLIENT = "oidc_token_client"
+
+
+def token_limit(client: ClientView, ip: str) -> tuple[str, str]:
+    """The rate-limit rule and key a token request of an authenticated ``client`` counts
+    against: a confidential client proved itself with its secret, so its requests count per
+    client (``SPROUTGATE_LIMIT_OIDC_TOKEN_PER_CLIENT``; its backend's one address is its own,
+    and no one else can spend its budget without that secret); a public client proves nothing
+    (anyone may name it, RFC 6749 §2.1), so its requests count per address
+    (``SPROUTGATE_LIMIT_OIDC_TOKEN_PER_IP``) like those whose client failed to authenticate."""
+    if client.public:
+        return TOKEN_LIMIT_ADDRESS, ip
+    return TOKEN_LIMIT_CLIENT, client.client_id
+
+
 def survives_sign_out(scopes: Iterable[str]) -> bool:
     """An ``offline_access`` grant lives on when the browser signs out (OpenID Connect Core
     §11: access "even when the End-User is not present"); every other grant ends with the
     sign-in it came from. Both end with "sign out everywhere", a password reset, disabling."""
     return OFFLINE_ACCESS in set(scopes)
+
+
+def lasting_grant_needs_recent_sign_in(
+    client: ClientView,
+    requested: Iterable[str],
+    held: Iterable[Iterable[str]],
+    auth_time: datetime,
+    now: datetime,
+    recent_seconds: int,
+) -> bool:
+    """Whether an authorization request asking for ``requested`` scopes must wait for a recent
+    sign-in: it would give a grant that outlives the sign-out (``survives_sign_out``), the
+    browser's sign-in (``auth_time``) is older than ``recent_seconds``
+    (``SPROUTGATE_RECENT_AUTH_SECONDS``), and it adds access: always for a public client, for
+    a confidential one unless a grant the person holds for it already outlives the sign-out
+    with every scope asked for (``held``: the scopes of each of their active grants to it).
+
+    Such a grant is a new way into the account (issue 11 item 2: re-authentication before
+    adding one): its holder keeps access when the owner signs out. So the provider
+    re-authenticates the person first, as for ``prompt=login`` (OpenID Connect Core §3.1.2.1).
+    A confidential client's tokens stay on its server, which already holds that access, so a
+    repeat grant (another device of the same app) hands nobody anything new; a public
+    client's tokens land on whatever machine ran the request (a native app on a loopback port
+    is anyone's, RFC 8252 §8.6), so a copy of the session cookie must not get them there. The
+    request is its own binding: the same request after the sign-in passes, and an edit that
+    drops ``offline_access`` gets a grant that ends with the sign-in."""
+    wanted = set(requested)
+    if not survives_sign_out(wanted):
+        return False
+    if (now - auth_time).total_seconds() <= recent_seconds:
+        return False
+    if client.public:
+        return True
+    return not any(survives_sign_out(scopes) and wanted <= set(scopes) for scopes in map(set, held))
 
 
 def after_sign_in(params: Mapping[str, str]) -> dict[str, str]:

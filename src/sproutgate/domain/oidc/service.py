@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from sproutgate.config import Settings
 from sproutgate.domain.clients.errors import ClientNotFound, InvalidClient
 from sproutgate.domain.clients.rules import Client
@@ -211,8 +213,11 @@ class OidcService:
     ) -> AuthorizationDecision:
         """What to do with a checked authorization request, for the browser signed in with
         ``sso_session_id`` (None: not signed in): sign in (again), ask for consent, or issue a
-        code (OpenID Connect Core §3.1.2). ``prompt=none`` never shows anything: it answers
-        ``login_required`` or ``consent_required``. Raises AuthorizationError."""
+        code (OpenID Connect Core §3.1.2). A request for a new lasting grant (``offline_access``;
+        for a confidential client, not yet held by it with those scopes) from a sign-in older than
+        ``SPROUTGATE_RECENT_AUTH_SECONDS`` signs in again first
+        (``rules.lasting_grant_needs_recent_sign_in``). ``prompt=none`` never shows anything:
+        it answers ``login_required`` or ``consent_required``. Raises AuthorizationError."""
         now = self.clock.now()
 
         def refuse(code: str, description: str) -> AuthorizationError:
@@ -249,8 +254,25 @@ class OidcService:
             if sso is not None:
                 await self._demand_sign_in(request, now)
             return SignInNeeded(rules.after_sign_in(params), request.login_hint)
+        recent = self.settings.recent_auth_seconds
+        held: list[tuple[str, ...]] = []
         async with self.db.read() as s:
-            remembered = await OidcRepository(s).consent(user.id, client.client_id)
+            repo = OidcRepository(s)
+            remembered = await repo.consent(user.id, client.client_id)
+            if (
+                rules.survives_sign_out(request.scopes)
+                and not client.public
+                and (now - sso.auth_time).total_seconds() > recent
+            ):
+                # Only then does it matter what the person already holds (one indexed read).
+                granted = await repo.granted_scopes(
+                    user.id, client.client_id, now, seen_since=now - self.sessions.idle_timeout
+                )
+                held = [rules.parse_scope(scope) for scope in granted]
+        if rules.lasting_grant_needs_recent_sign_in(client, request.scopes, held, sso.auth_time, now, recent):
+            if "none" in request.prompt:
+                raise refuse("login_required", "lasting access (offline_access) needs a recent sign-in")
+            return SignInNeeded(rules.after_sign_in(params), request.login_hint)
         if rules.consent_needed(
             client, rules.parse_scope(remembered.scopes) if remembered else None, request
         ):
@@ -326,20 +348,31 @@ class OidcService:
         §4.6), ``refresh_token`` (rotating, with reuse detection) and ``client_credentials``
         (confidential clients). Raises OAuthError (invalid_request, invalid_client,
         invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope),
-        RateLimited."""
-        await self.limiter.hit("oidc_token_ip", ctx.ip)
+        RateLimited.
+
+        Limits (``rules.token_limit``): a confidential client that authenticated is counted
+        per client (``oidc_token_client``), its refreshes included; everything else, public
+        clients and requests whose client did not authenticate, per address
+        (``oidc_token_ip``, and ``refresh_ip`` for refreshes), with failed client
+        authentications also counted per address (``client_auth_fail_ip``)."""
         grant_type = form.get("grant_type") or ""
-        if not grant_type:
-            raise OAuthError("invalid_request", "grant_type is required")
         if grant_type not in (
             rules.GRANT_AUTHORIZATION_CODE,
             rules.GRANT_REFRESH_TOKEN,
             rules.GRANT_CLIENT_CREDENTIALS,
         ):
+            await self.limiter.hit("oidc_token_ip", ctx.ip)
+            if not grant_type:
+                raise OAuthError("invalid_request", "grant_type is required")
             raise OAuthError(
                 "unsupported_grant_type", "only authorization_code, refresh_token and client_credentials"
             )
-        client = await self.authenticate_client(credentials, ctx)
+        try:
+            client = await self.authenticate_client(credentials, ctx)
+        except InvalidClientError:
+            await self.limiter.hit("oidc_token_ip", ctx.ip)
+            raise
+        await self.limiter.hit(*rules.token_limit(client, ctx.ip))
         if not client.allows_grant(grant_type):
             raise OAuthError("unauthorized_client", f"the client may not use {grant_type}")
         if grant_type == rules.GRANT_AUTHORIZATION_CODE:
@@ -409,9 +442,16 @@ class OidcService:
                     )
                 ):
                     raise InvalidGrant(description="the sign-in behind this code has ended")
+                scopes = rules.still_registered(rules.parse_scope(row.scope), client)
+                if not client.first_party:
+                    # A code issued while the client was first-party (no consent asked), in the
+                    # moment before it was made third-party, gives nothing unconsented either.
+                    consent = await repo.consent(user.id, client.client_id)
+                    consented = rules.parse_scope(consent.scopes) if consent is not None else None
+                    if not rules.stands_without_first_party(scopes, consented):
+                        raise InvalidGrant(description="the person has not allowed this client")
                 if not await repo.use_code(row.id, now):
                     raise InvalidGrant(description="unknown authorization code")
-                scopes = rules.still_registered(rules.parse_scope(row.scope), client)
                 lasting_before = await self._has_lasting_grant(repo, user.id, client.client_id, now)
                 grant = _Grant(
                     client=client,
@@ -502,7 +542,9 @@ class OidcService:
             return rules.still_registered(rules.parse_scope(row["session_scope"]), client)
 
         try:
-            row, refresh = await self.sessions.rotate_chain(presented, ctx, ours)
+            row, refresh = await self.sessions.rotate_chain(
+                presented, ctx, ours, counted=rules.token_limit(client, ctx.ip)[0] == rules.TOKEN_LIMIT_CLIENT
+            )
         except InvalidRefreshToken as exc:
             reused = bool(exc.params.get("reused"))
             raise InvalidGrant(
@@ -836,6 +878,30 @@ class OidcService:
                 )
             )
         return sorted(apps, key=lambda a: a.since)
+
+    async def client_changed(self, s: AsyncSession, before: Client, after: Client) -> None:
+        """A client's registration changed (``ClientService.on_update``, same transaction).
+        When it stopped being first-party, what its users never agreed to ends: every grant of
+        theirs made without consent (``rules.stands_without_first_party``), with its refresh
+        and access tokens; its codes not yet redeemed give nothing unconsented (the exchange
+        checks the consent of a third-party client's code), and the next authorization asks
+        for consent (``rules.consent_needed``)."""
+        if not before.first_party or after.first_party:
+            return
+        now = self.clock.now()
+        repo = OidcRepository(s)
+        ended = 0
+        for grant_id, user_id, scope, consented in await repo.grants_of_client(after.client_id, now):
+            allowed = rules.parse_scope(consented) if consented is not None else None
+            if not rules.stands_without_first_party(rules.parse_scope(scope), allowed):
+                reason = SessionEndReason.APP_NOW_THIRD_PARTY
+                ended += len(await end_sessions(s, user_id, now, reason, only=grant_id))
+        if ended:
+            log.info(
+                "client %s is no longer first-party: %d grant(s) without consent ended",
+                after.client_id,
+                ended,
+            )
 
     async def revoke_app(self, user_id: str, client_id: str) -> None:
         """Disconnect an app: the person's consent to it is forgotten (it asks again next time),

@@ -149,6 +149,7 @@ class SessionEndReason(StrEnum):
     CODE_REUSE = "code_reuse"  # an app's authorization code used twice (RFC 6749 §4.1.2)
     APP_REVOKED = "app_revoked"  # the app's token revoked (RFC 7009) or the app disconnected
     END_SESSION = "end_session"  # an app signed the person out (/oauth2/logout, RP-Initiated Logout)
+    APP_NOW_THIRD_PARTY = "app_now_third_party"  # a grant made without consent, its app no longer first-party
 
 
 def hash_refresh_token(token: str) -> str:

@@ -290,7 +290,12 @@ class SessionService:
         return self._signed(user, row["session_id"], policy, refresh)
 
     async def rotate_chain(
-        self, presented: str, ctx: CallerContext, accept: Callable[[dict[str, Any]], bool]
+        self,
+        presented: str,
+        ctx: CallerContext,
+        accept: Callable[[dict[str, Any]], bool],
+        *,
+        counted: bool = False,
     ) -> tuple[dict[str, Any], str]:
         """The rotation of ``rotate_refresh_token`` without the signing, for every kind of
         session with a refresh chain (runtime sessions, app grants): ``accept`` says whether the
@@ -298,9 +303,12 @@ class SessionService:
         ``session_auth_time``, ``session_amr``, ``session_sso_id`` and the user's columns) may
         be refreshed by this caller; a token it refuses is answered as unknown, and nothing is
         written (nor when it raises: its exception goes through, the transaction rolled back).
-        Returns that row and the successor refresh token. Raises InvalidRefreshToken,
-        RateLimited."""
-        await self.limiter.hit("refresh_ip", ctx.ip)
+        Returns that row and the successor refresh token. Counted per client address
+        (``refresh_ip``) unless ``counted``: the caller has counted the request on its own
+        terms (the token endpoint counts a confidential client that authenticated per client,
+        ``oidc_token_client``). Raises InvalidRefreshToken, RateLimited."""
+        if not counted:
+            await self.limiter.hit("refresh_ip", ctx.ip)
         now = self.clock.now()
         reused = False
         async with self.db.write_now() as run:
