@@ -1,6 +1,7 @@
 """The reference parts of README.md and docs/*.md that can go stale silently are checked against
 the code here: the configuration table (every setting, its name and default), the command-line
-block (the Typer tree), docs/api-mapping.md (every route the app serves, and only those), the
+block (the Typer tree), docs/api-mapping.md (every route the app serves, and only those), every
+request (`METHOD /path`) README.md and docs/*.md name, the
 rate-limit rule names of docs/deployment.md's metrics table and the key files of its backups
 table. Prose is not checked; what a reader copies is."""
 
@@ -186,6 +187,7 @@ def _shape(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", path.split("?")[0])
 
 
+REQUEST = r"`((?:GET|POST|PUT|PATCH|DELETE)(?:`/`(?:GET|POST|PUT|PATCH|DELETE))*) (/[^` ]*)"
 PAGES = ("/", "/login", "/logout", "/register", "/forgot-password", "/lang/", "/account", "/admin", "/chat")
 
 
@@ -202,9 +204,7 @@ def _documented() -> set[tuple[str, str]]:
     relative to their prefix (`GET /users/me/sessions` under "Runtime (`/api/v1`)"): those are
     taken under whichever of `/api/v1` or `/api` serves them."""
     found = set()
-    for match in re.finditer(
-        r"`((?:GET|POST|PUT|PATCH|DELETE)(?:`/`(?:GET|POST|PUT|PATCH|DELETE))*) (/[^` ]*)", API_MAPPING
-    ):
+    for match in re.finditer(REQUEST, API_MAPPING):
         for method in match[1].split("`/`"):
             found.add((method, _shape(match[2])))
     return found
@@ -223,6 +223,27 @@ def test_each_route_in_api_mapping_is_served(served: set[tuple[str, str]]) -> No
         candidates |= {path, "/api/v1" + path, "/api" + path}
         if not any((method, c) in served for c in candidates):
             missing.add((method, path))
+    assert sorted(missing) == []
+
+
+# Requests the pages name that are not routes of ours: an example value, another server's API.
+NOT_OURS = {("PUT", "/api/admin/users/alice"), ("POST", "/v1/chat/completions")}
+DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_each_request_a_page_names_is_served(served: set[tuple[str, str]], doc: str) -> None:
+    """`POST /oauth2/token`, `GET`/`POST /oauth2/userinfo`, relative paths under a face's prefix
+    (`GET /users/me/sessions`): each must be a route of the app with that method."""
+    text = (ROOT / doc).read_text()
+    missing = set()
+    for match in re.finditer(REQUEST, text):
+        for method in match[1].split("`/`"):
+            if (method, match[2].split("?")[0]) in NOT_OURS:
+                continue
+            path = _shape(match[2])
+            if not any((method, c) in served for c in (path, "/api/v1" + path, "/api" + path)):
+                missing.add((method, match[2]))
     assert sorted(missing) == []
 
 
