@@ -1,6 +1,6 @@
 """The reference parts of README.md and docs/*.md that can go stale silently are checked against
 the code here: the configuration table (every setting, its name and default), the command-line
-block (the Typer tree), docs/api-mapping.md (every route the app serves, and only those), every
+block and every `sproutgate ...` command any page names (the Typer tree), docs/api-mapping.md (every route the app serves, and only those), every
 request (`METHOD /path`) README.md and docs/*.md name, the
 rate-limit rule names of docs/deployment.md's metrics table and the key files of its backups
 table. Prose is not checked; what a reader copies is."""
@@ -157,6 +157,44 @@ def test_every_command_is_in_the_readme() -> None:
     # A leaf counts as shown when it or its group is named (`outbox` shows its listing).
     missing = {leaf for leaf in leaves if leaf not in shown}
     assert sorted(missing) == []
+
+
+COMMAND = re.compile(r"(?:^|`|\$ )sproutgate ([a-z][^`\n#]*)", re.M)
+
+
+@pytest.mark.parametrize(
+    "doc", ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+)
+def test_each_command_a_page_names_exists(doc: str) -> None:
+    """`sproutgate clients rotate-secret ID`, `sproutgate outbox --failed`, in text or code
+    blocks: the command exists and takes the options shown. `a / b` on one line names two
+    commands, the second maybe without its group (`outbox retry ID|--all-failed`)."""
+    wrong = []
+    for match in COMMAND.finditer((ROOT / doc).read_text()):
+        group: tuple[str, ...] = ()
+        for raw in match[1].split(" / "):
+            path: list[str] = []
+            unknown = False
+            for word in raw.split():
+                if not re.fullmatch(r"[a-z][a-z-]*", word):
+                    break
+                if path and (*path, word) not in COMMANDS:
+                    # a word after a group must be one of its commands (`clients nope`)
+                    unknown = bool(getattr(COMMANDS.get(tuple(path)), "commands", None))
+                    break
+                path.append(word)
+            if path and (path[0],) not in COMMANDS and group:
+                path = [*group, *path]
+            group = tuple(path[:1])
+            known = {
+                o
+                for p in COMMANDS.get(tuple(path), COMMANDS[()]).params
+                for o in (*p.opts, *p.secondary_opts)
+            }
+            options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", raw)) - {"--help"}
+            if unknown or tuple(path) not in COMMANDS or not path or options - known:
+                wrong.append(f"sproutgate {raw.strip()}")
+    assert wrong == []
 
 
 # -- docs/api-mapping.md: routes ----------------------------------------------------------------
