@@ -1,9 +1,9 @@
 """The reference parts of README.md and docs/*.md that can go stale silently are checked against
 the code here: the configuration table (every setting, its name and default), the command-line
-block and every `sproutgate ...` command any page names (the Typer tree), docs/api-mapping.md (every route the app serves, and only those), every
-request (`METHOD /path`) README.md and docs/*.md name, the
-rate-limit rule names of docs/deployment.md's metrics table and the key files of its backups
-table. Prose is not checked; what a reader copies is."""
+block and every `sproutgate ...` command any page names (the Typer tree), docs/api-mapping.md
+(every route the app serves, and only those), every request (`METHOD /path`) README.md and
+docs/*.md name, the rate-limit rule names of docs/deployment.md's metrics table and the key
+files of its backups table. Prose is not checked; what a reader copies is."""
 
 from __future__ import annotations
 
