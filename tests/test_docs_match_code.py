@@ -317,3 +317,29 @@ def test_the_backups_table_names_every_key_file() -> None:
     assert key_files, "no key file names found in the source"
     row = next(line for line in DEPLOYMENT.splitlines() if line.startswith("| `data/keys` |"))
     assert sorted(f for f in key_files if f"`{f}`" not in row) == []
+
+
+# -- docs/oidc.md: the discovery document ---------------------------------------------------------
+
+
+def test_the_discovery_row_of_oidc_md_shows_what_discovery_answers() -> None:
+    """The endpoint table's discovery row names members with their values
+    (`response_types_supported: ["code"]`): each member exists, and a JSON value shown is the
+    value served (`rules.provider_metadata`)."""
+    import json
+
+    from sproutgate.domain.oidc.rules import provider_metadata
+
+    metadata = provider_metadata("https://id.example.com")
+    doc = (ROOT / "docs" / "oidc.md").read_text()
+    row = next(
+        line for line in doc.splitlines() if line.startswith("| `GET /.well-known/openid-configuration`")
+    )
+    shown = re.findall(r"`([a-z_]+)(?:: ([^`]+))?`", row.split("|")[2])
+    assert len(shown) >= 5, row
+    for member, value in shown:
+        assert member in metadata, member
+        if value.startswith(("[", "true", "false")):
+            assert json.loads(value) == metadata[member], member
+        elif value:  # a list in words: `ui_locales_supported: zh-CN en`
+            assert set(re.split(r"[ ,]+", value)) == set(metadata[member]), member
