@@ -16,7 +16,7 @@ from sproutgate.cli_clients import clients_app
 from sproutgate.cli_logouts import logouts_app
 from sproutgate.cli_ops import keys_app, outbox_app
 from sproutgate.cli_services import run_with_services
-from sproutgate.config import Settings
+from sproutgate.config import Settings, served_url
 from sproutgate.infra import logs
 
 if TYPE_CHECKING:
@@ -80,7 +80,9 @@ def serve(
 
     upgrade(settings)
     if settings.dev_mailbox_enabled:
-        say.info(f"Dev mailbox (no SMTP configured): http://{host}:{port}/dev/mailbox")
+        # The address this machine reaches the server by (0.0.0.0 -> 127.0.0.1): the mailbox
+        # answers loopback Host names only, so a link naming the wildcard would not open.
+        say.info(f"Dev mailbox (no SMTP configured): {served_url(host, port)}/dev/mailbox")
         if not _is_loopback(host):
             say.warning(
                 "WARNING: serving on a non-loopback address without SMTP: no mail leaves this machine and "

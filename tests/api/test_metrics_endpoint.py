@@ -126,7 +126,7 @@ def test_a_client_forwarded_by_the_proxy_is_refused(server):
 
 async def _get(harness: AppHarness, peer: str, **headers: str) -> httpx.Response:
     transport = httpx.ASGITransport(app=harness.app, client=(peer, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
         return await c.get("/metrics", headers=headers)
 
 
@@ -145,6 +145,25 @@ async def test_metrics_answer_loopback_clients_only(harness):
     ):
         assert refused.status_code == 403, refused.text
         assert refused.json()["code"] == "forbidden" and "sproutgate_" not in refused.text
+
+
+@pytest.mark.parametrize(
+    "host", ["rebound.example", "rebound.example:8080", "127.0.0.1.nip.io", "localhost.", "127.1", ""]
+)
+async def test_without_a_token_metrics_refuse_a_page_that_rebound_its_name_to_loopback(harness, host):
+    """DNS rebinding: a page at http://rebound.example:8080 whose name now resolves to
+    127.0.0.1 reads the answers of this server in the victim's browser, from a loopback
+    client, but its requests name rebound.example. Only loopback Host names may scrape
+    without a token, as for the dev mailbox (issue 11, item 12)."""
+    r = await _get(harness, "127.0.0.1", Host=host)
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "forbidden" and "sproutgate_" not in r.text
+
+
+@pytest.mark.parametrize("host", ["localhost", "LocalHost:8080", "127.0.0.1", "127.0.0.1:9100", "[::1]:8080"])
+async def test_without_a_token_metrics_answer_loopback_host_names(harness, host):
+    r = await _get(harness, "127.0.0.1", Host=host)
+    assert r.status_code == 200, r.text
 
 
 async def test_with_a_token_set_metrics_answer_that_bearer_token_only(make_harness, make_settings):

@@ -49,7 +49,9 @@ async def _jwks(h: AppHarness) -> dict:
 async def _scrape(h: AppHarness) -> str:
     """/metrics as a local Prometheus reads it."""
     transport = httpx.ASGITransport(app=h.app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1:8080"
+    ) as c:  # a loopback Host name
         r = await c.get("/metrics")
     assert r.status_code == 200, r.text
     return r.text

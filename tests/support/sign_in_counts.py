@@ -15,7 +15,9 @@ SIGN_INS = "sproutgate_sign_ins_total"
 async def sign_ins(h: AppHarness) -> dict[str, float]:
     """The sign-in counts by outcome, from /metrics as a local client reads it."""
     transport = httpx.ASGITransport(app=h.app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1:8080"
+    ) as c:  # a loopback Host name
         r = await c.get("/metrics")
     assert r.status_code == 200, r.text
     return {

@@ -78,3 +78,32 @@ async def test_reset_search_and_admin_lookup_take_any_spelling(harness):
     admin = bearer(r.json()["access_token"])
     r = await harness.client.get("/api/v1/auth/users", params={"email": NFD}, headers=admin)
     assert r.status_code == 200 and r.json()["id"] == other["user"]["id"]
+
+
+async def test_the_admin_user_list_finds_an_address_in_any_spelling(harness):
+    """The admin API's and the console's user list (``AdminService.list_users``): an address
+    pasted in punycode, NFD or upper case finds the user stored under its one normalized form,
+    and so does a domain searched in punycode."""
+    await create_user(harness, UNICODE_DOMAIN)
+    nfd_user = await signup(harness, NFD)
+    admin = {"X-Admin-Token": harness.services.admin_guard.token}
+
+    async def found(q: str) -> list[str]:
+        r = await harness.client.get("/api/admin/users", params={"q": q}, headers=admin)
+        assert r.status_code == 200, r.text
+        return [u["email"] for u in r.json()["users"]]
+
+    for q in (
+        PUNYCODE_DOMAIN,
+        UNICODE_DOMAIN,
+        PUNYCODE_DOMAIN.upper(),
+        "xn--bcher-kva.example",
+        "XN--BCHER-KVA",
+    ):
+        assert await found(q) == ["reader@bücher.example"], q
+    for q in (NFD, NFC, NFD.upper()):
+        assert await found(q) == [nfd_user["user"]["email"]], q
+    assert await found("reader@xn--bcher-kvb.example") == []  # another domain
+    # The console's list is the same service.
+    total, users = await harness.services.admin.list_users(PUNYCODE_DOMAIN, 1, 50)
+    assert total == 1 and users[0].user.email == "reader@bücher.example"

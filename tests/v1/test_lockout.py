@@ -4,6 +4,7 @@ counts from any address, and the per-account count still stops distributed guess
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 from v1_support import PASSWORD, assert_problem, create_user
 
@@ -68,3 +69,80 @@ async def test_a_completed_reset_lets_the_new_password_in_at_once_from_any_addre
     async with harness.new_client() as anywhere:
         r = await anywhere.post(SESSIONS, json={"email": EMAIL, "password": "Sprout#2026new"})
         assert r.status_code == 200, r.text
+
+
+async def test_a_completed_reset_clears_the_wrong_code_counts_of_the_second_step(make_harness, make_settings):
+    """Someone who has the password (a breach) sends wrong authenticator codes from many
+    addresses until the account-wide count of wrong codes stops every new address. The owner
+    resets the password (which ends that person's second steps) and, from a new device, gets
+    in with the new password and the right code at once, not an hour later."""
+    h = await make_harness(make_settings(limit_mfa_fail_account="3/hour"))
+    await create_user(h, EMAIL)
+    async with h.new_client() as home:
+        r = await home.post(SESSIONS, json={"email": EMAIL, "password": PASSWORD})
+        token = r.json()["access_token"]
+        h.clock.advance((15 - h.clock.now().timestamp() % 30) % 30)
+        r = await home.post(
+            "/api/v1/users/me/mfa/totp", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
+        secret = r.json()["secret"]
+        r = await home.post(
+            "/api/v1/users/me/mfa/totp/verify",
+            json={"code": pyotp.TOTP(secret).at(h.clock.now())},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+
+    def code() -> str:
+        h.clock.advance(30)  # a step of its own each time: a code is accepted once
+        return pyotp.TOTP(secret).at(h.clock.now())
+
+    for _ in range(3):
+        async with h.new_client() as attacker:
+            r = await attacker.post(SESSIONS, json={"email": EMAIL, "password": PASSWORD})
+            step = assert_problem(r, 401, "mfa_required")
+            r = await attacker.post(
+                SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": "000000"}
+            )
+            assert_problem(r, 401, "invalid_mfa_code")
+    async with h.new_client() as stranger:  # the account-wide count now holds every new address
+        step = assert_problem(
+            await stranger.post(SESSIONS, json={"email": EMAIL, "password": PASSWORD}), 401, "mfa_required"
+        )
+        r = await stranger.post(SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": code()})
+        assert_problem(r, 429, "rate_limited")
+
+    async with h.new_client() as new_device:
+        assert (
+            await new_device.post("/api/v1/auth/password-reset", json={"email": EMAIL})
+        ).status_code == 204
+        r = await new_device.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"email": EMAIL, "token": await h.last_code(EMAIL), "new_password": "Sprout#2026new"},
+        )
+        assert r.status_code == 204, r.text
+        step = assert_problem(
+            await new_device.post(SESSIONS, json={"email": EMAIL, "password": "Sprout#2026new"}),
+            401,
+            "mfa_required",
+        )
+        r = await new_device.post(SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": code()})
+        assert r.status_code == 200, r.text
+    # The count is still kept: wrong codes after the reset add up again.
+    for _ in range(3):
+        async with h.new_client() as guesser:
+            step = assert_problem(
+                await guesser.post(SESSIONS, json={"email": EMAIL, "password": "Sprout#2026new"}),
+                401,
+                "mfa_required",
+            )
+            r = await guesser.post(SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": "000000"})
+            assert_problem(r, 401, "invalid_mfa_code")
+    async with h.new_client() as stranger:
+        step = assert_problem(
+            await stranger.post(SESSIONS, json={"email": EMAIL, "password": "Sprout#2026new"}),
+            401,
+            "mfa_required",
+        )
+        r = await stranger.post(SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": code()})
+        assert_problem(r, 429, "rate_limited")

@@ -222,3 +222,17 @@ def test_mailed_links_name_the_address_served_without_a_public_url(tmp_path, how
     for text in texts:
         assert f"{proc.base_url}/register/verify?email=" in text, text
         assert not re.search(r"//[^/\s]*:8080\b", text), text  # a code may start with 8080
+
+
+def test_the_dev_mailbox_link_printed_at_start_opens_the_mailbox_when_bound_to_every_address(tmp_path):
+    """`sproutgate serve --host 0.0.0.0` printed http://0.0.0.0:PORT/dev/mailbox, which the
+    mailbox refuses (it answers loopback Host names only, against DNS rebinding): the link
+    names the address this machine reaches the server by, as mailed links do."""
+    env = server_env(tmp_path / "data", SPROUTGATE_PUBLIC_URL=None)  # type: ignore[arg-type]
+    proc = ServerProcess(env, cwd=tmp_path, log_dir=tmp_path, host="0.0.0.0")  # noqa: S104 - the case itself
+    with proc:
+        found = re.search(r"Dev mailbox \(no SMTP configured\): (\S+)", proc.log_text())
+        assert found, proc.log_text()[-2000:]
+        r = httpx.get(found.group(1), timeout=15)
+        assert r.status_code == 200 and r.json() == [], (found.group(1), r.text)
+    assert found.group(1) == f"http://127.0.0.1:{proc.port}/dev/mailbox"

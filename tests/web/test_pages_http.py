@@ -130,9 +130,41 @@ async def test_the_session_cookie_is_httponly_lax_and_secure_over_https(
             r = await client.post(
                 "/login", data={"csrf_token": token, "identifier": user["account"], "password": PASSWORD}
             )
-        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("sg_session="))
-        assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+        name = "__Host-sg_session" if secure else "sg_session"
+        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(f"{name}="))
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+        assert "Domain" not in cookie
         assert ("Secure" in cookie) is secure
+
+
+async def test_over_https_a_session_cookie_planted_by_another_host_signs_nobody_in(
+    make_harness, make_settings, tmp_path
+):
+    """Cookie tossing: a page on a sibling host (app.example.com beside id.example.com) sets
+    ``sg_session=<its own account's token>; Domain=example.com``. Were that name read, the
+    victim's browser would be signed in to the attacker's account here, and single sign-on would
+    carry it into every app. Over HTTPS only the ``__Host-`` name counts, which no other host
+    can set (RFC 6265bis §4.1.3.2)."""
+    h = await make_harness(make_settings(public_url="https://testserver", admin_token="t" * 20))
+    attacker = await make_user(h)
+    transport = httpx.ASGITransport(app=h.app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as own:
+        token = await form_token(own, "/login")
+        r = await own.post(
+            "/login", data={"csrf_token": token, "identifier": attacker["account"], "password": PASSWORD}
+        )
+        assert r.status_code == 303, r.text
+        planted = own.cookies.get("__Host-sg_session") or own.cookies.get("sg_session")
+        assert planted
+        assert (await own.get("/account")).status_code == 200  # the token itself is good
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as victim:
+        victim.cookies.set("sg_session", planted)
+        r = await victim.get("/account")
+        assert r.status_code == 303 and r.headers["location"].endswith("/login?next=%2Faccount"), r.text
+        r = await victim.get("/oauth2/authorize", params={"client_id": "x"})  # no SSO as the attacker
+        assert attacker["account"] not in r.text
+        r = await victim.get("/api/v1/agent-chats")  # nor the pages' cookie on the API
+        assert r.status_code == 401
 
 
 async def test_signing_in_returns_only_to_allowed_urls_and_csp_lets_the_form_go_there(

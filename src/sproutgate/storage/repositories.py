@@ -168,14 +168,22 @@ class UserRepository:
         await self.add_email(user.id, email, True, at)
 
     async def list_admin(
-        self, q: str | None, offset: int, limit: int, name_q: str | None = None
+        self,
+        q: str | None,
+        offset: int,
+        limit: int,
+        name_q: str | None = None,
+        address_q: str | None = None,
     ) -> tuple[int, list[User]]:
         """A page of users, oldest first, and how many match in all. ``q`` (lower case) is a
-        substring of the account or of any address of the user; ``name_q`` (normalised like
-        ``username_lower``, default ``q``) of the display name. % and _ match literally."""
+        substring of the account; ``address_q`` (normalised like stored addresses, default
+        ``q``) of any address of the user; ``name_q`` (normalised like ``username_lower``,
+        default ``q``) of the display name. % and _ match literally."""
         cond = None
         if q:
-            with_address = select(UserEmail.user_id).where(UserEmail.email.contains(q, autoescape=True))
+            with_address = select(UserEmail.user_id).where(
+                UserEmail.email.contains(address_q or q, autoescape=True)
+            )
             cond = or_(
                 User.account_lower.contains(q, autoescape=True),
                 User.username_lower.contains(name_q or q, autoescape=True),

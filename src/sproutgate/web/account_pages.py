@@ -248,7 +248,7 @@ async def revoke_session(session_id: str, page: Page = Depends(page_context)) ->
         return page.redirect("/account#sessions", notice="session_not_found")
     if session_id == principal.session_id:
         response = page.redirect("/login", notice="logged_out")
-        security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+        security.clear_cookie(page.request, response, security.session_cookie_name(page.request))
         return response
     return page.redirect("/account#sessions", notice="session_revoked")
 
@@ -260,7 +260,7 @@ async def revoke_all_sessions(page: Page = Depends(page_context)) -> Response:
     await page.form()
     await page.services.sessions.revoke_all_for_user(principal.user.id)
     response = page.redirect("/login", notice="logged_out")
-    security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+    security.clear_cookie(page.request, response, security.session_cookie_name(page.request))
     return response
 
 
@@ -318,7 +318,7 @@ async def delete_account(page: Page = Depends(page_context)) -> Response:
             errors = page.explain(exc, {"wrong_password": "password"})
         else:
             response = page.redirect("/login", notice="account_deleted")
-            security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+            security.clear_cookie(page.request, response, security.session_cookie_name(page.request))
             return response
     return _render_delete(page, errors)
 

@@ -139,7 +139,7 @@ async def logout(page: Page = Depends(page_context)) -> Response:
     if page.principal is not None:
         await page.services.sessions.sign_out(page.principal)
     response = page.redirect("/login", notice="logged_out")
-    security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+    security.clear_cookie(page.request, response, security.session_cookie_name(page.request))
     return response
 
 
@@ -316,7 +316,7 @@ async def reset_submit(page: Page = Depends(page_context)) -> Response:
         errors.add(page.explain(exc, {"invalid_code": "code"}))
     else:
         response = page.redirect("/login", notice="password_reset")
-        security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+        security.clear_cookie(page.request, response, security.session_cookie_name(page.request))
         return response
     return page.render("reset.html", status=errors.status, values=values, errors=errors)
 

@@ -53,7 +53,7 @@ def _finished(page: Page, plan: EndSessionPlan) -> Response:
     links or the history); the session cookie goes either way."""
     target = plan.redirect_to if plan.redirect_to is not None else SIGNED_OUT_PATH
     response = page.finish(RedirectResponse(target, status_code=303))
-    security.clear_cookie(page.request, response, security.SESSION_COOKIE)
+    security.clear_cookie(page.request, response, security.session_cookie_name(page.request))
     return response
 
 

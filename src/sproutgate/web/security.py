@@ -30,6 +30,10 @@ from sproutgate.domain.sessions.rules import TokenAudience
 from sproutgate.domain.sessions.service import IssuedSession, Principal
 
 SESSION_COOKIE = "sg_session"
+# Over HTTPS the session cookie is __Host- prefixed like the console's (below): a sibling
+# subdomain could otherwise plant its own sg_session (cookie tossing) and sign the browser in
+# to another account, which single sign-on would then carry into every app of the family.
+SECURE_SESSION_COOKIE = "__Host-sg_session"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CSRF_COOKIE = "sg_csrf"
 LANG_COOKIE = "sg_lang"
@@ -115,6 +119,13 @@ def is_https(request: Request) -> bool:
     return request.app.state.settings.public_url.startswith("https://")
 
 
+def session_cookie_name(request: Request) -> str:
+    """The pages' session cookie's name: ``__Host-sg_session`` when served over HTTPS (the
+    cookie is then Secure, Path=/, without Domain, so no other host can set it),
+    ``sg_session`` otherwise. Only that name is read."""
+    return SECURE_SESSION_COOKIE if is_https(request) else SESSION_COOKIE
+
+
 def console_cookie_name(request: Request) -> str:
     """The admin console cookie's name: ``__Host-sg_console`` when served over HTTPS (the
     cookie is then Secure, Path=/), ``sg_console`` otherwise. Only that name is read."""
@@ -168,7 +179,9 @@ def set_signed_in_cookies(request: Request, response: Response, issued: IssuedSe
     """After a sign-in on the pages (password, second step, passkey, sign-up): the session
     cookie, and the device cookie renewed, so this browser stays known (no new-device notice,
     domain/sessions/devices.py)."""
-    set_cookie(request, response, SESSION_COOKIE, issued.access_token, max_age=issued.expires_in)
+    set_cookie(
+        request, response, session_cookie_name(request), issued.access_token, max_age=issued.expires_in
+    )
     if issued.device_cookie:
         set_cookie(request, response, DEVICE_COOKIE, issued.device_cookie, max_age=DEVICE_COOKIE_SECONDS)
 
@@ -217,7 +230,7 @@ def content_security_policy(
 
 async def session_principal(request: Request, services: DomainServices) -> Principal | None:
     """The user behind the session cookie, or None (missing, expired or revoked)."""
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(session_cookie_name(request))
     if not token:
         return None
     try:
@@ -239,7 +252,7 @@ class PageCookiePrincipal:
         self.guard = guard
 
     async def __call__(self, request: Request) -> Principal | None:
-        if SESSION_COOKIE not in request.cookies or not same_origin(request):
+        if session_cookie_name(request) not in request.cookies or not same_origin(request):
             return None
         principal = await session_principal(request, self.services)
         if principal is None:

@@ -113,6 +113,27 @@ def email_key(text: str) -> str:
         return unicodedata.normalize("NFC", text.strip()).lower()
 
 
+def address_search_key(text: str) -> str:
+    """What an administrator's search text is matched against stored addresses with (a
+    substring of the stored, normalized form): a whole address in its one normalized form
+    (``normalize_email``); anything else NFC-normalized and lower-cased, with each ``xn--``
+    label (punycode, RFC 3492) spelt in Unicode as stored, so a domain pasted in either
+    spelling finds the same users. A label that is not valid punycode is kept as typed."""
+    try:
+        return normalize_email(text)
+    except InvalidInput:
+        pass
+    text = unicodedata.normalize("NFC", text.strip()).lower()
+
+    def unicode_label(match: re.Match[str]) -> str:
+        try:
+            return match[0].encode("ascii").decode("idna")
+        except UnicodeError:
+            return match[0]
+
+    return re.sub(r"xn--[a-z0-9-]+", unicode_label, text)
+
+
 def sign_in_key(identifier: str) -> str:
     """What a sign-in identifier is looked up (and rate limited) by: an address in its one
     normalized form (``email_key``), an account name lower-cased. At most 320 characters."""

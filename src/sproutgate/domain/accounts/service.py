@@ -705,6 +705,8 @@ class AccountService:
             await end_sessions(s, user.id, now, SessionEndReason.PASSWORD_RESET)
             await self.notices.password_changed(s, user, ctx)
         self.outbox.notify()
+        if self.mfa is not None:  # the password's failure counts start afresh by its new hash
+            await self.mfa.forget_failures(user.id)
         return user
 
     async def change_password(

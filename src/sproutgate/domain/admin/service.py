@@ -13,7 +13,13 @@ from typing import Any, cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sproutgate.domain.accounts.rules import NewUser, normalize_email, require_account, sign_in_key
+from sproutgate.domain.accounts.rules import (
+    NewUser,
+    address_search_key,
+    normalize_email,
+    require_account,
+    sign_in_key,
+)
 from sproutgate.domain.accounts.service import AccountService, add_user, replace_primary_email
 from sproutgate.domain.admin.rules import audit_details, changed_fields
 from sproutgate.domain.clock import Clock
@@ -193,6 +199,7 @@ class AdminService:
                 (page - 1) * page_size,
                 page_size,
                 name_q=display_name_lower(q) if q else None,
+                address_q=address_search_key(q) if q else None,  # any spelling of an address
             )
             extra = await repo.secondary_emails_for([u.id for u in users])
         return total, await self._with_mfa([UserView(u, extra.get(u.id, [])) for u in users])

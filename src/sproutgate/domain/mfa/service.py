@@ -253,6 +253,14 @@ class MfaService:
         await self.limiter.reset("mfa_fail_account", user_id)
         await self.limiter.reset("mfa_fail_account_ip", user_id, ctx.ip)
 
+    async def forget_failures(self, user_id: str) -> None:
+        """A completed password reset: the account-wide count of wrong codes starts afresh, as
+        the password's does (issue 11 item 10). Whoever ran it up needed the old password, and
+        the reset ended their second steps (``end_outstanding_codes``, the challenges with the
+        sessions), so the owner's new device is not held back an hour by their guesses. The
+        per-address counts are left: they hold only the addresses that guessed."""
+        await self.limiter.reset("mfa_fail_account", user_id)
+
     def _recovery_hashes(self, user_id: str, codes: list[str]) -> list[str]:
         hashes = []
         for code in codes:

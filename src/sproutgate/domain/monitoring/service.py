@@ -46,12 +46,14 @@ class MonitoringService:
         self.exposition = exposition
         self.logouts = logouts
 
-    def authorize_scrape(self, presented_token: str | None, local_client: bool) -> None:
+    def authorize_scrape(
+        self, presented_token: str | None, local_client: bool, *, loopback_name: bool
+    ) -> None:
         """Raises NotAuthenticated when a metrics token is configured and ``presented_token`` is
-        not it, Forbidden when none is and the caller is not a local client
-        (``rules.may_scrape``)."""
+        not it, Forbidden when none is and the caller is not a local client naming the host by a
+        loopback name (``rules.may_scrape``)."""
         expected = self.settings.metrics_token
-        if may_scrape(expected, presented_token, local_client):
+        if may_scrape(expected, presented_token, local_client, loopback_name=loopback_name):
             return
         raise NotAuthenticated() if expected else Forbidden()
 
