@@ -879,15 +879,16 @@ class OidcService:
             )
         return sorted(apps, key=lambda a: a.since)
 
-    async def client_changed(self, s: AsyncSession, before: Client, after: Client) -> None:
+    async def client_changed(self, s: AsyncSession, before: Client, after: Client) -> int:
         """A client's registration changed (``ClientService.on_update``, same transaction).
         When it stopped being first-party, what its users never agreed to ends: every grant of
         theirs made without consent (``rules.stands_without_first_party``), with its refresh
         and access tokens; its codes not yet redeemed give nothing unconsented (the exchange
         checks the consent of a third-party client's code), and the next authorization asks
-        for consent (``rules.consent_needed``)."""
+        for consent (``rules.consent_needed``). Returns how many grants ended (0 for any
+        other change)."""
         if not before.first_party or after.first_party:
-            return
+            return 0
         now = self.clock.now()
         repo = OidcRepository(s)
         ended = 0
@@ -902,6 +903,7 @@ class OidcService:
                 after.client_id,
                 ended,
             )
+        return ended
 
     async def revoke_app(self, user_id: str, client_id: str) -> None:
         """Disconnect an app: the person's consent to it is forgotten (it asks again next time),
