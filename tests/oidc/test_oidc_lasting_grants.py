@@ -26,7 +26,6 @@ from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_cl
 from typer.testing import CliRunner
 
 from sproutgate.cli import app as cli_app
-
 from support.harness import AppHarness
 
 pytestmark = pytest.mark.both_engines
