@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -163,6 +164,10 @@ class OidcService:
         self.limiter = limiter
         self.clock = clock
         self.notices = notices
+        # (client id, address) -> when this process last noted it in the limiter's memory rule
+        # (time.monotonic()): noted again at most once an hour, so a client's token requests
+        # cost no extra round trip to the limiter's store.
+        self._noted_addresses: dict[tuple[str, str], float] = {}
 
     @property
     def issuer(self) -> str:
@@ -329,17 +334,50 @@ class OidcService:
     # -- token endpoint -----------------------------------------------------------------------
     async def authenticate_client(self, credentials: ClientCredentials | None, ctx: CallerContext) -> Client:
         """The client behind ``credentials`` (RFC 6749 §2.3). Failures count per client
-        address like failed sign-ins (``client_auth_fail_ip``). Raises InvalidClientError,
-        RateLimited."""
-        await self.limiter.check("client_auth_fail_ip", ctx.ip)
-        if credentials is None or not credentials.client_id:
+        address like failed sign-ins (``client_auth_fail_ip``, checked before the secret is
+        looked at) and per client and address (``client_auth_fail_client_ip``, same size).
+
+        A confidential client that authenticated from this address within 30 days
+        (``client_auth_known``, in the limiter's store) is not refused for the address's count:
+        failures of others behind the same address (a cloud NAT) naming other clients, or none,
+        do not lock its backend out, as failures from elsewhere never lock out a sign-in from a
+        known address (issue 11 item 10). Only its own count there applies, so guessing its
+        secret stays limited, and also locks it out from that address while it lasts.
+        Raises InvalidClientError, RateLimited."""
+        client_id = credentials.client_id if credentials is not None else ""
+        named = bool(client_id) and credentials is not None and credentials.client_secret is not None
+        try:
+            await self.limiter.check("client_auth_fail_ip", ctx.ip)
+        except RateLimited:
+            # The address's failures are spent: only a confidential client known here goes on.
+            if not named or not await self.limiter.remembered("client_auth_known", client_id, ctx.ip):
+                raise
+            await self.limiter.check("client_auth_fail_client_ip", client_id, ctx.ip)
+        if credentials is None or not client_id:
             await self.limiter.hit("client_auth_fail_ip", ctx.ip)
             raise InvalidClientError(description="client authentication is required")
         try:
-            return await self.clients.authenticate(credentials.client_id, credentials.client_secret)
+            client = await self.clients.authenticate(client_id, credentials.client_secret)
         except InvalidClient:
+            if named:
+                await self.limiter.hit("client_auth_fail_client_ip", client_id, ctx.ip)
             await self.limiter.hit("client_auth_fail_ip", ctx.ip)
             raise InvalidClientError(description="client authentication failed") from None
+        if not client.public:
+            await self._note_address(client.client_id, ctx.ip)
+        return client
+
+    async def _note_address(self, client_id: str, ip: str) -> None:
+        """Remember that ``client_id`` authenticated from ``ip`` (``client_auth_known``); this
+        process writes it at most once an hour per client and address."""
+        key, now = (client_id, ip), time.monotonic()
+        noted = self._noted_addresses.get(key)
+        if noted is not None and now - noted < 3600:
+            return
+        if len(self._noted_addresses) >= 10_000:
+            self._noted_addresses.clear()
+        self._noted_addresses[key] = now
+        await self.limiter.remember("client_auth_known", client_id, ip)
 
     async def token(
         self, form: Mapping[str, str], credentials: ClientCredentials | None, ctx: CallerContext
