@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.config import Settings
 from sproutgate.domain.clients.errors import ClientNotFound, InvalidClient
-from sproutgate.domain.clients.rules import Client
+from sproutgate.domain.clients.rules import Client, is_client_id_shaped
 from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
@@ -345,7 +345,12 @@ class OidcService:
         secret stays limited, and also locks it out from that address while it lasts.
         Raises InvalidClientError, RateLimited."""
         client_id = credentials.client_id if credentials is not None else ""
-        named = bool(client_id) and credentials is not None and credentials.client_secret is not None
+        # A client id of the registry's shape with a secret: what a confidential client sends.
+        named = (
+            credentials is not None
+            and credentials.client_secret is not None
+            and is_client_id_shaped(client_id)
+        )
         try:
             await self.limiter.check("client_auth_fail_ip", ctx.ip)
         except RateLimited:
