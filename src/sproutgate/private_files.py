@@ -92,9 +92,10 @@ class LooseModes:
             lines.append(f"data dir: access for other users removed (they could read it): {named}")
         if self.open_to_others:
             named = _listed([(p, f"{mode:o}") for p, mode in self.open_to_others])
+            paths = " ".join(shlex.quote(str(p)) for p, _ in self.open_to_others)
             lines.append(
                 f"data dir: readable by other users and not ours to change: {named}; "
-                f"as their owner run: {self.fix_command()}"
+                f"as their owner (or root) run: chmod o-rwx {paths}"
             )
         if self.open_to_group:
             named = _listed([(p, f"{mode:o}") for p, mode in self.open_to_group])
