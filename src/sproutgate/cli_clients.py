@@ -3,7 +3,8 @@
 
 Every command prints one JSON object (``list``: one JSON array, or a table with ``--table``);
 ``create`` and ``rotate-secret`` print a confidential client's ``client_secret``, the only time
-it is ever shown. Errors go to stderr: exit 1 for an unknown client, 2 for a refused value."""
+it is ever shown; ``update`` adds ``grants_ended`` and says on stderr how many grants a change
+ended. Errors go to stderr: exit 1 for an unknown client, 2 for a refused value."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import typer
 from sproutgate.cli_services import run_with_services
 
 if TYPE_CHECKING:
-    from sproutgate.domain.clients.service import Client, CreatedClient
+    from sproutgate.domain.clients.service import Client, ClientUpdate, CreatedClient
     from sproutgate.services import Services
 
 clients_app = typer.Typer(
@@ -178,7 +179,9 @@ def clients_update(
         None, "--grant-type", help="The allowed grants (repeat; replaces the list)."
     ),
 ) -> None:
-    """Change a client's registration (its type and secret stay); prints it as JSON."""
+    """Change a client's registration (its type and secret stay); prints it as JSON with
+    grants_ended: how many people's grants the change ended (made third-party: those given
+    without consent), also said on stderr when there were some."""
     from sproutgate.domain.clients.rules import ClientChanges
 
     changes = ClientChanges()
@@ -199,10 +202,17 @@ def clients_update(
     if grant_type:
         changes.grant_types = tuple(grant_type)
 
-    async def work(services: Services) -> Client:
+    async def work(services: Services) -> ClientUpdate:
         return await services.clients.update(client_id, changes, ACTOR)
 
-    _print(client_json(_run(work)))
+    done: ClientUpdate = _run(work)
+    _print({**client_json(done.client), "grants_ended": done.grants_ended})
+    if done.grants_ended:
+        grants = "grant" if done.grants_ended == 1 else "grants"
+        typer.secho(
+            f"{done.grants_ended} {grants} made without consent ended: the client is no longer first-party",
+            err=True,
+        )
 
 
 @clients_app.command("rotate-secret")

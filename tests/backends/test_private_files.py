@@ -120,3 +120,60 @@ def test_a_command_that_generates_the_admin_token_says_where_it_is_not_what_it_i
     assert token not in done.stdout + done.stderr
     assert "sproutgate admin-token" in done.stderr
     assert not_private(data_dir) == []
+
+
+def loosen_like_an_older_version(data_dir: Path) -> list[Path]:
+    """Give ``data_dir`` the modes a version before issue 11 left under umask 022 (0755
+    directories, 0644 files, ``keys/`` included); the entries, data dir first."""
+    entries = [data_dir, *sorted(data_dir.rglob("*"))]
+    for entry in entries:
+        entry.chmod(0o755 if entry.is_dir() else 0o644)
+    return entries
+
+
+def modes(entries: list[Path]) -> dict[str, str]:
+    return {e.name: f"{stat.S_IMODE(e.stat().st_mode):o}" for e in entries if e.exists()}
+
+
+@pytest.mark.parametrize("command", ["migrate", "import-sproutgate", "serve"])
+def test_an_older_install_loses_what_others_could_read_and_is_told_the_rest(tmp_path, database_url, command):
+    """What an older version left readable by other users is made private on the next start
+    (``serve``, ``migrate``, ``import-sproutgate``), each path named in a warning; access for
+    the group is kept (a backup group may need it) but named, with the command that removes
+    it; once that command ran, starts are silent."""
+    data_dir = tmp_path / "data"
+    run_cli(data_dir, database_url, "import-sproutgate", str(SAMPLE))  # keys, config, the database
+    entries = loosen_like_an_older_version(data_dir)
+    admin_file = data_dir / "config" / "admin.json"
+    assert oct(admin_file.stat().st_mode & 0o777) == "0o644"
+
+    if command == "serve":
+        server = ServerProcess(server_env(data_dir, database_url), log_dir=tmp_path / "logs", name="old")
+        with usual_umask():
+            server.start()
+        try:
+            said = server.log_text()
+        finally:
+            server.close()
+    else:
+        args = ["import-sproutgate", str(SAMPLE)] if command == "import-sproutgate" else [command]
+        done = run_cli(data_dir, database_url, *args)
+        said = done.stderr
+
+    # Nothing is left to others; the group keeps read access (0640, 0750), keys/ is 0700 anyway.
+    found = modes(entries)
+    assert all(int(mode, 8) & 0o007 == 0 for mode in found.values()), found
+    assert found["admin.json"] == "640" and found["data"] == "750"
+    warned = [line for line in said.splitlines() if "data dir:" in line]
+    assert len(warned) == 2, said
+    removed, group = warned
+    assert "access for other users removed" in removed
+    assert f"{admin_file} (644 -> 640)" in removed and f"{data_dir} (755 -> 750)" in removed
+    fix = f"chmod -R go-rwx {data_dir.resolve()}"
+    assert "open to the group" in group and f"{admin_file} (640)" in group and group.endswith(fix)
+
+    # The command it names makes everything private, and the next start says nothing.
+    subprocess.run(fix.split(), check=True)
+    assert not_private(data_dir) == []
+    done = run_cli(data_dir, database_url, "migrate")
+    assert "data dir:" not in done.stderr + done.stdout

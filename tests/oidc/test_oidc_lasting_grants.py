@@ -12,7 +12,10 @@ next authorization asks for consent. Both engines."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
+import os
 import re
 from typing import Any
 
@@ -20,7 +23,9 @@ import httpx
 import pytest
 from logout_support import page_csrf, register_app, sign_in_to_app
 from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_client, sign_in
+from typer.testing import CliRunner
 
+from sproutgate.cli import app as cli_app
 from support.harness import AppHarness
 
 pytestmark = pytest.mark.both_engines
@@ -283,6 +288,34 @@ async def test_grants_the_person_consented_to_stay_when_the_client_turns_third_p
     )
     assert r.status_code == 200
     assert (await _refresh(h, client_id, secret, token)).status_code == 200
+
+
+async def test_the_command_line_says_how_many_grants_a_change_to_third_party_ended(h):
+    """``sproutgate clients update ID --third-party`` prints ``grants_ended`` in its JSON and
+    says it on stderr (the log alone told the operator before)."""
+    client_id, secret = await register_app(h, name="Family Notes")
+    consented, _ = await register_app(h, first_party=False)
+    for person in [await make_person(h) for _ in range(2)]:
+        await sign_in_to_app(h, h.new_client(), client_id, secret, person)
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SPROUTGATE_")}
+    env.update(
+        SPROUTGATE_DATA_DIR=str(h.services.settings.data_dir),
+        SPROUTGATE_DATABASE_URL=h.services.settings.database_url,
+    )
+
+    async def update(*args: str) -> tuple[dict[str, Any], str]:
+        r = await asyncio.to_thread(CliRunner().invoke, cli_app, ["clients", "update", *args], env=env)
+        assert r.exit_code == 0, r.stderr
+        return json.loads(r.stdout), r.stderr
+
+    answer, said = await update(client_id, "--third-party")
+    assert (answer["first_party"], answer["grants_ended"]) == (False, 2)
+    assert "2 grants made without consent ended: the client is no longer first-party" in said
+    # A change that ends nothing says 0 and nothing on stderr.
+    answer, said = await update(client_id, "--name", "Family Notes 2")
+    assert (answer["name"], answer["grants_ended"]) == ("Family Notes 2", 0) and said == ""
+    answer, said = await update(consented, "--third-party")
+    assert answer["grants_ended"] == 0 and said == ""
 
 
 async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):

@@ -132,3 +132,58 @@ async def test_guessing_a_secret_is_limited_and_spends_nothing_of_the_clients_bu
         assert r.status_code == 429
     # None of it came out of the client's own budget (5 a minute).
     assert [await _credentials(h, BACKEND, client_id, secret) for _ in range(5)] == [200] * 5
+
+
+async def test_others_failing_behind_the_same_address_do_not_lock_out_a_known_backend(h):
+    """A cloud NAT: the backend of a confidential app and someone guessing share one address.
+    Once the app authenticated from there, failures naming other clients (or none) spend the
+    address's budget but do not refuse the app's correct secret; guessing the app's own secret
+    there stays limited (and then refuses it there too, as for a sign-in from one address). An
+    app that never authenticated from that address gets no such pass, nor does a public one."""
+    client_id, secret = await _service_client(h)
+    stranger_id, stranger_secret = await _service_client(h)  # never used from BACKEND
+    other_id, _ = await _service_client(h)
+    public, _ = await register_client(h, public=True, scopes=("openid",))
+    assert await _credentials(h, BACKEND, client_id, secret) == 200  # the app, known here now
+    async with h.new_client(ip=BACKEND) as neighbour:
+        answers = []
+        for n in range(5):
+            r = await neighbour.post(
+                "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(other_id, f"guess-{n}")
+            )
+            answers.append(r.status_code)
+        assert answers[0] == 401 and answers[-1] == 429, answers
+        r = await neighbour.post("/oauth2/token", data={"grant_type": "client_credentials"})
+        assert r.status_code == 429
+        r = await neighbour.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": "x",
+                "redirect_uri": CALLBACK,
+                "client_id": public,
+            },
+        )
+        assert r.status_code == 429  # a public client proves nothing: no pass
+    # The known app goes on, at the token endpoint and at revocation and introspection.
+    assert await _credentials(h, BACKEND, client_id, secret) == 200
+    async with h.new_client(ip=BACKEND) as backend:
+        r = await backend.post("/oauth2/revoke", data={"token": "nothing"}, auth=(client_id, secret))
+        assert r.status_code == 200, r.text
+        r = await backend.post("/oauth2/introspect", data={"token": "nothing"}, auth=(client_id, secret))
+        assert r.status_code == 200 and r.json() == {"active": False}, r.text
+    # One that never authenticated from there is refused with the address.
+    assert await _credentials(h, BACKEND, stranger_id, stranger_secret) == 429
+    assert await _credentials(h, ELSEWHERE, stranger_id, stranger_secret) == 200
+    # Guessing the known app's own secret from there: its own count (4 a minute) ends it.
+    async with h.new_client(ip=BACKEND) as guesser:
+        answers = []
+        for n in range(5):
+            r = await guesser.post(
+                "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(client_id, f"guess-{n}")
+            )
+            answers.append(r.status_code)
+        assert set(answers) == {429}, answers  # the address's count is spent: never a 401
+    assert await _credentials(h, BACKEND, client_id, secret) == 429
+    # Elsewhere the app is untouched.
+    assert await _credentials(h, ELSEWHERE, client_id, secret) == 200

@@ -36,6 +36,24 @@ class RateLimits:
             self.metrics.rate_limited(exc.rule)
             raise RateLimited(exc.retry_after) from None
 
+    async def remember(self, rule: str, *key: str) -> None:
+        """Note an event of a memory rule (``infra.ratelimit.MEMORY_RULES``: one event per
+        window) for ``key``; nothing when one is noted already. Never raises, never counted as a
+        refusal."""
+        try:
+            await self.limiter.hit(rule, *key)
+        except LimitExceeded:
+            pass
+
+    async def remembered(self, rule: str, *key: str) -> bool:
+        """Whether an event of the memory rule ``rule`` was noted for ``key`` within its window
+        (always False with rate limits off)."""
+        try:
+            await self.limiter.check(rule, *key)
+        except LimitExceeded:
+            return True
+        return False
+
     async def reset(self, rule: str, *key: str) -> None:
         """Forget the counts of ``rule`` for ``key`` (after a success that clears failures)."""
         await self.limiter.reset(rule, *key)

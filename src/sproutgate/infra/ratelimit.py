@@ -44,6 +44,15 @@ RULES = {
     "oidc_token_ip": "limit_oidc_token_per_ip",
     "oidc_token_client": "limit_oidc_token_per_client",
     "client_auth_fail_ip": "limit_client_auth_fail_per_ip",
+    # Failed authentications naming a client, from an address it authenticated from lately.
+    "client_auth_fail_client_ip": "limit_client_auth_fail_per_ip",
+}
+
+# Rules that remember rather than limit: one event per window, so "exhausted" means "seen in
+# the window". Not settings: their windows are rules of the domain (docs/security.md).
+MEMORY_RULES = {
+    # A confidential client authenticated from this address (the key: client id, address).
+    "client_auth_known": "1/30 days",
 }
 
 
@@ -84,6 +93,7 @@ class LimitsRateLimiter:
         self._items: dict[str, list[RateLimitItem]] = {
             rule: parse_many(str(getattr(settings, field)).replace(";", ",")) for rule, field in RULES.items()
         }
+        self._items.update({rule: parse_many(value) for rule, value in MEMORY_RULES.items()})
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._redis: MovingWindowRateLimiter | None = None
         self._redis_storage: Storage | None = None

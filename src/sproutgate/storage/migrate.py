@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 from pathlib import Path
 
@@ -16,11 +17,17 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from sproutgate.config import Settings
-from sproutgate.private_files import open_private, private_dir
+from sproutgate.private_files import loose_modes, open_private, private_dir
 from sproutgate.storage.db import make_engine
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _ADVISORY_KEY = 0x5370726F7574  # "Sprout"
+
+log = logging.getLogger(__name__)
+
+# Data dirs whose file modes this process looked at already (``serve`` migrates, then its app
+# does again on start): one set of warnings per process.
+_LOOKED_AT: set[Path] = set()
 
 
 def alembic_config() -> Config:
@@ -30,7 +37,15 @@ def alembic_config() -> Config:
 
 
 async def upgrade_async(settings: Settings, revision: str = "head") -> None:
-    """Bring the schema to ``revision``."""
+    """Bring the schema to ``revision``. First, since every start goes through here (``serve``,
+    ``migrate``, ``import-sproutgate``, every other command), make what an older version left
+    open to other users in the data dir private, and warn about what stays open
+    (``private_files.loose_modes``)."""
+    data_dir = settings.data_dir.resolve()
+    if data_dir not in _LOOKED_AT:
+        _LOOKED_AT.add(data_dir)
+        for line in loose_modes(data_dir).warnings():
+            log.warning(line)
     engine = make_engine(settings, for_migrations=True)
     try:
         if settings.is_sqlite:

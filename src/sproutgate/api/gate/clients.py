@@ -186,7 +186,7 @@ async def admin_update_client(
     services: DomainServices = Depends(get_services),
 ) -> AdminClientOut:
     """Change a client's registration (fields left out stay); its type (``public``) is fixed."""
-    client = await services.clients.update(client_id, _changes(body), actor, client_ip(request))
+    client = (await services.clients.update(client_id, _changes(body), actor, client_ip(request))).client
     response.headers.update(ADMIN_HEADERS)
     return AdminClientOut(client=admin_client(client))
 

@@ -45,6 +45,7 @@ __all__ = [
     "ClientChanges",
     "ClientService",
     "ClientSpec",
+    "ClientUpdate",
     "CreatedClient",
     "DeleteHook",
     "UpdateHook",
@@ -53,8 +54,9 @@ __all__ = [
 # Called inside the deleting transaction with the client id: what other aggregates keep about a
 # client (grants, consents, sessions' client lists) ends with it.
 DeleteHook = Callable[[AsyncSession, str], Awaitable[None]]
-# (transaction, the client before the change, the client after it)
-UpdateHook = Callable[[AsyncSession, Client, Client], Awaitable[None]]
+# (transaction, the client before the change, the client after it) -> how many of its grants
+# (signed-in sessions of an app) the change ended.
+UpdateHook = Callable[[AsyncSession, Client, Client], Awaitable[int]]
 
 # Compared against when the client is unknown, so that an unknown id costs one hash like a known one.
 _DUMMY_HASH = "0" * 64
@@ -67,6 +69,16 @@ class CreatedClient:
 
     client: Client
     client_secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientUpdate:
+    """A client after a change of its registration, and how many grants the change ended
+    (``grants_ended``: the sum of what the ``on_update`` hooks ended, say the grants made
+    without consent when a client stops being first-party; 0 when nothing ended)."""
+
+    client: Client
+    grants_ended: int = 0
 
 
 def client_of(row: OAuthClient) -> Client:
@@ -129,7 +141,8 @@ class ClientService:
     def on_update(self, hook: UpdateHook) -> None:
         """Run ``hook(session, before, after)`` in the transaction that changes a client's
         registration, when something changed (another aggregate ending what the change no
-        longer allows, say). A hook that raises undoes the change."""
+        longer allows, say); it returns how many grants it ended. A hook that raises undoes the
+        change."""
         self._update_hooks.append(hook)
 
     def _audit(
@@ -184,12 +197,12 @@ class ClientService:
 
     async def update(
         self, client_id: str, changes: ClientChanges, actor: str, ip: str | None = None
-    ) -> Client:
+    ) -> ClientUpdate:
         """Change a client's registration; the result is checked like a new registration
         (``rules.changed_spec``). Audited as ``client.update`` with the fields that changed and
         their new values, only when something changed. The client type and secret stay.
-        The ``on_update`` hooks run in the same transaction. Raises ClientNotFound,
-        InvalidInput (also ``public: client_type_fixed``)."""
+        The ``on_update`` hooks run in the same transaction; the answer says how many grants
+        they ended. Raises ClientNotFound, InvalidInput (also ``public: client_type_fixed``)."""
         if not is_client_id_shaped(client_id):
             raise ClientNotFound()
         async with self.db.write() as s:
@@ -198,10 +211,11 @@ class ClientService:
                 raise ClientNotFound()
             before = client_of(row)
             checked, changed = changed_spec(before, changes)
+            ended = 0
             if changed:
                 _store(row, checked)
                 for hook in self._update_hooks:
-                    await hook(s, before, client_of(row))
+                    ended += await hook(s, before, client_of(row))
                 row.updated_at = self.clock.now()
                 self._audit(
                     s,
@@ -212,7 +226,7 @@ class ClientService:
                     ip,
                 )
             await s.flush()
-            return client_of(row)
+            return ClientUpdate(client_of(row), ended)
 
     async def rotate_secret(self, client_id: str, actor: str, ip: str | None = None) -> CreatedClient:
         """Give a confidential client a new secret (returned once); the old one stops working at

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.config import Settings
 from sproutgate.domain.clients.errors import ClientNotFound, InvalidClient
-from sproutgate.domain.clients.rules import Client
+from sproutgate.domain.clients.rules import Client, is_client_id_shaped
 from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
@@ -163,6 +164,10 @@ class OidcService:
         self.limiter = limiter
         self.clock = clock
         self.notices = notices
+        # (client id, address) -> when this process last noted it in the limiter's memory rule
+        # (time.monotonic()): noted again at most once an hour, so a client's token requests
+        # cost no extra round trip to the limiter's store.
+        self._noted_addresses: dict[tuple[str, str], float] = {}
 
     @property
     def issuer(self) -> str:
@@ -329,17 +334,55 @@ class OidcService:
     # -- token endpoint -----------------------------------------------------------------------
     async def authenticate_client(self, credentials: ClientCredentials | None, ctx: CallerContext) -> Client:
         """The client behind ``credentials`` (RFC 6749 §2.3). Failures count per client
-        address like failed sign-ins (``client_auth_fail_ip``). Raises InvalidClientError,
-        RateLimited."""
-        await self.limiter.check("client_auth_fail_ip", ctx.ip)
-        if credentials is None or not credentials.client_id:
+        address like failed sign-ins (``client_auth_fail_ip``, checked before the secret is
+        looked at) and per client and address (``client_auth_fail_client_ip``, same size).
+
+        A confidential client that authenticated from this address within 30 days
+        (``client_auth_known``, in the limiter's store) is not refused for the address's count:
+        failures of others behind the same address (a cloud NAT) naming other clients, or none,
+        do not lock its backend out, as failures from elsewhere never lock out a sign-in from a
+        known address (issue 11 item 10). Only its own count there applies, so guessing its
+        secret stays limited, and also locks it out from that address while it lasts.
+        Raises InvalidClientError, RateLimited."""
+        client_id = credentials.client_id if credentials is not None else ""
+        # A client id of the registry's shape with a secret: what a confidential client sends.
+        named = (
+            credentials is not None
+            and credentials.client_secret is not None
+            and is_client_id_shaped(client_id)
+        )
+        try:
+            await self.limiter.check("client_auth_fail_ip", ctx.ip)
+        except RateLimited:
+            # The address's failures are spent: only a confidential client known here goes on.
+            if not named or not await self.limiter.remembered("client_auth_known", client_id, ctx.ip):
+                raise
+            await self.limiter.check("client_auth_fail_client_ip", client_id, ctx.ip)
+        if credentials is None or not client_id:
             await self.limiter.hit("client_auth_fail_ip", ctx.ip)
             raise InvalidClientError(description="client authentication is required")
         try:
-            return await self.clients.authenticate(credentials.client_id, credentials.client_secret)
+            client = await self.clients.authenticate(client_id, credentials.client_secret)
         except InvalidClient:
+            if named:
+                await self.limiter.hit("client_auth_fail_client_ip", client_id, ctx.ip)
             await self.limiter.hit("client_auth_fail_ip", ctx.ip)
             raise InvalidClientError(description="client authentication failed") from None
+        if not client.public:
+            await self._note_address(client.client_id, ctx.ip)
+        return client
+
+    async def _note_address(self, client_id: str, ip: str) -> None:
+        """Remember that ``client_id`` authenticated from ``ip`` (``client_auth_known``); this
+        process writes it at most once an hour per client and address."""
+        key, now = (client_id, ip), time.monotonic()
+        noted = self._noted_addresses.get(key)
+        if noted is not None and now - noted < 3600:
+            return
+        if len(self._noted_addresses) >= 10_000:
+            self._noted_addresses.clear()
+        self._noted_addresses[key] = now
+        await self.limiter.remember("client_auth_known", client_id, ip)
 
     async def token(
         self, form: Mapping[str, str], credentials: ClientCredentials | None, ctx: CallerContext
@@ -879,15 +922,16 @@ class OidcService:
             )
         return sorted(apps, key=lambda a: a.since)
 
-    async def client_changed(self, s: AsyncSession, before: Client, after: Client) -> None:
+    async def client_changed(self, s: AsyncSession, before: Client, after: Client) -> int:
         """A client's registration changed (``ClientService.on_update``, same transaction).
         When it stopped being first-party, what its users never agreed to ends: every grant of
         theirs made without consent (``rules.stands_without_first_party``), with its refresh
         and access tokens; its codes not yet redeemed give nothing unconsented (the exchange
         checks the consent of a third-party client's code), and the next authorization asks
-        for consent (``rules.consent_needed``)."""
+        for consent (``rules.consent_needed``). Returns how many grants ended (0 for any
+        other change)."""
         if not before.first_party or after.first_party:
-            return
+            return 0
         now = self.clock.now()
         repo = OidcRepository(s)
         ended = 0
@@ -902,6 +946,7 @@ class OidcService:
                 after.client_id,
                 ended,
             )
+        return ended
 
     async def revoke_app(self, user_id: str, client_id: str) -> None:
         """Disconnect an app: the person's consent to it is forgotten (it asks again next time),
