@@ -347,6 +347,41 @@ async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 
+async def test_a_code_exchanged_as_the_client_turned_third_party_gives_nothing(h):
+    """The other side of that instant: the token endpoint authenticated the client (read as
+    first-party) just before the change committed, and redeemed the code just after, once the
+    change had looked for grants to end. The exchange must judge consent by the registration
+    its own transaction sees, not by the client read before it."""
+    from sproutgate.domain.oidc.errors import InvalidGrant
+
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    verifier, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid profile"))
+    r = await sign_in(browser, r.headers["location"], person["account"])
+    r = await browser.get(r.headers["location"])
+    code_location = r.headers["location"]
+    assert "code=" in code_location, code_location
+    authenticated = await h.services.clients.authenticate(client_id, secret)  # token(), step one
+    assert authenticated.first_party
+    await _make_third_party(h, client_id)
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(code_location)["code"],
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    with pytest.raises(InvalidGrant):
+        await h.services.oidc._redeem_code(authenticated, form)  # token(), step two
+    # Nothing was opened for the app: the person has no grant of it, and the code is unused.
+    assert not [
+        a for a in await h.services.oidc.connected_apps(person["id"]) if a.client.client_id == client_id
+    ]
+    r = await h.client.post("/oauth2/token", data=form, auth=(client_id, secret))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
 async def test_a_public_apps_grant_held_elsewhere_does_not_excuse_a_copied_cookie(h):
     """A native app's tokens land on whichever machine ran the request (a loopback port is
     anyone's): the owner's own lasting grant to it does not let a copy of their session cookie

@@ -440,6 +440,13 @@ class OidcService:
             row = await repo.code_by_hash(_sha256(code))
             if row is None or row.client_id != client.client_id:
                 raise InvalidGrant(description="unknown authorization code")
+            # The registration as this transaction sees it, held until it commits: the client
+            # read when it authenticated may predate a change to third-party whose end of
+            # unconsented grants (client_changed) would then miss the grant opened here.
+            current = await self.clients.current(s, client.client_id)
+            if current is None:
+                raise InvalidGrant(description="unknown authorization code")
+            client = current
             if row.used_at is not None:
                 # A second use: whatever the code gave is taken back (RFC 6749 §4.1.2), when the
                 # replay proves what the redemption did; a bare one is refused, nothing more.
