@@ -128,21 +128,22 @@ def session_cookie_name(request: Request) -> str:
 
 def read_cookie(request: Request, name: str) -> str | None:
     """The value of the cookie called exactly ``name`` in the request's ``Cookie`` header, or
-    None; the first when the browser sends it twice.
+    None; the last when the browser sends it twice, as Starlette reads it.
 
     Starlette's ``request.cookies`` trims each name with ``str.strip()``, which also removes
     Unicode white space: a header byte 0xA0 or 0x85 (read as Latin-1) before
-    ``__Host-sg_session`` vanished, so a sibling host could set ``\xa0__Host-sg_session`` with
+    ``__Host-sg_session`` vanished, so a sibling host could set that name behind a 0xA0 with
     ``Domain=`` (browsers see no ``__Host-`` prefix there) and have it read as the prefixed
     cookie, undoing what the prefix is for (cookie tossing). Here a name is trimmed of the
     ``Cookie`` header's own separators only (space and tab, RFC 6265 §4.2.1, §5.4) and must
     then equal ``name``."""
+    found = None
     for header in request.headers.getlist("cookie"):
         for pair in header.split(";"):
             key, eq, value = pair.partition("=")
             if eq and key.strip(" \t") == name:
-                return value.strip(" \t")
-    return None
+                found = value.strip(" \t")
+    return found
 
 
 def console_cookie_name(request: Request) -> str:
