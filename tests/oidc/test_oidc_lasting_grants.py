@@ -175,6 +175,44 @@ async def test_renewing_a_lasting_grant_asks_nothing_but_widening_it_does(h):
     assert query_of(r.headers["location"])["error"] == "login_required"
 
 
+async def test_a_confidential_apps_held_grant_does_not_excuse_a_code_sent_to_a_loopback_port(h):
+    """A confidential client may register a loopback redirect (``http://127.0.0.1/cb``, any
+    port): a code sent there lands on whichever machine ran the request, not on the app's
+    server, like a public client's. So the owner's lasting grant to the app does not let a copy
+    of their session cookie, with the app's secret (a desktop build carries it), get a second
+    lasting grant there without signing in; the app's own server callback is still excused."""
+    from sproutgate.domain.clients.rules import ClientSpec
+
+    created = await h.services.clients.create(
+        ClientSpec(
+            name="Desktop and web",
+            redirect_uris=(CALLBACK, "http://127.0.0.1/cb"),
+            public=False,
+            first_party=True,
+            scopes=("openid", "profile", "offline_access"),
+            grant_types=("authorization_code", "refresh_token"),
+        ),
+        "test",
+    )
+    client_id, secret = created.client.client_id, created.client_secret
+    assert secret
+    person = await make_person(h)
+    browser = h.new_client()
+    held = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid offline_access")
+    h.clock.advance(RECENT + 60)
+    assert (await _refresh(h, client_id, secret, held["refresh_token"])).status_code == 200
+    for loopback in ("http://127.0.0.1:5555/cb", "http://127.0.0.1/cb"):
+        _, challenge = pkce_pair()
+        params = _request(client_id, challenge, "openid offline_access", prompt="none", redirect_uri=loopback)
+        r = await browser.get("/oauth2/authorize", params=params)
+        assert r.headers["location"].startswith(loopback), r.headers["location"]
+        assert query_of(r.headers["location"])["error"] == "login_required", r.headers["location"]
+    _, challenge = pkce_pair()
+    params = _request(client_id, challenge, "openid offline_access", prompt="none")
+    r = await browser.get("/oauth2/authorize", params=params)
+    assert "code=" in r.headers["location"], r.headers["location"]
+
+
 async def test_an_idle_lasting_grant_does_not_excuse_a_new_one(make_harness, make_settings):
     idle = 4 * 3600
     h = await make_harness(

@@ -249,6 +249,19 @@ def uri_problem(uri: object, *, custom_scheme: bool) -> str | None:
     return None
 
 
+def is_loopback_redirect(uri: str) -> bool:
+    """Whether ``uri`` is an ``http`` redirect to a loopback host (``127.0.0.1``, ``[::1]``,
+    ``localhost``; RFC 8252 §7.3, §8.3): what is sent there lands on whichever machine's browser
+    followed it, not on a server of the client's."""
+    if not uri.startswith("http://"):
+        return False
+    try:
+        host = urlsplit(uri).hostname
+    except ValueError:
+        return False
+    return _loopback_host(host) or host == "localhost"
+
+
 def _loopback_key(uri: str) -> tuple[str, str, str] | None:
     """(host, path, query) of an ``http`` URI on a loopback IP literal, the port left out; None
     for any other URI. Strict: user information, a fragment or odd characters give None."""
