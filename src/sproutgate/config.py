@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     limit_mfa_fail_account_ip: str = "10/15 minutes"
     limit_mfa_fail_account: str = "20/hour"
     limit_mfa_fail_ip: str = "100/15 minutes"
+    # Completed password resets per account that clear its account-wide count of wrong codes:
+    # the owner's one reset lets their new device in; a mailbox reader resetting again and
+    # again does not renew their guesses.
+    limit_mfa_fail_resets_per_account: str = "1/hour"
     # Passkey ceremonies begun (each stores a challenge) per client address.
     limit_passkey_options_per_ip: str = "60/5 minutes"
     # The OpenID Connect token endpoint: per address for public clients and requests whose

@@ -69,6 +69,21 @@ def test_loopback_ip_redirect_uris_match_any_port() -> None:
     assert redirect_uri_matches(["http://[::1]/cb?app=1"], "http://[::1]:40000/cb?app=1")
 
 
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "00000"])
+def test_a_loopback_port_outside_1_to_65535_is_refused_at_registration_and_match(port: str) -> None:
+    """The any-port allowance took five digits as a port: ``:99999`` matched a registered
+    loopback URI, a URI no app listens on (and a registration could not hold it)."""
+    for host in ("127.0.0.1", "[::1]"):
+        assert not redirect_uri_matches([f"http://{host}/cb"], f"http://{host}:{port}/cb")
+        assert not redirect_uri_matches([f"http://{host}:8000/cb"], f"http://{host}:{port}/cb")
+        assert uri_problem(f"http://{host}:{port}/cb", custom_scheme=False) == "invalid_redirect_uri"
+    assert uri_problem(f"https://app.example.com:{port}/cb", custom_scheme=False) == "invalid_redirect_uri"
+    # The edges of the range still match and register.
+    assert redirect_uri_matches(["http://127.0.0.1/cb"], "http://127.0.0.1:65535/cb")
+    assert redirect_uri_matches(["http://127.0.0.1/cb"], "http://127.0.0.1:1/cb")
+    assert uri_problem("http://127.0.0.1:65535/cb", custom_scheme=False) is None
+
+
 @pytest.mark.parametrize(
     "presented",
     [

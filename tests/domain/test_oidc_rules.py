@@ -232,6 +232,14 @@ def test_a_new_lasting_grant_from_an_old_sign_in_needs_a_recent_one():
     # A public client's tokens go wherever the request was made: every new grant is new access.
     assert needs(lasting, held=[lasting], client=FakeClient(public=True))
     assert not needs(lasting, held=[lasting], auth_time=recent, client=FakeClient(public=True))
+    # So does a confidential client's code sent to a loopback port: not its server's hands.
+    for uri in ("http://127.0.0.1:5555/cb", "http://[::1]/cb", "http://localhost:8000/cb"):
+        assert rules.lasting_grant_needs_recent_sign_in(
+            FakeClient(), lasting, [lasting], old, now, 600, redirect_uri=uri
+        )
+    assert not rules.lasting_grant_needs_recent_sign_in(
+        FakeClient(), lasting, [lasting], old, now, 600, redirect_uri="https://app.example/cb"
+    )
 
 
 def test_the_token_endpoint_counts_confidential_clients_per_client_public_ones_per_address():

@@ -175,6 +175,44 @@ async def test_renewing_a_lasting_grant_asks_nothing_but_widening_it_does(h):
     assert query_of(r.headers["location"])["error"] == "login_required"
 
 
+async def test_a_confidential_apps_held_grant_does_not_excuse_a_code_sent_to_a_loopback_port(h):
+    """A confidential client may register a loopback redirect (``http://127.0.0.1/cb``, any
+    port): a code sent there lands on whichever machine ran the request, not on the app's
+    server, like a public client's. So the owner's lasting grant to the app does not let a copy
+    of their session cookie, with the app's secret (a desktop build carries it), get a second
+    lasting grant there without signing in; the app's own server callback is still excused."""
+    from sproutgate.domain.clients.rules import ClientSpec
+
+    created = await h.services.clients.create(
+        ClientSpec(
+            name="Desktop and web",
+            redirect_uris=(CALLBACK, "http://127.0.0.1/cb"),
+            public=False,
+            first_party=True,
+            scopes=("openid", "profile", "offline_access"),
+            grant_types=("authorization_code", "refresh_token"),
+        ),
+        "test",
+    )
+    client_id, secret = created.client.client_id, created.client_secret
+    assert secret
+    person = await make_person(h)
+    browser = h.new_client()
+    held = await sign_in_to_app(h, browser, client_id, secret, person, scope="openid offline_access")
+    h.clock.advance(RECENT + 60)
+    assert (await _refresh(h, client_id, secret, held["refresh_token"])).status_code == 200
+    for loopback in ("http://127.0.0.1:5555/cb", "http://127.0.0.1/cb"):
+        _, challenge = pkce_pair()
+        params = _request(client_id, challenge, "openid offline_access", prompt="none", redirect_uri=loopback)
+        r = await browser.get("/oauth2/authorize", params=params)
+        assert r.headers["location"].startswith(loopback), r.headers["location"]
+        assert query_of(r.headers["location"])["error"] == "login_required", r.headers["location"]
+    _, challenge = pkce_pair()
+    params = _request(client_id, challenge, "openid offline_access", prompt="none")
+    r = await browser.get("/oauth2/authorize", params=params)
+    assert "code=" in r.headers["location"], r.headers["location"]
+
+
 async def test_an_idle_lasting_grant_does_not_excuse_a_new_one(make_harness, make_settings):
     idle = 4 * 3600
     h = await make_harness(
@@ -344,6 +382,41 @@ async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):
         stale, check_authorization_params(params, stale, CALLBACK), params, sso
     )
     r = await _exchange(h, client_id, secret, decision.redirect_to, verifier)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+async def test_a_code_exchanged_as_the_client_turned_third_party_gives_nothing(h):
+    """The other side of that instant: the token endpoint authenticated the client (read as
+    first-party) just before the change committed, and redeemed the code just after, once the
+    change had looked for grants to end. The exchange must judge consent by the registration
+    its own transaction sees, not by the client read before it."""
+    from sproutgate.domain.oidc.errors import InvalidGrant
+
+    client_id, secret = await register_app(h)
+    person = await make_person(h)
+    browser = h.new_client()
+    verifier, challenge = pkce_pair()
+    r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid profile"))
+    r = await sign_in(browser, r.headers["location"], person["account"])
+    r = await browser.get(r.headers["location"])
+    code_location = r.headers["location"]
+    assert "code=" in code_location, code_location
+    authenticated = await h.services.clients.authenticate(client_id, secret)  # token(), step one
+    assert authenticated.first_party
+    await _make_third_party(h, client_id)
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(code_location)["code"],
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    with pytest.raises(InvalidGrant):
+        await h.services.oidc._redeem_code(authenticated, form)  # token(), step two
+    # Nothing was opened for the app: the person has no grant of it, and the code is unused.
+    assert not [
+        a for a in await h.services.oidc.connected_apps(person["id"]) if a.client.client_id == client_id
+    ]
+    r = await h.client.post("/oauth2/token", data=form, auth=(client_id, secret))
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 

@@ -146,3 +146,52 @@ async def test_a_completed_reset_clears_the_wrong_code_counts_of_the_second_step
         )
         r = await stranger.post(SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": code()})
         assert_problem(r, 429, "rate_limited")
+
+
+async def test_repeated_resets_do_not_renew_the_wrong_code_budget(make_harness, make_settings):
+    """Someone who reads the owner's mail (the reset code) but has no second factor: were each
+    completed reset to clear the account-wide count of wrong codes, reset -> guess until held
+    -> reset would give a fresh budget of authenticator guesses every reset mail (ten an hour),
+    not one per hour. One reset per hour clears it (the owner's case); a second within that
+    hour leaves the count as it is."""
+    h = await make_harness(
+        make_settings(limit_mfa_fail_account="3/hour", limit_code_mail_per_address="10/hour")
+    )
+    await create_user(h, EMAIL)
+    async with h.new_client() as home:
+        r = await home.post(SESSIONS, json={"email": EMAIL, "password": PASSWORD})
+        token = r.json()["access_token"]
+        r = await home.post(
+            "/api/v1/users/me/mfa/totp", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
+        secret = r.json()["secret"]
+        r = await home.post(
+            "/api/v1/users/me/mfa/totp/verify",
+            json={"code": pyotp.TOTP(secret).at(h.clock.now())},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+
+    async def reset(password: str) -> None:
+        async with h.new_client() as reader:
+            assert (
+                await reader.post("/api/v1/auth/password-reset", json={"email": EMAIL})
+            ).status_code == 204
+            r = await reader.post(
+                "/api/v1/auth/password-reset/confirm",
+                json={"email": EMAIL, "token": await h.last_code(EMAIL), "new_password": password},
+            )
+            assert r.status_code == 204, r.text
+
+    async def guess(password: str) -> int:
+        async with h.new_client() as guesser:  # a new address each time
+            step = assert_problem(
+                await guesser.post(SESSIONS, json={"email": EMAIL, "password": password}), 401, "mfa_required"
+            )
+            r = await guesser.post(SESSIONS + "/mfa", json={"mfa_token": step["mfa_token"], "code": "000000"})
+            return r.status_code
+
+    await reset("Sprout#2026one")
+    assert [await guess("Sprout#2026one") for _ in range(4)] == [401, 401, 401, 429]
+    await reset("Sprout#2026two")
+    assert await guess("Sprout#2026two") == 429  # still held: no fresh guesses

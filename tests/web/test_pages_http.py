@@ -167,6 +167,45 @@ async def test_over_https_a_session_cookie_planted_by_another_host_signs_nobody_
         assert r.status_code == 401
 
 
+@pytest.mark.parametrize("lead", [b"\xa0", b"\x85"])
+async def test_over_https_a_host_cookie_name_with_unicode_white_space_is_not_read(
+    make_harness, make_settings, lead
+):
+    """Cookie tossing past the prefix: a sibling host sends ``Set-Cookie:
+    \\xa0__Host-sg_session=<its account's token>; Domain=example.com``. Browsers see no
+    ``__Host-`` prefix in that name and keep it; Starlette read the header as Latin-1 and
+    trimmed names with ``str.strip()``, which drops U+00A0 and U+0085, so it was read as the
+    session cookie (and the console's likewise). Only the exact name counts."""
+    h = await make_harness(make_settings(public_url="https://testserver", admin_token="t" * 20))
+    attacker = await make_user(h)
+    transport = httpx.ASGITransport(app=h.app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as own:
+        token = await form_token(own, "/login")
+        r = await own.post(
+            "/login", data={"csrf_token": token, "identifier": attacker["account"], "password": PASSWORD}
+        )
+        assert r.status_code == 303, r.text
+        planted = own.cookies.get("__Host-sg_session")
+        assert planted
+        r = await own.post(
+            "/admin/login", data={"csrf_token": await form_token(own, "/admin"), "token": "t" * 20}
+        )
+        assert r.status_code == 303, r.text
+        console = own.cookies.get("__Host-sg_console")
+        assert console
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as victim:
+        tossed = lead + b"__Host-sg_session=" + planted.encode()
+        r = await victim.get("/account", headers={"cookie": tossed})
+        assert r.status_code == 303 and r.headers["location"].endswith("/login?next=%2Faccount"), r.text
+        r = await victim.get("/api/v1/agent-chats", headers={"cookie": tossed})
+        assert r.status_code == 401
+        r = await victim.get("/admin", headers={"cookie": lead + b"__Host-sg_console=" + console.encode()})
+        assert 'action="/admin/logout"' not in r.text and 'name="token"' in r.text  # sign-in form
+        # The exact names still work, also after other cookies and with the header's own spaces.
+        r = await victim.get("/account", headers={"cookie": f"a=b;  __Host-sg_session={planted}"})
+        assert r.status_code == 200, r.text
+
+
 async def test_signing_in_returns_only_to_allowed_urls_and_csp_lets_the_form_go_there(
     make_harness, make_settings
 ):

@@ -40,6 +40,7 @@ RULES = {
     "mfa_fail_account_ip": "limit_mfa_fail_account_ip",
     "mfa_fail_account": "limit_mfa_fail_account",
     "mfa_fail_ip": "limit_mfa_fail_ip",
+    "mfa_fail_reset_account": "limit_mfa_fail_resets_per_account",
     "passkey_options_ip": "limit_passkey_options_per_ip",
     "oidc_token_ip": "limit_oidc_token_per_ip",
     "oidc_token_client": "limit_oidc_token_per_client",

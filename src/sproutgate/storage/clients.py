@@ -17,11 +17,14 @@ class ClientRepository:
     def add(self, row: OAuthClient) -> None:
         self.s.add(row)
 
-    async def get(self, client_id: str, *, lock: bool = False) -> OAuthClient | None:
-        """The client's row; ``lock``: held until commit (PostgreSQL)."""
+    async def get(self, client_id: str, *, lock: bool = False, share: bool = False) -> OAuthClient | None:
+        """The client's row; ``lock``: held until commit (PostgreSQL); ``share``: held against
+        changes until commit (FOR SHARE, PostgreSQL), other readers not blocked."""
         stmt = select(OAuthClient).where(OAuthClient.client_id == client_id)
         if lock:
             stmt = stmt.with_for_update()
+        elif share:
+            stmt = stmt.with_for_update(read=True)
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
     async def all(self) -> list[OAuthClient]:

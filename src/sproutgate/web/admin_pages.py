@@ -32,7 +32,7 @@ CODE_FIELDS = {**FORM_FIELDS, "account_taken": "account", "email_taken": "email"
 
 
 def _console_cookie(page: Page) -> str | None:
-    return page.request.cookies.get(security.console_cookie_name(page.request))
+    return security.read_cookie(page.request, security.console_cookie_name(page.request))
 
 
 async def admin_actor(page: Page) -> str | None:

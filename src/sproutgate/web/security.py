@@ -126,6 +126,26 @@ def session_cookie_name(request: Request) -> str:
     return SECURE_SESSION_COOKIE if is_https(request) else SESSION_COOKIE
 
 
+def read_cookie(request: Request, name: str) -> str | None:
+    """The value of the cookie called exactly ``name`` in the request's ``Cookie`` header, or
+    None; the last when the browser sends it twice, as Starlette reads it.
+
+    Starlette's ``request.cookies`` trims each name with ``str.strip()``, which also removes
+    Unicode white space: a header byte 0xA0 or 0x85 (read as Latin-1) before
+    ``__Host-sg_session`` vanished, so a sibling host could set that name behind a 0xA0 with
+    ``Domain=`` (browsers see no ``__Host-`` prefix there) and have it read as the prefixed
+    cookie, undoing what the prefix is for (cookie tossing). Here a name is trimmed of the
+    ``Cookie`` header's own separators only (space and tab, RFC 6265 §4.2.1, §5.4) and must
+    then equal ``name``."""
+    found = None
+    for header in request.headers.getlist("cookie"):
+        for pair in header.split(";"):
+            key, eq, value = pair.partition("=")
+            if eq and key.strip(" \t") == name:
+                found = value.strip(" \t")
+    return found
+
+
 def console_cookie_name(request: Request) -> str:
     """The admin console cookie's name: ``__Host-sg_console`` when served over HTTPS (the
     cookie is then Secure, Path=/), ``sg_console`` otherwise. Only that name is read."""
@@ -230,7 +250,7 @@ def content_security_policy(
 
 async def session_principal(request: Request, services: DomainServices) -> Principal | None:
     """The user behind the session cookie, or None (missing, expired or revoked)."""
-    token = request.cookies.get(session_cookie_name(request))
+    token = read_cookie(request, session_cookie_name(request))
     if not token:
         return None
     try:
@@ -252,7 +272,7 @@ class PageCookiePrincipal:
         self.guard = guard
 
     async def __call__(self, request: Request) -> Principal | None:
-        if session_cookie_name(request) not in request.cookies or not same_origin(request):
+        if read_cookie(request, session_cookie_name(request)) is None or not same_origin(request):
             return None
         principal = await session_principal(request, self.services)
         if principal is None:

@@ -203,6 +203,13 @@ def _loopback_host(host: str | None) -> bool:
         return False
 
 
+def _port_ok(port: str | None) -> bool:
+    """A URI's ``:port`` (None: none given) names a TCP port, 1 to 65535 (RFC 793; a native app
+    listens on one the OS gives it, never 0). The loopback any-port rule matches only these:
+    five digits alone would let ``:99999`` through, a URI no app can listen on."""
+    return port is None or 1 <= int(port[1:]) <= 65535
+
+
 def uri_problem(uri: object, *, custom_scheme: bool) -> str | None:
     """Why ``uri`` cannot be registered as a redirect (or post-logout redirect, or back-channel
     logout) URI, as a field error code; None when it can.
@@ -225,8 +232,10 @@ def uri_problem(uri: object, *, custom_scheme: bool) -> str | None:
     if scheme in ("http", "https"):
         try:
             parts = urlsplit(uri)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
+            port = parts.port  # raises ValueError on a bad port (not digits, above 65535)
         except ValueError:
+            return "invalid_redirect_uri"
+        if port is not None and not _port_ok(f":{port}"):
             return "invalid_redirect_uri"
         if not uri.startswith(f"{scheme}://") or not parts.hostname or "@" in parts.netloc:
             return "invalid_redirect_uri"
@@ -240,6 +249,19 @@ def uri_problem(uri: object, *, custom_scheme: bool) -> str | None:
     return None
 
 
+def is_loopback_redirect(uri: str) -> bool:
+    """Whether ``uri`` is an ``http`` redirect to a loopback host (``127.0.0.1``, ``[::1]``,
+    ``localhost``; RFC 8252 §7.3, §8.3): what is sent there lands on whichever machine's browser
+    followed it, not on a server of the client's."""
+    if not uri.startswith("http://"):
+        return False
+    try:
+        host = urlsplit(uri).hostname
+    except ValueError:
+        return False
+    return _loopback_host(host) or host == "localhost"
+
+
 def _loopback_key(uri: str) -> tuple[str, str, str] | None:
     """(host, path, query) of an ``http`` URI on a loopback IP literal, the port left out; None
     for any other URI. Strict: user information, a fragment or odd characters give None."""
@@ -250,7 +272,7 @@ def _loopback_key(uri: str) -> tuple[str, str, str] | None:
     except ValueError:
         return None
     m = _LOOPBACK_NETLOC_RE.fullmatch(parts.netloc)
-    if m is None or not _loopback_host(parts.hostname):
+    if m is None or not _loopback_host(parts.hostname) or not _port_ok(m.group(2)):
         return None
     return (m.group(1), parts.path, parts.query)
 
@@ -259,7 +281,8 @@ def redirect_uri_matches(registered: Iterable[str], presented: str) -> bool:
     """Whether ``presented`` is one of ``registered``: by simple string comparison (RFC 6749
     §3.1.2.3; no normalisation, no prefixes), except that a registered ``http`` URI on a
     loopback IP literal (``http://127.0.0.1/cb``, ``http://[::1]:8000/cb``) matches the same
-    URI with any port (RFC 8252 §7.3). ``localhost`` gets no such allowance (RFC 8252 §8.3)."""
+    URI with any port (RFC 8252 §7.3), a real one (1 to 65535). ``localhost`` gets no such
+    allowance (RFC 8252 §8.3)."""
     if not isinstance(presented, str):
         return False
     presented_key: tuple[str, str, str] | None | bool = False  # computed on first need

@@ -195,6 +195,16 @@ class ClientService:
                 raise ClientNotFound()
             return client_of(row)
 
+    async def current(self, s: AsyncSession, client_id: str) -> Client | None:
+        """The client as the caller's transaction ``s`` sees it, None when deleted; its row is
+        held against changes until ``s`` ends (FOR SHARE on PostgreSQL; SQLite runs one writer
+        at a time). So an ``update`` in flight is waited for and seen, and one begun later waits
+        for ``s`` and its ``on_update`` hooks see what ``s`` wrote: what another aggregate
+        decides from the registration inside ``s`` cannot fall between a change and the hooks
+        that end what it no longer allows."""
+        row = await ClientRepository(s).get(client_id, share=True)
+        return client_of(row) if row is not None else None
+
     async def update(
         self, client_id: str, changes: ClientChanges, actor: str, ip: str | None = None
     ) -> ClientUpdate:

@@ -258,7 +258,16 @@ class MfaService:
         the password's does (issue 11 item 10). Whoever ran it up needed the old password, and
         the reset ended their second steps (``end_outstanding_codes``, the challenges with the
         sessions), so the owner's new device is not held back an hour by their guesses. The
-        per-address counts are left: they hold only the addresses that guessed."""
+        per-address counts are left: they hold only the addresses that guessed.
+
+        Once per ``SPROUTGATE_LIMIT_MFA_FAIL_RESETS_PER_ACCOUNT`` (1/hour): a reset needs only
+        the mailbox, so someone reading the owner's mail could otherwise reset, guess until
+        held, and reset again, a fresh budget of authenticator guesses per reset mail (ten an
+        hour) where the count allows one. A further reset within the window leaves the count."""
+        try:
+            await self.limiter.hit("mfa_fail_reset_account", user_id)
+        except RateLimited:
+            return
         await self.limiter.reset("mfa_fail_account", user_id)
 
     def _recovery_hashes(self, user_id: str, codes: list[str]) -> list[str]:

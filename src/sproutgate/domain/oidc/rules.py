@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sproutgate.domain.clients.rules import is_loopback_redirect
 from sproutgate.domain.clock import CLOCK_SKEW
 from sproutgate.domain.oidc.errors import AuthorizationError
 
@@ -384,13 +385,16 @@ def lasting_grant_needs_recent_sign_in(
     auth_time: datetime,
     now: datetime,
     recent_seconds: int,
+    *,
+    redirect_uri: str = "",
 ) -> bool:
     """Whether an authorization request asking for ``requested`` scopes must wait for a recent
     sign-in: it would give a grant that outlives the sign-out (``survives_sign_out``), the
     browser's sign-in (``auth_time``) is older than ``recent_seconds``
-    (``SPROUTGATE_RECENT_AUTH_SECONDS``), and it adds access: always for a public client, for
-    a confidential one unless a grant the person holds for it already outlives the sign-out
-    with every scope asked for (``held``: the scopes of each of their active grants to it).
+    (``SPROUTGATE_RECENT_AUTH_SECONDS``), and it adds access: always for a public client or a
+    code sent to a loopback ``redirect_uri`` (``is_loopback_redirect``), for a confidential
+    client's server otherwise unless a grant the person holds for it already outlives the
+    sign-out with every scope asked for (``held``: the scopes of each of their active grants to it).
 
     Such a grant is a new way into the account (issue 11 item 2: re-authentication before
     adding one): its holder keeps access when the owner signs out. So the provider
@@ -398,7 +402,9 @@ def lasting_grant_needs_recent_sign_in(
     A confidential client's tokens stay on its server, which already holds that access, so a
     repeat grant (another device of the same app) hands nobody anything new; a public
     client's tokens land on whatever machine ran the request (a native app on a loopback port
-    is anyone's, RFC 8252 §8.6), so a copy of the session cookie must not get them there. The
+    is anyone's, RFC 8252 §8.6), so a copy of the session cookie must not get them there; so
+    does a confidential client's code sent to a loopback port (a desktop build carrying the
+    secret, say), whatever the app's server holds. The
     request is its own binding: the same request after the sign-in passes, and an edit that
     drops ``offline_access`` gets a grant that ends with the sign-in."""
     wanted = set(requested)
@@ -406,7 +412,7 @@ def lasting_grant_needs_recent_sign_in(
         return False
     if (now - auth_time).total_seconds() <= recent_seconds:
         return False
-    if client.public:
+    if client.public or is_loopback_redirect(redirect_uri):
         return True
     return not any(survives_sign_out(scopes) and wanted <= set(scopes) for scopes in map(set, held))
 

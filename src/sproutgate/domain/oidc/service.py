@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sproutgate.config import Settings
 from sproutgate.domain.clients.errors import ClientNotFound, InvalidClient
-from sproutgate.domain.clients.rules import Client, is_client_id_shaped
+from sproutgate.domain.clients.rules import Client, is_client_id_shaped, is_loopback_redirect
 from sproutgate.domain.clients.service import ClientService
 from sproutgate.domain.clock import Clock
 from sproutgate.domain.context import CallerContext
@@ -267,6 +267,7 @@ class OidcService:
             if (
                 rules.survives_sign_out(request.scopes)
                 and not client.public
+                and not is_loopback_redirect(request.redirect_uri)
                 and (now - sso.auth_time).total_seconds() > recent
             ):
                 # Only then does it matter what the person already holds (one indexed read).
@@ -274,7 +275,9 @@ class OidcService:
                     user.id, client.client_id, now, seen_since=now - self.sessions.idle_timeout
                 )
                 held = [rules.parse_scope(scope) for scope in granted]
-        if rules.lasting_grant_needs_recent_sign_in(client, request.scopes, held, sso.auth_time, now, recent):
+        if rules.lasting_grant_needs_recent_sign_in(
+            client, request.scopes, held, sso.auth_time, now, recent, redirect_uri=request.redirect_uri
+        ):
             if "none" in request.prompt:
                 raise refuse("login_required", "lasting access (offline_access) needs a recent sign-in")
             return SignInNeeded(rules.after_sign_in(params), request.login_hint)
@@ -440,6 +443,13 @@ class OidcService:
             row = await repo.code_by_hash(_sha256(code))
             if row is None or row.client_id != client.client_id:
                 raise InvalidGrant(description="unknown authorization code")
+            # The registration as this transaction sees it, held until it commits: the client
+            # read when it authenticated may predate a change to third-party whose end of
+            # unconsented grants (client_changed) would then miss the grant opened here.
+            current = await self.clients.current(s, client.client_id)
+            if current is None:
+                raise InvalidGrant(description="unknown authorization code")
+            client = current
             if row.used_at is not None:
                 # A second use: whatever the code gave is taken back (RFC 6749 §4.1.2), when the
                 # replay proves what the redemption did; a bare one is refused, nothing more.
