@@ -38,9 +38,13 @@ from support.servers import (  # noqa: E402
     SmtpServer,
     memory_scratch_root,
 )
+from support.suite_order import LONG_FIRST  # noqa: E402
 
 # Cheap argon2 for speed; tests that are about hashing build their own hasher.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+# The same for the processes the tests start (set in the controlling process, so inherited by
+# pytest-xdist's workers and everything they start; a test's own value or None still wins).
+CHEAP_ARGON2_ENV = {f"SPROUTGATE_{name.upper()}": str(value) for name, value in CHEAP_ARGON2.items()}
 
 _db_counter = itertools.count(1)
 
@@ -54,6 +58,16 @@ def pytest_configure(config: pytest.Config) -> None:
     application's bytecode is compiled once. See docs/decisions/parallel-tests.md."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
+    # pytest-xdist (3.x) hands out whole files ordered by how many tests each holds unless told
+    # not to, which put the longest files (a few long tests each) last; keep our order instead
+    # (pytest_collection_modifyitems below). Only the controlling process schedules.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+    # Every `sproutgate` process and command the tests start hashes at the cheap cost too, unless
+    # its test says otherwise: at the default cost each start (the hasher's dummy hash) and each
+    # sign-in cost some 50 ms of CPU that no such test is about.
+    for name, value in CHEAP_ARGON2_ENV.items():
+        os.environ.setdefault(name, value)
     # tmp_path holds every test's data dir (SQLite files, keys written with fsync, server logs).
     # On a disk other processes keep busy an fsync can stall a worker for a tenth of a second;
     # in memory (/dev/shm, when it has room, as for the PostgreSQL cluster) it does not.
@@ -161,31 +175,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=repeats)
     # The files that take longest go first, then the folders whose files take long (server
     # processes, Chromium, Apache), so that `make test`'s workers (pytest-xdist hands out whole
-    # files in this order) do not end on one long file while the others idle. A stable sort: the
-    # order within a folder stays.
+    # files in this order: see pytest_configure) do not end on one long file while the others
+    # idle. A stable sort: the order within a file, and of the files within a rank, stays.
     keep.sort(key=_long_first_rank)
     items[:] = keep
-
-
-# Paths below tests/: files (the longest of the suite wherever they are, longest first) and
-# folders. Measured with `--durations=0` added up per file (docs/decisions/parallel-tests.md).
-_LONG_FIRST = {
-    path: rank
-    for rank, path in enumerate(
-        [
-            "test_schemathesis.py",
-            "v1/test_reset_timing.py",
-            "v1/test_server_process.py",
-            "backends",
-            "rp",
-            "web",
-            "api",
-            "gate",
-            "oidc",
-            "security",
-        ]
-    )
-}
 
 
 def _long_first_rank(item: pytest.Item) -> int:
@@ -193,8 +186,8 @@ def _long_first_rank(item: pytest.Item) -> int:
     try:
         relative = path.relative_to(Path(__file__).parent).as_posix()
     except ValueError:
-        return len(_LONG_FIRST)
-    return _LONG_FIRST.get(relative, _LONG_FIRST.get(path.parent.name, len(_LONG_FIRST)))
+        return len(LONG_FIRST)
+    return LONG_FIRST.get(relative, LONG_FIRST.get(path.parent.name, len(LONG_FIRST)))
 
 
 @pytest.fixture

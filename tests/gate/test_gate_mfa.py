@@ -106,8 +106,9 @@ async def test_runtime_sign_in_of_a_user_registered_on_the_gate_face(face):
     )
     body = assert_problem(r, 401, "mfa_required")
     assert "mfaToken" not in body
+    used = step_code(secret, 1)
     r = await face.client.post(
-        "/api/v1/auth/sessions/mfa", json={"mfa_token": body["mfa_token"], "code": step_code(secret, 1)}
+        "/api/v1/auth/sessions/mfa", json={"mfa_token": body["mfa_token"], "code": used}
     )
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"access_token", "refresh_token", "expires_in", "token_type", "user"}
@@ -118,10 +119,10 @@ async def test_runtime_sign_in_of_a_user_registered_on_the_gate_face(face):
         "/api/v1/auth/sessions/mfa", json={"mfa_token": gate_token, "code": step_code(secret, 1)}
     )
     assert_problem(r, 401, "invalid_mfa_token")
-    r = await face.client.post(
-        "/api/auth/login/mfa", json={"mfaToken": gate_token, "code": step_code(secret, 1)}
-    )
-    assert_problem(r, 401, "invalid_mfa_code")  # the step the runtime sign-in used: a replay
+    # The very code the runtime sign-in used: a replay. (Not the next step's code computed anew:
+    # once the machine's clock crossed into the next 30-second step that is a fresh code.)
+    r = await face.client.post("/api/auth/login/mfa", json={"mfaToken": gate_token, "code": used})
+    assert_problem(r, 401, "invalid_mfa_code")
     r = await face.client.post("/api/auth/login/mfa", json={"mfaToken": gate_token, "code": codes[0]})
     assert r.status_code == 200, r.text
 

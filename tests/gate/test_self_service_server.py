@@ -5,6 +5,7 @@ primary address with its bad inputs. (Moved clocks and the audit trail: tests/v1
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from gate_support import HAN, PASSWORD, assert_problem, bearer, error_fields, server_env, uniq
 
 from support.harness import next_ip
-from support.servers import ServerProcess
+from support.servers import PostgresServer, ServerProcess
 
 pytestmark = pytest.mark.both_engines
 
@@ -23,19 +24,59 @@ IDLE_SECONDS = 6  # short enough to wait out; the last use is then recorded ever
 RECENT_AUTH_SECONDS = 2
 
 
+class _Servers:
+    """One server per engine for this module, started (on an empty database, which it
+    migrates) when a test first asks for that engine. The tests share it as they would share a
+    deployment: each registers accounts of its own and speaks from an address of its own."""
+
+    def __init__(self, request: pytest.FixtureRequest, root: Path) -> None:
+        self._request = request
+        self._root = root
+        self._running: dict[str, ServerProcess] = {}
+        self._databases: list[tuple[PostgresServer, str]] = []
+
+    def get(self, engine: str) -> ServerProcess:
+        if engine not in self._running:
+            database_url = None
+            if engine == "postgres":
+                pg: PostgresServer = self._request.getfixturevalue("postgres_server")
+                name = f"self_service_{os.getpid()}"
+                database_url = pg.create_database(name)
+                self._databases.append((pg, name))
+            env = server_env(
+                self._root / engine / "data",
+                SPROUTGATE_DATABASE_URL=database_url,
+                SPROUTGATE_SESSION_IDLE_TIMEOUT_SECONDS=str(IDLE_SECONDS),
+                SPROUTGATE_RECENT_AUTH_SECONDS=str(RECENT_AUTH_SECONDS),
+                SPROUTGATE_MAIL_POLL_SECONDS="0.2",
+                # A sign-up code and then a change code go to one address within the minute here.
+                SPROUTGATE_LIMIT_CODE_MAIL_PER_ADDRESS="100/minute",
+            )
+            proc = ServerProcess(env, log_dir=self._root / engine, name=f"self-service-{engine}")
+            self._running[engine] = proc
+            proc.start()
+        return self._running[engine]
+
+    def close(self) -> None:
+        for proc in self._running.values():
+            proc.close()
+        for pg, name in self._databases:
+            if pg.is_running:
+                pg.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Servers]:
+    started = _Servers(request, tmp_path_factory.mktemp("self-service"))
+    try:
+        yield started
+    finally:
+        started.close()
+
+
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
-    env = server_env(
-        tmp_path / "data",
-        SPROUTGATE_DATABASE_URL=database_url or None,
-        SPROUTGATE_SESSION_IDLE_TIMEOUT_SECONDS=str(IDLE_SECONDS),
-        SPROUTGATE_RECENT_AUTH_SECONDS=str(RECENT_AUTH_SECONDS),
-        SPROUTGATE_MAIL_POLL_SECONDS="0.2",
-        # A sign-up code and then a change code go to one address within the minute here.
-        SPROUTGATE_LIMIT_CODE_MAIL_PER_ADDRESS="100/minute",
-    )
-    with ServerProcess(env, log_dir=tmp_path, name="self-service") as proc:
-        yield proc
+def server(servers: _Servers, db_engine: str) -> ServerProcess:
+    return servers.get(db_engine)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from sproutgate.infra.hasher import HashQueue
+from support.waiting import wait_until
 
 WAIT = 10.0  # seconds: a result that is never handed over fails the test instead of hanging it
 
@@ -28,11 +29,9 @@ async def test_with_a_backlog_a_result_waits_for_the_next_one_and_both_arrive_to
     calls = [asyncio.ensure_future(q.run(_blocker, gates[i], finished, i)) for i in range(4)]
     await asyncio.sleep(0.05)  # all four in line, call 0 running
     gates[0].set()
-    # Call 0 ran; calls 1-3 wait in line, so its result is held for call 1's.
-    for _ in range(100):
-        if finished:
-            break
-        await asyncio.sleep(0.01)
+    # Call 0 ran; calls 1-3 wait in line, so its result is held for call 1's. (Up to WAIT for
+    # the thread to get a core: on a loaded machine a fixed second was not always enough.)
+    await wait_until(lambda: finished, WAIT, interval=0.01, what="call 0 to run")
     await asyncio.sleep(0.1)
     assert finished == [0]
     assert not calls[0].done()

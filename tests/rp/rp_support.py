@@ -30,6 +30,7 @@ import pytest
 from playwright.sync_api import Page
 
 from support.debian import ensure_debian_packages
+from support.locks import machine_lock
 from support.servers import ServerProcess, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -246,9 +247,17 @@ def claims_on(page: Page) -> dict[str, str]:
 def ensure_oidc_client_ts() -> Path:
     """The browser bundle of oidc-client-ts, installed with ``npm ci`` from
     tests/rp/spa/package-lock.json into a cache outside the working tree on first use."""
+    # One worker installs while the others wait (test_rp_spa.py and test_rp_sso.py both need it,
+    # and `npm ci` starts by removing node_modules).
+    with machine_lock("npm-spa"):
+        return _install_oidc_client_ts()
+
+
+def _install_oidc_client_ts() -> Path:
     bundle = NPM_CACHE / "node_modules" / "oidc-client-ts" / "dist" / "browser" / "oidc-client-ts.min.js"
     lock = (HERE / "spa" / "package-lock.json").read_text()
-    if bundle.exists() and (NPM_CACHE / "package-lock.json").read_text() == lock:
+    installed = NPM_CACHE / "package-lock.json"
+    if bundle.exists() and installed.exists() and installed.read_text() == lock:
         return bundle
     ensure_debian_packages({"npm": "npm"})
     NPM_CACHE.mkdir(parents=True, exist_ok=True)

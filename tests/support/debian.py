@@ -15,18 +15,29 @@ from pathlib import Path
 
 import pytest
 
+from .locks import machine_lock
+
 __all__ = ["apt_install", "ensure_debian_packages"]
+
+
+# apt-get waits this long for dpkg's lock held by another program (unattended upgrades, a
+# person) instead of failing at once; the tests' own installs queue on machine_lock("apt").
+APT_LOCK_WAIT = ("-o", "DPkg::Lock::Timeout=600")
 
 
 def apt_install(*packages: str) -> subprocess.CompletedProcess[str]:
     """``apt-get install -y --no-install-recommends PACKAGES``; when that fails (an out-of-date
-    package list), ``apt-get update`` and once more. Returns the last apt-get run."""
+    package list), ``apt-get update`` and once more. Returns the last apt-get run.
+
+    One at a time on the machine (pytest-xdist's workers set up Chromium, Apache and the QR
+    tools at the same moment on a fresh machine; a second apt-get would fail on dpkg's lock)."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
+    cmd = ["apt-get", *APT_LOCK_WAIT, "install", "-y", "--no-install-recommends", *packages]
+    with machine_lock("apt"):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            subprocess.run(["apt-get", *APT_LOCK_WAIT, "update"], env=env, capture_output=True)
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     return done
 
 

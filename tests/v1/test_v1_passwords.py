@@ -173,7 +173,10 @@ async def test_queued_hashes_do_not_hold_up_other_blocking_work():
         finished = sum(t.done() for t in pending)
     finally:
         await asyncio.gather(*pending)
-    assert finished <= 2, finished
+    # Behind the hashes it would have found every one of them done (16 hashes of some 20 ms).
+    # A result comes back in pairs while others wait in line, so 2 is what a quiet machine
+    # sees; a loaded one may let another pair or two finish before this thread gets a core.
+    assert finished < len(pending) // 2, finished
 
 
 async def _stored_hash(h, email):

@@ -19,6 +19,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from web_support import ADMIN_TOKEN, PASSWORD, shot, sign_in
 
+from support.debian import apt_install
+
 pytestmark = pytest.mark.browser
 
 TOOLS = {"zbarimg": "zbar-tools", "oathtool": "oathtool"}
@@ -68,11 +70,7 @@ def _ensure_tools() -> None:
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip(f"needs {', '.join(missing)} (Debian packages) and no root to install them")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-        subprocess.run(cmd, env=env, capture_output=True)
+    apt_install(*missing)
     still = [tool for tool in TOOLS if not shutil.which(tool)]
     if still:
         pytest.fail(f"`apt-get install {' '.join(missing)}` did not provide {', '.join(still)}")

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from support.debian import apt_install as _apt_install
 from support.fake_openai import FakeOpenAI
@@ -50,6 +50,11 @@ CHROMIUM_ARGS = [
     f"--host-resolver-rules=MAP {REBOUND_NAME} 127.0.0.1",
 ]
 _ips = itertools.count(1)
+# The wait of every `expect(...)` assertion (Playwright's default is 5 s), as long as the pages'
+# own default wait below: on the 2-core CI machine, three workers, their servers and Chromium share
+# the cores, and a click that signs in (a hash, a redirect, a page) can take seconds.
+EXPECT_TIMEOUT_MS = 10_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 # -- the browser ------------------------------------------------------------------------------
@@ -173,7 +178,7 @@ class Browsing:
             java_script_enabled=javascript,
             extra_http_headers=forwarded,
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
         self.contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: self._console(message, allowed_refusals))
