@@ -70,8 +70,10 @@ class Services(DomainServices):
     metrics: PrometheusMetrics
 
     async def aclose(self) -> None:
-        """Release the database connections (the end of a CLI command or of the app)."""
+        """Release the database connections and end the hash threads (the end of a CLI command
+        or of the app)."""
         await self.db.dispose()
+        self.hasher.close()
 
 
 def build_hasher(settings: Settings) -> Argon2Hasher:

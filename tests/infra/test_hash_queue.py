@@ -91,3 +91,27 @@ async def test_errors_travel_in_a_pair_like_results():
 def test_a_hand_over_below_one_is_refused():
     with pytest.raises(ValueError):
         HashQueue(threads=1, hand_over=0)
+
+
+async def test_close_ends_the_threads_after_the_calls_in_line_and_a_later_call_starts_new_ones():
+    """``Services.aclose`` closes the hasher's queue: a process that builds many apps (the test
+    suite) kept two idle threads per app before."""
+    q = HashQueue(threads=2)
+    gate = threading.Event()
+    seen: list[threading.Thread] = []
+
+    def held(n: int) -> int:
+        seen.append(threading.current_thread())
+        if not gate.wait(WAIT):
+            raise TimeoutError
+        return n
+
+    calls = [asyncio.ensure_future(q.run(held, n)) for n in range(4)]
+    await wait_until(lambda: len(seen) == 2, WAIT, interval=0.01, what="both threads to take a call")
+    q.close()  # two calls running, two in line ahead of the stop marks
+    gate.set()
+    assert await asyncio.wait_for(asyncio.gather(*calls), WAIT) == [0, 1, 2, 3]
+    await wait_until(lambda: not any(t.is_alive() for t in seen), WAIT, what="the threads to end")
+    assert await asyncio.wait_for(q.run(lambda: 7), WAIT) == 7
+    q.close()
+    q.close()  # twice is harmless

@@ -109,7 +109,7 @@ class HashQueue:
             raise ValueError("hand_over must be at least 1")
         self.threads = threads
         self.hand_over = hand_over
-        self._items: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._items: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._started = False
         self._start_lock = threading.Lock()
 
@@ -120,6 +120,18 @@ class HashQueue:
             for i in range(self.threads):
                 threading.Thread(target=self._serve, name=f"argon2_{i}", daemon=True).start()
             self._started = True
+
+    def close(self) -> None:
+        """Let the threads end once the calls already in line have run (one stop mark each, in
+        line behind them); nothing when none was started. A later ``run`` starts new threads.
+        Called when the app or a command ends (``Services.aclose``), so that a process that
+        builds many apps (the test suite) does not keep their idle threads."""
+        with self._start_lock:
+            if not self._started:
+                return
+            for _ in range(self.threads):
+                self._items.put(None)
+            self._started = False
 
     def _serve(self) -> None:
         items, hand_over = self._items, self.hand_over
@@ -135,6 +147,10 @@ class HashQueue:
                     item = items.get()
             else:
                 item = items.get()
+            if item is None:  # close(): what is held goes out, and the thread ends
+                if held:
+                    _hand_over(held)
+                return
             fn, args, future, loop = item
             if future.cancelled():
                 continue
@@ -257,6 +273,10 @@ class Argon2Hasher:
 
     async def burn(self, password: str) -> None:
         await self._run(self._burn_sync, password)
+
+    def close(self) -> None:
+        """End the hash threads once the calls in line have run (``HashQueue.close``)."""
+        self._queue.close()
 
     def needs_rehash(self, stored_hash: str) -> bool:
         if not stored_hash.startswith("$argon2id"):
