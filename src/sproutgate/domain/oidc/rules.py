@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sproutgate.domain.clients.rules import is_loopback_redirect
-from sproutgate.domain.clock import CLOCK_SKEW
 from sproutgate.domain.oidc.errors import AuthorizationError
 
 # -- scopes and claims ------------------------------------------------------------------------
@@ -285,18 +284,12 @@ def sign_in_is_fresh(
     than ``signed_in_after``, a fresh sign-in an earlier request with the same binding asked
     for (``sign_in_demand``; OpenID Connect Core §3.1.2.1). The sign-in page that follows
     returns to the request without ``prompt=login`` and ``max_age`` (``after_sign_in``), so a
-    fresh sign-in is asked for once; the stored demand, not that link, makes it required.
-
-    The demand and the sign-in may be timed by two instances whose clocks differ: a sign-in
-    up to ``CLOCK_SKEW`` (5 s) before the demand answers it, so a sign-in served by an instance
-    whose clock is a second behind is not asked for again. ``prompt=login`` itself and
-    ``max_age`` are exact (each compares this instance's clock once, and leads to the sign-in
-    page); only the stored demand, answered by a sign-in, has the tolerance."""
+    fresh sign-in is asked for once; the stored demand, not that link, makes it required."""
     if "login" in request.prompt:
         return False
     if request.max_age is not None and (now - auth_time).total_seconds() > request.max_age:
         return False
-    return signed_in_after is None or auth_time >= signed_in_after - CLOCK_SKEW
+    return signed_in_after is None or auth_time >= signed_in_after
 
 
 def sign_in_demand(request: AuthorizationRequest, now: datetime) -> datetime | None:
