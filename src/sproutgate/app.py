@@ -16,6 +16,7 @@ from sproutgate.api import dev, metrics
 from sproutgate.api.deps import ApiHooks
 from sproutgate.api.middleware import EdgeMiddleware, ProxyHeaders
 from sproutgate.api.problems import document_problem_responses, install_problem_handlers
+from sproutgate.api.shared_routes import include_router
 from sproutgate.api.v1.routes import health_router
 from sproutgate.api.v1.routes import router as v1_router
 from sproutgate.config import Settings
@@ -101,10 +102,10 @@ def create_app(
         metrics=services.metrics,
     )
 
-    app.include_router(v1_router)
-    app.include_router(health_router)
-    app.include_router(dev.router)
-    app.include_router(metrics.router)
+    include_router(app, v1_router)
+    include_router(app, health_router)
+    include_router(app, dev.router)
+    include_router(app, metrics.router)
     # What the pages lend the API (typed hooks, not a lookup by name): their session cookie as a
     # principal for our own pages' API calls, and the dev mailbox's HTML.
     app.state.api_hooks = _include_optional_faces(app, services)
@@ -124,19 +125,19 @@ def _include_optional_faces(app: FastAPI, services: Services) -> ApiHooks:
     hooks the pages lend the API."""
     from sproutgate.api.gate.routes import router as gate_router
 
-    app.include_router(gate_router)
+    include_router(app, gate_router)
     from sproutgate.api.gate.outbox import router as outbox_router
 
-    app.include_router(outbox_router)
+    include_router(app, outbox_router)
     from sproutgate.api.gate.clients import router as clients_router
 
-    app.include_router(clients_router)
+    include_router(app, clients_router)
     from sproutgate.api.oidc.routes import router as oidc_router
 
-    app.include_router(oidc_router)
+    include_router(app, oidc_router)
     from sproutgate.agent.routes import router as agent_router
 
-    app.include_router(agent_router)
+    include_router(app, agent_router)
     from sproutgate.web.routes import install as install_pages
     from sproutgate.web.security import COOKIE_KEY_FILE
 

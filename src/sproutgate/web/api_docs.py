@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from sproutgate.api.shared_routes import include_router
 from sproutgate.web import security
 from sproutgate.web.rendering import static_url
 
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 def install(app: FastAPI) -> None:
     """Serve the viewers' files under ``/docs-assets`` and the two pages."""
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
-    app.include_router(router)
+    include_router(app, router)
 
 
 def _page(

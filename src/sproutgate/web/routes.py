@@ -12,6 +12,7 @@ from starlette.responses import Response
 from sproutgate import i18n
 from sproutgate.api.deps import ApiHooks
 from sproutgate.api.problems import http_error_response
+from sproutgate.api.shared_routes import include_router
 from sproutgate.domain.registry import DomainServices
 from sproutgate.web import (
     account_pages,
@@ -48,7 +49,7 @@ def install(app: FastAPI, services: DomainServices, cookie_key: bytes) -> ApiHoo
         oidc_pages,
         logout_pages,
     ):
-        app.include_router(module.router)
+        include_router(app, module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     api_docs.install(app)
 
