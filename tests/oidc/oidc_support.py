@@ -125,3 +125,17 @@ async def exchange_code(
         },
         auth=(client_id, secret or ""),
     )
+
+
+async def exchange_returned(
+    h: AppHarness, client_id: str, secret: str | None, location: str, verifier: str
+) -> httpx.Response:
+    """The code in ``location`` (where the authorization endpoint sent the browser back)
+    exchanged like ``exchange_code``; the raw answer."""
+    return await exchange_code(h, client_id, secret, query_of(location)["code"], verifier)
+
+
+def auth_time_of(h: AppHarness, answer: dict[str, Any]) -> int:
+    """The ``auth_time`` of the ID token in a token endpoint ``answer`` (seconds since the epoch)."""
+    claims = h.services.signer.verify_claims(answer["id_token"], issuer="http://testserver", token_type="JWT")
+    return int(claims["auth_time"])

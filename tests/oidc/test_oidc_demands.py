@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from logout_support import page_csrf, register_app, sign_in_to_app
-from oidc_support import CALLBACK, make_person, pkce_pair, query_of, sign_in
+from oidc_support import CALLBACK, auth_time_of, exchange_returned, make_person, pkce_pair, query_of, sign_in
 
 from support.harness import AppHarness
 
@@ -42,26 +42,6 @@ def _request(client_id: str, challenge: str, **extra: str) -> dict[str, str]:
 def _return_path(login_location: str) -> str:
     """The authorization request the sign-in page would return to (its ``next``)."""
     return parse_qs(urlsplit(login_location).query)["next"][0]
-
-
-async def _exchange(
-    h: AppHarness, client_id: str, secret: str, location: str, verifier: str
-) -> httpx.Response:
-    return await h.client.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query_of(location)["code"],
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    )
-
-
-async def _auth_time(h: AppHarness, answer: dict[str, Any]) -> int:
-    claims = h.services.signer.verify_claims(answer["id_token"], issuer="http://testserver", token_type="JWT")
-    return int(claims["auth_time"])
 
 
 @dataclass
@@ -122,9 +102,9 @@ async def test_a_fresh_sign_in_cannot_be_skipped_by_following_or_editing_the_ret
     assert r.status_code == 303 and r.headers["location"] == back
     r = await browser.get(back)
     assert r.status_code == 303 and "code=" in r.headers["location"]
-    token = await _exchange(h, client_id, secret, r.headers["location"], verifier)
+    token = await exchange_returned(h, client_id, secret, r.headers["location"], verifier)
     assert token.status_code == 200, token.text
-    assert await _auth_time(h, token.json()) >= await _auth_time(h, app.first) + 120
+    assert auth_time_of(h, token.json()) >= auth_time_of(h, app.first) + 120
 
 
 async def test_another_request_of_the_same_app_is_not_held_back(h):
@@ -188,12 +168,12 @@ async def test_a_code_issued_before_the_app_was_disconnected_is_invalid_grant(h)
     assert r.status_code == 303
 
     h.clock.advance(5)
-    r = await _exchange(h, client_id, secret, pending, verifier)
+    r = await exchange_returned(h, client_id, secret, pending, verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     # Nothing was granted: the app is not connected again.
     page = await browser.get("/account")
     assert f'data-client-id="{client_id}"' not in page.text
-    r = await _exchange(h, other, other_secret, other_pending, other_verifier)
+    r = await exchange_returned(h, other, other_secret, other_pending, other_verifier)
     assert r.status_code == 200, r.text
 
 
@@ -210,7 +190,7 @@ async def test_disconnecting_changes_nothing_of_another_persons_codes(h):
         f"/account/apps/{client_id}/revoke", data={"csrf_token": await page_csrf(alice_browser)}
     )
     assert r.status_code == 303
-    r = await _exchange(h, client_id, secret, bob_pending, verifier)
+    r = await exchange_returned(h, client_id, secret, bob_pending, verifier)
     assert r.status_code == 200, r.text
 
 
@@ -231,7 +211,7 @@ async def test_a_later_demand_with_the_same_binding_asks_again(h):
     await _sign_in_again(browser, back, person["account"])
     r = await browser.get(back)
     assert "code=" in r.headers["location"]
-    assert (await _exchange(h, client_id, secret, r.headers["location"], verifier)).status_code == 200
+    assert (await exchange_returned(h, client_id, secret, r.headers["location"], verifier)).status_code == 200
 
 
 async def test_a_disconnected_code_stays_refused_on_a_clock_a_second_behind(h):
@@ -247,7 +227,7 @@ async def test_a_disconnected_code_stays_refused_on_a_clock_a_second_behind(h):
     r = await browser.post(f"/account/apps/{client_id}/revoke", data={"csrf_token": await page_csrf(browser)})
     assert r.status_code == 303
     h.clock.advance(-1)
-    r = await _exchange(h, client_id, secret, pending, verifier)
+    r = await exchange_returned(h, client_id, secret, pending, verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 
@@ -272,7 +252,7 @@ async def test_a_redemption_racing_the_disconnect_leaves_no_live_grant(h):
         pending = r.headers["location"]
         csrf = await page_csrf(browser)
         exchanged, revoked = await asyncio.gather(
-            _exchange(h, client_id, secret, pending, verifier),
+            exchange_returned(h, client_id, secret, pending, verifier),
             browser.post(f"/account/apps/{client_id}/revoke", data={"csrf_token": csrf}),
         )
         assert revoked.status_code == 303

@@ -22,7 +22,16 @@ from typing import Any
 import httpx
 import pytest
 from logout_support import page_csrf, register_app, sign_in_to_app
-from oidc_support import CALLBACK, make_person, pkce_pair, query_of, register_client, sign_in
+from oidc_support import (
+    CALLBACK,
+    auth_time_of,
+    exchange_returned,
+    make_person,
+    pkce_pair,
+    query_of,
+    register_client,
+    sign_in,
+)
 from typer.testing import CliRunner
 
 from sproutgate.cli import app as cli_app
@@ -50,26 +59,6 @@ def _request(client_id: str, challenge: str, scope: str, **extra: str) -> dict[s
         "code_challenge_method": "S256",
         **extra,
     }
-
-
-async def _exchange(
-    h: AppHarness, client_id: str, secret: str, location: str, verifier: str
-) -> httpx.Response:
-    return await h.client.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query_of(location)["code"],
-            "redirect_uri": CALLBACK,
-            "code_verifier": verifier,
-        },
-        auth=(client_id, secret),
-    )
-
-
-async def _auth_time(h: AppHarness, answer: dict[str, Any]) -> int:
-    claims = h.services.signer.verify_claims(answer["id_token"], issuer="http://testserver", token_type="JWT")
-    return int(claims["auth_time"])
 
 
 async def _refresh(h: AppHarness, client_id: str, secret: str, token: str) -> httpx.Response:
@@ -117,10 +106,10 @@ async def test_a_new_lasting_grant_from_an_old_sign_in_signs_in_again_first(h, f
         )
         r = await browser.get(r.headers["location"])
     assert r.status_code == 303 and "code=" in r.headers["location"], r.headers["location"]
-    token = await _exchange(h, client_id, secret, r.headers["location"], verifier)
+    token = await exchange_returned(h, client_id, secret, r.headers["location"], verifier)
     assert token.status_code == 200, token.text
     assert token.json()["refresh_token"] and "offline_access" in token.json()["scope"]
-    assert await _auth_time(h, token.json()) >= await _auth_time(h, first) + RECENT + 60
+    assert auth_time_of(h, token.json()) >= auth_time_of(h, first) + RECENT + 60
 
 
 async def test_lasting_access_right_after_a_sign_in_and_plain_single_sign_on_ask_nothing(h):
@@ -246,7 +235,7 @@ async def test_a_request_edited_to_drop_offline_access_gets_no_lasting_grant(h):
     assert r.headers["location"].startswith("/login?")
     # Without offline_access the request is single sign-on, and its grant ends with the sign-in.
     r = await browser.get("/oauth2/authorize", params=_request(client_id, challenge, "openid"))
-    token = await _exchange(h, client_id, secret, r.headers["location"], verifier)
+    token = await exchange_returned(h, client_id, secret, r.headers["location"], verifier)
     assert token.status_code == 200 and token.json()["scope"] == "openid"
     r = await browser.post("/logout", data={"csrf_token": await page_csrf(browser)})
     refreshed = await _refresh(h, client_id, secret, token.json()["refresh_token"])
@@ -289,7 +278,7 @@ async def test_a_client_made_third_party_keeps_nothing_made_without_consent(h):
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     r = await h.client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {held['access_token']}"})
     assert r.status_code == 401
-    r = await _exchange(h, client_id, secret, code_location, verifier)
+    r = await exchange_returned(h, client_id, secret, code_location, verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
     assert (await _refresh(h, other, other_secret, other_held["refresh_token"])).status_code == 200
     # The app is no longer listed as connected, and the next authorization asks for consent.
@@ -381,7 +370,7 @@ async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):
     decision = await h.services.oidc.decide(
         stale, check_authorization_params(params, stale, CALLBACK), params, sso
     )
-    r = await _exchange(h, client_id, secret, decision.redirect_to, verifier)
+    r = await exchange_returned(h, client_id, secret, decision.redirect_to, verifier)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
 
 
