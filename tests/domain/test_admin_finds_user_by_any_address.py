@@ -6,8 +6,14 @@ does. An address nobody signs in with finds nobody (NotFound), never a 500."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import os
 
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from sproutgate.cli import app as cli_app
 from sproutgate.domain.admin.service import UserFields
 from sproutgate.domain.errors import NotFound
 
@@ -56,3 +62,27 @@ async def test_an_address_nobody_signs_in_with_finds_nobody(harness, text):
         await harness.services.admin.set_role(text, "admin", actor="cli")
     with pytest.raises(NotFound):
         await harness.services.admin.reset_mfa(text, actor="cli")
+
+
+async def test_the_commands_find_a_user_by_a_secondary_address(harness):
+    """`sproutgate user promote|demote|reset-mfa` go through the same look-up."""
+    await _user_with_secondary(harness, "cli-second")
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SPROUTGATE_")}
+    env.update(
+        SPROUTGATE_DATA_DIR=str(harness.services.settings.data_dir),
+        SPROUTGATE_DATABASE_URL=harness.services.settings.database_url,
+    )
+
+    async def cli(*args: str) -> Result:
+        return await asyncio.to_thread(lambda: CliRunner().invoke(cli_app, ["user", *args], env=env))
+
+    done = await cli("promote", "CLI-SECOND.ALT@xn--bcher-kva.example")
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.strip() == "cli-second <cli-second@example.com> is now admin"
+    assert (await harness.services.admin.get_user("cli-second")).user.role == "admin"
+    done = await cli("demote", "cli-second.alt@bücher.example")
+    assert done.stdout.strip() == "cli-second <cli-second@example.com> is now user"
+    done = await cli("reset-mfa", "cli-second.alt@bücher.example")
+    assert done.exit_code == 0 and "had no second factor on" in done.stdout, done.stderr
+    done = await cli("promote", "cli-nobody.alt@bücher.example")
+    assert done.exit_code == 1 and "no user cli-nobody.alt@bücher.example" in done.stderr

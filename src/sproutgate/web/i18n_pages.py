@@ -524,7 +524,8 @@ PAGES: dict[str, tuple[str, str]] = {
     ),
     "notice.client_saved": ("应用已保存。", "The app was saved."),
     "notice.client_saved_grants_ended": (
-        "应用已保存。它不再是第一方应用:未经用户同意获得的授权已失效({count} 项),这些用户下次登录时将被询问是否同意。",
+        "应用已保存。它不再是第一方应用:未经用户同意获得的授权已失效({count} 项),"
+        "这些用户下次登录时将被询问是否同意。",
         "The app was saved and is no longer first-party: the grants it held without consent "
         "ended ({count}); those people will be asked to consent next time.",
     ),
