@@ -10,8 +10,7 @@ import asyncio
 import os
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from sproutgate.cli import app as cli_app
 from sproutgate.domain.admin.service import UserFields
