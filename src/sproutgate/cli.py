@@ -192,13 +192,14 @@ def _end_console_sessions_after_rotation() -> None:
 
 @user_app.command("promote")
 def user_promote(email: str) -> None:
-    """Grant the admin role to the user with this email (or account name)."""
+    """Grant the admin role to the user with this address (primary or verified secondary) or
+    account name."""
     _set_role(email, "admin")
 
 
 @user_app.command("demote")
 def user_demote(email: str) -> None:
-    """Take the admin role away."""
+    """Take the admin role away (the user found as by ``user promote``)."""
     _set_role(email, "user")
 
 
@@ -218,8 +219,9 @@ def _set_role(who: str, role: str) -> None:
 
 @user_app.command("reset-mfa")
 def user_reset_mfa(email: str) -> None:
-    """Turn every second factor of the user with this email (or account name) off: for a user
-    who lost their authenticator and recovery codes. Their sessions end; they are mailed."""
+    """Turn every second factor of the user with this address (primary or verified secondary) or
+    account name off: for a user who lost their authenticator and recovery codes. Their
+    sessions end; they are mailed."""
     from sproutgate.domain.errors import NotFound
 
     async def run(services: Services) -> None:

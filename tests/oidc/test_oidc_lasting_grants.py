@@ -345,6 +345,81 @@ async def test_the_command_line_says_how_many_grants_a_change_to_third_party_end
     assert answer["grants_ended"] == 0 and said == ""
 
 
+async def test_the_admin_api_says_how_many_grants_a_change_to_third_party_ended(h):
+    """``PUT /api/admin/clients/{id}`` answers ``grantsEnded`` next to ``client`` (a new field;
+    the CLI's ``grants_ended``), 0 for a change that ends nothing."""
+    client_id, secret = await register_app(h, name="Family Calendar")
+    for person in [await make_person(h) for _ in range(2)]:
+        await sign_in_to_app(h, h.new_client(), client_id, secret, person)
+    admin = {"X-Admin-Token": "oidc-lasting-admin"}
+    r = await h.client.put(f"/api/admin/clients/{client_id}", json={"firstParty": False}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"client", "grantsEnded"}
+    assert (r.json()["client"]["firstParty"], r.json()["grantsEnded"]) == (False, 2)
+    r = await h.client.put(f"/api/admin/clients/{client_id}", json={"name": "Calendar"}, headers=admin)
+    assert (r.status_code, r.json()["client"]["name"], r.json()["grantsEnded"]) == (200, "Calendar", 0)
+    # Bad input is still the problem it was, and ends nothing.
+    r = await h.client.put(f"/api/admin/clients/{client_id}", json={"firstParty": "yes"}, headers=admin)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    r = await h.client.put("/api/admin/clients/no-such-app", json={"firstParty": False}, headers=admin)
+    assert r.status_code == 404 and "grantsEnded" not in r.text
+
+
+async def _console(h: AppHarness, lang: str) -> httpx.AsyncClient:
+    admin = h.new_client(**{"Accept-Language": lang})
+    csrf = await page_csrf(admin, "/admin")
+    r = await admin.post("/admin/login", data={"csrf_token": csrf, "token": "oidc-lasting-admin"})
+    assert r.status_code == 303, r.text
+    return admin
+
+
+def _notice(page: str) -> str:
+    found = re.search(r'<div class="notice" role="status">([^<]*)</div>', page)
+    assert found, page[:800]
+    return html.unescape(found.group(1))
+
+
+def _form_of(csrf: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "csrf_token": csrf,
+        "name": "Family Diary",
+        "redirect_uris": CALLBACK,
+        "post_logout_redirect_uris": "",
+        "backchannel_logout_uri": "",
+        "scopes": ["openid", "profile", "email", "offline_access", "sproutgate"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("lang", "ended", "saved"),
+    [
+        ("en", "the grants it held without consent ended (2)", "The app was saved."),
+        ("zh-CN", "未经用户同意获得的授权已失效(2 项)", "应用已保存。"),
+    ],
+)
+async def test_the_console_says_how_many_grants_a_change_to_third_party_ended(h, lang, ended, saved):
+    client_id, secret = await register_app(h, name="Family Diary")
+    for person in [await make_person(h) for _ in range(2)]:
+        await sign_in_to_app(h, h.new_client(), client_id, secret, person)
+    admin = await _console(h, lang)
+    csrf = await page_csrf(admin, f"/admin/clients/{client_id}")
+    # The form without "first_party" checked: the app turns third-party.
+    r = await admin.post(f"/admin/clients/{client_id}", data=_form_of(csrf))
+    assert r.status_code == 303, r.text
+    assert (await h.services.clients.get(client_id)).first_party is False
+    page = await admin.get(r.headers["location"])
+    assert page.status_code == 200 and ended in _notice(page.text)
+    # Saving again ends nothing: the plain notice, without a count.
+    r = await admin.post(f"/admin/clients/{client_id}", data=_form_of(csrf, name="Diary"))
+    assert r.status_code == 303 and "count=" not in r.headers["location"]
+    assert _notice((await admin.get(r.headers["location"])).text) == saved
+    # A count in the address that is not a number is not shown.
+    page = await admin.get("/admin/clients?notice=client_saved_grants_ended&count=<b>9</b>")
+    assert "<b>" not in page.text and "9" not in _notice(page.text)
+
+
 async def test_a_code_issued_as_the_client_turned_third_party_gives_nothing(h):
     """The authorization endpoint read the client as first-party just before the change
     committed, and issued its code just after: the exchange finds no consent."""

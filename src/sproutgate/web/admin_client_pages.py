@@ -193,7 +193,7 @@ async def admin_client_submit(client_id: str, page: Page = Depends(page_context)
         grant_types=_checked(form, "grant_types"),
     )
     try:
-        await page.services.clients.update(client_id, changes, actor, page.ctx.ip)
+        done = await page.services.clients.update(client_id, changes, actor, page.ctx.ip)
     except ClientNotFound:
         return page.not_found()
     except DomainError as exc:
@@ -203,6 +203,8 @@ async def admin_client_submit(client_id: str, page: Page = Depends(page_context)
             return page.not_found()
         values = {**_values_of_form(form), "public": client.public}
         return await _edit_page(page, actor, client, page.explain(exc), values)
+    if done.grants_ended:  # no longer first-party: what its users never agreed to ended
+        return page.redirect(CLIENTS_PATH, notice="client_saved_grants_ended", count=str(done.grants_ended))
     return page.redirect(CLIENTS_PATH, notice="client_saved")
 
 

@@ -523,6 +523,12 @@ PAGES: dict[str, tuple[str, str]] = {
         "{name} ({client_id}) can no longer sign people in; the grants it holds end with it.",
     ),
     "notice.client_saved": ("应用已保存。", "The app was saved."),
+    "notice.client_saved_grants_ended": (
+        "应用已保存。它不再是第一方应用:未经用户同意获得的授权已失效({count} 项),"
+        "这些用户下次登录时将被询问是否同意。",
+        "The app was saved and is no longer first-party: the grants it held without consent "
+        "ended ({count}); those people will be asked to consent next time.",
+    ),
     "notice.client_deleted": ("应用已删除。", "The app was removed."),
     "admin.field.account": ("账号名", "account name"),
     "admin.field.email": ("邮箱", "email"),

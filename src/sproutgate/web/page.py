@@ -173,7 +173,9 @@ class Page:
     def _notice(self) -> str | None:
         key = self.request.query_params.get("notice")
         if key and f"notice.{key}" in _NOTICE_KEYS:
-            return self.t(f"notice.{key}", email=self.request.query_params.get("email", ""))
+            count = self.request.query_params.get("count", "")
+            count = count if count.isascii() and count.isdigit() and len(count) <= 9 else "?"
+            return self.t(f"notice.{key}", email=self.request.query_params.get("email", ""), count=count)
         return None
 
     # -- forms --------------------------------------------------------------------------------
@@ -257,6 +259,7 @@ _NOTICE_KEYS = frozenset(
         "notice.account_deleted",
         "notice.app_revoked",
         "notice.client_saved",
+        "notice.client_saved_grants_ended",
         "notice.client_deleted",
         "notice.mfa_disabled",
         "notice.mfa_reset",

@@ -59,6 +59,12 @@ class AdminClientOut(BaseModel):
     client: AdminClient
 
 
+class AdminClientUpdated(AdminClientOut):
+    # How many grants the change ended: those made without consent, when ``firstParty`` turned
+    # false (the people are asked to consent next time); 0 when the change ended none.
+    grantsEnded: int
+
+
 class AdminClientCreated(BaseModel):
     client: AdminClient
     # The secret of a confidential client, shown this once; null for public clients.
@@ -173,7 +179,7 @@ async def admin_get_client(
 
 @router.put(
     "/admin/clients/{client_id}",
-    response_model=AdminClientOut,
+    response_model=AdminClientUpdated,
     responses=_errors(401, 404, 422),
     tags=TAGS,
 )
@@ -184,11 +190,13 @@ async def admin_update_client(
     response: Response,
     actor: str = Depends(admin_actor),
     services: DomainServices = Depends(get_services),
-) -> AdminClientOut:
-    """Change a client's registration (fields left out stay); its type (``public``) is fixed."""
-    client = (await services.clients.update(client_id, _changes(body), actor, client_ip(request))).client
+) -> AdminClientUpdated:
+    """Change a client's registration (fields left out stay); its type (``public``) is fixed.
+    ``grantsEnded``: how many grants the change ended (made without consent, when the client
+    stops being first-party; 0 otherwise), as ``sproutgate clients update`` prints."""
+    done = await services.clients.update(client_id, _changes(body), actor, client_ip(request))
     response.headers.update(ADMIN_HEADERS)
-    return AdminClientOut(client=admin_client(client))
+    return AdminClientUpdated(client=admin_client(done.client), grantsEnded=done.grants_ended)
 
 
 @router.post(

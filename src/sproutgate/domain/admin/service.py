@@ -156,6 +156,20 @@ def _defaults(account: str) -> dict[str, Any]:
     }
 
 
+async def user_by_address_or_account(users: UserRepository, text: str) -> User:
+    """The user an administrator names (``sproutgate user promote|demote|reset-mfa``): text
+    with an ``@`` is any address the user signs in with, the primary one or a verified
+    secondary one, in the accounts rules' one normalized form (``sign_in_key`` →
+    ``normalize_email``: case, NFC and the ``xn--`` / Unicode spellings of a domain agree), as
+    sign-in looks it up; other text is an account name, any case. Raises
+    NotFound("user_not_found")."""
+    key = sign_in_key(text)
+    user = await (users.by_email(key) if "@" in key else users.by_account(key))
+    if user is None:
+        raise NotFound("user_not_found")
+    return user
+
+
 class AdminService:
     def __init__(
         self,
@@ -441,30 +455,22 @@ class AdminService:
         self.accounts.outbox.notify()
 
     async def set_role(self, email_or_account: str, role: str, actor: str) -> User:
-        """Give the user (by address or account name) ``role``: an update like any other,
+        """Give the user (``user_by_address_or_account``) ``role``: an update like any other,
         audited the same way. Raises NotFound, InvalidInput for an unknown role."""
         self._validate(UserFields(role=role), creating=False)
         async with self.db.write() as s:
-            users = UserRepository(s)
-            key = sign_in_key(email_or_account)
-            user = await (users.by_email(key) if "@" in key else users.by_account(key))
-            if user is None:
-                raise NotFound("user_not_found")
+            user = await user_by_address_or_account(UserRepository(s), email_or_account)
             await self._change(s, user, {"role": role}, actor, None)
         return user
 
     async def reset_mfa(self, email_or_account: str, actor: str) -> tuple[User, bool]:
-        """Turn every second factor of a user off (a locked-out user's way back in): their
-        sessions end, a notice is mailed, the change is audited. Returns the user and whether
-        they had a factor on. Raises NotFound."""
+        """Turn every second factor of a user (``user_by_address_or_account``) off (a
+        locked-out user's way back in): their sessions end, a notice is mailed, the change is
+        audited. Returns the user and whether they had a factor on. Raises NotFound."""
         if self.mfa is None:
             raise NotFound("user_not_found")
         async with self.db.write() as s:
-            users = UserRepository(s)
-            key = sign_in_key(email_or_account)
-            user = await (users.by_email(key) if "@" in key else users.by_account(key))
-            if user is None:
-                raise NotFound("user_not_found")
+            user = await user_by_address_or_account(UserRepository(s), email_or_account)
             had = await self.mfa.reset_in(s, user)
             self._audit(s, actor, "user.mfa.reset", user.account, {"hadFactors": had}, None)
         if had:
